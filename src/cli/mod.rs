@@ -1,0 +1,127 @@
+//! Subcommands, one file each, and what they share: loading a model by path or shipped name,
+//! and rendering diagnostics.
+
+mod diff;
+mod show;
+mod validate;
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+
+use tcpcheck::model::shipped::{Shipped, SHIPPED};
+use tcpcheck::model::{Model, Problems, Source, Table};
+
+pub const OK: ExitCode = ExitCode::SUCCESS;
+
+/// Exit code 1: a violation, a finding or a difference.
+pub fn finding() -> ExitCode {
+    ExitCode::from(1)
+}
+
+/// Exit code 2: bad input or usage.
+pub fn bad_input() -> ExitCode {
+    ExitCode::from(2)
+}
+
+#[derive(Parser)]
+#[command(
+    name = "tcpcheck",
+    version,
+    about = "Checks TCP implementations against a formal, citable model of TCP",
+    long_about = "Checks TCP implementations against a formal, citable model of TCP.\n\n\
+        A MODEL is a table file (models/*.tcp) or the name of a shipped model: rfc9293 (the default), \
+        rfc793, no-time-wait, two-packet-handshake, no-2msl-restart, rst-closes-time-wait.\n\n\
+        Exit codes: 0 = fine, 1 = a violation or difference, 2 = bad input or usage."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Validate(validate::Args),
+    Show(show::Args),
+    Diff(diff::Args),
+}
+
+impl Cli {
+    pub fn run(self) -> Result<ExitCode, CliError> {
+        match self.command {
+            Command::Validate(args) => validate::run(args),
+            Command::Show(args) => show::run(args),
+            Command::Diff(args) => diff::run(args),
+        }
+    }
+}
+
+/// An error the user must act on; printed in full and mapped to exit code 2.
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Problems> for CliError {
+    fn from(problems: Problems) -> Self {
+        CliError(render(&problems))
+    }
+}
+
+/// Renders a diagnostic for stderr: colour and Unicode on a terminal, plain ASCII otherwise.
+pub fn render(diagnostic: &dyn Diagnostic) -> String {
+    let handler = if std::io::stderr().is_terminal() {
+        GraphicalReportHandler::new()
+    } else {
+        GraphicalReportHandler::new_themed(GraphicalTheme::none())
+    };
+    let mut out = String::new();
+    if handler.render_report(&mut out, diagnostic).is_err() {
+        out = format!("{diagnostic}\n");
+    }
+    out
+}
+
+/// Reads a model argument: a file if one exists at that path, else a shipped model's name.
+pub fn model_source(arg: &str) -> Result<Source, CliError> {
+    let path = std::path::Path::new(arg);
+    if path.is_file() {
+        return std::fs::read(path)
+            .map_err(|e| CliError(format!("error: failed to read {arg}: {e}\n")))
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|e| {
+                    CliError(format!(
+                        "error: {arg} is not UTF-8 text (invalid byte at offset {})\n  help: table files are plain text\n",
+                        e.utf8_error().valid_up_to()
+                    ))
+                })
+            })
+            .map(|text| Source::new(arg, text));
+    }
+    match Shipped::find(arg) {
+        Some(shipped) => Ok(shipped.source()),
+        None => {
+            let names: Vec<&str> = SHIPPED.iter().map(|s| s.name).collect();
+            Err(CliError(format!(
+                "error: no file and no shipped model named `{arg}`\n  help: give a path to a .tcp file, or one of: {}\n",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// Loads and validates a model argument; `None` means the default model.
+pub fn load_model(arg: Option<&str>) -> Result<Model, CliError> {
+    let source = match arg {
+        Some(arg) => model_source(arg)?,
+        None => Shipped::default_model().source(),
+    };
+    Ok(Table::load(source)?)
+}

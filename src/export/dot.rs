@@ -1,0 +1,103 @@
+//! A model as a Graphviz graph (built with petgraph): states as nodes in RFC spelling, one edge
+//! per row labelled `input [guard] / actions`, coloured by input kind. Node ids follow the RFC
+//! order of states, so a `.dot` diff between two models means something.
+
+use std::fmt::Write;
+
+use petgraph::dot::{Config, Dot};
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::model::{Model, Pattern, Row, State};
+
+/// Options for [`to_dot`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DotOptions {
+    /// Leave out rows that do not change the state (drops, errors, challenge ACKs).
+    pub no_loops: bool,
+}
+
+fn colour(input: Pattern) -> &'static str {
+    match input {
+        Pattern::Call(_) => "blue",
+        Pattern::Segment { .. } => "black",
+        Pattern::Timeout(_) => "red",
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+fn edge_label(row: &Row) -> String {
+    let rule = &row.rule;
+    let mut label = rule.input.to_string();
+    if !rule.guard.is_empty() {
+        let _ = write!(label, " [{}]", rule.guard);
+    }
+    let actions: Vec<String> = rule.actions.iter().map(|a| a.to_string()).collect();
+    if !actions.is_empty() {
+        let _ = write!(label, "\n/ {}", actions.join("; "));
+    }
+    let _ = write!(label, "\n(line {}, {})", row.line, rule.cite);
+    label
+}
+
+/// The DOT text of `model`.
+pub fn to_dot(model: &Model, options: DotOptions) -> String {
+    let mut graph: DiGraph<State, &Row> = DiGraph::new();
+    let mut node = [NodeIndex::end(); State::COUNT];
+    for &state in model.states() {
+        node[state.index()] = graph.add_node(state);
+    }
+    for row in model.rows() {
+        let rule = &row.rule;
+        if options.no_loops && rule.from == rule.to {
+            continue;
+        }
+        graph.add_edge(node[rule.from.index()], node[rule.to.index()], row);
+    }
+    let edge_attrs = |_: &DiGraph<State, &Row>, edge: petgraph::graph::EdgeReference<'_, &Row>| {
+        let row = *edge.weight();
+        let c = colour(row.rule.input);
+        format!("label=\"{}\", color={c}, fontcolor={c}", escape(&edge_label(row)))
+    };
+    let node_attrs = |_: &DiGraph<State, &Row>, (_, state): (NodeIndex, &State)| {
+        let shape = if *state == State::Closed { "doublecircle" } else { "ellipse" };
+        format!("label=\"{state}\", shape={shape}")
+    };
+    let body = Dot::with_attr_getters(
+        &graph,
+        &[Config::EdgeNoLabel, Config::NodeNoLabel, Config::GraphContentOnly],
+        &edge_attrs,
+        &node_attrs,
+    );
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"{}\" {{", escape(model.name()));
+    let _ = writeln!(out, "    rankdir=TB; fontname=\"Helvetica\";");
+    let _ = writeln!(out, "    node [fontname=\"Helvetica\"]; edge [fontname=\"Helvetica\", fontsize=9];");
+    let _ = writeln!(
+        out,
+        "    label=\"{} ({}): blue = user call, black = segment, red = timeout\";",
+        escape(model.name()),
+        escape(&model.table().source.name)
+    );
+    let _ = write!(out, "{body:?}");
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::shipped::Shipped;
+
+    #[test]
+    fn one_edge_per_row_and_a_node_per_state() {
+        let model = Shipped::default_model().load().unwrap();
+        let dot = to_dot(&model, DotOptions::default());
+        assert_eq!(dot.matches(" -> ").count(), model.rows().len());
+        assert_eq!(dot.matches("shape=").count(), model.states().len());
+        let fewer = to_dot(&model, DotOptions { no_loops: true });
+        assert!(fewer.matches(" -> ").count() < model.rows().len());
+    }
+}

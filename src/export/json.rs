@@ -1,0 +1,35 @@
+//! A model as JSON, for other tools: header, and every row with its line and parts as text.
+
+use serde_json::{json, Value};
+
+use crate::model::Model;
+
+pub fn to_json(model: &Model) -> Value {
+    let table = model.table();
+    let rows: Vec<Value> = table
+        .rows
+        .iter()
+        .map(|row| {
+            let r = &row.rule;
+            json!({
+                "line": row.line,
+                "from": r.from.name(),
+                "input": r.input.to_string(),
+                "guard": r.guard.0.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+                "to": r.to.name(),
+                "actions": r.actions.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                "cite": r.cite.qualified(table.rfc),
+            })
+        })
+        .collect();
+    let stats = model.stats();
+    json!({
+        "model": table.name,
+        "source": &*table.source.name,
+        "rfc": table.rfc,
+        "msl_us": table.msl.as_micros(),
+        "states": model.states().iter().map(|s| s.name()).collect::<Vec<_>>(),
+        "stats": { "rows": stats.rows, "states": stats.states, "inputs": stats.inputs, "cases": stats.cases },
+        "rows": rows,
+    })
+}

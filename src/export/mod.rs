@@ -1,0 +1,4 @@
+//! Exports: pictures and machine-readable forms of models.
+
+pub mod dot;
+pub mod json;

@@ -1,0 +1,9 @@
+//! tcpcheck checks TCP implementations against a formal, citable model of TCP.
+//!
+//! The connection state machine lives once, as data: a transition table in `models/*.tcp`,
+//! parsed and validated by [`model`]. Everything else — pictures, diffs, and later the
+//! reference endpoint, the model checker and the fuzz oracle — reads that table.
+
+pub mod export;
+pub mod model;
+pub mod time;

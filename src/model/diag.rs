@@ -1,0 +1,252 @@
+//! Diagnostics for table files: every problem points at `file:line:col`, says what was
+//! expected and, where it can, how to fix it. Problems are collected, never thrown one by one.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+
+/// A table file's name and text, shared by every diagnostic that points into it.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub name: Arc<str>,
+    pub text: Arc<str>,
+}
+
+impl Source {
+    pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> Self {
+        Source { name: name.into(), text: text.into() }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn locate(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = self.text.get(..offset).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+}
+
+/// A byte range in a [`Source`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Span {
+    pub fn new(offset: usize, len: usize) -> Self {
+        Span { offset, len }
+    }
+
+    pub fn end(self) -> usize {
+        self.offset + self.len
+    }
+}
+
+impl From<Span> for SourceSpan {
+    fn from(span: Span) -> Self {
+        (span.offset, span.len).into()
+    }
+}
+
+/// What kind of mistake a [`Problem`] is; also its diagnostic code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A line that is not a directive, a row or a comment.
+    Syntax,
+    /// A state, input, guard, action or other word the vocabulary does not know.
+    Unknown,
+    /// A directive given twice or missing.
+    Header,
+    /// A row without `@ SECTION`.
+    Uncited,
+    /// A guard atom that means nothing for this state or input.
+    Inapplicable,
+    /// Actions that contradict the row's target state.
+    Inconsistent,
+    /// Some state x input x guard valuation is matched by no row.
+    NonExhaustive,
+    /// A row that can never fire: earlier rows take every case it matches.
+    Shadowed,
+    /// A row whose input cannot happen there or whose guard can never hold.
+    Impossible,
+    /// A state no row sequence leads to from CLOSED.
+    UnreachableState,
+}
+
+impl Kind {
+    pub const fn code(self) -> &'static str {
+        match self {
+            Kind::Syntax => "tcpcheck::syntax",
+            Kind::Unknown => "tcpcheck::unknown",
+            Kind::Header => "tcpcheck::header",
+            Kind::Uncited => "tcpcheck::uncited",
+            Kind::Inapplicable => "tcpcheck::inapplicable-guard",
+            Kind::Inconsistent => "tcpcheck::inconsistent",
+            Kind::NonExhaustive => "tcpcheck::non-exhaustive",
+            Kind::Shadowed => "tcpcheck::unreachable-row",
+            Kind::Impossible => "tcpcheck::impossible-row",
+            Kind::UnreachableState => "tcpcheck::unreachable-state",
+        }
+    }
+}
+
+/// One problem in a table file.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub kind: Kind,
+    pub message: String,
+    /// The first label is the primary location.
+    pub labels: Vec<(Span, String)>,
+    pub help: Option<String>,
+    source: Option<Source>,
+    /// The same text, named, for the renderer's `[file:line:col]` header.
+    named: Option<NamedSource<Arc<str>>>,
+}
+
+impl Problem {
+    pub fn new(kind: Kind, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Problem { kind, message: message.into(), labels: vec![(span, label.into())], help: None, source: None, named: None }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push((span, text.into()));
+        self
+    }
+
+    pub(crate) fn in_source(mut self, source: &Source) -> Self {
+        self.source = Some(source.clone());
+        self.named = Some(NamedSource::new(&*source.name, source.text.clone()));
+        self
+    }
+
+    /// `file:line:col` of the primary label.
+    pub fn location(&self) -> String {
+        match (&self.source, self.labels.first()) {
+            (Some(src), Some((span, _))) => {
+                let (line, col) = src.locate(span.offset);
+                format!("{}:{line}:{col}", src.name)
+            }
+            (Some(src), None) => src.name.to_string(),
+            _ => String::from("<unknown>"),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl Diagnostic for Problem {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.kind.code()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.named.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let text_len = self.source.as_ref().map_or(0, |s| s.text.len());
+        Some(Box::new(self.labels.iter().enumerate().map(move |(i, (span, text))| {
+            // Spans come from our own parser, but clamp anyway: a bad span must not panic a renderer.
+            let offset = span.offset.min(text_len);
+            let len = span.len.min(text_len - offset);
+            let label = Some(text.clone()).filter(|t| !t.is_empty());
+            if i == 0 {
+                LabeledSpan::new_primary_with_span(label, (offset, len))
+            } else {
+                LabeledSpan::new_with_span(label, (offset, len))
+            }
+        })))
+    }
+}
+
+/// Every problem found in one table file. Renders as one report with each problem related.
+#[derive(Clone, Debug)]
+pub struct Problems {
+    pub source: Source,
+    pub problems: Vec<Problem>,
+}
+
+impl Problems {
+    pub fn new(source: &Source, problems: Vec<Problem>) -> Self {
+        let problems = problems.into_iter().map(|p| p.in_source(source)).collect();
+        Problems { source: source.clone(), problems }
+    }
+
+    pub fn kinds(&self) -> Vec<Kind> {
+        self.problems.iter().map(|p| p.kind).collect()
+    }
+
+    /// The report as plain text (no colour, ASCII art), as tests and non-terminals want it.
+    pub fn render_plain(&self) -> String {
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::none());
+        let mut out = String::new();
+        // Writing into a String cannot fail; a renderer error still leaves the summary line.
+        let _ = handler.render_report(&mut out, self);
+        out
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(f, "{}: {n} problem{}", self.source.name, if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl Diagnostic for Problems {
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(Box::new(self.problems.iter().map(|p| p as &dyn Diagnostic)))
+    }
+}
+
+/// "did you mean `X`?" for a misspelt word, when one known word is close enough.
+pub fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let word_upper = word.to_ascii_uppercase();
+    known
+        .map(|k| (strsim::levenshtein(&word_upper, &k.to_ascii_uppercase()), k))
+        .filter(|&(d, k)| d <= (k.len() / 3).max(2))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_counts_lines_and_characters() {
+        let src = Source::new("t.tcp", "ab\ncé d\n");
+        assert_eq!(src.locate(0), (1, 1));
+        assert_eq!(src.locate(3), (2, 1));
+        assert_eq!(src.locate(7), (2, 4)); // after "cé " (é is two bytes)
+        assert_eq!(src.locate(999), (3, 1));
+    }
+
+    #[test]
+    fn suggests_near_names_only() {
+        let states = ["SYN-RECEIVED", "TIME-WAIT", "CLOSED"];
+        assert_eq!(did_you_mean("SYN-RECIEVED", states.iter().copied()), Some("SYN-RECEIVED"));
+        assert_eq!(did_you_mean("time-wait", states.iter().copied()), Some("TIME-WAIT"));
+        assert_eq!(did_you_mean("BANANA", states.iter().copied()), None);
+    }
+}

@@ -1,0 +1,87 @@
+//! Row-level differences between two tables, keyed by (state, input, guard) — the part of a
+//! row that says *when* it fires; what it does (target, actions, citation) is compared.
+
+use std::collections::HashMap;
+
+use super::guard::Guard;
+use super::input::Pattern;
+use super::state::State;
+use super::{Row, Table};
+
+/// The part of a row that identifies it across tables.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub from: State,
+    pub input: Pattern,
+    pub guard: Guard,
+}
+
+impl Key {
+    pub fn of(row: &Row) -> Key {
+        Key { from: row.rule.from, input: row.rule.input, guard: row.rule.guard.normalized() }
+    }
+}
+
+/// One difference, with the rows on each side.
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    Removed(&'a Row),
+    Added(&'a Row),
+    Changed(&'a Row, &'a Row),
+}
+
+/// Header fields (name, rfc, msl) that differ, as `(field, a, b)`.
+pub fn header_changes(a: &Table, b: &Table) -> Vec<(&'static str, String, String)> {
+    let fields = [
+        ("model", a.name.clone(), b.name.clone()),
+        ("rfc", a.rfc.to_string(), b.rfc.to_string()),
+        ("msl", a.msl.to_string(), b.msl.to_string()),
+    ];
+    fields.into_iter().filter(|(_, x, y)| x != y).collect()
+}
+
+/// Rows removed from `a`, changed, then added in `b`, each group in file order.
+pub fn diff<'a>(a: &'a Table, b: &'a Table) -> Vec<Change<'a>> {
+    let first_by_key = |t: &'a Table| {
+        let mut map: HashMap<Key, &'a Row> = HashMap::new();
+        for row in &t.rows {
+            map.entry(Key::of(row)).or_insert(row);
+        }
+        map
+    };
+    let (in_a, in_b) = (first_by_key(a), first_by_key(b));
+    let mut changes = Vec::new();
+    for row in &a.rows {
+        match in_b.get(&Key::of(row)) {
+            None => changes.push(Change::Removed(row)),
+            Some(other) => {
+                let (x, y) = (&row.rule, &other.rule);
+                if (x.to, &x.actions, &x.cite) != (y.to, &y.actions, &y.cite) {
+                    changes.push(Change::Changed(row, other));
+                }
+            }
+        }
+    }
+    changes.extend(b.rows.iter().filter(|r| !in_a.contains_key(&Key::of(r))).map(Change::Added));
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Source;
+
+    fn table(text: &str) -> Table {
+        Table::parse(Source::new("t.tcp", text)).unwrap()
+    }
+
+    #[test]
+    fn guard_order_does_not_matter_but_actions_do() {
+        let a = table("model a\nCLOSED * a & b -> CLOSED @ 1\n".replace("a & b", "seq-ok & ack-ok").as_str());
+        let b = table("model b\nCLOSED * ack-ok & seq-ok -> CLOSED send ACK @ 1\nCLOSED ACK -> CLOSED @ 2\n");
+        let changes = diff(&a, &b);
+        assert!(matches!(changes[..], [Change::Changed(..), Change::Added(_)]));
+        assert_eq!(header_changes(&a, &b), vec![("model", "a".into(), "b".into())]);
+        assert!(diff(&a, &a).is_empty());
+    }
+}

@@ -1,0 +1,152 @@
+//! The TCP connection state machine as data: a transition table, its parser and its validator.
+//!
+//! A table file (`models/*.tcp`) is line-oriented:
+//!
+//! ```text
+//! model rfc9293            # the model's name
+//! rfc 9293                 # the RFC that bare section numbers refer to (default 9293)
+//! msl 2min                 # maximum segment lifetime (default 2min, RFC 9293 3.4.2)
+//! # FROM       INPUT      GUARD            -> TO           ACTIONS                    @ CITE
+//! LISTEN       SYN|*                       -> SYN-RECEIVED accept-syn; send SYN|ACK   @ 3.10.7.2
+//! ESTABLISHED  RST|*      rst-in-window    -> ESTABLISHED  send challenge-ACK         @ RFC5961 3.2
+//! ```
+//!
+//! Rows for a (state, input) are tried top to bottom and the first whose guard holds fires:
+//! Rust `match` semantics. [`Table::parse`] reads a file; [`Table::validate`] checks it the way
+//! rustc checks a `match` (exhaustive, no unreachable arm) and yields a [`Model`].
+
+pub mod action;
+mod diag;
+pub mod diff;
+pub mod guard;
+pub mod input;
+mod parse;
+mod print;
+pub mod shipped;
+mod spelled;
+pub mod state;
+mod validate;
+
+use std::fmt;
+
+pub use action::{AckExpr, Action, SendSpec, SeqExpr, Signal};
+pub use diag::{did_you_mean, Kind, Problem, Problems, Source, Span};
+pub use guard::{Atom, Family, Guard, Literal, Valuation};
+pub use input::{Call, Flags, Input, Pattern, Timer};
+pub use state::State;
+pub use validate::{Model, Stats};
+
+use crate::time::Duration;
+
+/// RFC 9293 3.4.2 (after RFC 793): "MSL … is 2 minutes" — an engineering choice, overridable.
+pub const DEFAULT_MSL: Duration = Duration::from_secs(120);
+/// The RFC bare section numbers refer to when a table does not say.
+pub const DEFAULT_RFC: u16 = 9293;
+
+/// One reference: an RFC (or the table's own, when `None`) and a section number.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CiteRef {
+    pub rfc: Option<u16>,
+    pub section: String,
+    /// A page of an RFC without numbered subsections (RFC 793's event processing).
+    pub page: Option<u16>,
+}
+
+impl fmt::Display for CiteRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(rfc) = self.rfc {
+            write!(f, "RFC{rfc} ")?;
+        }
+        f.write_str(&self.section)?;
+        match self.page {
+            Some(page) => write!(f, " p.{page}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A row's citations, at least one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cite(pub Vec<CiteRef>);
+
+impl Cite {
+    /// The citation with every bare section qualified by the table's RFC: `RFC 9293 3.10.7.4`.
+    pub fn qualified(&self, default_rfc: u16) -> String {
+        let refs: Vec<String> = self
+            .0
+            .iter()
+            .map(|r| {
+                let page = r.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+                format!("RFC {} {}{page}", r.rfc.unwrap_or(default_rfc), r.section)
+            })
+            .collect();
+        refs.join(", ")
+    }
+}
+
+impl fmt::Display for Cite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a row says, independent of where it was written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Rule {
+    pub from: State,
+    pub input: Pattern,
+    pub guard: Guard,
+    pub to: State,
+    pub actions: Vec<Action>,
+    pub cite: Cite,
+}
+
+/// Where each part of a row was written, for diagnostics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowSpans {
+    pub row: Span,
+    pub from: Span,
+    pub input: Span,
+    /// One span per guard literal.
+    pub guard: Vec<Span>,
+    pub to: Span,
+    /// One span per action.
+    pub actions: Vec<Span>,
+    pub cite: Span,
+}
+
+/// A row of a table file: the rule, its 1-based line, and its spans.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub rule: Rule,
+    pub line: usize,
+    pub spans: RowSpans,
+}
+
+/// A parsed table file, not yet validated.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub name: String,
+    pub rfc: u16,
+    pub msl: Duration,
+    pub rows: Vec<Row>,
+    pub source: Source,
+}
+
+impl Table {
+    /// Parses and validates in one step, as every command wants.
+    pub fn load(source: Source) -> Result<Model, Problems> {
+        Table::parse(source)?.validate()
+    }
+
+    /// `file:line` of a row, as verdicts cite it.
+    pub fn row_location(&self, row: &Row) -> String {
+        format!("{}:{}", self.source.name, row.line)
+    }
+}

@@ -1,0 +1,71 @@
+//! The models shipped with tcpcheck, embedded in the binary so every command works from any
+//! directory. Each is also a file under `models/`, named as here.
+
+use super::{Model, Problems, Source, Table};
+
+/// A shipped model: its short name, its path in the repository and its text.
+#[derive(Clone, Copy, Debug)]
+pub struct Shipped {
+    pub name: &'static str,
+    pub path: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! shipped {
+    ($($name:literal => $path:literal),+ $(,)?) => {
+        /// Every shipped model; the first is the default.
+        pub const SHIPPED: &[Shipped] = &[
+            $(Shipped { name: $name, path: $path, text: include_str!(concat!("../../", $path)) }),+
+        ];
+    };
+}
+
+shipped! {
+    "rfc9293" => "models/rfc9293.tcp",
+    "rfc793" => "models/rfc793.tcp",
+    "no-time-wait" => "models/mutants/no-time-wait.tcp",
+    "two-packet-handshake" => "models/mutants/two-packet-handshake.tcp",
+    "no-2msl-restart" => "models/mutants/no-2msl-restart.tcp",
+    "rst-closes-time-wait" => "models/mutants/rst-closes-time-wait.tcp",
+}
+
+impl Shipped {
+    /// The default model: RFC 9293.
+    pub fn default_model() -> Shipped {
+        SHIPPED[0]
+    }
+
+    /// A shipped model by short name (`no-time-wait`) or repository path.
+    pub fn find(name: &str) -> Option<Shipped> {
+        SHIPPED.iter().copied().find(|s| s.name == name || s.path == name || s.path.trim_start_matches("models/") == name)
+    }
+
+    pub fn source(self) -> Source {
+        Source::new(self.path, self.text)
+    }
+
+    pub fn load(self) -> Result<Model, Problems> {
+        Table::load(self.source())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_model_validates() {
+        for model in SHIPPED {
+            if let Err(e) = model.load() {
+                panic!("{}", e.render_plain());
+            }
+        }
+    }
+
+    #[test]
+    fn finds_by_name_and_path() {
+        assert_eq!(Shipped::find("no-time-wait").map(|s| s.name), Some("no-time-wait"));
+        assert_eq!(Shipped::find("models/rfc793.tcp").map(|s| s.name), Some("rfc793"));
+        assert!(Shipped::find("nope").is_none());
+    }
+}

@@ -1,0 +1,379 @@
+//! The validator: checks a table the way rustc checks a `match`.
+//!
+//! * **Exhaustive** — for every state the table names, every input that can happen there and
+//!   every feasible valuation of the guard families its rows read, some row fires.
+//! * **No unreachable row** — every row fires for at least one case; a row whose cases are all
+//!   taken by earlier rows is shadowed, and one whose input cannot happen or whose guard cannot
+//!   hold is impossible.
+//! * Every state is reachable from CLOSED; every guard means something where it is used; rows
+//!   that enter CLOSED delete the TCB and only those.
+//!
+//! Which timeouts "can happen" in a state is itself computed from the table: a timer may run in
+//! a state if some reachable row enters it with the timer started and not stopped since.
+
+use std::collections::BTreeSet;
+
+use super::action::Action;
+use super::diag::{Kind, Problem, Problems, Span};
+use super::guard::{Family, Guard, Valuation};
+use super::input::{Flags, Input, Pattern, Timer};
+use super::state::State;
+use super::{Row, Table};
+
+/// A set of timers, as bits indexed by `Timer as u8`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TimerSet(u8);
+
+impl TimerSet {
+    pub fn contains(self, t: Timer) -> bool {
+        self.0 & (1 << t as u8) != 0
+    }
+
+    fn insert(&mut self, t: Timer) {
+        self.0 |= 1 << t as u8;
+    }
+
+    fn remove(&mut self, t: Timer) {
+        self.0 &= !(1 << t as u8);
+    }
+
+    fn is_subset(self, other: TimerSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+}
+
+/// Figures for the one-line summary of `tcpcheck validate`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub rows: usize,
+    pub states: usize,
+    /// Distinct concrete inputs that can happen in some state of the table.
+    pub inputs: usize,
+    /// (state, input, guard valuation) cases enumerated, each matched by exactly one first row.
+    pub cases: usize,
+}
+
+/// A validated table: exhaustive, without unreachable rows, ready to execute.
+#[derive(Clone, Debug)]
+pub struct Model {
+    table: Table,
+    /// Candidate rows per (state, input), in table order: `state * Input::COUNT + input`.
+    dispatch: Vec<Vec<u16>>,
+    timers: [TimerSet; State::COUNT],
+    states: Vec<State>,
+    stats: Stats,
+}
+
+impl Model {
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub fn name(&self) -> &str {
+        &self.table.name
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        &self.table.rows
+    }
+
+    /// The states the table names, in RFC order.
+    pub fn states(&self) -> &[State] {
+        &self.states
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Whether `timer` may be running while in `state`.
+    pub fn may_run(&self, state: State, timer: Timer) -> bool {
+        self.timers[state.index()].contains(timer)
+    }
+
+    /// The rows that match `input` in `state`, in table order.
+    pub fn candidates(&self, state: State, input: Input) -> &[u16] {
+        &self.dispatch[state.index() * Input::COUNT + input.index()]
+    }
+
+    /// The row that fires: the first candidate whose guard holds under `valuation`.
+    pub fn fire(&self, state: State, input: Input, valuation: &Valuation) -> Option<&Row> {
+        first_match(&self.table.rows, self.candidates(state, input), valuation).map(|i| &self.table.rows[i as usize])
+    }
+}
+
+fn first_match(rows: &[Row], candidates: &[u16], valuation: &Valuation) -> Option<u16> {
+    candidates.iter().copied().find(|&i| rows[i as usize].rule.guard.holds(valuation))
+}
+
+impl Table {
+    /// Checks the table; on success it becomes an executable [`Model`].
+    pub fn validate(self) -> Result<Model, Problems> {
+        let mut problems = Vec::new();
+        for row in &self.rows {
+            check_row(row, &mut problems);
+        }
+
+        let mut present = [false; State::COUNT];
+        present[State::Closed.index()] = true;
+        for row in &self.rows {
+            present[row.rule.from.index()] = true;
+            present[row.rule.to.index()] = true;
+        }
+        let states: Vec<State> = State::ALL.iter().copied().filter(|s| present[s.index()]).collect();
+        let (reached, timers) = reach(&self.rows);
+
+        let mut dispatch = vec![Vec::new(); State::COUNT * Input::COUNT];
+        for (i, row) in self.rows.iter().enumerate() {
+            for input in Input::all().filter(|&inp| row.rule.input.matches(inp)) {
+                dispatch[row.rule.from.index() * Input::COUNT + input.index()].push(i as u16);
+            }
+        }
+
+        let mut fired = vec![false; self.rows.len()];
+        let mut possible = vec![false; self.rows.len()];
+        let mut shadowers: Vec<BTreeSet<u16>> = vec![BTreeSet::new(); self.rows.len()];
+        let mut inputs_seen = BTreeSet::new();
+        let mut cases = 0;
+        for &state in &states {
+            let mut missing: Vec<(Input, Vec<Guard>)> = Vec::new();
+            for input in Input::all() {
+                if let Input::Timeout(t) = input {
+                    if !timers[state.index()].contains(t) {
+                        continue;
+                    }
+                }
+                inputs_seen.insert(input);
+                let candidates = &dispatch[state.index() * Input::COUNT + input.index()];
+                let mut families: Vec<Family> =
+                    candidates.iter().flat_map(|&c| self.rows[c as usize].rule.guard.families()).collect();
+                families.sort();
+                families.dedup();
+                let mut uncovered = Vec::new();
+                for valuation in Valuation::enumerate(&families) {
+                    cases += 1;
+                    let Some(winner) = first_match(&self.rows, candidates, &valuation) else {
+                        uncovered.push(valuation.describe(&families));
+                        continue;
+                    };
+                    fired[winner as usize] = true;
+                    for &c in candidates.iter().filter(|&&c| c != winner) {
+                        if self.rows[c as usize].rule.guard.holds(&valuation) {
+                            possible[c as usize] = true;
+                            if c > winner {
+                                shadowers[c as usize].insert(winner);
+                            }
+                        }
+                    }
+                }
+                if !uncovered.is_empty() {
+                    missing.push((input, uncovered));
+                }
+            }
+            if !missing.is_empty() {
+                problems.push(non_exhaustive(&self, state, &missing));
+            }
+        }
+
+        for (i, row) in self.rows.iter().enumerate() {
+            if fired[i] || !reached[row.rule.from.index()] {
+                continue;
+            }
+            problems.push(unfired(&self, row, possible[i], &shadowers[i], &timers));
+        }
+
+        for &state in &states {
+            if !reached[state.index()] {
+                let span = self
+                    .rows
+                    .iter()
+                    .find(|r| r.rule.from == state)
+                    .map(|r| r.spans.from)
+                    .or_else(|| self.rows.iter().find(|r| r.rule.to == state).map(|r| r.spans.to))
+                    .unwrap_or_default();
+                problems.push(
+                    Problem::new(
+                        Kind::UnreachableState,
+                        span,
+                        format!("state {state} is unreachable from CLOSED"),
+                        "no sequence of rows leads here",
+                    )
+                    .help(format!("add a row whose target is {state}, or remove {state}'s rows")),
+                );
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(Problems::new(&self.source, problems));
+        }
+        let stats = Stats { rows: self.rows.len(), states: states.len(), inputs: inputs_seen.len(), cases };
+        Ok(Model { table: self, dispatch, timers, states, stats })
+    }
+}
+
+/// Checks that need only the row itself: guard applicability and action consistency.
+fn check_row(row: &Row, problems: &mut Vec<Problem>) {
+    let rule = &row.rule;
+    for (lit, span) in rule.guard.0.iter().zip(&row.spans.guard) {
+        if let Err(why) = lit.atom.family().applies(rule.from, rule.input) {
+            problems.push(
+                Problem::new(Kind::Inapplicable, *span, format!("guard `{}` means nothing here", lit.atom), why)
+                    .help(format!("`{}`: {}", lit.atom, lit.atom.definition())),
+            );
+        }
+    }
+    let mut inconsistent = |span: Span, message: String, help: String| {
+        problems.push(Problem::new(Kind::Inconsistent, span, message, "here").help(help));
+    };
+    let has = |a: Action| rule.actions.contains(&a);
+    let leaves = |s: State| rule.from != s && rule.to == s;
+    if leaves(State::Closed) && !has(Action::Delete) {
+        inconsistent(
+            row.spans.to,
+            format!("row enters CLOSED from {} without deleting the TCB", rule.from),
+            "add `delete` to the actions (RFC 9293 3.10: \"delete the TCB, enter the CLOSED state\")".into(),
+        );
+    }
+    let into_listen = rule.to == State::Listen && !matches!(rule.from, State::Closed | State::Listen);
+    if into_listen && !has(Action::Flush) {
+        inconsistent(
+            row.spans.to,
+            format!("row returns from {} to LISTEN without forgetting the connection", rule.from),
+            "add `flush` to the actions (RFC 9293 3.10.7.4: \"return this connection to LISTEN\")".into(),
+        );
+    }
+    for (action, span) in rule.actions.iter().zip(&row.spans.actions) {
+        let needs = |bits: Flags, what: &str| {
+            (!rule.input.requires(bits)).then(|| {
+                (format!("`{action}` on input `{}`, which may lack {what}", rule.input), format!("write the input as `{bits}|…`"))
+            })
+        };
+        let issue = match action {
+            Action::Delete if !leaves(State::Closed) => {
+                Some(("`delete` in a row that does not enter CLOSED".into(), "only rows into CLOSED delete the TCB".into()))
+            }
+            Action::Flush if !into_listen => Some((
+                "`flush` in a row that does not return to LISTEN".into(),
+                "`flush` forgets a half-open connection while listening goes on".into(),
+            )),
+            Action::AcceptSyn => needs(Flags::SYN, "a SYN"),
+            Action::AcceptAck => needs(Flags::ACK, "an ACK"),
+            Action::AcceptFin => needs(Flags::FIN, "a FIN"),
+            Action::Deliver => needs(Flags::DATA, "data"),
+            _ => None,
+        };
+        if let Some((message, help)) = issue {
+            inconsistent(*span, message, help);
+        }
+    }
+}
+
+/// Reachable states from CLOSED and, per state, the timers that may be running there.
+fn reach(rows: &[Row]) -> ([bool; State::COUNT], [TimerSet; State::COUNT]) {
+    let mut reached = [false; State::COUNT];
+    let mut timers = [TimerSet::default(); State::COUNT];
+    reached[State::Closed.index()] = true;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for row in rows {
+            let rule = &row.rule;
+            let from = rule.from.index();
+            if !reached[from] {
+                continue;
+            }
+            let mut running = timers[from];
+            if let Pattern::Timeout(t) = rule.input {
+                if !running.contains(t) {
+                    continue;
+                }
+                running.remove(t);
+            }
+            for action in &rule.actions {
+                match *action {
+                    Action::Start(t) | Action::Restart(t) => running.insert(t),
+                    Action::Stop(t) => running.remove(t),
+                    Action::Delete | Action::Flush => running = TimerSet::default(),
+                    _ => {}
+                }
+            }
+            let to = rule.to.index();
+            if !reached[to] || !running.is_subset(timers[to]) {
+                reached[to] = true;
+                timers[to] = TimerSet(timers[to].0 | running.0);
+                changed = true;
+            }
+        }
+    }
+    (reached, timers)
+}
+
+fn non_exhaustive(table: &Table, state: State, missing: &[(Input, Vec<Guard>)]) -> Problem {
+    const SHOWN: usize = 4;
+    let describe = |(input, guards): &(Input, Vec<Guard>)| {
+        if guards.iter().all(Guard::is_empty) {
+            return format!("`{input}`");
+        }
+        let shown: Vec<String> = guards.iter().take(2).map(|g| g.to_string()).collect();
+        let more = if guards.len() > 2 { format!(" (+{} more)", guards.len() - 2) } else { String::new() };
+        format!("`{input}` when {}{more}", shown.join(" | "))
+    };
+    let mut cases: Vec<String> = missing.iter().take(SHOWN).map(describe).collect();
+    if missing.len() > SHOWN {
+        cases.push(format!("and {} more input{}", missing.len() - SHOWN, if missing.len() - SHOWN == 1 { "" } else { "s" }));
+    }
+    let (first_input, first_guards) = &missing[0];
+    let example_guard = first_guards.first().map(|g| format!(" {g}")).unwrap_or_default();
+    let last_row = table.rows.iter().rev().find(|r| r.rule.from == state);
+    let (span, label) = match last_row {
+        Some(row) => (row.spans.row, format!("rows for {state} end here")),
+        None => {
+            let span = table.rows.iter().find(|r| r.rule.to == state).map(|r| r.spans.to).unwrap_or_default();
+            (span, format!("{state} is entered here but has no rows"))
+        }
+    };
+    Problem::new(
+        Kind::NonExhaustive,
+        span,
+        format!("rows for {state} are not exhaustive: no row matches {}", cases.join(", ")),
+        label,
+    )
+    .help(format!(
+        "add a row such as `{state} {first_input}{example_guard} -> {state} … @ SECTION`, \
+         or a catch-all `{state} * -> {state} @ SECTION` after the others"
+    ))
+}
+
+fn unfired(
+    table: &Table,
+    row: &Row,
+    possible: bool,
+    shadowers: &BTreeSet<u16>,
+    timers: &[TimerSet; State::COUNT],
+) -> Problem {
+    let rule = &row.rule;
+    if possible {
+        let mut p = Problem::new(
+            Kind::Shadowed,
+            row.spans.row,
+            format!("unreachable row: every case it matches is taken by {} earlier row{}", shadowers.len(), if shadowers.len() == 1 { "" } else { "s" }),
+            "this row never fires",
+        )
+        .help("delete it, move it above the rows that take its cases, or narrow their guards");
+        // The nearest rows above are the likeliest culprits (a row just inserted, a guard just widened).
+        for &s in shadowers.iter().rev().take(3) {
+            let by = &table.rows[s as usize];
+            p = p.label(by.spans.row, format!("line {} fires first", by.line));
+        }
+        return p;
+    }
+    let why = match rule.input {
+        Pattern::Timeout(t) if !timers[rule.from.index()].contains(t) => format!(
+            "TIMEOUT-{t} cannot happen in {}: no row enters {} with {t} running",
+            rule.from, rule.from
+        ),
+        _ => format!("guard `{}` can never hold for input `{}`", rule.guard, rule.input),
+    };
+    Problem::new(Kind::Impossible, row.spans.row, format!("impossible row: {why}"), "this row never fires")
+        .help("delete it, or fix the input or guard")
+}

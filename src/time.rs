@@ -1,0 +1,87 @@
+//! Virtual time. Core code never reads a clock: durations are data, parsed from models and flags.
+
+use std::fmt;
+
+/// A span of virtual time, in whole microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(u64);
+
+/// Units a duration may be written in, largest first (the printer picks the largest exact one).
+const UNITS: [(&str, u64); 5] = [
+    ("h", 3_600_000_000),
+    ("min", 60_000_000),
+    ("s", 1_000_000),
+    ("ms", 1_000),
+    ("us", 1),
+];
+
+impl Duration {
+    pub const fn from_micros(us: u64) -> Self {
+        Duration(us)
+    }
+
+    pub const fn from_secs(s: u64) -> Self {
+        Duration(s.saturating_mul(1_000_000))
+    }
+
+    pub const fn as_micros(self) -> u64 {
+        self.0
+    }
+
+    /// Parses `120s`, `2min`, `500ms`, `1h`. Returns a message naming the accepted forms on error.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let expected = "expected a whole number followed by a unit: `us`, `ms`, `s`, `min` or `h` (e.g. `120s`)";
+        if digits.is_empty() {
+            return Err(format!("`{text}` is not a duration: {expected}"));
+        }
+        let Some(&(_, scale)) = UNITS.iter().find(|(name, _)| *name == unit) else {
+            return Err(format!("`{text}` has no known unit: {expected}"));
+        };
+        digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .map(Duration)
+            .ok_or_else(|| format!("`{text}` is too large a duration"))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("0s");
+        }
+        let (unit, scale) = UNITS.iter().find(|(_, scale)| self.0 % scale == 0).unwrap_or(&("us", 1));
+        write!(f, "{}{unit}", self.0 / scale)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_unit() {
+        assert_eq!(Duration::parse("120s"), Ok(Duration::from_secs(120)));
+        assert_eq!(Duration::parse("2min"), Ok(Duration::from_secs(120)));
+        assert_eq!(Duration::parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(Duration::parse("500ms"), Ok(Duration::from_micros(500_000)));
+    }
+
+    #[test]
+    fn rejects_bad_durations() {
+        for bad in ["", "s", "12", "12 s", "12sec", "-1s", "99999999999999999999h", "1é"] {
+            assert!(Duration::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn prints_the_largest_exact_unit() {
+        assert_eq!(Duration::from_secs(120).to_string(), "2min");
+        assert_eq!(Duration::from_secs(90).to_string(), "90s");
+        assert_eq!(Duration::from_micros(1500).to_string(), "1500us");
+        assert_eq!(Duration::default().to_string(), "0s");
+    }
+}
