@@ -21,17 +21,17 @@ pub struct Args {
 
 fn located(table: &Table, row: &Row) -> String {
     let r = &row.rule;
+    let mut text = format!("{}  {} {}", table.row_location(row), r.from, r.input);
+    if !r.guard.is_empty() {
+        text.push_str(&format!(" {}", r.guard));
+    }
+    text.push_str(&format!(" -> {}", r.to));
     let actions: Vec<String> = r.actions.iter().map(|a| a.to_string()).collect();
-    let guard = if r.guard.is_empty() { String::new() } else { format!(" {}", r.guard) };
-    format!(
-        "{}  {} {}{guard} -> {} {} @ {}",
-        table.row_location(row),
-        r.from,
-        r.input,
-        r.to,
-        actions.join("; "),
-        r.cite
-    )
+    if !actions.is_empty() {
+        text.push_str(&format!(" {}", actions.join("; ")));
+    }
+    text.push_str(&format!(" @ {}", r.cite));
+    text
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
