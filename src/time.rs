@@ -7,13 +7,7 @@ use std::fmt;
 pub struct Duration(u64);
 
 /// Units a duration may be written in, largest first (the printer picks the largest exact one).
-const UNITS: [(&str, u64); 5] = [
-    ("h", 3_600_000_000),
-    ("min", 60_000_000),
-    ("s", 1_000_000),
-    ("ms", 1_000),
-    ("us", 1),
-];
+const UNITS: [(&str, u64); 5] = [("h", 3_600_000_000), ("min", 60_000_000), ("s", 1_000_000), ("ms", 1_000), ("us", 1)];
 
 impl Duration {
     pub const fn from_micros(us: u64) -> Self {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use tcpcheck::model::shipped::SHIPPED;
 use tcpcheck::model::{Source, Table};
 
-use super::{model_source, render, CliError, bad_input, OK};
+use super::{bad_input, model_source, render, CliError, OK};
 
 /// Check that tables parse and are exhaustive, unambiguous and cited.
 ///

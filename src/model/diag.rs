@@ -108,7 +108,14 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: Kind, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
-        Problem { kind, message: message.into(), labels: vec![(span, label.into())], help: None, source: None, named: None }
+        Problem {
+            kind,
+            message: message.into(),
+            labels: vec![(span, label.into())],
+            help: None,
+            source: None,
+            named: None,
+        }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {

@@ -190,9 +190,7 @@ impl Atom {
             }
             SeqFuture => "not acceptable, and not old: beyond the receive window",
             RstExact => "SEG.SEQ = RCV.NXT: the RST may be honoured (RFC 5961 3.2)",
-            RstInWindow => {
-                "RCV.NXT < SEG.SEQ < RCV.NXT+RCV.WND: answer with a challenge ACK (RFC 5961 3.2)"
-            }
+            RstInWindow => "RCV.NXT < SEG.SEQ < RCV.NXT+RCV.WND: answer with a challenge ACK (RFC 5961 3.2)",
             RstOutside => "SEG.SEQ outside the receive window: silently dropped (RFC 5961 3.2)",
             AckOk => "SND.UNA < SEG.ACK =< SND.NXT: acknowledges something new (RFC 9293 3.10.7.4)",
             AckDup => "SEG.ACK = SND.UNA: acknowledges nothing new (RFC 9293 3.10.7.4)",
@@ -202,17 +200,11 @@ impl Atom {
                  in SYN-SENT, SEG.ACK =< ISS is ack-dup or ack-old"
             }
             FinAcked => "SEG.ACK acknowledges our FIN: SEG.ACK = SND.NXT after the FIN (RFC 9293 3.10.7.4)",
-            RetriesLeft => {
-                "the segment has been retransmitted fewer than R2 times (RFC 9293 3.8.3, RFC 1122 4.2.3.5)"
-            }
-            Passive => {
-                "the connection came from LISTEN by a passive OPEN (RFC 9293 3.10.7.4, RST and SYN checks)"
-            }
+            RetriesLeft => "the segment has been retransmitted fewer than R2 times (RFC 9293 3.8.3, RFC 1122 4.2.3.5)",
+            Passive => "the connection came from LISTEN by a passive OPEN (RFC 9293 3.10.7.4, RST and SYN checks)",
             ForeignKnown => "the OPEN named the foreign socket (RFC 9293 3.10.2, SEND in LISTEN)",
             SendQueued => "SENDs or data are queued awaiting ESTABLISHED (RFC 9293 3.10.4, CLOSE in SYN-RECEIVED)",
-            RcvBuffered => {
-                "received text is waiting for a RECEIVE (RFC 9293 3.10.3, RECEIVE in CLOSE-WAIT)"
-            }
+            RcvBuffered => "received text is waiting for a RECEIVE (RFC 9293 3.10.3, RECEIVE in CLOSE-WAIT)",
         }
     }
 }
@@ -351,10 +343,8 @@ mod tests {
         let all = Valuation::enumerate(&[Family::Ack, Family::FinAcked]);
         // 4 ack values x 2 fin-acked values, minus fin-acked with ack-dup/old/future.
         assert_eq!(all.len(), 5);
-        let fin_not_ok = Guard(vec![
-            Literal { atom: Atom::FinAcked, negated: false },
-            Literal { atom: Atom::AckOk, negated: true },
-        ]);
+        let fin_not_ok =
+            Guard(vec![Literal { atom: Atom::FinAcked, negated: false }, Literal { atom: Atom::AckOk, negated: true }]);
         assert!(all.iter().all(|v| !fin_not_ok.holds(v)));
     }
 

@@ -45,13 +45,8 @@ impl Flags {
     pub const NONE: Flags = Flags(0);
 
     /// Each bit with its written name, in printing order.
-    pub const NAMED: [(Flags, &'static str); 5] = [
-        (Flags::SYN, "SYN"),
-        (Flags::FIN, "FIN"),
-        (Flags::RST, "RST"),
-        (Flags::ACK, "ACK"),
-        (Flags::DATA, "DATA"),
-    ];
+    pub const NAMED: [(Flags, &'static str); 5] =
+        [(Flags::SYN, "SYN"), (Flags::FIN, "FIN"), (Flags::RST, "RST"), (Flags::ACK, "ACK"), (Flags::DATA, "DATA")];
 
     /// Number of distinct flag sets: the segment part of the input alphabet.
     pub const COUNT: usize = 32;

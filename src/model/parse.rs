@@ -108,7 +108,7 @@ impl Parser {
         let (word, rest) = content.first_word();
         match word.text {
             "model" => self.model_name(word, rest),
-            "msl" => self.directive_value(word, rest, |t| Duration::parse(t), |p| &mut p.msl),
+            "msl" => self.directive_value(word, rest, Duration::parse, |p| &mut p.msl),
             "rfc" => self.directive_value(
                 word,
                 rest,
@@ -125,8 +125,13 @@ impl Parser {
         if !ok {
             let span = if rest.text.is_empty() { word.span() } else { rest.span() };
             return self.error(
-                Problem::new(Kind::Syntax, span, "bad model name", "expected one word of letters, digits, `-`, `_`, `.`")
-                    .help("write e.g. `model rfc9293`"),
+                Problem::new(
+                    Kind::Syntax,
+                    span,
+                    "bad model name",
+                    "expected one word of letters, digits, `-`, `_`, `.`",
+                )
+                .help("write e.g. `model rfc9293`"),
             );
         }
         self.set_once(word, rest, rest.text.to_string(), |p| &mut p.name);
@@ -148,7 +153,13 @@ impl Parser {
         }
     }
 
-    fn set_once<T>(&mut self, word: Piece<'_>, rest: Piece<'_>, value: T, slot: impl Fn(&mut Self) -> &mut Option<(T, Span)>) {
+    fn set_once<T>(
+        &mut self,
+        word: Piece<'_>,
+        rest: Piece<'_>,
+        value: T,
+        slot: impl Fn(&mut Self) -> &mut Option<(T, Span)>,
+    ) {
         let span = Span::new(word.offset, rest.span().end() - word.offset);
         if let Some((_, first)) = slot(self) {
             let first = *first;
@@ -165,8 +176,13 @@ impl Parser {
         let before = self.problems.len();
         let Some((left, right)) = content.split_once("->") else {
             return self.error(
-                Problem::new(Kind::Syntax, content.span(), "not a row, directive or comment", "expected `->` in this line")
-                    .help(format!("{ROW_SHAPE}; directives are `model`, `rfc` and `msl`; comments start with `#`")),
+                Problem::new(
+                    Kind::Syntax,
+                    content.span(),
+                    "not a row, directive or comment",
+                    "expected `->` in this line",
+                )
+                .help(format!("{ROW_SHAPE}; directives are `model`, `rfc` and `msl`; comments start with `#`")),
             );
         };
         let (middle, cite) = match right.split_once("@") {
@@ -180,8 +196,7 @@ impl Parser {
         let input = if input_word.text.is_empty() {
             let end = Span::new(left.trim().span().end(), 0);
             self.error(
-                Problem::new(Kind::Syntax, end, "row has no input", "expected an input before `->`")
-                    .help(ROW_SHAPE),
+                Problem::new(Kind::Syntax, end, "row has no input", "expected an input before `->`").help(ROW_SHAPE),
             );
             None
         } else {
@@ -192,8 +207,13 @@ impl Parser {
         let (to_word, actions_text) = middle.first_word();
         let to = if to_word.text.is_empty() {
             self.error(
-                Problem::new(Kind::Syntax, Span::new(middle.offset, 0), "row has no target state", "expected a state after `->`")
-                    .help(ROW_SHAPE),
+                Problem::new(
+                    Kind::Syntax,
+                    Span::new(middle.offset, 0),
+                    "row has no target state",
+                    "expected a state after `->`",
+                )
+                .help(ROW_SHAPE),
             );
             None
         } else {
@@ -206,8 +226,13 @@ impl Parser {
             other => {
                 let at = other.map_or(content.span().end(), |c| c.offset);
                 self.error(
-                    Problem::new(Kind::Uncited, Span::new(at, 0), "row cites no RFC section", "expected `@ SECTION` here")
-                        .help("end the row with its source, e.g. `@ 3.10.7.4` or `@ 3.10.7.4, RFC5961 3.2`"),
+                    Problem::new(
+                        Kind::Uncited,
+                        Span::new(at, 0),
+                        "row cites no RFC section",
+                        "expected `@ SECTION` here",
+                    )
+                    .help("end the row with its source, e.g. `@ 3.10.7.4` or `@ 3.10.7.4, RFC5961 3.2`"),
                 );
                 None
             }
@@ -216,7 +241,9 @@ impl Parser {
         if self.problems.len() != before {
             return;
         }
-        if let (Some(from), Some(input), Some(guard), Some(to), Some(actions), Some(cite)) = (from, input, guard, to, actions, cite) {
+        if let (Some(from), Some(input), Some(guard), Some(to), Some(actions), Some(cite)) =
+            (from, input, guard, to, actions, cite)
+        {
             let (guard, guard_spans): (Vec<_>, Vec<_>) = guard.into_iter().unzip();
             let (actions, action_spans): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
             self.rows.push(Row {
@@ -245,8 +272,13 @@ impl Parser {
             help.push_str(extra);
         }
         self.error(
-            Problem::new(Kind::Unknown, word.span(), format!("unknown {what} `{}`", word.text), format!("not a {what}"))
-                .help(help),
+            Problem::new(
+                Kind::Unknown,
+                word.span(),
+                format!("unknown {what} `{}`", word.text),
+                format!("not {} {what}", article(what)),
+            )
+            .help(help),
         );
     }
 
@@ -299,8 +331,13 @@ impl Parser {
                 Some(f) if flags.contains(f) => {
                     ok = false;
                     self.error(
-                        Problem::new(Kind::Syntax, part.span(), format!("flag `{}` repeated", part.text), "already given")
-                            .help("name each flag once"),
+                        Problem::new(
+                            Kind::Syntax,
+                            part.span(),
+                            format!("flag `{}` repeated", part.text),
+                            "already given",
+                        )
+                        .help("name each flag once"),
                     );
                 }
                 Some(f) => flags = flags.union(f),
@@ -513,6 +550,14 @@ impl Parser {
     }
 }
 
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 fn example_arg(keyword: &str) -> &'static str {
     match keyword {
         "send" => "ACK",
@@ -631,7 +676,15 @@ mod tests {
 
     #[test]
     fn odd_bytes_do_not_panic() {
-        for text in ["model é\n", "é -> é @ é", "model m\r\nCLOSED * -> CLOSED @ 1\r\n", "->", "@", "model m\n-> @", "\u{feff}model m"] {
+        for text in [
+            "model é\n",
+            "é -> é @ é",
+            "model m\r\nCLOSED * -> CLOSED @ 1\r\n",
+            "->",
+            "@",
+            "model m\n-> @",
+            "\u{feff}model m",
+        ] {
             let _ = parse(text);
         }
     }

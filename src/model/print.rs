@@ -33,13 +33,8 @@ impl Columns {
 pub fn format_rules<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<String> {
     let cols: Vec<Columns> = rules.into_iter().map(Columns::of).collect();
     let width = |f: fn(&Columns) -> &str| cols.iter().map(|c| f(c).chars().count()).max().unwrap_or(0);
-    let (wf, wi, wg, wt, wa) = (
-        width(|c| &c.from),
-        width(|c| &c.input),
-        width(|c| &c.guard),
-        width(|c| &c.to),
-        width(|c| &c.actions),
-    );
+    let (wf, wi, wg, wt, wa) =
+        (width(|c| &c.from), width(|c| &c.input), width(|c| &c.guard), width(|c| &c.to), width(|c| &c.actions));
     cols.iter()
         .map(|c| {
             format!(

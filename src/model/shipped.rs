@@ -37,7 +37,10 @@ impl Shipped {
 
     /// A shipped model by short name (`no-time-wait`) or repository path.
     pub fn find(name: &str) -> Option<Shipped> {
-        SHIPPED.iter().copied().find(|s| s.name == name || s.path == name || s.path.trim_start_matches("models/") == name)
+        SHIPPED
+            .iter()
+            .copied()
+            .find(|s| s.name == name || s.path == name || s.path.trim_start_matches("models/") == name)
     }
 
     pub fn source(self) -> Source {

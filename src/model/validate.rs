@@ -245,13 +245,17 @@ fn check_row(row: &Row, problems: &mut Vec<Problem>) {
     for (action, span) in rule.actions.iter().zip(&row.spans.actions) {
         let needs = |bits: Flags, what: &str| {
             (!rule.input.requires(bits)).then(|| {
-                (format!("`{action}` on input `{}`, which may lack {what}", rule.input), format!("write the input as `{bits}|…`"))
+                (
+                    format!("`{action}` on input `{}`, which may lack {what}", rule.input),
+                    format!("write the input as `{bits}|…`"),
+                )
             })
         };
         let issue = match action {
-            Action::Delete if !leaves(State::Closed) => {
-                Some(("`delete` in a row that does not enter CLOSED".into(), "only rows into CLOSED delete the TCB".into()))
-            }
+            Action::Delete if !leaves(State::Closed) => Some((
+                "`delete` in a row that does not enter CLOSED".into(),
+                "only rows into CLOSED delete the TCB".into(),
+            )),
             Action::Flush if !into_listen => Some((
                 "`flush` in a row that does not return to LISTEN".into(),
                 "`flush` forgets a half-open connection while listening goes on".into(),
@@ -320,11 +324,19 @@ fn non_exhaustive(table: &Table, state: State, missing: &[(Input, Vec<Guard>)]) 
     };
     let mut cases: Vec<String> = missing.iter().take(SHOWN).map(describe).collect();
     if missing.len() > SHOWN {
-        cases.push(format!("and {} more input{}", missing.len() - SHOWN, if missing.len() - SHOWN == 1 { "" } else { "s" }));
+        cases.push(format!(
+            "and {} more input{}",
+            missing.len() - SHOWN,
+            if missing.len() - SHOWN == 1 { "" } else { "s" }
+        ));
     }
     let (first_input, first_guards) = &missing[0];
     let example_guard = first_guards.first().map(|g| format!(" {g}")).unwrap_or_default();
-    let last_row = table.rows.iter().rev().find(|r| r.rule.from == state);
+    // Point where a row would go: after the state's last row for the same kind of input.
+    let same_kind = |p: Pattern| std::mem::discriminant(&p) == std::mem::discriminant(&kind_of(*first_input));
+    let last_row = (table.rows.iter().rev())
+        .find(|r| r.rule.from == state && same_kind(r.rule.input))
+        .or_else(|| table.rows.iter().rev().find(|r| r.rule.from == state));
     let (span, label) = match last_row {
         Some(row) => (row.spans.row, format!("rows for {state} end here")),
         None => {
@@ -344,6 +356,15 @@ fn non_exhaustive(table: &Table, state: State, missing: &[(Input, Vec<Guard>)]) 
     ))
 }
 
+/// A pattern of the same kind as `input`, to compare kinds.
+fn kind_of(input: Input) -> Pattern {
+    match input {
+        Input::Call(c) => Pattern::Call(c),
+        Input::Segment(flags) => Pattern::Segment { flags, rest: false },
+        Input::Timeout(t) => Pattern::Timeout(t),
+    }
+}
+
 fn unfired(
     table: &Table,
     row: &Row,
@@ -356,7 +377,11 @@ fn unfired(
         let mut p = Problem::new(
             Kind::Shadowed,
             row.spans.row,
-            format!("unreachable row: every case it matches is taken by {} earlier row{}", shadowers.len(), if shadowers.len() == 1 { "" } else { "s" }),
+            format!(
+                "unreachable row: every case it matches is taken by {} earlier row{}",
+                shadowers.len(),
+                if shadowers.len() == 1 { "" } else { "s" }
+            ),
             "this row never fires",
         )
         .help("delete it, move it above the rows that take its cases, or narrow their guards");
@@ -368,12 +393,123 @@ fn unfired(
         return p;
     }
     let why = match rule.input {
-        Pattern::Timeout(t) if !timers[rule.from.index()].contains(t) => format!(
-            "TIMEOUT-{t} cannot happen in {}: no row enters {} with {t} running",
-            rule.from, rule.from
-        ),
+        Pattern::Timeout(t) if !timers[rule.from.index()].contains(t) => {
+            format!("TIMEOUT-{t} cannot happen in {}: no row enters {} with {t} running", rule.from, rule.from)
+        }
         _ => format!("guard `{}` can never hold for input `{}`", rule.guard, rule.input),
     };
     Problem::new(Kind::Impossible, row.spans.row, format!("impossible row: {why}"), "this row never fires")
         .help("delete it, or fix the input or guard")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Atom, Source};
+
+    /// A minimal valid table: CLOSED with every call and segment handled, a LISTEN to reach.
+    const BASE: &str = "model t
+CLOSED OPEN-PASSIVE -> LISTEN @ 1
+CLOSED OPEN-ACTIVE -> CLOSED @ 1
+CLOSED SEND -> CLOSED @ 1
+CLOSED RECEIVE -> CLOSED @ 1
+CLOSED CLOSE -> CLOSED @ 1
+CLOSED ABORT -> CLOSED @ 1
+CLOSED * -> CLOSED @ 1
+LISTEN CLOSE -> CLOSED delete @ 1
+LISTEN OPEN-ACTIVE -> LISTEN @ 1
+LISTEN OPEN-PASSIVE -> LISTEN @ 1
+LISTEN SEND -> LISTEN @ 1
+LISTEN RECEIVE -> LISTEN @ 1
+LISTEN ABORT -> LISTEN @ 1
+LISTEN * -> LISTEN @ 1
+";
+
+    fn check(text: &str) -> Result<Model, Vec<(Kind, usize)>> {
+        let source = Source::new("t.tcp", text);
+        Table::parse(source.clone())
+            .map_err(|e| panic!("{}", e.render_plain()))
+            .unwrap()
+            .validate()
+            .map_err(|e| e.problems.iter().map(|p| (p.kind, source.locate(p.labels[0].0.offset).0)).collect())
+    }
+
+    #[test]
+    fn base_table_is_valid() {
+        let model = check(BASE).unwrap();
+        assert_eq!(model.stats(), Stats { rows: 14, states: 2, inputs: 38, cases: 76 });
+        assert_eq!(model.states(), [State::Closed, State::Listen]);
+    }
+
+    #[test]
+    fn missing_case_is_reported_at_the_states_last_row() {
+        let text = BASE.replace("LISTEN * -> LISTEN @ 1\n", "LISTEN SYN|* -> LISTEN @ 1\n");
+        assert_eq!(check(&text).unwrap_err(), vec![(Kind::NonExhaustive, 15)]);
+    }
+
+    #[test]
+    fn row_after_a_catch_all_is_shadowed() {
+        let text = format!("{BASE}LISTEN ACK -> LISTEN @ 1\n");
+        assert_eq!(check(&text).unwrap_err(), vec![(Kind::Shadowed, 16)]);
+    }
+
+    #[test]
+    fn guards_split_cases_and_must_cover_every_value() {
+        let text = BASE.replace(
+            "LISTEN * -> LISTEN @ 1\n",
+            "LISTEN * -> SYN-RECEIVED @ 1\nSYN-RECEIVED ABORT -> CLOSED delete @ 1\n\
+             SYN-RECEIVED * seq-ok -> SYN-RECEIVED @ 1\nSYN-RECEIVED * !seq-ok & !seq-old -> SYN-RECEIVED @ 1\n",
+        );
+        let errors = check(&text).unwrap_err();
+        // SYN-RECEIVED misses five calls (reported after its last call row, ABORT) and `seq-old` segments.
+        assert_eq!(errors, vec![(Kind::NonExhaustive, 16)]);
+    }
+
+    #[test]
+    fn contradictory_guard_is_impossible() {
+        let text = BASE.replace(
+            "LISTEN * -> LISTEN @ 1\n",
+            "LISTEN ACK passive & !passive -> LISTEN @ 1\nLISTEN * -> LISTEN @ 1\n",
+        );
+        let errors = check(&text).unwrap_err();
+        assert!(errors.contains(&(Kind::Inapplicable, 15)));
+        assert!(errors.contains(&(Kind::Impossible, 15)));
+    }
+
+    #[test]
+    fn timeout_of_a_timer_never_started_is_impossible() {
+        let text = format!(
+            "{}\nLISTEN TIMEOUT-RTO -> LISTEN @ 1\n",
+            BASE.replace("LISTEN * -> LISTEN @ 1\n", "LISTEN * -> LISTEN @ 1")
+        );
+        assert_eq!(check(&text).unwrap_err(), vec![(Kind::Impossible, 16)]);
+    }
+
+    #[test]
+    fn started_timer_demands_its_timeout_rows() {
+        let text = BASE.replace("CLOSED OPEN-PASSIVE -> LISTEN @ 1", "CLOSED OPEN-PASSIVE -> LISTEN start 2MSL @ 1");
+        assert_eq!(check(&text).unwrap_err(), vec![(Kind::NonExhaustive, 15)]);
+        let fixed = format!("{text}LISTEN TIMEOUT-2MSL -> LISTEN @ 1\n");
+        assert!(check(&fixed).unwrap().may_run(State::Listen, Timer::TwoMsl));
+    }
+
+    #[test]
+    fn unreachable_state_and_missing_delete_are_reported() {
+        let text = format!("{BASE}TIME-WAIT * -> CLOSED @ 1\n");
+        let errors = check(&text).unwrap_err();
+        assert!(errors.contains(&(Kind::Inconsistent, 16)), "{errors:?}");
+        assert!(errors.contains(&(Kind::UnreachableState, 16)), "{errors:?}");
+    }
+
+    #[test]
+    fn fire_takes_the_first_row_whose_guard_holds() {
+        let model = Table::load(crate::model::shipped::Shipped::default_model().source()).unwrap();
+        let mut v = Valuation::default();
+        v.set(Family::Rst, Atom::RstInWindow.value());
+        let row = model.fire(State::Established, Input::Segment(Flags::RST), &v).unwrap();
+        assert_eq!(row.rule.actions, vec![Action::ChallengeAck]);
+        v.set(Family::Rst, Atom::RstExact.value());
+        let row = model.fire(State::Established, Input::Segment(Flags::RST.union(Flags::ACK)), &v).unwrap();
+        assert_eq!(row.rule.to, State::Closed);
+    }
 }

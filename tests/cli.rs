@@ -1,0 +1,206 @@
+//! End-to-end tests of the `tcpcheck` binary: shipped models validate, broken copies fail at
+//! the right line with exit code 2, and every output format is usable.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcpcheck");
+const RFC9293: &str = include_str!("../models/rfc9293.tcp");
+
+fn tcpcheck(args: &[&str]) -> Output {
+    // Run from a directory without models/ to prove the default model is embedded.
+    Command::new(BIN).args(args).current_dir(std::env::temp_dir()).output().expect("run tcpcheck")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes `text` to a fresh temporary file named `name`.
+fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The 1-based line of the first line of RFC9293 that starts with `prefix`.
+#[track_caller]
+fn line_of(prefix: &str) -> usize {
+    RFC9293.lines().position(|l| l.starts_with(prefix)).expect(prefix) + 1
+}
+
+/// Validates a broken copy of rfc9293 and returns its stderr, asserting exit code 2 and that
+/// the report points at `file:line:`.
+#[track_caller]
+fn broken(text: &str, line: usize, code: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_temp(&dir, "broken.tcp", text);
+    let out = tcpcheck(&["validate", path.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let location = format!("{}:{line}:", path.display());
+    assert!(err.contains(&location), "expected {location} in:\n{err}");
+    assert!(err.contains(code), "expected {code} in:\n{err}");
+    err
+}
+
+#[test]
+fn validate_without_arguments_checks_every_shipped_model() {
+    let out = tcpcheck(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for name in ["rfc9293", "rfc793", "no-time-wait", "two-packet-handshake", "no-2msl-restart", "rst-closes-time-wait"]
+    {
+        assert!(text.contains(&format!("model {name},")), "{name} missing from:\n{text}");
+    }
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), 6);
+}
+
+/// Pinned sizes: a change to a shipped table must show up here on purpose.
+#[test]
+fn shipped_models_have_pinned_sizes() {
+    let out = tcpcheck(&["validate"]);
+    let expected = [
+        "models/rfc9293.tcp: model rfc9293, 207 rows, 11 states, 41 inputs, 5869 guard valuations covered",
+        "models/rfc793.tcp: model rfc793, 201 rows, 11 states, 41 inputs, 6100 guard valuations covered",
+        "models/mutants/no-time-wait.tcp: model no-time-wait, 191 rows, 10 states, 40 inputs, 5542 guard valuations covered",
+        "models/mutants/two-packet-handshake.tcp: model two-packet-handshake, 207 rows, 11 states, 41 inputs, 5869 guard valuations covered",
+        "models/mutants/no-2msl-restart.tcp: model no-2msl-restart, 207 rows, 11 states, 41 inputs, 5869 guard valuations covered",
+        "models/mutants/rst-closes-time-wait.tcp: model rst-closes-time-wait, 209 rows, 11 states, 41 inputs, 6189 guard valuations covered",
+    ];
+    let text = stdout(&out);
+    for line in expected {
+        assert!(text.contains(line), "expected `{line}` in:\n{text}");
+    }
+}
+
+#[test]
+fn files_in_the_repository_match_the_embedded_models() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(BIN).arg("validate").arg(root.join("models/rfc9293.tcp")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn garbage_line_is_a_syntax_error() {
+    let at = line_of("LISTEN         RECEIVE");
+    let text = RFC9293.replacen("LISTEN         RECEIVE", "this is not a row\nLISTEN         RECEIVE", 1);
+    broken(&text, at, "tcpcheck::syntax");
+}
+
+#[test]
+fn misspelt_state_is_named_with_a_suggestion() {
+    let at = line_of("LISTEN         SYN|*");
+    let text = RFC9293.replacen(
+        "-> SYN-RECEIVED  accept-syn; send SYN|ACK; start RTO",
+        "-> SYN-RECIEVED  accept-syn; send SYN|ACK; start RTO",
+        1,
+    );
+    let err = broken(&text, at, "tcpcheck::unknown");
+    assert!(err.contains("did you mean `SYN-RECEIVED`?"), "{err}");
+}
+
+#[test]
+fn deleted_row_makes_the_table_non_exhaustive() {
+    let deleted = "ESTABLISHED    *                            -> ESTABLISHED                                              @ 3.10.7.4  # ACK bit off\n";
+    assert!(RFC9293.contains(deleted));
+    let text = RFC9293.replacen(deleted, "", 1);
+    // Reported at the last remaining ESTABLISHED segment row, naming a missing case.
+    let at = line_of("ESTABLISHED    FIN|ACK|DATA");
+    let err = broken(&text, at, "tcpcheck::non-exhaustive");
+    assert!(err.contains("rows for ESTABLISHED are not exhaustive"), "{err}");
+    assert!(err.contains("`NONE`"), "{err}");
+}
+
+#[test]
+fn shadowed_row_is_unreachable() {
+    let row = "TIME-WAIT      TIMEOUT-2MSL                 -> CLOSED        delete                                     @ 3.10.8, 3.6.1\n";
+    let text = RFC9293.replacen(row, &format!("{row}{row}"), 1);
+    let at = line_of("TIME-WAIT      TIMEOUT-2MSL") + 1;
+    broken(&text, at, "tcpcheck::unreachable-row");
+}
+
+#[test]
+fn uncited_row_is_rejected() {
+    let at = line_of("CLOSED         SEND");
+    let text = RFC9293.replacen("signal NO-CONNECTION                       @ 3.10.2", "signal NO-CONNECTION", 1);
+    broken(&text, at, "tcpcheck::uncited");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = RFC9293.replacen("CLOSED         SEND", "CLOSED         SNED", 1).replacen(
+        "LISTEN         ABORT",
+        "LISTEN         ABORT ack-okk",
+        1,
+    );
+    let err = broken(&text, line_of("CLOSED         SEND"), "tcpcheck::unknown");
+    assert!(err.contains("2 problems"), "{err}");
+}
+
+#[test]
+fn unknown_model_name_lists_the_shipped_ones() {
+    let out = tcpcheck(&["show", "rfc9999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("rfc9293, rfc793, no-time-wait"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(tcpcheck(&["show", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(tcpcheck(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn binary_garbage_is_bad_input_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bin.tcp");
+    std::fs::write(&path, [0xff, 0xfe, 0x00, b'\n', 0x80]).unwrap();
+    let out = tcpcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not UTF-8"), "{}", stderr(&out));
+}
+
+#[test]
+fn show_table_is_a_formatter_whose_output_validates() {
+    let out = tcpcheck(&["show"]);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_temp(&dir, "formatted.tcp", &stdout(&out));
+    let again = tcpcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let diff = tcpcheck(&["diff", "rfc9293", path.to_str().unwrap()]);
+    assert_eq!(diff.status.code(), Some(0), "{}", stdout(&diff));
+}
+
+#[test]
+fn show_json_lists_every_row() {
+    let out = tcpcheck(&["show", "rfc793", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["model"], "rfc793");
+    assert_eq!(json["rows"].as_array().unwrap().len(), 201);
+    assert_eq!(json["rows"][0]["cite"], "RFC 793 3.9 p.54");
+}
+
+#[test]
+fn show_dot_has_an_edge_per_row() {
+    let out = tcpcheck(&["show", "no-time-wait", "--format", "dot"]);
+    let dot = stdout(&out);
+    assert!(dot.starts_with("digraph \"no-time-wait\" {"));
+    assert_eq!(dot.matches(" -> ").count(), 191);
+    assert!(!dot.contains("TIME-WAIT\""));
+}
+
+#[test]
+fn diff_names_both_sides_and_exits_1() {
+    let out = tcpcheck(&["diff", "rfc9293", "no-2msl-restart"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("~ models/rfc9293.tcp:"), "{text}");
+    assert!(text.contains("  models/mutants/no-2msl-restart.tcp:"), "{text}");
+    assert!(text.contains("differ: 0 removed, 0 added, 2 changed"), "{text}");
+}
