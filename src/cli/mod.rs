@@ -10,10 +10,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use miette::Diagnostic;
 
 use tcpcheck::model::shipped::{Shipped, SHIPPED};
-use tcpcheck::model::{Model, Problems, Source, Table};
+use tcpcheck::model::{self, Model, Problems, Source, Table};
 
 pub const OK: ExitCode = ExitCode::SUCCESS;
 
@@ -77,16 +77,7 @@ impl From<Problems> for CliError {
 
 /// Renders a diagnostic for stderr: colour and Unicode on a terminal, plain ASCII otherwise.
 pub fn render(diagnostic: &dyn Diagnostic) -> String {
-    let handler = if std::io::stderr().is_terminal() {
-        GraphicalReportHandler::new()
-    } else {
-        GraphicalReportHandler::new_themed(GraphicalTheme::none())
-    };
-    let mut out = String::new();
-    if handler.render_report(&mut out, diagnostic).is_err() {
-        out = format!("{diagnostic}\n");
-    }
-    out
+    model::render(diagnostic, std::io::stderr().is_terminal())
 }
 
 /// Reads a model argument: a file if one exists at that path, else a shipped model's name.

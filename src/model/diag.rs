@@ -203,18 +203,36 @@ impl Problems {
 
     /// The report as plain text (no colour, ASCII art), as tests and non-terminals want it.
     pub fn render_plain(&self) -> String {
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::none());
-        let mut out = String::new();
-        // Writing into a String cannot fail; a renderer error still leaves the summary line.
-        let _ = handler.render_report(&mut out, self);
-        out
+        render(self, false)
     }
+}
+
+/// How many problems a report shows; a file of garbage need not print a thousand snippets.
+pub const SHOWN: usize = 30;
+
+/// Renders any diagnostic: with colour, Unicode and wrapping when `fancy` (a terminal), else
+/// plain ASCII without wrapping (logs, tests, pipes).
+pub fn render(diagnostic: &dyn Diagnostic, fancy: bool) -> String {
+    let handler = if fancy {
+        miette::GraphicalReportHandler::new()
+    } else {
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::none()).with_wrap_lines(false)
+    };
+    let mut out = String::new();
+    if handler.render_report(&mut out, diagnostic).is_err() {
+        out = format!("{diagnostic}\n");
+    }
+    out
 }
 
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(f, "{}: {n} problem{}", self.source.name, if n == 1 { "" } else { "s" })
+        write!(f, "{}: {n} problem{}", self.source.name, if n == 1 { "" } else { "s" })?;
+        if n > SHOWN {
+            write!(f, " (the first {SHOWN} shown)")?;
+        }
+        Ok(())
     }
 }
 
@@ -222,16 +240,19 @@ impl std::error::Error for Problems {}
 
 impl Diagnostic for Problems {
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        Some(Box::new(self.problems.iter().map(|p| p as &dyn Diagnostic)))
+        Some(Box::new(self.problems.iter().take(SHOWN).map(|p| p as &dyn Diagnostic)))
     }
 }
 
 /// "did you mean `X`?" for a misspelt word, when one known word is close enough.
 pub fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let word_upper = word.to_ascii_uppercase();
+    let allowed = |k: &str| (k.len() / 3).max(2);
     known
+        // The length difference bounds the distance: skip hopeless candidates before the O(n*m) work.
+        .filter(|k| word.len().abs_diff(k.len()) <= allowed(k))
         .map(|k| (strsim::levenshtein(&word_upper, &k.to_ascii_uppercase()), k))
-        .filter(|&(d, k)| d <= (k.len() / 3).max(2))
+        .filter(|&(d, k)| d <= allowed(k))
         .min_by_key(|&(d, _)| d)
         .map(|(_, k)| k)
 }
