@@ -79,3 +79,59 @@ mod tests {
         assert_eq!(Duration::default().to_string(), "0s");
     }
 }
+
+/// A point in virtual time: microseconds since the start of a run. There is no `now()`: time is
+/// always passed in, so every run is deterministic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    pub const ZERO: Instant = Instant(0);
+
+    pub const fn from_micros(us: u64) -> Self {
+        Instant(us)
+    }
+
+    pub const fn as_micros(self) -> u64 {
+        self.0
+    }
+
+    /// The time `d` later; saturates rather than wrapping at the end of time.
+    pub const fn after(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.as_micros()))
+    }
+
+    /// How long after `earlier` this is (zero if it is not later).
+    pub const fn since(self, earlier: Instant) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl fmt::Display for Instant {
+    /// Seconds with millisecond precision: `12.345s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = format!("{}.{:03}s", self.0 / 1_000_000, (self.0 / 1_000) % 1_000);
+        f.pad(&text)
+    }
+}
+
+impl Duration {
+    /// `n` times this duration, saturating.
+    pub const fn times(self, n: u64) -> Duration {
+        Duration(self.0.saturating_mul(n))
+    }
+}
+
+#[cfg(test)]
+mod instant_tests {
+    use super::*;
+
+    #[test]
+    fn instants_add_and_print() {
+        let t = Instant::ZERO.after(Duration::from_micros(12_345_678));
+        assert_eq!(t.to_string(), "12.345s");
+        assert_eq!(t.since(Instant::ZERO), Duration::from_micros(12_345_678));
+        assert_eq!(Instant::ZERO.since(t), Duration::default());
+        assert_eq!(Instant::from_micros(u64::MAX).after(Duration::from_secs(1)), Instant::from_micros(u64::MAX));
+    }
+}

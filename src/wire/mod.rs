@@ -1,0 +1,330 @@
+//! Segments on the wire: a validated [`Segment`] and its IPv4+TCP bytes, built and parsed with
+//! etherparse (checksums included).
+//!
+//! Panic contract: [`Segment::from_ipv4`] accepts any bytes and returns a typed [`WireError`] for
+//! anything that is not a well-formed, checksummed IPv4+TCP packet; nothing in this module panics.
+//! Contradictory control bits (SYN+RST, …) are legal on the wire and kept as they are: judging them
+//! is the model's business.
+
+mod seq;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpOptionElement, TransportSlice};
+
+pub use seq::SeqNum;
+
+use crate::model::Flags;
+
+/// TCP control bits other than ACK (whose presence is `Segment::ack.is_some()`), in header order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Control(u8);
+
+impl Control {
+    pub const FIN: Control = Control(0x01);
+    pub const SYN: Control = Control(0x02);
+    pub const RST: Control = Control(0x04);
+    pub const PSH: Control = Control(0x08);
+    pub const URG: Control = Control(0x20);
+    pub const ECE: Control = Control(0x40);
+    pub const CWR: Control = Control(0x80);
+    pub const NONE: Control = Control(0);
+    const ALL_BITS: u8 = 0xef;
+
+    const NAMED: [(Control, &'static str); 7] = [
+        (Control::SYN, "SYN"),
+        (Control::FIN, "FIN"),
+        (Control::RST, "RST"),
+        (Control::PSH, "PSH"),
+        (Control::URG, "URG"),
+        (Control::ECE, "ECE"),
+        (Control::CWR, "CWR"),
+    ];
+
+    /// The bits of a TCP flags byte, without ACK (0x10).
+    pub const fn from_bits(bits: u8) -> Control {
+        Control(bits & Control::ALL_BITS)
+    }
+
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub const fn contains(self, other: Control) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    #[must_use]
+    pub const fn with(self, other: Control) -> Control {
+        Control(self.0 | other.0)
+    }
+}
+
+/// A TCP segment: the header fields the model and the stacks care about, and the payload.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Segment {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNum,
+    /// The acknowledgment number; `Some` exactly when the ACK bit is set.
+    pub ack: Option<SeqNum>,
+    pub ctl: Control,
+    pub window: u16,
+    /// The MSS option, if present (other options are not modelled and are dropped).
+    pub mss: Option<u16>,
+    pub payload: Vec<u8>,
+}
+
+impl Segment {
+    /// SEG.LEN: payload octets plus one for SYN and one for FIN (RFC 9293 3.4).
+    pub fn len(&self) -> u32 {
+        let syn = u32::from(self.ctl.contains(Control::SYN));
+        let fin = u32::from(self.ctl.contains(Control::FIN));
+        // A payload cannot exceed an IPv4 packet, so this cannot overflow; saturate anyway.
+        u32::try_from(self.payload.len()).unwrap_or(u32::MAX).saturating_add(syn + fin)
+    }
+
+    /// Whether the segment occupies no sequence space.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sequence number just after this segment: SEG.SEQ + SEG.LEN.
+    pub fn end(&self) -> SeqNum {
+        self.seq.add(self.len())
+    }
+
+    /// The input alphabet's view of this segment: SYN, FIN, RST, ACK and DATA.
+    pub fn flags(&self) -> Flags {
+        let mut f = Flags::NONE;
+        for (ctl, flag) in [(Control::SYN, Flags::SYN), (Control::FIN, Flags::FIN), (Control::RST, Flags::RST)] {
+            if self.ctl.contains(ctl) {
+                f = f.union(flag);
+            }
+        }
+        if self.ack.is_some() {
+            f = f.union(Flags::ACK);
+        }
+        if !self.payload.is_empty() {
+            f = f.union(Flags::DATA);
+        }
+        f
+    }
+
+    /// The IPv4+TCP packet from `src` to `dst`, with valid checksums.
+    pub fn to_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Vec<u8>, WireError> {
+        let mut b = PacketBuilder::ipv4(src.octets(), dst.octets(), 64).tcp(
+            self.src_port,
+            self.dst_port,
+            self.seq.0,
+            self.window,
+        );
+        let c = self.ctl;
+        if c.contains(Control::SYN) {
+            b = b.syn();
+        }
+        if c.contains(Control::FIN) {
+            b = b.fin();
+        }
+        if c.contains(Control::RST) {
+            b = b.rst();
+        }
+        if c.contains(Control::PSH) {
+            b = b.psh();
+        }
+        if c.contains(Control::URG) {
+            b = b.urg(0);
+        }
+        if c.contains(Control::ECE) {
+            b = b.ece();
+        }
+        if c.contains(Control::CWR) {
+            b = b.cwr();
+        }
+        if let Some(ack) = self.ack {
+            b = b.ack(ack.0);
+        }
+        if let Some(mss) = self.mss {
+            b = b.options(&[TcpOptionElement::MaximumSegmentSize(mss)]).map_err(|e| WireError::Build(e.to_string()))?;
+        }
+        let mut out = Vec::with_capacity(b.size(self.payload.len()));
+        b.write(&mut out, &self.payload).map_err(|e| WireError::Build(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Parses an IPv4+TCP packet, checking the TCP checksum.
+    pub fn from_ipv4(bytes: &[u8]) -> Result<Packet, WireError> {
+        let sliced = SlicedPacket::from_ip(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
+            return Err(WireError::NotIpv4);
+        };
+        if ip.payload().fragmented {
+            return Err(WireError::Fragmented);
+        }
+        let (src, dst) = (ip.header().source_addr(), ip.header().destination_addr());
+        let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+            return Err(WireError::NotTcp);
+        };
+        let expected = tcp.calc_checksum_ipv4(ip.header().source(), ip.header().destination()).map_err(|e| WireError::Malformed(e.to_string()))?;
+        if expected != tcp.checksum() {
+            return Err(WireError::Checksum { found: tcp.checksum(), expected });
+        }
+        let mut mss = None;
+        for option in tcp.options_iterator() {
+            match option {
+                Ok(TcpOptionElement::MaximumSegmentSize(m)) => mss = Some(m),
+                Ok(_) => {}
+                Err(e) => return Err(WireError::Options(e.to_string())),
+            }
+        }
+        let flags_byte = tcp.header_slice().get(13).copied().unwrap_or(0);
+        let segment = Segment {
+            src_port: tcp.source_port(),
+            dst_port: tcp.destination_port(),
+            seq: SeqNum(tcp.sequence_number()),
+            ack: tcp.ack().then(|| SeqNum(tcp.acknowledgment_number())),
+            ctl: Control::from_bits(flags_byte),
+            window: tcp.window_size(),
+            mss,
+            payload: tcp.payload().to_vec(),
+        };
+        Ok(Packet { src, dst, segment })
+    }
+}
+
+impl fmt::Display for Segment {
+    /// `SYN|ACK seq=100 ack=200 win=4096 len=0 <mss 1460>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = Control::NAMED.iter().filter(|(c, _)| self.ctl.contains(*c)).map(|(_, n)| *n).collect();
+        if self.ack.is_some() {
+            let at = names.iter().position(|n| !matches!(*n, "SYN" | "FIN" | "RST")).unwrap_or(names.len());
+            names.insert(at, "ACK");
+        }
+        let flags = if names.is_empty() { "NONE".to_string() } else { names.join("|") };
+        write!(f, "{flags} seq={}", self.seq)?;
+        if let Some(ack) = self.ack {
+            write!(f, " ack={ack}")?;
+        }
+        write!(f, " win={} len={}", self.window, self.payload.len())?;
+        if let Some(mss) = self.mss {
+            write!(f, " <mss {mss}>")?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed packet: addresses and segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub segment: Segment,
+}
+
+/// Why bytes are not a segment we can use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// etherparse rejected the headers (too short, bad lengths, bad IP header checksum…).
+    Malformed(String),
+    NotIpv4,
+    NotTcp,
+    /// A fragment: the TCP header may be incomplete; reassembly is not modelled.
+    Fragmented,
+    Checksum {
+        found: u16,
+        expected: u16,
+    },
+    Options(String),
+    /// The segment could not be written (e.g. a payload larger than an IPv4 packet).
+    Build(String),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Malformed(e) => write!(f, "malformed packet: {e}"),
+            WireError::NotIpv4 => f.write_str("not an IPv4 packet"),
+            WireError::NotTcp => f.write_str("not a TCP segment"),
+            WireError::Fragmented => f.write_str("IPv4 fragment (reassembly is not modelled)"),
+            WireError::Checksum { found, expected } => {
+                write!(f, "bad TCP checksum {found:#06x}, expected {expected:#06x}")
+            }
+            WireError::Options(e) => write!(f, "malformed TCP options: {e}"),
+            WireError::Build(e) => write!(f, "cannot build packet: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn segment() -> impl Strategy<Value = Segment> {
+        (
+            (any::<u16>(), any::<u16>(), any::<u32>(), proptest::option::of(any::<u32>())),
+            (any::<u8>(), any::<u16>(), proptest::option::of(any::<u16>())),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|((src_port, dst_port, seq, ack), (bits, window, mss), payload)| Segment {
+                src_port,
+                dst_port,
+                seq: SeqNum(seq),
+                ack: ack.map(SeqNum),
+                ctl: Control::from_bits(bits),
+                window,
+                mss,
+                payload,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn bytes_round_trip_with_valid_checksums(seg in segment()) {
+            let bytes = seg.to_ipv4(A, B).unwrap();
+            // Independently of our parser: etherparse's own view, and a checksum that verifies.
+            let sliced = SlicedPacket::from_ip(&bytes).unwrap();
+            let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else { panic!("not tcp") };
+            prop_assert_eq!(tcp.calc_checksum_ipv4(A.octets(), B.octets()).unwrap(), tcp.checksum());
+            let packet = Segment::from_ipv4(&bytes).unwrap();
+            prop_assert_eq!((packet.src, packet.dst), (A, B));
+            prop_assert_eq!(packet.segment, seg);
+        }
+
+        #[test]
+        fn any_bytes_give_a_segment_or_a_typed_error(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = Segment::from_ipv4(&bytes);
+        }
+
+        #[test]
+        fn corrupted_bytes_never_panic(seg in segment(), at in any::<usize>(), x in 1u8..) {
+            let mut bytes = seg.to_ipv4(A, B).unwrap();
+            let i = at % bytes.len();
+            bytes[i] ^= x;
+            let _ = Segment::from_ipv4(&bytes);
+        }
+    }
+
+    #[test]
+    fn flipped_payload_bit_is_a_checksum_error() {
+        let seg = Segment { ack: Some(SeqNum(7)), payload: b"hi".to_vec(), ..Segment::default() };
+        let mut bytes = seg.to_ipv4(A, B).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(matches!(Segment::from_ipv4(&bytes), Err(WireError::Checksum { .. })));
+    }
+
+    #[test]
+    fn flags_and_length_follow_the_rfc() {
+        let seg = Segment { ctl: Control::SYN.with(Control::FIN), ack: Some(SeqNum(1)), payload: vec![0; 3], ..Segment::default() };
+        assert_eq!(seg.len(), 5);
+        assert_eq!(seg.flags().to_string(), "SYN|FIN|ACK|DATA");
+        assert_eq!(seg.to_string(), "SYN|FIN|ACK seq=0 ack=1 win=0 len=3");
+    }
+}
