@@ -4,7 +4,9 @@
 //! parsed and validated by [`model`]. Everything else — pictures, diffs, and later the
 //! reference endpoint, the model checker and the fuzz oracle — reads that table.
 
+pub mod endpoint;
 pub mod export;
 pub mod model;
+pub mod simulate;
 pub mod time;
 pub mod wire;

@@ -3,6 +3,7 @@
 
 mod diff;
 mod show;
+mod simulate;
 mod validate;
 
 use std::fmt;
@@ -47,6 +48,7 @@ enum Command {
     Validate(validate::Args),
     Show(show::Args),
     Diff(diff::Args),
+    Simulate(simulate::Args),
 }
 
 impl Cli {
@@ -55,6 +57,7 @@ impl Cli {
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::run(args),
             Command::Diff(args) => diff::run(args),
+            Command::Simulate(args) => simulate::run(args),
         }
     }
 }

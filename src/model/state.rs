@@ -38,3 +38,10 @@ impl State {
         matches!(self, State::FinWait1 | State::Closing | State::LastAck)
     }
 }
+
+impl Default for State {
+    /// Every connection begins, and ends, in CLOSED.
+    fn default() -> Self {
+        State::Closed
+    }
+}

@@ -96,9 +96,11 @@ impl Model {
         &self.dispatch[state.index() * Input::COUNT + input.index()]
     }
 
-    /// The row that fires: the first candidate whose guard holds under `valuation`.
-    pub fn fire(&self, state: State, input: Input, valuation: &Valuation) -> Option<&Row> {
-        first_match(&self.table.rows, self.candidates(state, input), valuation).map(|i| &self.table.rows[i as usize])
+    /// The row that fires, with its index: the first candidate whose guard holds under
+    /// `valuation`.
+    pub fn fire(&self, state: State, input: Input, valuation: &Valuation) -> Option<(usize, &Row)> {
+        first_match(&self.table.rows, self.candidates(state, input), valuation)
+            .map(|i| (i as usize, &self.table.rows[i as usize]))
     }
 }
 
@@ -506,10 +508,10 @@ LISTEN * -> LISTEN @ 1
         let model = Table::load(crate::model::shipped::Shipped::default_model().source()).unwrap();
         let mut v = Valuation::default();
         v.set(Family::Rst, Atom::RstInWindow.value());
-        let row = model.fire(State::Established, Input::Segment(Flags::RST), &v).unwrap();
+        let (_, row) = model.fire(State::Established, Input::Segment(Flags::RST), &v).unwrap();
         assert_eq!(row.rule.actions, vec![Action::ChallengeAck]);
         v.set(Family::Rst, Atom::RstExact.value());
-        let row = model.fire(State::Established, Input::Segment(Flags::RST.union(Flags::ACK)), &v).unwrap();
+        let (_, row) = model.fire(State::Established, Input::Segment(Flags::RST.union(Flags::ACK)), &v).unwrap();
         assert_eq!(row.rule.to, State::Closed);
     }
 }

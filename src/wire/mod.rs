@@ -166,7 +166,9 @@ impl Segment {
         let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
             return Err(WireError::NotTcp);
         };
-        let expected = tcp.calc_checksum_ipv4(ip.header().source(), ip.header().destination()).map_err(|e| WireError::Malformed(e.to_string()))?;
+        let expected = tcp
+            .calc_checksum_ipv4(ip.header().source(), ip.header().destination())
+            .map_err(|e| WireError::Malformed(e.to_string()))?;
         if expected != tcp.checksum() {
             return Err(WireError::Checksum { found: tcp.checksum(), expected });
         }
@@ -196,7 +198,8 @@ impl Segment {
 impl fmt::Display for Segment {
     /// `SYN|ACK seq=100 ack=200 win=4096 len=0 <mss 1460>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<&str> = Control::NAMED.iter().filter(|(c, _)| self.ctl.contains(*c)).map(|(_, n)| *n).collect();
+        let mut names: Vec<&str> =
+            Control::NAMED.iter().filter(|(c, _)| self.ctl.contains(*c)).map(|(_, n)| *n).collect();
         if self.ack.is_some() {
             let at = names.iter().position(|n| !matches!(*n, "SYN" | "FIN" | "RST")).unwrap_or(names.len());
             names.insert(at, "ACK");
@@ -322,7 +325,12 @@ mod tests {
 
     #[test]
     fn flags_and_length_follow_the_rfc() {
-        let seg = Segment { ctl: Control::SYN.with(Control::FIN), ack: Some(SeqNum(1)), payload: vec![0; 3], ..Segment::default() };
+        let seg = Segment {
+            ctl: Control::SYN.with(Control::FIN),
+            ack: Some(SeqNum(1)),
+            payload: vec![0; 3],
+            ..Segment::default()
+        };
         assert_eq!(seg.len(), 5);
         assert_eq!(seg.flags().to_string(), "SYN|FIN|ACK|DATA");
         assert_eq!(seg.to_string(), "SYN|FIN|ACK seq=0 ack=1 win=0 len=3");

@@ -1,0 +1,535 @@
+//! The reference TCP endpoint: a sans-IO TCB that executes a [`Model`].
+//!
+//! There is no state machine in this file. For every event, [`classify`] turns the segment, call
+//! or timeout and the TCB into the table's input and guard valuation, [`Model::fire`] picks the
+//! row, and the endpoint carries out the row's actions and enters the row's target state. What
+//! the endpoint adds is what a table cannot say: sequence numbers, buffers and timer deadlines.
+//!
+//! The API follows quinn-proto: `handle_*` for inputs, `poll_*` for outputs, time passed in.
+//!
+//! What it leaves out, and why: no reassembly queue (segments ahead of RCV.NXT are acknowledged
+//! and dropped, as the shipped tables say), no congestion control, no persist timer, no window
+//! scaling or other options beyond MSS, no challenge-ACK rate limit (RFC 5961 7). None of these
+//! change the connection state machine, which is what tcpcheck checks.
+
+pub mod classify;
+
+use std::collections::VecDeque;
+
+use crate::model::{AckExpr, Action, Call, Flags, Input, Model, SendSpec, SeqExpr, Signal, State, Timer};
+use crate::time::{Duration, Instant};
+use crate::wire::{Control, Segment, SeqNum};
+
+pub use classify::TcbView;
+
+/// Parameters of one endpoint. Everything random (the ISN) comes from `isn_seed`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub local_port: u16,
+    /// The peer's port; a passive open learns it from the SYN.
+    pub remote_port: u16,
+    /// Whether an OPEN named the foreign socket (RFC 9293 3.10.2, SEND in LISTEN).
+    pub foreign_known: bool,
+    pub isn_seed: u64,
+    /// Our maximum segment size, announced on SYNs.
+    pub mss: u16,
+    /// Receive buffer: RCV.WND is what is left of it.
+    pub buffer: u32,
+    /// Initial retransmission timeout; doubled on each retry (RFC 6298 5.5).
+    pub rto: Duration,
+    /// R2 as a count of retransmissions of one segment (RFC 9293 3.8.3).
+    pub max_retries: u32,
+    pub user_timeout: Duration,
+    /// Overrides the model's MSL; TIME-WAIT lasts twice this.
+    pub msl: Option<Duration>,
+    /// Keep a log of transitions (off for benchmarks).
+    pub log: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            local_port: 1000,
+            remote_port: 2000,
+            foreign_known: true,
+            isn_seed: 0,
+            mss: 536,
+            buffer: 4096,
+            rto: Duration::from_secs(1),
+            max_retries: 5,
+            user_timeout: Duration::from_secs(300),
+            msl: None,
+            log: true,
+        }
+    }
+}
+
+/// Something the user is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Signal(Signal),
+    /// Text handed to the user by a RECEIVE.
+    Data(Vec<u8>),
+}
+
+/// One fired row: when, on what, from where to where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub at: Instant,
+    pub input: Input,
+    pub from: State,
+    pub to: State,
+    /// Index of the row in the model.
+    pub row: usize,
+}
+
+/// Deterministic ISNs from a seed (splitmix64), so runs replay exactly.
+#[derive(Clone, Debug)]
+struct IsnGen(u64);
+
+impl IsnGen {
+    fn next(&mut self) -> SeqNum {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        SeqNum((z ^ (z >> 31)) as u32)
+    }
+}
+
+/// The transmission control block: the numbers of RFC 9293 3.3.1 and the queues behind them.
+#[derive(Clone, Debug, Default)]
+struct Tcb {
+    iss: SeqNum,
+    irs: SeqNum,
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    snd_wnd: u32,
+    rcv_nxt: SeqNum,
+    peer_mss: u16,
+    passive: bool,
+    fin_seq: Option<SeqNum>,
+    /// A FIN is due once `unsent` drains.
+    fin_pending: bool,
+    /// Text SENT by the user and not yet segmentized.
+    unsent: Vec<u8>,
+    /// Text sent and not yet acknowledged, starting at the first unacknowledged data octet.
+    flight: VecDeque<u8>,
+    /// Text received and not yet RECEIVEd.
+    received: Vec<u8>,
+    /// Calls kept until ESTABLISHED.
+    queued: Vec<Call>,
+    retries: u32,
+}
+
+/// The reference endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoint<'m> {
+    model: &'m Model,
+    cfg: Config,
+    state: State,
+    tcb: Tcb,
+    timers: [Option<Instant>; 3],
+    isn: IsnGen,
+    /// Data of the SEND being handled, until a row sends or queues it.
+    pending_send: Vec<u8>,
+    /// The user call being handled, for `queue`.
+    current: Option<Call>,
+    remote_port: u16,
+    outbox: VecDeque<Segment>,
+    events: VecDeque<Event>,
+    log: Vec<Transition>,
+}
+
+impl<'m> Endpoint<'m> {
+    pub fn new(model: &'m Model, cfg: Config) -> Self {
+        let isn = IsnGen(cfg.isn_seed);
+        let remote_port = cfg.remote_port;
+        Endpoint {
+            model,
+            cfg,
+            state: State::Closed,
+            tcb: Tcb::default(),
+            timers: [None; 3],
+            isn,
+            pending_send: Vec::new(),
+            current: None,
+            remote_port,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            log: Vec::new(),
+        }
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Every fired row so far (if `Config::log`).
+    pub fn transitions(&self) -> &[Transition] {
+        &self.log
+    }
+
+    pub fn iss(&self) -> SeqNum {
+        self.tcb.iss
+    }
+
+    pub fn irs(&self) -> SeqNum {
+        self.tcb.irs
+    }
+
+    /// The receive window we advertise: what is left of the buffer.
+    pub fn rcv_wnd(&self) -> u32 {
+        self.cfg.buffer.saturating_sub(self.tcb.received.len() as u32)
+    }
+
+    /// When `timer` is due, if it is running.
+    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.timers[timer as usize]
+    }
+
+    /// What the guards read from this TCB.
+    pub fn view(&self) -> TcbView {
+        let t = &self.tcb;
+        TcbView {
+            state: self.state,
+            rcv_nxt: t.rcv_nxt,
+            rcv_wnd: self.rcv_wnd(),
+            snd_una: t.snd_una,
+            snd_nxt: t.snd_nxt,
+            fin_seq: t.fin_seq,
+            retries_left: t.retries < self.cfg.max_retries,
+            passive: t.passive,
+            foreign_known: self.cfg.foreign_known,
+            send_queued: t.queued.contains(&Call::Send) || !t.unsent.is_empty(),
+            rcv_buffered: !t.received.is_empty(),
+        }
+    }
+
+    /// `A=>B on INPUT [file:line, RFC cite]` for a logged transition.
+    pub fn describe(&self, t: &Transition) -> String {
+        let table = self.model.table();
+        let row = &table.rows[t.row];
+        format!(
+            "{}=>{} on {} [{}, {}]",
+            t.from,
+            t.to,
+            t.input,
+            table.row_location(row),
+            row.rule.cite.qualified(table.rfc)
+        )
+    }
+
+    // ---- inputs --------------------------------------------------------------------------
+
+    /// A user call. SEND carries no data here: use [`Endpoint::send`].
+    pub fn handle_user(&mut self, now: Instant, call: Call) {
+        self.current = Some(call);
+        self.fire(now, Input::Call(call), None);
+        self.current = None;
+        self.pending_send.clear();
+    }
+
+    /// SEND with data.
+    pub fn send(&mut self, now: Instant, data: &[u8]) {
+        self.pending_send.extend_from_slice(data);
+        self.handle_user(now, Call::Send);
+    }
+
+    /// A segment addressed to this endpoint.
+    pub fn handle_segment(&mut self, now: Instant, seg: &Segment) {
+        self.fire(now, classify::input(seg), Some(seg));
+    }
+
+    /// Fires every timer due at `now`, earliest first.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.due(now) {
+            self.timers[timer as usize] = None;
+            self.fire(now, Input::Timeout(timer), None);
+        }
+    }
+
+    // ---- outputs -------------------------------------------------------------------------
+
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Segment> {
+        self.outbox.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next instant a timer is due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    // ---- execution -----------------------------------------------------------------------
+
+    fn due(&self, now: Instant) -> Option<Timer> {
+        Timer::ALL
+            .iter()
+            .copied()
+            .filter(|&t| self.timers[t as usize].is_some_and(|d| d <= now))
+            .min_by_key(|&t| self.timers[t as usize])
+    }
+
+    fn fire(&mut self, now: Instant, input: Input, seg: Option<&Segment>) {
+        let valuation = classify::valuation(&self.view(), seg);
+        let model = self.model;
+        // A validated model matches every case; only a timer left running where the table
+        // cannot see it could miss, and then the timeout is dropped rather than invented.
+        let Some((index, row)) = model.fire(self.state, input, &valuation) else { return };
+        let from = self.state;
+        for &action in &row.rule.actions {
+            self.act(now, action, seg);
+        }
+        self.state = row.rule.to;
+        if self.cfg.log {
+            self.log.push(Transition { at: now, input, from, to: row.rule.to, row: index });
+        }
+        let established = !from.has_rcv_nxt() || from == State::SynReceived;
+        if established && self.state == State::Established {
+            for call in std::mem::take(&mut self.tcb.queued) {
+                self.handle_user(now, call);
+            }
+        }
+    }
+
+    fn act(&mut self, now: Instant, action: Action, seg: Option<&Segment>) {
+        match action {
+            Action::Send(spec) => self.send_spec(now, spec, seg),
+            Action::ChallengeAck => {
+                let out = self.segment(Control::NONE, self.tcb.snd_nxt, Some(self.tcb.rcv_nxt), Vec::new(), seg);
+                self.outbox.push_back(out);
+            }
+            Action::Retransmit => self.retransmit(),
+            Action::Start(t) => {
+                if self.timers[t as usize].is_none() {
+                    self.timers[t as usize] = Some(now.after(self.timer_length(t)));
+                }
+            }
+            Action::Restart(t) => self.timers[t as usize] = Some(now.after(self.timer_length(t))),
+            Action::Stop(t) => self.timers[t as usize] = None,
+            Action::AcceptSyn => {
+                if let Some(seg) = seg {
+                    self.tcb.irs = seg.seq;
+                    self.tcb.rcv_nxt = seg.seq.add(1);
+                    self.tcb.snd_wnd = u32::from(seg.window);
+                    self.tcb.peer_mss = seg.mss.unwrap_or(536);
+                    self.remote_port = seg.src_port;
+                }
+            }
+            Action::AcceptAck => {
+                if let Some(seg) = seg {
+                    self.accept_ack(now, seg);
+                }
+            }
+            Action::Deliver => {
+                if let Some(seg) = seg {
+                    self.deliver(seg);
+                }
+            }
+            Action::AcceptFin => {
+                // Only a FIN that is next in sequence moves RCV.NXT; one behind text trimmed by
+                // the window waits for its retransmission.
+                if let Some(seg) = seg {
+                    let syn = u32::from(seg.ctl.contains(Control::SYN));
+                    let fin_at = seg.seq.add(syn).add(seg.payload.len() as u32);
+                    if fin_at == self.tcb.rcv_nxt {
+                        self.tcb.rcv_nxt = self.tcb.rcv_nxt.add(1);
+                    }
+                }
+            }
+            Action::Queue => {
+                self.tcb.unsent.append(&mut self.pending_send);
+                if let Some(call) = self.current {
+                    self.tcb.queued.push(call);
+                }
+            }
+            Action::Read => {
+                if !self.tcb.received.is_empty() {
+                    self.events.push_back(Event::Data(std::mem::take(&mut self.tcb.received)));
+                }
+            }
+            Action::Signal(s) => self.events.push_back(Event::Signal(s)),
+            Action::Flush => {
+                let passive = self.tcb.passive;
+                self.tcb = Tcb { passive, ..Tcb::default() };
+                self.timers = [None; 3];
+                self.remote_port = self.cfg.remote_port;
+            }
+            Action::Delete => {
+                self.tcb = Tcb::default();
+                self.timers = [None; 3];
+            }
+        }
+    }
+
+    fn timer_length(&self, timer: Timer) -> Duration {
+        match timer {
+            Timer::Rto => self.cfg.rto.times(1 << self.tcb.retries.min(6)),
+            Timer::TwoMsl => self.cfg.msl.unwrap_or(self.model.table().msl).times(2),
+            Timer::User => self.cfg.user_timeout,
+        }
+    }
+
+    fn send_spec(&mut self, now: Instant, spec: SendSpec, seg: Option<&Segment>) {
+        let ctl = spec.ctl;
+        let ack = spec.ack.map(|rule| match rule {
+            AckExpr::RcvNxt => self.tcb.rcv_nxt,
+            AckExpr::SegEnd => seg.map_or(self.tcb.rcv_nxt, Segment::end),
+        });
+        if ctl.contains(Flags::SYN) {
+            // The first SYN of a connection picks the ISS; SYN|ACK after SYN-SENT repeats it.
+            if matches!(self.state, State::Closed | State::Listen) {
+                self.tcb.iss = self.isn.next();
+                self.tcb.snd_una = self.tcb.iss;
+                self.tcb.snd_nxt = self.tcb.iss.add(1);
+                self.tcb.passive = self.state == State::Listen && ack.is_some();
+            }
+            let syn = self.segment(Control::SYN, self.tcb.iss, ack, Vec::new(), seg);
+            self.outbox.push_back(Segment { mss: Some(self.cfg.mss), ..syn });
+            return;
+        }
+        if ctl.contains(Flags::DATA) || ctl.contains(Flags::FIN) {
+            self.tcb.unsent.append(&mut self.pending_send);
+            self.tcb.fin_pending |= ctl.contains(Flags::FIN);
+            self.push(now);
+            return;
+        }
+        let seq = match spec.seq {
+            SeqExpr::Iss => self.tcb.iss,
+            SeqExpr::SndNxt => self.tcb.snd_nxt,
+            SeqExpr::SegAck => seg.and_then(|s| s.ack).unwrap_or_default(),
+            SeqExpr::Zero => SeqNum(0),
+        };
+        let bits = if ctl.contains(Flags::RST) { Control::RST } else { Control::NONE };
+        let out = self.segment(bits, seq, ack, Vec::new(), seg);
+        self.outbox.push_back(out);
+    }
+
+    /// Sends queued text as far as the peer's window allows, then a pending FIN (RFC 9293
+    /// 3.10.4: the FIN follows all preceding SENDs).
+    fn push(&mut self, now: Instant) {
+        let mss = u32::from(self.tcb.peer_mss.max(1)).min(u32::from(self.cfg.mss.max(1)));
+        let mut sent = false;
+        loop {
+            let t = &mut self.tcb;
+            let in_flight = t.snd_nxt.distance_from(t.snd_una).max(0) as u32;
+            let room = t.snd_wnd.saturating_sub(in_flight);
+            let n = (t.unsent.len() as u32).min(room).min(mss) as usize;
+            if n == 0 {
+                break;
+            }
+            let chunk: Vec<u8> = t.unsent.drain(..n).collect();
+            t.flight.extend(chunk.iter().copied());
+            let seq = t.snd_nxt;
+            t.snd_nxt = seq.add(n as u32);
+            let out = self.segment(Control::PSH, seq, Some(self.tcb.rcv_nxt), chunk, None);
+            self.outbox.push_back(out);
+            sent = true;
+        }
+        if self.tcb.fin_pending && self.tcb.unsent.is_empty() {
+            let seq = self.tcb.snd_nxt;
+            self.tcb.fin_pending = false;
+            self.tcb.fin_seq = Some(seq);
+            self.tcb.snd_nxt = seq.add(1);
+            let out = self.segment(Control::FIN, seq, Some(self.tcb.rcv_nxt), Vec::new(), None);
+            self.outbox.push_back(out);
+            sent = true;
+        }
+        if sent && self.timers[Timer::Rto as usize].is_none() {
+            self.timers[Timer::Rto as usize] = Some(now.after(self.timer_length(Timer::Rto)));
+        }
+    }
+
+    /// SND.UNA and SND.WND from an acceptable ACK (RFC 9293 3.10.7.4, fifth check); stops the
+    /// retransmission and user timers once nothing is outstanding (RFC 6298 5.2).
+    fn accept_ack(&mut self, now: Instant, seg: &Segment) {
+        let Some(ack) = seg.ack else { return };
+        let t = &mut self.tcb;
+        let d = ack.distance_from(t.snd_una);
+        let in_flight = t.snd_nxt.distance_from(t.snd_una);
+        if d < 0 || d > in_flight {
+            return;
+        }
+        t.snd_wnd = u32::from(seg.window);
+        if d > 0 {
+            let syn = u32::from(t.snd_una == t.iss);
+            let data = ((d as u32).saturating_sub(syn) as usize).min(t.flight.len());
+            t.flight.drain(..data);
+            t.snd_una = ack;
+            t.retries = 0;
+            if t.snd_una == t.snd_nxt {
+                self.timers[Timer::Rto as usize] = None;
+                self.timers[Timer::User as usize] = None;
+            } else {
+                self.timers[Timer::Rto as usize] = Some(now.after(self.timer_length(Timer::Rto)));
+            }
+        }
+        self.push(now);
+    }
+
+    /// Takes the segment's new text, trimmed to RCV.NXT and to the receive window.
+    fn deliver(&mut self, seg: &Segment) {
+        let syn = u32::from(seg.ctl.contains(Control::SYN));
+        let Some(skip) = self.tcb.rcv_nxt.offset_from(seg.seq.add(syn)) else { return };
+        let skip = skip as usize;
+        if skip >= seg.payload.len() {
+            return;
+        }
+        let take = (seg.payload.len() - skip).min(self.rcv_wnd() as usize);
+        self.tcb.received.extend_from_slice(&seg.payload[skip..skip + take]);
+        self.tcb.rcv_nxt = self.tcb.rcv_nxt.add(take as u32);
+    }
+
+    /// Resends the oldest unacknowledged segment (RFC 9293 3.10.8): the SYN, text, or the FIN.
+    fn retransmit(&mut self) {
+        let t = &self.tcb;
+        let out = if t.snd_una == t.iss && matches!(self.state, State::SynSent | State::SynReceived) {
+            let ack = self.state.has_rcv_nxt().then_some(t.rcv_nxt);
+            Some(Segment { mss: Some(self.cfg.mss), ..self.segment(Control::SYN, t.iss, ack, Vec::new(), None) })
+        } else if !t.flight.is_empty() {
+            let mss = usize::from(t.peer_mss.max(1)).min(usize::from(self.cfg.mss.max(1)));
+            let text: Vec<u8> = t.flight.iter().take(mss).copied().collect();
+            Some(self.segment(Control::PSH, t.snd_una, Some(t.rcv_nxt), text, None))
+        } else if t.fin_seq == Some(t.snd_una) {
+            Some(self.segment(Control::FIN, t.snd_una, Some(t.rcv_nxt), Vec::new(), None))
+        } else {
+            None
+        };
+        self.outbox.extend(out);
+        self.tcb.retries += 1;
+    }
+
+    /// A segment from us: to the sender of `reply_to` if answering one, else to our peer.
+    fn segment(
+        &self,
+        ctl: Control,
+        seq: SeqNum,
+        ack: Option<SeqNum>,
+        payload: Vec<u8>,
+        reply_to: Option<&Segment>,
+    ) -> Segment {
+        let (src_port, dst_port) = match reply_to {
+            Some(s) => (s.dst_port, s.src_port),
+            None => (self.cfg.local_port, self.remote_port),
+        };
+        let window = self.rcv_wnd().min(u32::from(u16::MAX)) as u16;
+        Segment { src_port, dst_port, seq, ack, ctl, window, mss: None, payload }
+    }
+}

@@ -1,0 +1,156 @@
+//! A simulation as a sequence diagram (A | network | B, virtual clock in the margin) or JSON.
+//! Sequence numbers are shown relative to each side's ISS, as packetdrill and Wireshark do.
+
+use serde_json::{json, Value};
+
+use super::{Entry, Side, Sim};
+use crate::endpoint::Event;
+use crate::model::Model;
+use crate::wire::{Control, Segment, SeqNum};
+
+const TIME: usize = 10;
+const SIDE: usize = 46;
+const NET: usize = 50;
+
+/// ISS of each side, learnt from the first SYN it sent, for relative numbering.
+#[derive(Default)]
+struct Bases([Option<SeqNum>; 2]);
+
+impl Bases {
+    fn learn(&mut self, from: Side, seg: &Segment) {
+        if seg.ctl.contains(Control::SYN) && self.0[from as usize].is_none() {
+            self.0[from as usize] = Some(seg.seq);
+        }
+    }
+
+    fn rel(&self, side: Side, n: SeqNum) -> String {
+        match self.0[side as usize] {
+            Some(base) => n.distance_from(base).to_string(),
+            None => format!("{}(abs)", n.0),
+        }
+    }
+
+    /// The segment with relative numbers: `SYN|ACK seq=0 ack=1 win=4096`.
+    fn show(&self, from: Side, seg: &Segment) -> String {
+        let mut text = seg.to_string();
+        // Replace the absolute numbers Segment's Display printed with relative ones.
+        text = text.replacen(&format!("seq={}", seg.seq), &format!("seq={}", self.rel(from, seg.seq)), 1);
+        if let Some(ack) = seg.ack {
+            text = text.replacen(&format!("ack={ack}"), &format!("ack={}", self.rel(from.other(), ack)), 1);
+        }
+        text
+    }
+}
+
+fn columns(time: &str, side: Side, text: &str) -> String {
+    let (a, b) = match side {
+        Side::A => (text, ""),
+        Side::B => ("", text),
+    };
+    format!("{time:>TIME$}  {a:<SIDE$}{:<NET$}{b}", "").trim_end().to_string()
+}
+
+fn told(event: &Event) -> String {
+    match event {
+        Event::Signal(s) => format!("user told: {}", s.text()),
+        Event::Data(d) => format!("user reads {} bytes {:?}", d.len(), String::from_utf8_lossy(d)),
+    }
+}
+
+/// The diagram as text.
+pub fn render(sim: &Sim<'_>, model: &Model) -> String {
+    let table = model.table();
+    let mut out = vec![format!(
+        "{:>TIME$}  {:<SIDE$}{:<NET$}{}",
+        "time",
+        format!("A ({}, port {})", model.name(), sim.endpoint(Side::A).config().local_port),
+        "network (seq/ack relative to each ISS)",
+        format!("B ({}, port {})", model.name(), sim.endpoint(Side::B).config().local_port)
+    )];
+    let mut bases = Bases::default();
+    let mut last_time = None;
+    for entry in sim.trace() {
+        let at = entry.at();
+        let time = if last_time == Some(at) { String::new() } else { at.to_string() };
+        last_time = Some(at);
+        match entry {
+            Entry::Call { side, call, bytes, .. } => {
+                let text = if *bytes > 0 { format!("user: {call} ({bytes} bytes)") } else { format!("user: {call}") };
+                out.push(columns(&time, *side, &text));
+            }
+            Entry::Transition { side, transition: t, .. } => {
+                let row = &table.rows[t.row];
+                let mut head = if t.from == t.to {
+                    format!("{} on {}", t.from, t.input)
+                } else {
+                    format!("{}=>{} on {}", t.from, t.to, t.input)
+                };
+                let actions: Vec<String> = row.rule.actions.iter().map(|a| a.to_string()).collect();
+                if !actions.is_empty() {
+                    head = format!("{head} / {}", actions.join("; "));
+                }
+                out.push(columns(&time, *side, &head));
+                let cite = format!("  {} {}", table.row_location(row), row.rule.cite.qualified(table.rfc));
+                out.push(columns("", *side, &cite));
+            }
+            Entry::Sent { from, segment, lost, forged, .. } => {
+                bases.learn(*from, segment);
+                let mut text = bases.show(*from, segment);
+                if *forged {
+                    text = format!("forged {text}");
+                }
+                let net = match (from, lost) {
+                    (Side::A, false) => format!("{text} -->"),
+                    (Side::B, false) => format!("<-- {text}"),
+                    (Side::A, true) => format!("{text} --X lost"),
+                    (Side::B, true) => format!("lost X-- {text}"),
+                };
+                out.push(format!("{time:>TIME$}  {:<SIDE$}{net}", ""));
+            }
+            Entry::Told { side, event, .. } => out.push(columns(&time, *side, &told(event))),
+        }
+    }
+    out.push(format!(
+        "{:>TIME$}  {:<SIDE$}{:<NET$}{}",
+        "end",
+        sim.state(Side::A).name(),
+        "",
+        sim.state(Side::B)
+    ));
+    out.join("\n") + "\n"
+}
+
+/// The trace as JSON, with absolute numbers and each transition's row and citation.
+pub fn to_json(sim: &Sim<'_>, model: &Model) -> Value {
+    let table = model.table();
+    let entries: Vec<Value> = sim
+        .trace()
+        .iter()
+        .map(|entry| match entry {
+            Entry::Call { at, side, call, bytes } => {
+                json!({"at_us": at.as_micros(), "side": side.name(), "call": call.name(), "bytes": bytes})
+            }
+            Entry::Transition { at, side, transition: t } => {
+                let row = &table.rows[t.row];
+                json!({
+                    "at_us": at.as_micros(), "side": side.name(), "input": t.input.to_string(),
+                    "from": t.from.name(), "to": t.to.name(),
+                    "row": table.row_location(row), "cite": row.rule.cite.qualified(table.rfc),
+                })
+            }
+            Entry::Sent { at, from, segment, lost, forged } => json!({
+                "at_us": at.as_micros(), "from": from.name(), "segment": segment.to_string(),
+                "seq": segment.seq.0, "ack": segment.ack.map(|a| a.0), "len": segment.payload.len(),
+                "lost": lost, "forged": forged,
+            }),
+            Entry::Told { at, side, event } => {
+                json!({"at_us": at.as_micros(), "side": side.name(), "told": told(event)})
+            }
+        })
+        .collect();
+    json!({
+        "model": model.name(),
+        "final": {"A": sim.state(Side::A).name(), "B": sim.state(Side::B).name()},
+        "trace": entries,
+    })
+}
