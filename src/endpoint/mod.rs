@@ -318,7 +318,10 @@ impl<'m> Endpoint<'m> {
             }
             Action::Retransmit => self.retransmit(),
             Action::Start(t) => {
-                if self.timers[t as usize].is_none() {
+                // RTO and USER time what is outstanding (RFC 6298 5.1, RFC 9293 3.8.3): with
+                // nothing in flight (an empty SEND, a closed window) they do not start.
+                let idle = matches!(t, Timer::Rto | Timer::User) && self.tcb.snd_una == self.tcb.snd_nxt;
+                if self.timers[t as usize].is_none() && !idle {
                     self.timers[t as usize] = Some(now.after(self.timer_length(t)));
                 }
             }

@@ -117,7 +117,8 @@ pub enum Action {
     ChallengeAck,
     /// Resend the oldest unacknowledged segment (RFC 9293 3.10.8).
     Retransmit,
-    /// Start the timer unless it is running (RFC 6298 5.1).
+    /// Start the timer unless it is running (RFC 6298 5.1). RTO and USER time outstanding
+    /// data, so they start only while something sent is unacknowledged.
     Start(Timer),
     Stop(Timer),
     /// Start the timer afresh even if it is running (TIME-WAIT on a retransmitted FIN).

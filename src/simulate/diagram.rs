@@ -110,13 +110,7 @@ pub fn render(sim: &Sim<'_>, model: &Model) -> String {
             Entry::Told { side, event, .. } => out.push(columns(&time, *side, &told(event))),
         }
     }
-    out.push(format!(
-        "{:>TIME$}  {:<SIDE$}{:<NET$}{}",
-        "end",
-        sim.state(Side::A).name(),
-        "",
-        sim.state(Side::B)
-    ));
+    out.push(format!("{:>TIME$}  {:<SIDE$}{:<NET$}{}", "end", sim.state(Side::A).name(), "", sim.state(Side::B)));
     out.join("\n") + "\n"
 }
 
