@@ -204,3 +204,44 @@ fn diff_names_both_sides_and_exits_1() {
     assert!(text.contains("  models/mutants/no-2msl-restart.tcp:"), "{text}");
     assert!(text.contains("differ: 0 removed, 0 added, 2 changed"), "{text}");
 }
+
+#[test]
+fn simulate_lost_last_ack_shows_the_seeds_point() {
+    let kept = tcpcheck(&["simulate", "--scenario", "lost-last-ack"]);
+    assert_eq!(kept.status.code(), Some(0), "{}", stderr(&kept));
+    let text = stdout(&kept);
+    assert!(text.contains("TIME-WAIT on FIN|ACK / send ACK; restart 2MSL"), "{text}");
+    assert!(text.contains("--X lost"), "{text}");
+    assert!(!text.contains("RST seq"), "{text}");
+    let mutant = tcpcheck(&["simulate", "-s", "lost-last-ack", "--model", "no-time-wait"]);
+    let text = stdout(&mutant);
+    assert!(text.contains("CLOSED on FIN|ACK / send RST(seq=SEG.ACK)"), "{text}");
+    assert!(text.contains("LAST-ACK=>CLOSED on RST"), "{text}");
+}
+
+#[test]
+fn simulate_lists_scenarios_and_rejects_unknown_ones() {
+    let list = stdout(&tcpcheck(&["simulate", "--list"]));
+    assert_eq!(list.lines().count(), 8, "{list}");
+    let out = tcpcheck(&["simulate", "--scenario", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("rst-in-window"), "{}", stderr(&out));
+}
+
+#[test]
+fn simulate_json_has_rows_and_cites() {
+    let out = tcpcheck(&["simulate", "-s", "rst-in-window", "--model", "rfc793", "--json", "--msl", "1s"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["final"]["A"], "CLOSED");
+    let trace = json["trace"].as_array().unwrap();
+    assert!(trace.iter().any(|e| e["forged"] == true));
+    assert!(trace.iter().any(|e| e["cite"].as_str().is_some_and(|c| c.contains("RFC 793 3.9 p.70"))));
+}
+
+#[test]
+fn bench_endpoint_runs_and_reports_ratios() {
+    let out = tcpcheck(&["bench", "endpoint", "--segments", "2000", "--rounds", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ESTABLISHED data") && text.contains("vs baseline"), "{text}");
+}

@@ -1,6 +1,7 @@
 //! Subcommands, one file each, and what they share: loading a model by path or shipped name,
 //! and rendering diagnostics.
 
+mod bench;
 mod diff;
 mod show;
 mod simulate;
@@ -49,6 +50,7 @@ enum Command {
     Show(show::Args),
     Diff(diff::Args),
     Simulate(simulate::Args),
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -58,6 +60,7 @@ impl Cli {
             Command::Show(args) => show::run(args),
             Command::Diff(args) => diff::run(args),
             Command::Simulate(args) => simulate::run(args),
+            Command::Bench(args) => bench::run(args),
         }
     }
 }

@@ -1,0 +1,159 @@
+//! `tcpcheck bench endpoint`: throughput of the reference endpoint, with a baseline measured in
+//! the same run so the figures mean something on a shared, noisy machine.
+//!
+//! This is the one place outside the Linux adapter that reads a clock: it measures the program,
+//! it does not run inside it.
+#![allow(clippy::disallowed_methods)]
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::Instant as Wall;
+
+use tcpcheck::endpoint::{Config, Endpoint};
+use tcpcheck::model::{Call, Model, State};
+use tcpcheck::time::Instant;
+use tcpcheck::wire::Segment;
+
+use super::{load_model, CliError, OK};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum What {
+    /// Segments/s through `handle_segment`: ESTABLISHED data, and whole open/close exchanges
+    Endpoint,
+}
+
+/// Measure throughput against a baseline taken in the same run.
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_enum)]
+    what: What,
+    /// Table file or shipped model name [default: rfc9293]
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Segments per measurement round
+    #[arg(long, default_value_t = 2_000_000)]
+    segments: u64,
+    /// Rounds per workload; the fastest counts
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+}
+
+/// Runs `work` (which returns how many segments it handled) `rounds` times; the best rate.
+/// A workload that did not do what it measures is an error, not a figure.
+fn best(rounds: u32, mut work: impl FnMut() -> Result<u64, String>) -> Result<f64, CliError> {
+    let mut rate: f64 = 0.0;
+    for _ in 0..rounds.max(1) {
+        let start = Wall::now();
+        let n = work().map_err(|e| CliError(format!("error: benchmark workload went wrong: {e}\n")))?;
+        rate = rate.max(n as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok(rate)
+}
+
+fn quiet_config(local_port: u16, remote_port: u16, isn_seed: u64) -> Config {
+    Config { local_port, remote_port, isn_seed, log: false, buffer: 65_535, ..Config::default() }
+}
+
+/// Passes every segment `from` sends to `to`; returns how many.
+fn shuttle(now: Instant, from: &mut Endpoint<'_>, to: &mut Endpoint<'_>) -> u64 {
+    let mut n = 0;
+    while let Some(seg) = from.poll_transmit() {
+        to.handle_segment(now, &seg);
+        n += 1;
+    }
+    n
+}
+
+/// Handshake, data both ways, close from A, until both are CLOSED (TIME-WAIT jumped over).
+fn open_close(model: &Model, round: u64) -> Result<u64, String> {
+    let mut a = Endpoint::new(model, quiet_config(1000, 2000, round));
+    let mut b = Endpoint::new(model, quiet_config(2000, 1000, !round));
+    let mut now = Instant::ZERO;
+    b.handle_user(now, Call::OpenPassive);
+    a.handle_user(now, Call::OpenActive);
+    a.send(now, b"GET / HTTP/1.0\r\n\r\n");
+    let mut n = 0;
+    let mut closed = false;
+    for _ in 0..64 {
+        n += shuttle(now, &mut a, &mut b) + shuttle(now, &mut b, &mut a);
+        match (a.state(), b.state()) {
+            (State::Established, State::Established) if !closed => {
+                b.send(now, b"HTTP/1.0 200 OK\r\n\r\n");
+                a.handle_user(now, Call::Close);
+                closed = true;
+            }
+            (_, State::CloseWait) => b.handle_user(now, Call::Close),
+            (State::TimeWait, State::Closed) => {
+                now = a.poll_timeout().unwrap_or(now);
+                a.handle_timeout(now);
+            }
+            (State::Closed, State::Closed) => return Ok(n),
+            _ => {}
+        }
+    }
+    Err(format!("connection {round} ended in {} / {}", a.state(), b.state()))
+}
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let What::Endpoint = args.what;
+    let model = load_model(args.model.as_deref())?;
+    let per_round = args.segments.max(1);
+
+    // Baseline: a bare copy of a 100-byte data segment.
+    let template = Segment { ack: Some(Default::default()), payload: vec![0x61; 100], ..Segment::default() };
+    let baseline = best(args.rounds, || {
+        for i in 0..per_round {
+            let mut seg = black_box(&template).clone();
+            seg.seq = seg.seq.add(i as u32);
+            black_box(seg);
+        }
+        Ok(per_round)
+    })?;
+
+    // ESTABLISHED: B receives in-order 100-byte segments, ACKs each, and reads every 32.
+    let established = best(args.rounds, || {
+        let mut a = Endpoint::new(&model, quiet_config(1000, 2000, 1));
+        let mut b = Endpoint::new(&model, quiet_config(2000, 1000, 2));
+        let now = Instant::ZERO;
+        b.handle_user(now, Call::OpenPassive);
+        a.handle_user(now, Call::OpenActive);
+        for _ in 0..3 {
+            shuttle(now, &mut a, &mut b);
+            shuttle(now, &mut b, &mut a);
+        }
+        let (view_a, view_b) = (a.view(), b.view());
+        let mut seg = Segment { src_port: 1000, dst_port: 2000, seq: view_a.snd_nxt, ack: Some(view_b.snd_nxt), window: 65_535, ..template.clone() };
+        for i in 0..per_round {
+            b.handle_segment(now, black_box(&seg));
+            while let Some(ack) = b.poll_transmit() {
+                black_box(ack);
+            }
+            seg.seq = seg.seq.add(100);
+            if i % 32 == 31 {
+                b.handle_user(now, Call::Receive);
+                while let Some(event) = b.poll_event() {
+                    black_box(event);
+                }
+            }
+        }
+        if b.state() != State::Established || b.view().rcv_nxt != seg.seq {
+            return Err(format!("B ended in {} with RCV.NXT {} instead of {}", b.state(), b.view().rcv_nxt, seg.seq));
+        }
+        Ok(per_round)
+    })?;
+
+    // Whole connections: open, a request and a response, close.
+    let connections = (per_round / 12).max(1);
+    let open_close_rate = best(args.rounds, || (0..connections).map(|r| open_close(&model, r)).sum())?;
+
+    println!("tcpcheck bench endpoint: model {}, {per_round} segments per round, best of {} rounds, one thread", model.name(), args.rounds);
+    println!("{:<34} {:>14} {:>10} {:>12}", "workload", "segments/s", "ns/seg", "vs baseline");
+    for (name, rate) in [
+        ("baseline: copy a 100-byte segment", baseline),
+        ("ESTABLISHED data, ACK each", established),
+        ("open, request, response, close", open_close_rate),
+    ] {
+        println!("{name:<34} {:>14.0} {:>10.1} {:>11.3}x", rate, 1e9 / rate, rate / baseline);
+    }
+    Ok(OK)
+}
