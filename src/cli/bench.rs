@@ -122,7 +122,14 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             shuttle(now, &mut b, &mut a);
         }
         let (view_a, view_b) = (a.view(), b.view());
-        let mut seg = Segment { src_port: 1000, dst_port: 2000, seq: view_a.snd_nxt, ack: Some(view_b.snd_nxt), window: 65_535, ..template.clone() };
+        let mut seg = Segment {
+            src_port: 1000,
+            dst_port: 2000,
+            seq: view_a.snd_nxt,
+            ack: Some(view_b.snd_nxt),
+            window: 65_535,
+            ..template.clone()
+        };
         for i in 0..per_round {
             b.handle_segment(now, black_box(&seg));
             while let Some(ack) = b.poll_transmit() {
@@ -146,7 +153,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let connections = (per_round / 12).max(1);
     let open_close_rate = best(args.rounds, || (0..connections).map(|r| open_close(&model, r)).sum())?;
 
-    println!("tcpcheck bench endpoint: model {}, {per_round} segments per round, best of {} rounds, one thread", model.name(), args.rounds);
+    println!(
+        "tcpcheck bench endpoint: model {}, {per_round} segments per round, best of {} rounds, one thread",
+        model.name(),
+        args.rounds
+    );
     println!("{:<34} {:>14} {:>10} {:>12}", "workload", "segments/s", "ns/seg", "vs baseline");
     for (name, rate) in [
         ("baseline: copy a 100-byte segment", baseline),

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use miette::Diagnostic;
 
-use tcpcheck::model::shipped::{Shipped, SHIPPED};
+use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{self, Model, Problems, Source, Table};
 
 pub const OK: ExitCode = ExitCode::SUCCESS;
@@ -105,7 +105,7 @@ pub fn model_source(arg: &str) -> Result<Source, CliError> {
     match Shipped::find(arg) {
         Some(shipped) => Ok(shipped.source()),
         None => {
-            let names: Vec<&str> = SHIPPED.iter().map(|s| s.name).collect();
+            let names: Vec<&str> = Shipped::names().collect();
             Err(CliError(format!(
                 "error: no file and no shipped model named `{arg}`\n  help: give a path to a .tcp file, or one of: {}\n",
                 names.join(", ")

@@ -43,6 +43,11 @@ impl Shipped {
             .find(|s| s.name == name || s.path == name || s.path.trim_start_matches("models/") == name)
     }
 
+    /// Every shipped model's short name.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        SHIPPED.iter().map(|s| s.name)
+    }
+
     pub fn source(self) -> Source {
         Source::new(self.path, self.text)
     }

@@ -166,8 +166,8 @@ mod tests {
     }
 
     #[test]
-    fn every_scenario_runs_under_every_standard_model() {
-        for name in ["rfc9293", "rfc793"] {
+    fn every_scenario_settles_under_every_shipped_model() {
+        for name in Shipped::names() {
             let m = model(name);
             for scenario in SCENARIOS {
                 let mut sim = Sim::new(&m, None);
