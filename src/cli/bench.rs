@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant as Wall;
 
-use tcpcheck::endpoint::{Config, Endpoint};
+use tcpcheck::endpoint::{Config, Endpoint, Isn};
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
 use tcpcheck::wire::Segment;
@@ -50,8 +50,8 @@ fn best(rounds: u32, mut work: impl FnMut() -> Result<u64, String>) -> Result<f6
     Ok(rate)
 }
 
-fn quiet_config(local_port: u16, remote_port: u16, isn_seed: u64) -> Config {
-    Config { local_port, remote_port, isn_seed, log: false, buffer: 65_535, ..Config::default() }
+fn quiet_config(local_port: u16, remote_port: u16, seed: u64) -> Config {
+    Config { local_port, remote_port, isn: Isn::Seeded(seed), log: false, buffer: 65_535, ..Config::default() }
 }
 
 /// Passes every segment `from` sends to `to`; returns how many.

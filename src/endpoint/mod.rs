@@ -22,7 +22,17 @@ use crate::wire::{Control, Segment, SeqNum};
 
 pub use classify::TcbView;
 
-/// Parameters of one endpoint. Everything random (the ISN) comes from `isn_seed`.
+/// How initial sequence numbers are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isn {
+    /// Pseudo-random from a seed (splitmix64), as RFC 6528 would have them look.
+    Seeded(u64),
+    /// From a clock, as RFC 9293 3.4.1 describes it: `offset + rate * seconds since the start`.
+    /// Incarnations opened close together get close ISNs, which is why TIME-WAIT matters.
+    Clock { offset: u32, per_second: u32 },
+}
+
+/// Parameters of one endpoint. Nothing random: the ISN comes from `isn`.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub local_port: u16,
@@ -30,7 +40,7 @@ pub struct Config {
     pub remote_port: u16,
     /// Whether an OPEN named the foreign socket (RFC 9293 3.10.2, SEND in LISTEN).
     pub foreign_known: bool,
-    pub isn_seed: u64,
+    pub isn: Isn,
     /// Our maximum segment size, announced on SYNs.
     pub mss: u16,
     /// Receive buffer: RCV.WND is what is left of it.
@@ -39,7 +49,8 @@ pub struct Config {
     pub rto: Duration,
     /// R2 as a count of retransmissions of one segment (RFC 9293 3.8.3).
     pub max_retries: u32,
-    pub user_timeout: Duration,
+    /// How long sent data may stay unacknowledged; `None` for never (R2 still applies).
+    pub user_timeout: Option<Duration>,
     /// Overrides the model's MSL; TIME-WAIT lasts twice this.
     pub msl: Option<Duration>,
     /// Keep a log of transitions (off for benchmarks).
@@ -52,12 +63,12 @@ impl Default for Config {
             local_port: 1000,
             remote_port: 2000,
             foreign_known: true,
-            isn_seed: 0,
+            isn: Isn::Seeded(0),
             mss: 536,
             buffer: 4096,
             rto: Duration::from_secs(1),
             max_retries: 5,
-            user_timeout: Duration::from_secs(300),
+            user_timeout: Some(Duration::from_secs(300)),
             msl: None,
             log: true,
         }
@@ -65,7 +76,7 @@ impl Default for Config {
 }
 
 /// Something the user is told.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     Signal(Signal),
     /// Text handed to the user by a RECEIVE.
@@ -83,22 +94,27 @@ pub struct Transition {
     pub row: usize,
 }
 
-/// Deterministic ISNs from a seed (splitmix64), so runs replay exactly.
-#[derive(Clone, Debug)]
-struct IsnGen(u64);
-
-impl IsnGen {
-    fn next(&mut self) -> SeqNum {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        SeqNum((z ^ (z >> 31)) as u32)
+impl Isn {
+    /// The next ISN at `now`; a seeded generator advances its state.
+    fn next(&mut self, now: Instant) -> SeqNum {
+        match self {
+            Isn::Seeded(state) => {
+                *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = *state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                SeqNum((z ^ (z >> 31)) as u32)
+            }
+            Isn::Clock { offset, per_second } => {
+                let ticks = (u128::from(now.as_micros()) * u128::from(*per_second) / 1_000_000) as u32;
+                SeqNum(offset.wrapping_add(ticks))
+            }
+        }
     }
 }
 
 /// The transmission control block: the numbers of RFC 9293 3.3.1 and the queues behind them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 struct Tcb {
     iss: SeqNum,
     irs: SeqNum,
@@ -130,7 +146,7 @@ pub struct Endpoint<'m> {
     state: State,
     tcb: Tcb,
     timers: [Option<Instant>; 3],
-    isn: IsnGen,
+    isn: Isn,
     /// Data of the SEND being handled, until a row sends or queues it.
     pending_send: Vec<u8>,
     /// The user call being handled, for `queue`.
@@ -141,9 +157,23 @@ pub struct Endpoint<'m> {
     log: Vec<Transition>,
 }
 
+/// Two endpoints hash alike when they would behave alike: state, TCB, timers, ISN generator and
+/// pending output. The model is assumed the same; the transition log is history, not state.
+impl std::hash::Hash for Endpoint<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.state.hash(h);
+        self.tcb.hash(h);
+        self.timers.hash(h);
+        self.isn.hash(h);
+        self.remote_port.hash(h);
+        self.outbox.hash(h);
+        self.events.hash(h);
+    }
+}
+
 impl<'m> Endpoint<'m> {
     pub fn new(model: &'m Model, cfg: Config) -> Self {
-        let isn = IsnGen(cfg.isn_seed);
+        let isn = cfg.isn;
         let remote_port = cfg.remote_port;
         Endpoint {
             model,
@@ -178,6 +208,11 @@ impl<'m> Endpoint<'m> {
     /// Every fired row so far (if `Config::log`).
     pub fn transitions(&self) -> &[Transition] {
         &self.log
+    }
+
+    /// Forgets the logged transitions (a model checker reads them after each step).
+    pub fn clear_log(&mut self) {
+        self.log.clear();
     }
 
     pub fn iss(&self) -> SeqNum {
@@ -321,10 +356,12 @@ impl<'m> Endpoint<'m> {
                 // RTO and USER time what is outstanding (RFC 6298 5.1, RFC 9293 3.8.3): with
                 // nothing in flight (an empty SEND, a closed window) they do not start.
                 let idle = matches!(t, Timer::Rto | Timer::User) && self.tcb.snd_una == self.tcb.snd_nxt;
-                if self.timers[t as usize].is_none() && !idle {
+                let never = t == Timer::User && self.cfg.user_timeout.is_none();
+                if self.timers[t as usize].is_none() && !idle && !never {
                     self.timers[t as usize] = Some(now.after(self.timer_length(t)));
                 }
             }
+            Action::Restart(t) if t == Timer::User && self.cfg.user_timeout.is_none() => {}
             Action::Restart(t) => self.timers[t as usize] = Some(now.after(self.timer_length(t))),
             Action::Stop(t) => self.timers[t as usize] = None,
             Action::AcceptSyn => {
@@ -386,7 +423,7 @@ impl<'m> Endpoint<'m> {
         match timer {
             Timer::Rto => self.cfg.rto.times(1 << self.tcb.retries.min(6)),
             Timer::TwoMsl => self.cfg.msl.unwrap_or(self.model.table().msl).times(2),
-            Timer::User => self.cfg.user_timeout,
+            Timer::User => self.cfg.user_timeout.unwrap_or_default(),
         }
     }
 
@@ -399,7 +436,7 @@ impl<'m> Endpoint<'m> {
         if ctl.contains(Flags::SYN) {
             // The first SYN of a connection picks the ISS; SYN|ACK after SYN-SENT repeats it.
             if matches!(self.state, State::Closed | State::Listen) {
-                self.tcb.iss = self.isn.next();
+                self.tcb.iss = self.isn.next(now);
                 self.tcb.snd_una = self.tcb.iss;
                 self.tcb.snd_nxt = self.tcb.iss.add(1);
                 self.tcb.passive = self.state == State::Listen && ack.is_some();

@@ -7,7 +7,7 @@
 pub mod diagram;
 pub mod scenario;
 
-use crate::endpoint::{Config, Endpoint, Event};
+use crate::endpoint::{Config, Endpoint, Event, Isn};
 use crate::model::{Call, Model, State};
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
@@ -91,7 +91,7 @@ impl<'m> Sim<'m> {
     /// Two endpoints of `model` facing each other (A on port 1000, B on port 2000).
     pub fn new(model: &'m Model, msl: Option<Duration>) -> Self {
         let config =
-            |local_port, remote_port, isn_seed| Config { local_port, remote_port, isn_seed, msl, ..Config::default() };
+            |local_port, remote_port, seed| Config { local_port, remote_port, isn: Isn::Seeded(seed), msl, ..Config::default() };
         Sim {
             a: Endpoint::new(model, config(1000, 2000, 1)),
             b: Endpoint::new(model, config(2000, 1000, 2)),
