@@ -5,6 +5,7 @@
 //! reference endpoint, the model checker and the fuzz oracle — reads that table.
 
 pub mod endpoint;
+pub mod explore;
 pub mod export;
 pub mod model;
 pub mod simulate;

@@ -245,3 +245,26 @@ fn bench_endpoint_runs_and_reports_ratios() {
     let text = stdout(&out);
     assert!(text.contains("ESTABLISHED data") && text.contains("vs baseline"), "{text}");
 }
+
+#[test]
+fn check_finds_the_lost_last_ack_rst_in_no_time_wait() {
+    let out = tcpcheck(&["check", "no-time-wait", "--data", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("Property orderly-close is violated"), "{text}");
+    assert!(text.contains("A shortest counterexample (14 steps)"), "{text}");
+    assert!(text.contains("lost: ACK"), "{text}");
+    assert!(text.contains("LAST-ACK=>CLOSED on RST"), "{text}");
+    assert!(stderr(&out).contains("distinct"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_holds_on_rfc9293_and_rejects_unknown_properties() {
+    let out = tcpcheck(&["check", "--loss", "0", "--data", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("All properties hold"));
+    assert!(stderr(&out).contains("5819 states generated, 2840 distinct"), "{}", stderr(&out));
+    let bad = tcpcheck(&["check", "--property", "liveness-please"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("time-wait-2msl, no-stale-delivery"), "{}", stderr(&bad));
+}

@@ -192,7 +192,8 @@ const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 /// Runs `steps` against a fresh endpoint of `model`, checking every step; returns the rows fired.
 fn check_steps(model: &'static Model, steps: &[Step], short_user_timeout: bool) -> Result<Vec<usize>, TestCaseError> {
     // Short timers, so that giving up (R2) or, when it is shorter, the user timeout happen.
-    let user_timeout = Some(if short_user_timeout { Duration::from_micros(2_500_000) } else { Duration::from_secs(300) });
+    let user_timeout =
+        Some(if short_user_timeout { Duration::from_micros(2_500_000) } else { Duration::from_secs(300) });
     let config = Config { max_retries: 2, rto: Duration::from_secs(1), user_timeout, ..Config::default() };
     let mut ep = Endpoint::new(model, config);
     let mut now = Instant::ZERO;

@@ -2,6 +2,7 @@
 //! and rendering diagnostics.
 
 mod bench;
+mod check;
 mod diff;
 mod show;
 mod simulate;
@@ -46,6 +47,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Check(check::Args),
     Validate(validate::Args),
     Show(show::Args),
     Diff(diff::Args),
@@ -56,6 +58,7 @@ enum Command {
 impl Cli {
     pub fn run(self) -> Result<ExitCode, CliError> {
         match self.command {
+            Command::Check(args) => check::run(args),
             Command::Validate(args) => validate::run(args),
             Command::Show(args) => show::run(args),
             Command::Diff(args) => diff::run(args),

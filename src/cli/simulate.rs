@@ -53,11 +53,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut sim = Sim::new(&model, args.msl);
     let outcome = (scenario.run)(&mut sim);
     if args.json {
-        let text = serde_json::to_string_pretty(&diagram::to_json(&sim, &model))
+        let text = serde_json::to_string_pretty(&diagram::to_json(sim.diagram(), &model))
             .map_err(|e| CliError(format!("error: {e}\n")))?;
         println!("{text}");
     } else {
-        print!("{}", diagram::render(&sim, &model));
+        print!("{}", diagram::render(sim.diagram(), &model));
     }
     match outcome {
         Ok(()) => Ok(OK),

@@ -155,6 +155,8 @@ pub struct Endpoint<'m> {
     outbox: VecDeque<Segment>,
     events: VecDeque<Event>,
     log: Vec<Transition>,
+    /// Octets and FINs accepted so far: history for checkers, not state.
+    accepted: u64,
 }
 
 /// Two endpoints hash alike when they would behave alike: state, TCB, timers, ISN generator and
@@ -188,6 +190,7 @@ impl<'m> Endpoint<'m> {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             log: Vec::new(),
+            accepted: 0,
         }
     }
 
@@ -208,6 +211,11 @@ impl<'m> Endpoint<'m> {
     /// Every fired row so far (if `Config::log`).
     pub fn transitions(&self) -> &[Transition] {
         &self.log
+    }
+
+    /// How many octets and FINs this endpoint has accepted from the network, ever.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
     }
 
     /// Forgets the logged transitions (a model checker reads them after each step).
@@ -391,6 +399,7 @@ impl<'m> Endpoint<'m> {
                     let fin_at = seg.seq.add(syn).add(seg.payload.len() as u32);
                     if fin_at == self.tcb.rcv_nxt {
                         self.tcb.rcv_nxt = self.tcb.rcv_nxt.add(1);
+                        self.accepted += 1;
                     }
                 }
             }
@@ -535,6 +544,7 @@ impl<'m> Endpoint<'m> {
         let take = (seg.payload.len() - skip).min(self.rcv_wnd() as usize);
         self.tcb.received.extend_from_slice(&seg.payload[skip..skip + take]);
         self.tcb.rcv_nxt = self.tcb.rcv_nxt.add(take as u32);
+        self.accepted += take as u64;
     }
 
     /// Resends the oldest unacknowledged segment (RFC 9293 3.10.8): the SYN, text, or the FIN.

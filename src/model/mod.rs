@@ -23,7 +23,7 @@ pub mod input;
 mod parse;
 mod print;
 pub mod shipped;
-mod spelled;
+pub(crate) mod spelled;
 pub mod state;
 mod validate;
 

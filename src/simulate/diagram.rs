@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::{Entry, Side, Sim};
+use super::{Entry, Side};
 use crate::endpoint::Event;
-use crate::model::Model;
+use crate::model::{Model, State};
 use crate::wire::{Control, Segment, SeqNum};
 
 const TIME: usize = 10;
@@ -57,19 +57,36 @@ fn told(event: &Event) -> String {
     }
 }
 
+/// What a diagram is drawn from: the entries, each side's port, and where each side ended.
+#[derive(Clone, Copy, Debug)]
+pub struct Trace<'a> {
+    pub entries: &'a [Entry],
+    pub ports: [u16; 2],
+    pub last: [State; 2],
+}
+
+/// A network event on a segment `from` sent: drawn in the network column, pointing its way.
+fn network_line(time: &str, from: Side, text: &str) -> String {
+    let net = match from {
+        Side::A => format!("{text} -->"),
+        Side::B => format!("<-- {text}"),
+    };
+    format!("{time:>TIME$}  {:<SIDE$}{net}", "")
+}
+
 /// The diagram as text.
-pub fn render(sim: &Sim<'_>, model: &Model) -> String {
+pub fn render(trace: Trace<'_>, model: &Model) -> String {
     let table = model.table();
     let mut out = vec![format!(
         "{:>TIME$}  {:<SIDE$}{:<NET$}{}",
         "time",
-        format!("A ({}, port {})", model.name(), sim.endpoint(Side::A).config().local_port),
+        format!("A ({}, port {})", model.name(), trace.ports[0]),
         "network (seq/ack relative to each ISS)",
-        format!("B ({}, port {})", model.name(), sim.endpoint(Side::B).config().local_port)
+        format!("B ({}, port {})", model.name(), trace.ports[1])
     )];
     let mut bases = Bases::default();
     let mut last_time = None;
-    for entry in sim.trace() {
+    for entry in trace.entries {
         let at = entry.at();
         let time = if last_time == Some(at) { String::new() } else { at.to_string() };
         last_time = Some(at);
@@ -108,17 +125,30 @@ pub fn render(sim: &Sim<'_>, model: &Model) -> String {
                 out.push(format!("{time:>TIME$}  {:<SIDE$}{net}", ""));
             }
             Entry::Told { side, event, .. } => out.push(columns(&time, *side, &told(event))),
+            Entry::Lost { from, segment, .. } => {
+                out.push(network_line(&time, *from, &format!("lost: {}", bases.show(*from, segment))));
+            }
+            Entry::Duplicated { from, segment, .. } => {
+                out.push(network_line(&time, *from, &format!("duplicated: {}", bases.show(*from, segment))));
+            }
+            Entry::Expired { from, segment, .. } => {
+                out.push(network_line(
+                    &time,
+                    *from,
+                    &format!("expired (older than MSL): {}", bases.show(*from, segment)),
+                ));
+            }
         }
     }
-    out.push(format!("{:>TIME$}  {:<SIDE$}{:<NET$}{}", "end", sim.state(Side::A).name(), "", sim.state(Side::B)));
+    out.push(format!("{:>TIME$}  {:<SIDE$}{:<NET$}{}", "end", trace.last[0].name(), "", trace.last[1]));
     out.join("\n") + "\n"
 }
 
 /// The trace as JSON, with absolute numbers and each transition's row and citation.
-pub fn to_json(sim: &Sim<'_>, model: &Model) -> Value {
+pub fn to_json(trace: Trace<'_>, model: &Model) -> Value {
     let table = model.table();
-    let entries: Vec<Value> = sim
-        .trace()
+    let entries: Vec<Value> = trace
+        .entries
         .iter()
         .map(|entry| match entry {
             Entry::Call { at, side, call, bytes } => {
@@ -140,11 +170,18 @@ pub fn to_json(sim: &Sim<'_>, model: &Model) -> Value {
             Entry::Told { at, side, event } => {
                 json!({"at_us": at.as_micros(), "side": side.name(), "told": told(event)})
             }
+            Entry::Lost { at, from, segment } => network_json(*at, *from, segment, "lost"),
+            Entry::Duplicated { at, from, segment } => network_json(*at, *from, segment, "duplicated"),
+            Entry::Expired { at, from, segment } => network_json(*at, *from, segment, "expired"),
         })
         .collect();
     json!({
         "model": model.name(),
-        "final": {"A": sim.state(Side::A).name(), "B": sim.state(Side::B).name()},
+        "final": {"A": trace.last[0].name(), "B": trace.last[1].name()},
         "trace": entries,
     })
+}
+
+fn network_json(at: crate::time::Instant, from: Side, segment: &Segment, what: &str) -> Value {
+    json!({"at_us": at.as_micros(), "from": from.name(), "segment": segment.to_string(), "network": what})
 }

@@ -46,14 +46,24 @@ pub enum Entry {
     Sent { at: Instant, from: Side, segment: Segment, lost: bool, forged: bool },
     /// The user of `side` was told something.
     Told { at: Instant, side: Side, event: Event },
+    /// The network lost a segment `from` sent earlier.
+    Lost { at: Instant, from: Side, segment: Segment },
+    /// The network duplicated a segment in flight.
+    Duplicated { at: Instant, from: Side, segment: Segment },
+    /// A segment outlived the maximum segment lifetime and died.
+    Expired { at: Instant, from: Side, segment: Segment },
 }
 
 impl Entry {
     pub fn at(&self) -> Instant {
         match self {
-            Entry::Call { at, .. } | Entry::Transition { at, .. } | Entry::Sent { at, .. } | Entry::Told { at, .. } => {
-                *at
-            }
+            Entry::Call { at, .. }
+            | Entry::Transition { at, .. }
+            | Entry::Sent { at, .. }
+            | Entry::Told { at, .. }
+            | Entry::Lost { at, .. }
+            | Entry::Duplicated { at, .. }
+            | Entry::Expired { at, .. } => *at,
         }
     }
 }
@@ -90,8 +100,13 @@ pub struct Stuck(pub String);
 impl<'m> Sim<'m> {
     /// Two endpoints of `model` facing each other (A on port 1000, B on port 2000).
     pub fn new(model: &'m Model, msl: Option<Duration>) -> Self {
-        let config =
-            |local_port, remote_port, seed| Config { local_port, remote_port, isn: Isn::Seeded(seed), msl, ..Config::default() };
+        let config = |local_port, remote_port, seed| Config {
+            local_port,
+            remote_port,
+            isn: Isn::Seeded(seed),
+            msl,
+            ..Config::default()
+        };
         Sim {
             a: Endpoint::new(model, config(1000, 2000, 1)),
             b: Endpoint::new(model, config(2000, 1000, 2)),
@@ -128,6 +143,15 @@ impl<'m> Sim<'m> {
 
     pub fn trace(&self) -> &[Entry] {
         &self.trace
+    }
+
+    /// The run so far, for [`diagram::render`].
+    pub fn diagram(&self) -> diagram::Trace<'_> {
+        diagram::Trace {
+            entries: &self.trace,
+            ports: [self.a.config().local_port, self.b.config().local_port],
+            last: [self.a.state(), self.b.state()],
+        }
     }
 
     /// Loses the `nth` (0-based) segment from `from` for which `matches` holds, from now on.
