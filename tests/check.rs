@@ -3,7 +3,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use tcpcheck::explore::{bfs, replay, Bounds, Limits, Property, Workload};
+use tcpcheck::explore::{bfs, replay, Bounds, Limits, Property, Request, Workload};
 use tcpcheck::model::shipped::Shipped;
 
 fn bounds(workload: Workload, loss: u8, dup: u8, incarnations: u8) -> Bounds {
@@ -14,12 +14,14 @@ fn bounds(workload: Workload, loss: u8, dup: u8, incarnations: u8) -> Bounds {
 #[track_caller]
 fn check(model: &str, bounds: Bounds, properties: &[Property]) -> (u64, Option<(Property, usize)>) {
     let model = Shipped::find(model).unwrap().load().unwrap();
-    let outcome = bfs(&model, bounds, properties, Limits::default(), &AtomicBool::new(false));
+    let request = Request { bounds, properties, limits: Limits::default(), pair_graph: false };
+    let outcome = bfs(&model, request, &AtomicBool::new(false), &());
     assert!(outcome.stopped.is_none());
     let cx = outcome.counterexample.map(|cx| {
         // The path replays: the same steps are enabled again, in the same order.
-        let (entries, _) = replay(&model, bounds, &cx.steps);
-        assert!(!entries.is_empty());
+        let replayed = replay(&model, bounds, &cx.steps);
+        assert_eq!(replayed.path.len(), cx.steps.len());
+        assert!(!replayed.entries.is_empty());
         (cx.violation.property, cx.steps.len())
     });
     (outcome.stats.distinct, cx)
@@ -59,6 +61,9 @@ fn no_2msl_restart_cuts_time_wait_short() {
 
 #[test]
 fn rst_in_time_wait_assassinates_it() {
-    assert_eq!(check("rst-closes-time-wait", bounds(OPEN_CLOSE, 1, 0, 1), ALL), (5500, Some((Property::TimeWait2Msl, 15))));
+    assert_eq!(
+        check("rst-closes-time-wait", bounds(OPEN_CLOSE, 1, 0, 1), ALL),
+        (5500, Some((Property::TimeWait2Msl, 15)))
+    );
     assert_eq!(check("rfc793", bounds(OPEN_CLOSE, 1, 0, 1), ALL), (5500, Some((Property::TimeWait2Msl, 15))));
 }

@@ -268,3 +268,51 @@ fn check_holds_on_rfc9293_and_rejects_unknown_properties() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("time-wait-2msl, no-stale-delivery"), "{}", stderr(&bad));
 }
+
+#[test]
+fn check_writes_graph_and_trace_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (graph, trace) = (dir.path().join("g.dot"), dir.path().join("t.dot"));
+    let out = tcpcheck(&[
+        "check",
+        "no-2msl-restart",
+        "--data",
+        "0",
+        "--graph-dot",
+        graph.to_str().unwrap(),
+        "--trace-dot",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let graph = std::fs::read_to_string(graph).unwrap();
+    assert!(graph.starts_with("digraph \"no-2msl-restart\""), "{graph}");
+    assert!(graph.contains("A: TIME-WAIT\\nB: CLOSED") && graph.contains("color=red"), "{graph}");
+    let trace = std::fs::read_to_string(trace).unwrap();
+    assert_eq!(trace.matches(" -> ").count(), 17, "{trace}");
+    assert!(trace.contains("tick to"), "{trace}");
+}
+
+#[test]
+fn check_stops_cleanly_at_max_states_and_says_nothing_is_verified() {
+    let out = tcpcheck(&["check", "--max-states", "1000"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).contains("NOT verified"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("left on queue"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_stops_cleanly_on_ctrl_c() {
+    let mut child = Command::new(BIN)
+        .args(["check", "--workload", "reopen", "--dup", "1", "--data", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).contains("interrupted"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("distinct"), "{}", stderr(&out));
+}

@@ -1,13 +1,17 @@
 //! `tcpcheck check [MODEL]`: explore every run within the bounds and check the properties.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tcpcheck::explore::{bfs, replay, Bounds, Limits, Property, Stopped, Workload};
+use indicatif::{ProgressBar, ProgressStyle};
+use tcpcheck::explore::{bfs, replay, Bounds, Limits, Progress, Property, Request, Stats, Stopped, Workload};
+use tcpcheck::export::dot;
 use tcpcheck::simulate::diagram::{self, Trace};
 
-use super::{finding, load_model, CliError, OK};
+use super::{finding, incomplete, load_model, CliError, OK};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum WorkloadArg {
@@ -25,7 +29,8 @@ enum WorkloadArg {
 /// reorder (--reorder) segments; time advances in ticks, segments older than MSL die and due
 /// timers fire. Breadth-first search finds a shortest counterexample. Properties (all by
 /// default): time-wait-2msl, no-stale-delivery, orderly-close, agreement, no-deadlock.
-/// Exit 0 if all hold, 1 with a counterexample, 2 on bad input.
+/// Exit 0 if all hold, 1 with a counterexample, 2 on bad input, 3 if the search stopped early
+/// (--max-states, --mem-cap, Ctrl-C) without a counterexample: nothing is verified then.
 #[derive(clap::Args)]
 pub struct Args {
     /// Table file or shipped model name [default: rfc9293]
@@ -59,12 +64,47 @@ pub struct Args {
     /// R2: retransmissions of a segment before giving up
     #[arg(long, default_value_t = 2)]
     retries: u8,
-    /// Stop after this many distinct states
+    /// Stop after this many distinct states (partial statistics; nothing is verified)
     #[arg(long)]
     max_states: Option<u64>,
+    /// Stop cleanly when the search would use more memory than this (e.g. 512M, 4G)
+    #[arg(long, value_parser = parse_size)]
+    mem_cap: Option<u64>,
+    /// Write the reachable graph, collapsed to (state A, state B) pairs with edge counts, as DOT
+    #[arg(long, value_name = "FILE")]
+    graph_dot: Option<PathBuf>,
+    /// Write the counterexample, if any, as a DOT chain of state pairs
+    #[arg(long, value_name = "FILE")]
+    trace_dot: Option<PathBuf>,
     /// Print the counterexample as JSON
     #[arg(long)]
     json: bool,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "K" | "KB" | "KiB" => 1 << 10,
+        "M" | "MB" | "MiB" => 1 << 20,
+        "G" | "GB" | "GiB" => 1 << 30,
+        _ => return Err(format!("`{text}`: expected a size such as 512M or 4G")),
+    };
+    digits.parse::<u64>().ok().and_then(|n| n.checked_mul(scale)).ok_or_else(|| format!("`{text}` is not a size"))
+}
+
+/// An indicatif bar on stderr, when stderr is a terminal.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn update(&self, s: &Stats) {
+        self.0.set_message(format!("{} distinct, depth {}, queue {}", s.distinct, s.depth, s.left));
+        self.0.set_position(s.distinct);
+    }
+}
+
+fn write(path: &PathBuf, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|e| CliError(format!("error: failed to write {}: {e}\n", path.display())))
 }
 
 // The summary reports wall-clock speed: the search itself never reads a clock.
@@ -103,15 +143,44 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         retries: args.retries,
     };
     let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    // A second handler cannot be installed in one process; tests call `run` once per process.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {per_sec} states  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Bar(bar)
+    });
+    let request = Request {
+        bounds,
+        properties: &properties,
+        limits: Limits { max_states: args.max_states, mem_cap: args.mem_cap },
+        pair_graph: args.graph_dot.is_some(),
+    };
     let started = std::time::Instant::now();
-    let outcome = bfs(&model, bounds, &properties, Limits { max_states: args.max_states, mem_cap: None }, &interrupt);
+    let outcome = match &bar {
+        Some(bar) => bfs(&model, request, &interrupt, bar),
+        None => bfs(&model, request, &interrupt, &()),
+    };
+    if let Some(bar) = &bar {
+        bar.0.finish_and_clear();
+    }
     let secs = started.elapsed().as_secs_f64();
     let s = outcome.stats;
     let names: Vec<&str> = properties.iter().map(|p| p.name()).collect();
     match &outcome.counterexample {
         Some(cx) => {
-            let (entries, world) = replay(&model, bounds, &cx.steps);
-            let trace = Trace { entries: &entries, ports: [1000, 2000], last: [world.a.state(), world.b.state()] };
+            let replayed = replay(&model, bounds, &cx.steps);
+            let world = &replayed.world;
+            let trace =
+                Trace { entries: &replayed.entries, ports: [1000, 2000], last: [world.a.state(), world.b.state()] };
+            if let Some(path) = &args.trace_dot {
+                let title = format!("{}: {} violated", model.name(), cx.violation.property);
+                write(path, &dot::trace(&title, replayed.start, &replayed.path))?;
+            }
             if args.json {
                 let mut json = diagram::to_json(trace, &model);
                 json["violation"] = serde_json::json!({"property": cx.violation.property.name(), "what": cx.violation.what, "steps": cx.steps.len()});
@@ -140,6 +209,20 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             }
         }
     }
+    if let (Some(path), Some(pairs)) = (&args.graph_dot, &outcome.pairs) {
+        let mut edges: Vec<_> = pairs.iter().map(|(&(a, b), &n)| (a, b, n)).collect();
+        edges.sort();
+        let highlight: Vec<_> = outcome
+            .counterexample
+            .as_ref()
+            .map(|cx| {
+                let r = replay(&model, bounds, &cx.steps);
+                let pairs: Vec<_> = std::iter::once(r.start).chain(r.path.iter().map(|(_, p)| *p)).collect();
+                pairs.windows(2).map(|w| (w[0], w[1])).collect()
+            })
+            .unwrap_or_default();
+        write(path, &dot::pair_graph(model.name(), &edges, &highlight))?;
+    }
     eprintln!(
         "{} states generated, {} distinct, depth {}, {} left on queue; {:.2}s, {:.0} states/s, {} bytes/state",
         s.generated,
@@ -150,5 +233,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         s.distinct as f64 / secs.max(1e-9),
         s.bytes_per_state
     );
-    Ok(if outcome.counterexample.is_some() { finding() } else { OK })
+    Ok(match (&outcome.counterexample, outcome.stopped) {
+        (Some(_), _) => finding(),
+        (None, Some(_)) => incomplete(),
+        (None, None) => OK,
+    })
 }

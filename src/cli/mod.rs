@@ -30,6 +30,11 @@ pub fn bad_input() -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Exit code 3: a search stopped early (a limit, Ctrl-C) without a finding: nothing verified.
+pub fn incomplete() -> ExitCode {
+    ExitCode::from(3)
+}
+
 #[derive(Parser)]
 #[command(
     name = "tcpcheck",
@@ -38,7 +43,8 @@ pub fn bad_input() -> ExitCode {
     long_about = "Checks TCP implementations against a formal, citable model of TCP.\n\n\
         A MODEL is a table file (models/*.tcp) or the name of a shipped model: rfc9293 (the default), \
         rfc793, no-time-wait, two-packet-handshake, no-2msl-restart, rst-closes-time-wait.\n\n\
-        Exit codes: 0 = fine, 1 = a violation or difference, 2 = bad input or usage."
+        Exit codes: 0 = fine, 1 = a violation or difference, 2 = bad input or usage, \
+        3 = a search stopped early (limit or Ctrl-C) without a finding."
 )]
 pub struct Cli {
     #[command(subcommand)]

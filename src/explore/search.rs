@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 use super::property::{check_final, check_step, Property, Violation};
 use super::world::{Bounds, Step, World};
-use crate::model::Model;
+use crate::model::{Model, State};
 use crate::simulate::Entry;
 
 /// Limits of a search.
@@ -25,6 +25,18 @@ pub struct Limits {
     pub max_states: Option<u64>,
     /// Stop when the visited set and frontier are estimated to exceed this many bytes.
     pub mem_cap: Option<u64>,
+}
+
+/// A step of the reachable graph collapsed to (state of A, state of B) pairs.
+pub type PairEdge = ((State, State), (State, State));
+
+/// What the search reports while it runs (states, depth, queue), for a progress bar.
+pub trait Progress {
+    fn update(&self, stats: &Stats);
+}
+
+impl Progress for () {
+    fn update(&self, _: &Stats) {}
 }
 
 /// Why a search stopped before exploring everything.
@@ -63,6 +75,18 @@ pub struct Outcome {
     pub stats: Stats,
     pub counterexample: Option<Counterexample>,
     pub stopped: Option<Stopped>,
+    /// Edge counts of the pair graph, when asked for.
+    pub pairs: Option<FxHashMap<PairEdge, u64>>,
+}
+
+/// What to search and how.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub bounds: Bounds,
+    pub properties: &'a [Property],
+    pub limits: Limits,
+    /// Count the steps between (state A, state B) pairs, for `--graph-dot`.
+    pub pair_graph: bool,
 }
 
 fn fingerprint(world: &World<'_>) -> u64 {
@@ -80,8 +104,15 @@ struct Node {
 
 const ROOT: u32 = u32::MAX;
 
-/// Explores every world reachable within `bounds`, checking `properties`.
-pub fn bfs(model: &Model, bounds: Bounds, properties: &[Property], limits: Limits, interrupt: &AtomicBool) -> Outcome {
+fn pair(world: &World<'_>) -> (State, State) {
+    (world.a.state(), world.b.state())
+}
+
+/// Explores every world reachable within the request's bounds, checking its properties.
+/// `interrupt` (set by Ctrl-C) stops the search cleanly with partial statistics.
+pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
+    let Request { bounds, properties, limits, pair_graph } = request;
+    let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
     let start = World::new(model, bounds);
     let mut seen: FxHashMap<u64, u32> = FxHashMap::default();
     let mut nodes: Vec<Node> = vec![Node { parent: ROOT, step: 0 }];
@@ -127,6 +158,7 @@ pub fn bfs(model: &Model, bounds: Bounds, properties: &[Property], limits: Limit
                     stats: finish(stats, &seen, &nodes),
                     counterexample: Some(Counterexample { violation, steps }),
                     stopped,
+                    pairs,
                 };
             }
             continue;
@@ -136,6 +168,9 @@ pub fn bfs(model: &Model, bounds: Bounds, properties: &[Property], limits: Limit
             let mut next = world.clone();
             let fx = next.apply(step, None);
             stats.generated += 1;
+            if let Some(pairs) = pairs.as_mut() {
+                *pairs.entry((pair(&world), pair(&next))).or_default() += 1;
+            }
             if let Some(violation) = check_step(properties, &fx, &next) {
                 let mut p = path(&nodes, index, &mut steps, model);
                 p.push(step);
@@ -144,6 +179,7 @@ pub fn bfs(model: &Model, bounds: Bounds, properties: &[Property], limits: Limit
                     stats: finish(stats, &seen, &nodes),
                     counterexample: Some(Counterexample { violation, steps: p }),
                     stopped,
+                    pairs,
                 };
             }
             let fp = fingerprint(&next);
@@ -156,6 +192,11 @@ pub fn bfs(model: &Model, bounds: Bounds, properties: &[Property], limits: Limit
             frontier.push_back((id, depth + 1, next));
         }
         let distinct = nodes.len() as u64;
+        if distinct % 4096 < enabled.len() as u64 {
+            stats.distinct = distinct;
+            stats.left = frontier.len() as u64;
+            progress.update(&stats);
+        }
         if limits.max_states.is_some_and(|m| distinct >= m) {
             stopped = Some(Stopped::MaxStates);
             break;
@@ -166,7 +207,7 @@ pub fn bfs(model: &Model, bounds: Bounds, properties: &[Property], limits: Limit
         }
     }
     stats.left = frontier.len() as u64;
-    Outcome { stats: finish(stats, &seen, &nodes), counterexample: None, stopped }
+    Outcome { stats: finish(stats, &seen, &nodes), counterexample: None, stopped, pairs }
 }
 
 fn estimate_bytes(seen: &FxHashMap<u64, u32>, nodes: &[Node], frontier: usize) -> u64 {
@@ -181,12 +222,25 @@ fn finish(mut stats: Stats, seen: &FxHashMap<u64, u32>, nodes: &[Node]) -> Stats
     stats
 }
 
-/// Replays `steps` from the start, recording the diagram's entries and the final world.
-pub fn replay<'m>(model: &'m Model, bounds: Bounds, steps: &[Step]) -> (Vec<Entry>, World<'m>) {
+/// A path replayed: the diagram's entries, the final world, and each step with the state pair
+/// it led to (for `--trace-dot`).
+pub struct Replayed<'m> {
+    pub entries: Vec<Entry>,
+    pub world: World<'m>,
+    pub start: (State, State),
+    pub path: Vec<(String, (State, State))>,
+}
+
+/// Replays `steps` from the start.
+pub fn replay<'m>(model: &'m Model, bounds: Bounds, steps: &[Step]) -> Replayed<'m> {
     let mut world = World::new(model, bounds);
+    let start = pair(&world);
     let mut entries = Vec::new();
+    let mut path = Vec::new();
     for &step in steps {
+        let label = world.describe(step);
         world.apply(step, Some(&mut entries));
+        path.push((label, pair(&world)));
     }
-    (entries, world)
+    Replayed { entries, world, start, path }
 }

@@ -257,6 +257,18 @@ impl<'m> World<'m> {
         }
     }
 
+    /// A short description of `step` taken from this world: `B: CLOSE`, `deliver SYN to B`, `tick`.
+    pub fn describe(&self, step: Step) -> String {
+        let seg = |i: usize| self.net.get(i).map(|p| (p.segment.flags(), p.to.name()));
+        match step {
+            Step::User(side) => format!("{}: {}", side.name(), self.next_call(side).map_or("-", |c| c.name())),
+            Step::Deliver(i) => seg(i).map_or_else(String::new, |(f, to)| format!("deliver {f} to {to}")),
+            Step::Lose(i) => seg(i).map_or_else(String::new, |(f, to)| format!("lose {f} to {to}")),
+            Step::Duplicate(i) => seg(i).map_or_else(String::new, |(f, to)| format!("duplicate {f} to {to}")),
+            Step::Tick => format!("tick to {}", self.now.after(TICK)),
+        }
+    }
+
     /// Takes `step`, returning what the properties need; `trace` records it for a diagram.
     pub fn apply(&mut self, step: Step, mut trace: Option<&mut Vec<Entry>>) -> Effects {
         let mut fx = Effects { last_fin_before: self.ghost.last_fin, ..Effects::default() };

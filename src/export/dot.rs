@@ -101,3 +101,65 @@ mod tests {
         assert!(fewer.matches(" -> ").count() < model.rows().len());
     }
 }
+
+/// The reachable graph collapsed to (state of A, state of B) pairs, each edge labelled with how
+/// many steps it stands for; the edges of `highlight` (a counterexample's path) drawn in red.
+pub fn pair_graph(
+    title: &str,
+    edges: &[((State, State), (State, State), u64)],
+    highlight: &[((State, State), (State, State))],
+) -> String {
+    let mut nodes: Vec<(State, State)> = edges.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
+    nodes.sort();
+    nodes.dedup();
+    let mut graph: DiGraph<(State, State), u64> = DiGraph::new();
+    let index: Vec<NodeIndex> = nodes.iter().map(|&n| graph.add_node(n)).collect();
+    let at = |n: &(State, State)| index[nodes.binary_search(n).unwrap_or(0)];
+    for (a, b, count) in edges {
+        graph.add_edge(at(a), at(b), *count);
+    }
+    let edge_attrs = |g: &DiGraph<(State, State), u64>, e: petgraph::graph::EdgeReference<'_, u64>| {
+        use petgraph::visit::EdgeRef;
+        let on_path = highlight.contains(&(g[e.source()], g[e.target()]));
+        format!("label=\"{}\"{}", e.weight(), if on_path { ", color=red, penwidth=2" } else { "" })
+    };
+    let node_attrs = |_: &DiGraph<(State, State), u64>, (_, (a, b)): (NodeIndex, &(State, State))| {
+        let on_path = highlight.iter().any(|(x, y)| *x == (*a, *b) || *y == (*a, *b));
+        let style = if on_path { ", color=red, fontcolor=red" } else { "" };
+        format!("label=\"A: {a}\\nB: {b}\", shape=box{style}")
+    };
+    let body = Dot::with_attr_getters(
+        &graph,
+        &[Config::EdgeNoLabel, Config::NodeNoLabel, Config::GraphContentOnly],
+        &edge_attrs,
+        &node_attrs,
+    );
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"{}\" {{", escape(title));
+    let _ = writeln!(out, "    node [fontname=\"Helvetica\"]; edge [fontname=\"Helvetica\", fontsize=9];");
+    let _ = writeln!(out, "    label=\"{}: reachable (A, B) state pairs, edges counted\";", escape(title));
+    let _ = write!(out, "{body:?}");
+    out.push_str("}\n");
+    out
+}
+
+/// A counterexample as a chain of (A, B) state pairs, each edge the step taken.
+pub fn trace(title: &str, start: (State, State), path: &[(String, (State, State))]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"{}\" {{", escape(title));
+    let _ = writeln!(
+        out,
+        "    rankdir=TB; node [fontname=\"Helvetica\", shape=box]; edge [fontname=\"Helvetica\", fontsize=9];"
+    );
+    let _ = writeln!(out, "    label=\"{}\";", escape(title));
+    let node = |i: usize, (a, b): (State, State)| format!("    s{i} [label=\"{i}: A {a}\\nB {b}\"];");
+    let _ = writeln!(out, "{}", node(0, start));
+    for (i, (label, pair)) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        let _ = writeln!(out, "{}", node(i + 1, *pair));
+        let style = if last { ", color=red, fontcolor=red" } else { "" };
+        let _ = writeln!(out, "    s{i} -> s{} [label=\"{}\"{style}];", i + 1, escape(label));
+    }
+    out.push_str("}\n");
+    out
+}
