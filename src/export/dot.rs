@@ -102,13 +102,12 @@ mod tests {
     }
 }
 
+/// The states of A and B together.
+pub type Pair = (State, State);
+
 /// The reachable graph collapsed to (state of A, state of B) pairs, each edge labelled with how
 /// many steps it stands for; the edges of `highlight` (a counterexample's path) drawn in red.
-pub fn pair_graph(
-    title: &str,
-    edges: &[((State, State), (State, State), u64)],
-    highlight: &[((State, State), (State, State))],
-) -> String {
+pub fn pair_graph(title: &str, edges: &[(Pair, Pair, u64)], highlight: &[(Pair, Pair)]) -> String {
     let mut nodes: Vec<(State, State)> = edges.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
     nodes.sort();
     nodes.dedup();
