@@ -86,21 +86,6 @@ pub fn to_dot(model: &Model, options: DotOptions) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::shipped::Shipped;
-
-    #[test]
-    fn one_edge_per_row_and_a_node_per_state() {
-        let model = Shipped::default_model().load().unwrap();
-        let dot = to_dot(&model, DotOptions::default());
-        assert_eq!(dot.matches(" -> ").count(), model.rows().len());
-        assert_eq!(dot.matches("shape=").count(), model.states().len());
-        let fewer = to_dot(&model, DotOptions { no_loops: true });
-        assert!(fewer.matches(" -> ").count() < model.rows().len());
-    }
-}
 
 /// The states of A and B together.
 pub type Pair = (State, State);
@@ -161,4 +146,20 @@ pub fn trace(title: &str, start: (State, State), path: &[(String, (State, State)
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::shipped::Shipped;
+
+    #[test]
+    fn one_edge_per_row_and_a_node_per_state() {
+        let model = Shipped::default_model().load().unwrap();
+        let dot = to_dot(&model, DotOptions::default());
+        assert_eq!(dot.matches(" -> ").count(), model.rows().len());
+        assert_eq!(dot.matches("shape=").count(), model.states().len());
+        let fewer = to_dot(&model, DotOptions { no_loops: true });
+        assert!(fewer.matches(" -> ").count() < model.rows().len());
+    }
 }
