@@ -302,7 +302,7 @@ fn check_stops_cleanly_at_max_states_and_says_nothing_is_verified() {
 
 #[test]
 fn check_stops_cleanly_on_ctrl_c() {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["check", "--workload", "reopen", "--dup", "1", "--data", "2"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -86,7 +86,6 @@ pub fn to_dot(model: &Model, options: DotOptions) -> String {
     out
 }
 
-
 /// The states of A and B together.
 pub type Pair = (State, State);
 
