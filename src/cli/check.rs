@@ -64,6 +64,9 @@ pub struct Args {
     /// R2: retransmissions of a segment before giving up
     #[arg(long, default_value_t = 2)]
     retries: u8,
+    /// Worker threads [default: all cores]
+    #[arg(long)]
+    threads: Option<usize>,
     /// Stop after this many distinct states (partial statistics; nothing is verified)
     #[arg(long)]
     max_states: Option<u64>,
@@ -159,6 +162,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         properties: &properties,
         limits: Limits { max_states: args.max_states, mem_cap: args.mem_cap },
         pair_graph: args.graph_dot.is_some(),
+        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     let started = std::time::Instant::now();
     let outcome = match &bar {

@@ -7,11 +7,10 @@
 //! which is also how the diagram is drawn. Two different worlds with one fingerprint would merge
 //! (probability about n^2 / 2^65 for n states).
 
-use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use super::property::{check_final, check_step, Property, Violation};
 use super::world::{Bounds, Step, World};
@@ -87,6 +86,8 @@ pub struct Request<'a> {
     pub limits: Limits,
     /// Count the steps between (state A, state B) pairs, for `--graph-dot`.
     pub pair_graph: bool,
+    /// Worker threads (at least 1).
+    pub threads: usize,
 }
 
 fn fingerprint(world: &World<'_>) -> u64 {
@@ -108,105 +109,166 @@ fn pair(world: &World<'_>) -> (State, State) {
     (world.a.state(), world.b.state())
 }
 
+/// What one worker found expanding a contiguous slice of a BFS level.
+struct Expanded<'m> {
+    /// New-looking successors: (parent id, step index, fingerprint, world).
+    successors: Vec<(u32, u16, u64, World<'m>)>,
+    /// The slice's earliest violation: position in the level, the violation, and the step that
+    /// caused it (`None`: the state itself has no successor and is judged final).
+    violation: Option<(usize, Violation, Option<u16>)>,
+    generated: u64,
+    pairs: FxHashMap<PairEdge, u64>,
+}
+
+/// Expands `slice` (starting at `offset` in its level), checking every step.
+fn expand<'m>(
+    slice: &[(u32, World<'m>)],
+    offset: usize,
+    seen: &FxHashMap<u64, u32>,
+    properties: &[Property],
+    pair_graph: bool,
+) -> Expanded<'m> {
+    let mut out = Expanded { successors: Vec::new(), violation: None, generated: 0, pairs: FxHashMap::default() };
+    let mut local: FxHashSet<u64> = FxHashSet::default();
+    let mut steps = Vec::new();
+    for (k, (id, world)) in slice.iter().enumerate() {
+        world.steps(&mut steps);
+        if steps.is_empty() {
+            if let Some(v) = check_final(properties, world) {
+                out.violation = Some((offset + k, v, None));
+                return out;
+            }
+            continue;
+        }
+        for (i, &step) in steps.iter().enumerate() {
+            let mut next = world.clone();
+            let fx = next.apply(step, None);
+            out.generated += 1;
+            if pair_graph {
+                *out.pairs.entry((pair(world), pair(&next))).or_default() += 1;
+            }
+            if let Some(v) = check_step(properties, &fx, &next) {
+                out.violation = Some((offset + k, v, Some(i as u16)));
+                return out;
+            }
+            let fp = fingerprint(&next);
+            // Earlier levels are read-only while a level is expanded: drop their states here.
+            if !seen.contains_key(&fp) && local.insert(fp) {
+                out.successors.push((*id, i as u16, fp, next));
+            }
+        }
+    }
+    out
+}
+
+/// Rebuilds the steps from the start to node `at` by replaying the recorded step indices.
+fn path_to(model: &Model, bounds: Bounds, nodes: &[Node], mut at: u32) -> Vec<Step> {
+    let mut indices = Vec::new();
+    while at != ROOT && nodes[at as usize].parent != ROOT {
+        indices.push(nodes[at as usize].step);
+        at = nodes[at as usize].parent;
+    }
+    indices.reverse();
+    let mut world = World::new(model, bounds);
+    let mut steps = Vec::new();
+    let mut out = Vec::new();
+    for i in indices {
+        world.steps(&mut steps);
+        let step = steps[usize::from(i)];
+        world.apply(step, None);
+        out.push(step);
+    }
+    out
+}
+
 /// Explores every world reachable within the request's bounds, checking its properties.
-/// `interrupt` (set by Ctrl-C) stops the search cleanly with partial statistics.
+///
+/// Level by level: each level is split into contiguous slices expanded in parallel, then merged
+/// in order, so the states found, their numbering and the counterexample reported do not depend
+/// on the number of threads. `interrupt` (set by Ctrl-C) stops the search cleanly between levels.
 pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
-    let Request { bounds, properties, limits, pair_graph } = request;
+    let Request { bounds, properties, limits, pair_graph, threads } = request;
+    let threads = threads.max(1);
     let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
     let start = World::new(model, bounds);
     let mut seen: FxHashMap<u64, u32> = FxHashMap::default();
     let mut nodes: Vec<Node> = vec![Node { parent: ROOT, step: 0 }];
     seen.insert(fingerprint(&start), 0);
-    let mut frontier: VecDeque<(u32, u32, World<'_>)> = VecDeque::from([(0, 0, start)]);
+    let mut level: Vec<(u32, World<'_>)> = vec![(0, start)];
     let mut stats = Stats::default();
-    let mut steps = Vec::new();
-    let path = |nodes: &[Node], mut at: u32, steps: &mut Vec<Step>, model: &Model| -> Vec<Step> {
-        let mut indices = Vec::new();
-        while at != ROOT {
-            let n = nodes[at as usize];
-            if n.parent == ROOT {
-                break;
-            }
-            indices.push(n.step);
-            at = n.parent;
-        }
-        indices.reverse();
-        let mut world = World::new(model, bounds);
-        let mut out = Vec::new();
-        for i in indices {
-            world.steps(steps);
-            let step = steps[usize::from(i)];
-            world.apply(step, None);
-            out.push(step);
-        }
-        out
-    };
     let mut stopped = None;
-    while let Some((index, depth, world)) = frontier.pop_front() {
-        stats.depth = stats.depth.max(depth);
+    while !level.is_empty() {
         if interrupt.load(Ordering::Relaxed) {
             stopped = Some(Stopped::Interrupted);
-            frontier.push_front((index, depth, world));
             break;
         }
-        world.steps(&mut steps);
-        if steps.is_empty() {
-            if let Some(violation) = check_final(properties, &world) {
-                stats.left = frontier.len() as u64;
-                let steps = path(&nodes, index, &mut steps, model);
-                return Outcome {
-                    stats: finish(stats, &seen, &nodes),
-                    counterexample: Some(Counterexample { violation, steps }),
-                    stopped,
-                    pairs,
-                };
+        let slice = level.len().div_ceil(threads).max(256);
+        let known = &seen;
+        let results: Vec<Expanded<'_>> = if level.len() <= slice {
+            vec![expand(&level, 0, &seen, properties, pair_graph)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = level
+                    .chunks(slice)
+                    .enumerate()
+                    .map(|(c, part)| scope.spawn(move || expand(part, c * slice, known, properties, pair_graph)))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            })
+        };
+        for r in &results {
+            stats.generated += r.generated;
+            if let Some(all) = pairs.as_mut() {
+                for (edge, n) in &r.pairs {
+                    *all.entry(*edge).or_default() += n;
+                }
             }
-            continue;
         }
-        let enabled = steps.clone();
-        for (i, &step) in enabled.iter().enumerate() {
-            let mut next = world.clone();
-            let fx = next.apply(step, None);
-            stats.generated += 1;
-            if let Some(pairs) = pairs.as_mut() {
-                *pairs.entry((pair(&world), pair(&next))).or_default() += 1;
+        if let Some((position, violation, step)) = results.iter().find_map(|r| r.violation.clone()) {
+            let mut steps = path_to(model, bounds, &nodes, level[position].0);
+            if let Some(i) = step {
+                let mut world = replay(model, bounds, &steps).world;
+                let mut enabled = Vec::new();
+                world.steps(&mut enabled);
+                steps.push(enabled[usize::from(i)]);
+                world.apply(enabled[usize::from(i)], None);
             }
-            if let Some(violation) = check_step(properties, &fx, &next) {
-                let mut p = path(&nodes, index, &mut steps, model);
-                p.push(step);
-                stats.left = frontier.len() as u64;
-                return Outcome {
-                    stats: finish(stats, &seen, &nodes),
-                    counterexample: Some(Counterexample { violation, steps: p }),
-                    stopped,
-                    pairs,
-                };
-            }
-            let fp = fingerprint(&next);
-            if seen.contains_key(&fp) {
-                continue;
-            }
-            let id = nodes.len() as u32;
-            seen.insert(fp, id);
-            nodes.push(Node { parent: index, step: i as u16 });
-            frontier.push_back((id, depth + 1, next));
+            stats.left = level.len() as u64;
+            return Outcome {
+                stats: finish(stats, &seen, &nodes),
+                counterexample: Some(Counterexample { violation, steps }),
+                stopped,
+                pairs,
+            };
         }
-        let distinct = nodes.len() as u64;
-        if distinct % 4096 < enabled.len() as u64 {
-            stats.distinct = distinct;
-            stats.left = frontier.len() as u64;
-            progress.update(&stats);
+        let mut next_level = Vec::new();
+        for r in results {
+            for (parent, step, fp, world) in r.successors {
+                if let std::collections::hash_map::Entry::Vacant(slot) = seen.entry(fp) {
+                    let id = nodes.len() as u32;
+                    slot.insert(id);
+                    nodes.push(Node { parent, step });
+                    next_level.push((id, world));
+                }
+            }
         }
-        if limits.max_states.is_some_and(|m| distinct >= m) {
+        level = next_level;
+        if !level.is_empty() {
+            stats.depth += 1;
+        }
+        stats.distinct = nodes.len() as u64;
+        stats.left = level.len() as u64;
+        progress.update(&stats);
+        if limits.max_states.is_some_and(|m| stats.distinct >= m) {
             stopped = Some(Stopped::MaxStates);
             break;
         }
-        if limits.mem_cap.is_some_and(|cap| estimate_bytes(&seen, &nodes, frontier.len()) >= cap) {
+        if limits.mem_cap.is_some_and(|cap| estimate_bytes(&seen, &nodes, level.len()) >= cap) {
             stopped = Some(Stopped::MemCap);
             break;
         }
     }
-    stats.left = frontier.len() as u64;
+    stats.left = level.len() as u64;
     Outcome { stats: finish(stats, &seen, &nodes), counterexample: None, stopped, pairs }
 }
 
