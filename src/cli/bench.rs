@@ -9,7 +9,10 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant as Wall;
 
+use std::sync::atomic::AtomicBool;
+
 use tcpcheck::endpoint::{Config, Endpoint, Isn};
+use tcpcheck::explore::{bfs, Bounds, Limits, Property, Request};
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
 use tcpcheck::wire::Segment;
@@ -20,6 +23,8 @@ use super::{load_model, CliError, OK};
 enum What {
     /// Segments/s through `handle_segment`: ESTABLISHED data, and whole open/close exchanges
     Endpoint,
+    /// The model checker at three growing bounds: states/s, bytes/state, 1 vs 2 threads
+    Check,
 }
 
 /// Measure throughput against a baseline taken in the same run.
@@ -95,8 +100,52 @@ fn open_close(model: &Model, round: u64) -> Result<u64, String> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let What::Endpoint = args.what;
     let model = load_model(args.model.as_deref())?;
+    match args.what {
+        What::Endpoint => endpoint(&model, &args),
+        What::Check => check(&model, &args),
+    }
+}
+
+/// The checker on three bounds, each with 1 and 2 threads; the 1-thread run is the baseline.
+fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
+    let small = Bounds { loss: 0, data: 0, ..Bounds::default() };
+    let default = Bounds::default();
+    let reopen = Bounds { loss: 0, dup: 1, data: 0, incarnations: 2, ..Bounds::default() };
+    println!("tcpcheck bench check: model {}, all properties, best of {} rounds", model.name(), args.rounds);
+    println!(
+        "{:<30} {:>10} {:>8} {:>12} {:>12} {:>11} {:>9}",
+        "bounds", "distinct", "threads", "seconds", "states/s", "bytes/state", "speedup"
+    );
+    for (name, bounds) in
+        [("open-close, no loss, no data", small), ("default (loss 1, data 1)", default), ("reopen, dup 1", reopen)]
+    {
+        let mut base = None;
+        for threads in [1, 2] {
+            let request =
+                Request { bounds, properties: Property::ALL, limits: Limits::default(), pair_graph: false, threads };
+            let mut best = f64::INFINITY;
+            let mut last = None;
+            for _ in 0..args.rounds.max(1) {
+                let start = Wall::now();
+                let outcome = bfs(model, request, &AtomicBool::new(false), &());
+                best = best.min(start.elapsed().as_secs_f64());
+                last = Some(outcome);
+            }
+            let Some(outcome) = last else { continue };
+            let s = outcome.stats;
+            let rate = s.distinct as f64 / best;
+            let speedup = rate / *base.get_or_insert(rate);
+            println!(
+                "{name:<30} {:>10} {threads:>8} {best:>12.3} {rate:>12.0} {:>11} {speedup:>8.2}x",
+                s.distinct, s.bytes_per_state
+            );
+        }
+    }
+    Ok(OK)
+}
+
+fn endpoint(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
     let per_round = args.segments.max(1);
 
     // Baseline: a bare copy of a 100-byte data segment.
@@ -112,8 +161,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
     // ESTABLISHED: B receives in-order 100-byte segments, ACKs each, and reads every 32.
     let established = best(args.rounds, || {
-        let mut a = Endpoint::new(&model, quiet_config(1000, 2000, 1));
-        let mut b = Endpoint::new(&model, quiet_config(2000, 1000, 2));
+        let mut a = Endpoint::new(model, quiet_config(1000, 2000, 1));
+        let mut b = Endpoint::new(model, quiet_config(2000, 1000, 2));
         let now = Instant::ZERO;
         b.handle_user(now, Call::OpenPassive);
         a.handle_user(now, Call::OpenActive);
@@ -151,7 +200,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
     // Whole connections: open, a request and a response, close.
     let connections = (per_round / 12).max(1);
-    let open_close_rate = best(args.rounds, || (0..connections).map(|r| open_close(&model, r)).sum())?;
+    let open_close_rate = best(args.rounds, || (0..connections).map(|r| open_close(model, r)).sum())?;
 
     println!(
         "tcpcheck bench endpoint: model {}, {per_round} segments per round, best of {} rounds, one thread",
