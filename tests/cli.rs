@@ -316,3 +316,29 @@ fn check_stops_cleanly_on_ctrl_c() {
     assert!(stdout(&out).contains("interrupted"), "{}", stdout(&out));
     assert!(stderr(&out).contains("distinct"), "{}", stderr(&out));
 }
+
+#[test]
+fn check_json_names_the_violation_and_the_rows() {
+    let out = tcpcheck(&[
+        "check",
+        "two-packet-handshake",
+        "--workload",
+        "reopen",
+        "--dup",
+        "1",
+        "--loss",
+        "0",
+        "--data",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["violation"]["property"], "agreement");
+    assert_eq!(json["violation"]["steps"], 14);
+    let trace = json["trace"].as_array().unwrap();
+    assert!(trace.iter().any(|e| e["network"] == "duplicated"), "{json}");
+    assert!(trace
+        .iter()
+        .any(|e| e["row"].as_str().is_some_and(|r| r.starts_with("models/mutants/two-packet-handshake.tcp:"))));
+}
