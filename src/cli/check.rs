@@ -179,8 +179,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Some(cx) => {
             let replayed = replay(&model, bounds, &cx.steps);
             let world = &replayed.world;
-            let trace =
-                Trace { entries: &replayed.entries, ports: [1000, 2000], last: [world.a.state(), world.b.state()] };
+            let trace = Trace {
+                entries: &replayed.entries,
+                ports: [1000, 2000],
+                last: [world.ends.a.state(), world.ends.b.state()],
+            };
             if let Some(path) = &args.trace_dot {
                 let title = format!("{}: {} violated", model.name(), cx.violation.property);
                 write(path, &dot::trace(&title, replayed.start, &replayed.path))?;

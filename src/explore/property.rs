@@ -147,14 +147,14 @@ pub fn check_step(properties: &[Property], fx: &Effects, after: &World<'_>) -> O
 /// Judges a state with no successor.
 pub fn check_final(properties: &[Property], world: &World<'_>) -> Option<Violation> {
     let idle = |s: State| matches!(s, State::Closed | State::Listen);
-    if properties.contains(&Property::NoDeadlock) && !(idle(world.a.state()) && idle(world.b.state())) {
+    if properties.contains(&Property::NoDeadlock) && !(idle(world.ends.a.state()) && idle(world.ends.b.state())) {
         return violation(
             Property::NoDeadlock,
             format!(
                 "no step is possible at {}: A in {}, B in {}, nothing in flight, no timer running",
                 world.now,
-                world.a.state(),
-                world.b.state()
+                world.ends.a.state(),
+                world.ends.b.state()
             ),
         );
     }

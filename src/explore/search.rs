@@ -106,7 +106,7 @@ struct Node {
 const ROOT: u32 = u32::MAX;
 
 fn pair(world: &World<'_>) -> (State, State) {
-    (world.a.state(), world.b.state())
+    (world.ends.a.state(), world.ends.b.state())
 }
 
 /// What one worker found expanding a contiguous slice of a BFS level.

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::endpoint::{Config, Endpoint, Isn, Transition};
 use crate::model::{Call, Flags, Input, Model, State};
-use crate::simulate::{Entry, Side};
+use crate::simulate::{Ends, Entry, Side};
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
 
@@ -133,8 +133,7 @@ pub struct Effects {
 /// The explored state.
 #[derive(Clone, Debug)]
 pub struct World<'m> {
-    pub a: Endpoint<'m>,
-    pub b: Endpoint<'m>,
+    pub ends: Ends<'m>,
     pub now: Instant,
     pub net: Vec<Packet>,
     pub lost: u8,
@@ -147,8 +146,7 @@ pub struct World<'m> {
 
 impl Hash for World<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        self.a.hash(h);
-        self.b.hash(h);
+        self.ends.hash(h);
         self.now.hash(h);
         self.net.hash(h);
         (self.lost, self.duplicated, self.cursor).hash(h);
@@ -171,8 +169,10 @@ impl<'m> World<'m> {
             ..Config::default()
         };
         let mut world = World {
-            a: Endpoint::new(model, config(1000, 2000, 100)),
-            b: Endpoint::new(model, config(2000, 1000, 5000)),
+            ends: Ends {
+                a: Endpoint::new(model, config(1000, 2000, 100)),
+                b: Endpoint::new(model, config(2000, 1000, 5000)),
+            },
             now: Instant::ZERO,
             net: Vec::new(),
             lost: 0,
@@ -194,17 +194,11 @@ impl<'m> World<'m> {
     }
 
     pub fn endpoint(&self, side: Side) -> &Endpoint<'m> {
-        match side {
-            Side::A => &self.a,
-            Side::B => &self.b,
-        }
+        self.ends.get(side)
     }
 
     fn endpoint_mut(&mut self, side: Side) -> &mut Endpoint<'m> {
-        match side {
-            Side::A => &mut self.a,
-            Side::B => &mut self.b,
-        }
+        self.ends.get_mut(side)
     }
 
     /// The next call of `side`'s workload, if it may be made now.
@@ -215,7 +209,7 @@ impl<'m> World<'m> {
             return None;
         }
         let (call, when) = script[cursor % script.len()];
-        let listening = self.b.state() != State::Closed;
+        let listening = self.ends.b.state() != State::Closed;
         if self.bounds.workload == Workload::OpenClose && call == Call::OpenActive && !listening {
             return None;
         }
@@ -224,7 +218,7 @@ impl<'m> World<'m> {
 
     /// Whether anything is still going on: a timer or a segment in flight.
     pub fn busy(&self) -> bool {
-        !self.net.is_empty() || self.a.poll_timeout().is_some() || self.b.poll_timeout().is_some()
+        !self.net.is_empty() || self.ends.a.poll_timeout().is_some() || self.ends.b.poll_timeout().is_some()
     }
 
     /// The enabled steps, in the fixed order paths are replayed in.

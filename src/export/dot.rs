@@ -65,23 +65,23 @@ pub fn to_dot(model: &Model, options: DotOptions) -> String {
         let shape = if *state == State::Closed { "doublecircle" } else { "ellipse" };
         format!("label=\"{state}\", shape={shape}")
     };
-    let body = Dot::with_attr_getters(
-        &graph,
-        &[Config::EdgeNoLabel, Config::NodeNoLabel, Config::GraphContentOnly],
-        &edge_attrs,
-        &node_attrs,
-    );
+    let body = Dot::with_attr_getters(&graph, &CONTENT_ONLY, &edge_attrs, &node_attrs);
+    let caption =
+        format!("{} ({}): blue = user call, black = segment, red = timeout", model.name(), model.table().source.name);
+    document(model.name(), &caption, &format!("{body:?}"))
+}
+
+/// Our attributes only, and no `digraph {}` wrapper: [`document`] adds it with a caption.
+const CONTENT_ONLY: [Config; 3] = [Config::EdgeNoLabel, Config::NodeNoLabel, Config::GraphContentOnly];
+
+/// A complete DOT document around `body`: name, fonts, caption.
+fn document(name: &str, caption: &str, body: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "digraph \"{}\" {{", escape(model.name()));
+    let _ = writeln!(out, "digraph \"{}\" {{", escape(name));
     let _ = writeln!(out, "    rankdir=TB; fontname=\"Helvetica\";");
     let _ = writeln!(out, "    node [fontname=\"Helvetica\"]; edge [fontname=\"Helvetica\", fontsize=9];");
-    let _ = writeln!(
-        out,
-        "    label=\"{} ({}): blue = user call, black = segment, red = timeout\";",
-        escape(model.name()),
-        escape(&model.table().source.name)
-    );
-    let _ = write!(out, "{body:?}");
+    let _ = writeln!(out, "    label=\"{}\";", escape(caption));
+    out.push_str(body);
     out.push_str("}\n");
     out
 }
@@ -111,19 +111,8 @@ pub fn pair_graph(title: &str, edges: &[(Pair, Pair, u64)], highlight: &[(Pair, 
         let style = if on_path { ", color=red, fontcolor=red" } else { "" };
         format!("label=\"A: {a}\\nB: {b}\", shape=box{style}")
     };
-    let body = Dot::with_attr_getters(
-        &graph,
-        &[Config::EdgeNoLabel, Config::NodeNoLabel, Config::GraphContentOnly],
-        &edge_attrs,
-        &node_attrs,
-    );
-    let mut out = String::new();
-    let _ = writeln!(out, "digraph \"{}\" {{", escape(title));
-    let _ = writeln!(out, "    node [fontname=\"Helvetica\"]; edge [fontname=\"Helvetica\", fontsize=9];");
-    let _ = writeln!(out, "    label=\"{}: reachable (A, B) state pairs, edges counted\";", escape(title));
-    let _ = write!(out, "{body:?}");
-    out.push_str("}\n");
-    out
+    let body = Dot::with_attr_getters(&graph, &CONTENT_ONLY, &edge_attrs, &node_attrs);
+    document(title, &format!("{title}: reachable (A, B) state pairs, edges counted"), &format!("{body:?}"))
 }
 
 /// A counterexample as a chain of (A, B) state pairs, each edge the step taken.
@@ -143,8 +132,7 @@ pub fn trace(title: &str, start: (State, State), path: &[(String, (State, State)
         let style = if last { ", color=red, fontcolor=red" } else { "" };
         let _ = writeln!(out, "    s{i} -> s{} [label=\"{}\"{style}];", i + 1, escape(label));
     }
-    out.push_str("}\n");
-    out
+    document(title, title, &out)
 }
 
 #[cfg(test)]

@@ -35,6 +35,29 @@ impl Side {
     }
 }
 
+/// The two endpoints of a run.
+#[derive(Clone, Debug, Hash)]
+pub struct Ends<'m> {
+    pub a: Endpoint<'m>,
+    pub b: Endpoint<'m>,
+}
+
+impl<'m> Ends<'m> {
+    pub fn get(&self, side: Side) -> &Endpoint<'m> {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    pub fn get_mut(&mut self, side: Side) -> &mut Endpoint<'m> {
+        match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+}
+
 /// What happened, in order: the material of a sequence diagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
@@ -83,8 +106,7 @@ struct InFlight {
 
 /// The simulation: two endpoints, a network and a clock.
 pub struct Sim<'m> {
-    a: Endpoint<'m>,
-    b: Endpoint<'m>,
+    ends: Ends<'m>,
     now: Instant,
     latency: Duration,
     in_flight: Vec<InFlight>,
@@ -108,8 +130,10 @@ impl<'m> Sim<'m> {
             ..Config::default()
         };
         Sim {
-            a: Endpoint::new(model, config(1000, 2000, 1)),
-            b: Endpoint::new(model, config(2000, 1000, 2)),
+            ends: Ends {
+                a: Endpoint::new(model, config(1000, 2000, 1)),
+                b: Endpoint::new(model, config(2000, 1000, 2)),
+            },
             now: Instant::ZERO,
             latency: Duration::from_micros(10_000),
             in_flight: Vec::new(),
@@ -120,17 +144,11 @@ impl<'m> Sim<'m> {
     }
 
     pub fn endpoint(&self, side: Side) -> &Endpoint<'m> {
-        match side {
-            Side::A => &self.a,
-            Side::B => &self.b,
-        }
+        self.ends.get(side)
     }
 
     fn endpoint_mut(&mut self, side: Side) -> &mut Endpoint<'m> {
-        match side {
-            Side::A => &mut self.a,
-            Side::B => &mut self.b,
-        }
+        self.ends.get_mut(side)
     }
 
     pub fn state(&self, side: Side) -> State {
@@ -149,8 +167,8 @@ impl<'m> Sim<'m> {
     pub fn diagram(&self) -> diagram::Trace<'_> {
         diagram::Trace {
             entries: &self.trace,
-            ports: [self.a.config().local_port, self.b.config().local_port],
-            last: [self.a.state(), self.b.state()],
+            ports: [self.ends.a.config().local_port, self.ends.b.config().local_port],
+            last: [self.ends.a.state(), self.ends.b.state()],
         }
     }
 
@@ -216,7 +234,7 @@ impl<'m> Sim<'m> {
 
     fn next_event(&self) -> Option<Instant> {
         let flight = self.in_flight.iter().map(|f| f.due).min();
-        [flight, self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min()
+        [flight, self.ends.a.poll_timeout(), self.ends.b.poll_timeout()].into_iter().flatten().min()
     }
 
     /// Processes the next event (a delivery or a timer); false if there is none.
