@@ -159,13 +159,17 @@ pub struct Endpoint<'m> {
     accepted: u64,
 }
 
-/// Two endpoints hash alike when they would behave alike: state, TCB, timers, ISN generator and
-/// pending output. The model is assumed the same; the transition log is history, not state.
-impl std::hash::Hash for Endpoint<'_> {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+impl Endpoint<'_> {
+    /// Feeds what determines this endpoint's future behaviour to `h`, with timer deadlines
+    /// relative to `now`: two endpoints that differ only in when things happened hash alike. The
+    /// model is assumed the same; the transition log and counters are history, not state.
+    pub fn hash_at<H: std::hash::Hasher>(&self, now: Instant, h: &mut H) {
+        use std::hash::Hash;
         self.state.hash(h);
         self.tcb.hash(h);
-        self.timers.hash(h);
+        for deadline in self.timers {
+            deadline.map(|d| d.since(now)).hash(h);
+        }
         self.isn.hash(h);
         self.remote_port.hash(h);
         self.outbox.hash(h);

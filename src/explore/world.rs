@@ -144,13 +144,26 @@ pub struct World<'m> {
     bounds: Bounds,
 }
 
+/// Worlds hash by what determines their future: times are taken relative to `now` (timer
+/// deadlines, segment ages, the last FIN in TIME-WAIT), so runs that differ only in *when* things
+/// happened meet, and a run that can go on forever shows as a cycle. Absolute time is part of the
+/// state only while a user still has an OPEN to make: clock-driven ISNs depend on it.
 impl Hash for World<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        self.ends.hash(h);
-        self.now.hash(h);
-        self.net.hash(h);
+        let now = self.now;
+        self.ends.a.hash_at(now, h);
+        self.ends.b.hash_at(now, h);
+        if self.opens_pending() {
+            now.hash(h);
+        }
+        for p in &self.net {
+            (p.to, &p.segment, now.since(p.sent), p.incarnation, p.copy).hash(h);
+        }
         (self.lost, self.duplicated, self.cursor).hash(h);
-        self.ghost.hash(h);
+        for fin in self.ghost.last_fin {
+            fin.map(|t| now.since(t)).hash(h);
+        }
+        self.ghost.incarnation.hash(h);
     }
 }
 
@@ -214,6 +227,16 @@ impl<'m> World<'m> {
             return None;
         }
         when.contains(&self.endpoint(side).state()).then_some(call)
+    }
+
+    /// Whether a user still has an OPEN to make (then absolute time matters: it picks the ISN).
+    fn opens_pending(&self) -> bool {
+        [Side::A, Side::B].into_iter().any(|side| {
+            let script = script(self.bounds.workload, side, self.bounds.data > 0);
+            let total = script.len() * usize::from(self.bounds.incarnations);
+            (usize::from(self.cursor[side as usize])..total)
+                .any(|c| matches!(script[c % script.len()].0, Call::OpenActive | Call::OpenPassive))
+        })
     }
 
     /// Whether anything is still going on: a timer or a segment in flight.

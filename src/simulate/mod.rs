@@ -36,7 +36,7 @@ impl Side {
 }
 
 /// The two endpoints of a run.
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug)]
 pub struct Ends<'m> {
     pub a: Endpoint<'m>,
     pub b: Endpoint<'m>,
