@@ -87,3 +87,60 @@ fn results_do_not_depend_on_the_number_of_threads() {
         assert_eq!(found, (55973, Some((Property::NoStaleDelivery, 16))));
     }
 }
+
+/// A table with an ACK war: ESTABLISHED answers every pure ACK with an ACK, and CLOSE there is
+/// refused, so two connected endpoints exchange ACKs forever. Safety holds; liveness must not.
+fn ack_war() -> tcpcheck::model::Model {
+    use tcpcheck::model::{Source, Table};
+    let text = include_str!("../models/rfc9293.tcp")
+        .replace(
+            "ESTABLISHED    ACK                          -> ESTABLISHED   accept-ack                                 @ 3.10.7.4",
+            "ESTABLISHED    ACK                          -> ESTABLISHED   accept-ack; send ACK @ 3.10.7.4",
+        )
+        .replace(
+            "ESTABLISHED    CLOSE                        -> FIN-WAIT-1    send FIN|ACK; start RTO; start USER        @ 3.10.4",
+            "ESTABLISHED    CLOSE                        -> ESTABLISHED   signal CLOSING @ 3.10.4",
+        );
+    Table::load(Source::new("ack-war.tcp", text)).unwrap()
+}
+
+#[test]
+fn eventually_closed_finds_a_fair_livelock_as_a_lasso() {
+    let model = ack_war();
+    let bounds = Bounds { loss: 0, data: 0, ..Bounds::default() };
+    let request = Request {
+        bounds,
+        properties: &[Property::EventuallyClosed],
+        limits: Limits::default(),
+        pair_graph: false,
+        threads: 2,
+    };
+    let outcome = bfs(&model, request, &AtomicBool::new(false), &());
+    let cx = outcome.counterexample.expect("the ACK war is a livelock");
+    assert_eq!(cx.violation.property, Property::EventuallyClosed);
+    let from = cx.loop_from.expect("a lasso");
+    assert!(from < cx.steps.len());
+    // The loop, replayed from its start, returns to the same state.
+    let at_loop = replay(&model, bounds, &cx.steps[..from]).world;
+    let after = replay(&model, bounds, &cx.steps).world;
+    use std::hash::{Hash, Hasher};
+    let fp = |w: &tcpcheck::explore::World<'_>| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        w.hash(&mut h);
+        h.finish()
+    };
+    assert_eq!(fp(&at_loop), fp(&after));
+    // Safety alone finds nothing: the ACK war breaks no safety property.
+    let request = Request { properties: &[Property::OrderlyClose, Property::Agreement], ..request };
+    assert!(bfs(&model, request, &AtomicBool::new(false), &()).counterexample.is_none());
+}
+
+#[test]
+fn every_shipped_model_is_live_at_default_bounds() {
+    for model in
+        ["rfc9293", "rfc793", "no-time-wait", "two-packet-handshake", "no-2msl-restart", "rst-closes-time-wait"]
+    {
+        let bounds = Bounds { loss: 0, data: 0, ..Bounds::default() };
+        assert_eq!(check(model, bounds, &[Property::EventuallyClosed]).1, None, "{model}");
+    }
+}

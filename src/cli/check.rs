@@ -28,7 +28,9 @@ enum WorkloadArg {
 /// Two endpoints execute MODEL over a network that may lose (--loss), duplicate (--dup) and
 /// reorder (--reorder) segments; time advances in ticks, segments older than MSL die and due
 /// timers fire. Breadth-first search finds a shortest counterexample. Properties (all by
-/// default): time-wait-2msl, no-stale-delivery, orderly-close, agreement, no-deadlock.
+/// default): time-wait-2msl, no-stale-delivery, orderly-close, agreement, no-deadlock, and the
+/// liveness property eventually-closed (a fair cycle that never idles, found with Tarjan's SCCs,
+/// is shown as a lasso).
 /// Exit 0 if all hold, 1 with a counterexample, 2 on bad input, 3 if the search stopped early
 /// (--max-states, --mem-cap, Ctrl-C) without a counterexample: nothing is verified then.
 #[derive(clap::Args)]
@@ -179,10 +181,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Some(cx) => {
             let replayed = replay(&model, bounds, &cx.steps);
             let world = &replayed.world;
+            let loop_at = cx.loop_from.map(|i| replay(&model, bounds, &cx.steps[..i]).entries.len());
             let trace = Trace {
                 entries: &replayed.entries,
                 ports: [1000, 2000],
                 last: [world.ends.a.state(), world.ends.b.state()],
+                loop_at,
             };
             if let Some(path) = &args.trace_dot {
                 let title = format!("{}: {} violated", model.name(), cx.violation.property);

@@ -567,7 +567,9 @@ impl<'m> Endpoint<'m> {
             None
         };
         self.outbox.extend(out);
-        self.tcb.retries += 1;
+        // R2 only asks whether the count reached the limit: saturate there, so a table without
+        // R2 (RFC 793) retransmits forever with a bounded backoff instead of counting forever.
+        self.tcb.retries = (self.tcb.retries + 1).min(self.cfg.max_retries.max(1));
     }
 
     /// A segment from us: to the sender of `reply_to` if answering one, else to our peer.

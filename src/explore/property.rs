@@ -15,6 +15,7 @@ spelled! {
         OrderlyClose = "orderly-close",
         Agreement = "agreement",
         NoDeadlock = "no-deadlock",
+        EventuallyClosed = "eventually-closed",
     }
 }
 
@@ -38,6 +39,11 @@ impl Property {
             Property::Agreement => {
                 "an endpoint becomes ESTABLISHED only on the ISN its peer chose for its current \
                  connection: what the three-way handshake is for (RFC 9293 3.4, 3.5, Figure 9)"
+            }
+            Property::EventuallyClosed => {
+                "every run that is fair to the network, the timers and the users (a step that stays \
+                 possible is eventually taken) comes back to both endpoints CLOSED or LISTEN: no \
+                 livelock, such as RFC 1337's endless ACK exchange, keeps a connection open forever"
             }
             Property::NoDeadlock => {
                 "no connection is stuck half-way: when nothing can happen any more, every endpoint is \

@@ -66,6 +66,8 @@ pub struct Stats {
 pub struct Counterexample {
     pub violation: Violation,
     pub steps: Vec<Step>,
+    /// For a liveness violation: the steps from this index on repeat forever (a lasso).
+    pub loop_from: Option<usize>,
 }
 
 /// How a search ended.
@@ -118,6 +120,10 @@ struct Expanded<'m> {
     violation: Option<(usize, Violation, Option<u16>)>,
     generated: u64,
     pairs: FxHashMap<PairEdge, u64>,
+    /// With liveness: every step (parent, step index, fairness class, target fingerprint)…
+    edges: Vec<(u32, u16, Option<u8>, u64)>,
+    /// …and every expanded state's enabled fairness classes (bit mask) and idleness.
+    marks: Vec<(u32, u8, bool)>,
 }
 
 /// Expands `slice` (starting at `offset` in its level), checking every step.
@@ -128,11 +134,23 @@ fn expand<'m>(
     properties: &[Property],
     pair_graph: bool,
 ) -> Expanded<'m> {
-    let mut out = Expanded { successors: Vec::new(), violation: None, generated: 0, pairs: FxHashMap::default() };
+    let liveness = properties.contains(&Property::EventuallyClosed);
+    let mut out = Expanded {
+        successors: Vec::new(),
+        violation: None,
+        generated: 0,
+        pairs: FxHashMap::default(),
+        edges: Vec::new(),
+        marks: Vec::new(),
+    };
     let mut local: FxHashSet<u64> = FxHashSet::default();
     let mut steps = Vec::new();
     for (k, (id, world)) in slice.iter().enumerate() {
         world.steps(&mut steps);
+        if liveness {
+            let enabled = steps.iter().filter_map(|&s| world.class(s)).fold(0u8, |m, c| m | 1 << c);
+            out.marks.push((*id, enabled, world.idle()));
+        }
         if steps.is_empty() {
             if let Some(v) = check_final(properties, world) {
                 out.violation = Some((offset + k, v, None));
@@ -152,6 +170,9 @@ fn expand<'m>(
                 return out;
             }
             let fp = fingerprint(&next);
+            if liveness {
+                out.edges.push((*id, i as u16, world.class(step), fp));
+            }
             // Earlier levels are read-only while a level is expanded: drop their states here.
             if !seen.contains_key(&fp) && local.insert(fp) {
                 out.successors.push((*id, i as u16, fp, next));
@@ -197,6 +218,8 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let mut level: Vec<(u32, World<'_>)> = vec![(0, start)];
     let mut stats = Stats::default();
     let mut stopped = None;
+    let liveness = properties.contains(&Property::EventuallyClosed);
+    let mut graph = Graph::default();
     while !level.is_empty() {
         if interrupt.load(Ordering::Relaxed) {
             stopped = Some(Stopped::Interrupted);
@@ -218,6 +241,9 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         };
         for r in &results {
             stats.generated += r.generated;
+            if liveness {
+                graph.add(&r.edges, &r.marks);
+            }
             if let Some(all) = pairs.as_mut() {
                 for (edge, n) in &r.pairs {
                     *all.entry(*edge).or_default() += n;
@@ -236,7 +262,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             stats.left = level.len() as u64;
             return Outcome {
                 stats: finish(stats, &seen, &nodes),
-                counterexample: Some(Counterexample { violation, steps }),
+                counterexample: Some(Counterexample { violation, steps, loop_from: None }),
                 stopped,
                 pairs,
             };
@@ -269,7 +295,158 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         }
     }
     stats.left = level.len() as u64;
-    Outcome { stats: finish(stats, &seen, &nodes), counterexample: None, stopped, pairs }
+    let counterexample = if liveness && stopped.is_none() {
+        graph.fair_cycle(&seen, nodes.len()).map(|(entry, cycle)| {
+            let prefix = path_to(model, bounds, &nodes, entry);
+            let loop_from = prefix.len();
+            let mut world = replay(model, bounds, &prefix).world;
+            let mut steps = prefix;
+            let mut enabled = Vec::new();
+            for i in cycle {
+                world.steps(&mut enabled);
+                let step = enabled[usize::from(i)];
+                world.apply(step, None);
+                steps.push(step);
+            }
+            let violation = Violation {
+                property: Property::EventuallyClosed,
+                what: format!(
+                    "a fair run repeats the last {} steps forever without both endpoints CLOSED or LISTEN",
+                    steps.len() - loop_from
+                ),
+            };
+            Counterexample { violation, steps, loop_from: Some(loop_from) }
+        })
+    } else {
+        None
+    };
+    Outcome { stats: finish(stats, &seen, &nodes), counterexample, stopped, pairs }
+}
+
+/// The reachable graph, kept for liveness: edges with their fairness class, and per state the
+/// classes enabled there and whether both endpoints are idle.
+#[derive(Default)]
+struct Graph {
+    edges: Vec<(u32, u16, Option<u8>, u64)>,
+    marks: Vec<(u32, u8, bool)>,
+}
+
+impl Graph {
+    fn add(&mut self, edges: &[(u32, u16, Option<u8>, u64)], marks: &[(u32, u8, bool)]) {
+        self.edges.extend_from_slice(edges);
+        self.marks.extend_from_slice(marks);
+    }
+
+    /// A reachable cycle that is fair and never idle: its entry state and the step indices
+    /// that go round it. Weak fairness, judged per strongly connected component (Tarjan): a
+    /// class enabled in every state of the component must be taken inside it.
+    fn fair_cycle(&self, seen: &FxHashMap<u64, u32>, states: usize) -> Option<(u32, Vec<u16>)> {
+        use petgraph::graph::{DiGraph, NodeIndex};
+        let mut enabled = vec![0u8; states];
+        let mut idle = vec![true; states];
+        for &(id, mask, is_idle) in &self.marks {
+            enabled[id as usize] = mask;
+            idle[id as usize] = is_idle;
+        }
+        let edges: Vec<(u32, u32, u16, Option<u8>)> = self
+            .edges
+            .iter()
+            .filter_map(|&(from, step, class, fp)| seen.get(&fp).map(|&to| (from, to, step, class)))
+            .collect();
+        let mut g: DiGraph<(), usize, u32> = DiGraph::with_capacity(states, edges.len());
+        for _ in 0..states {
+            g.add_node(());
+        }
+        for (k, &(from, to, _, _)) in edges.iter().enumerate() {
+            g.add_edge(NodeIndex::new(from as usize), NodeIndex::new(to as usize), k);
+        }
+        let mut component = vec![usize::MAX; states];
+        let sccs = petgraph::algo::tarjan_scc(&g);
+        for (c, scc) in sccs.iter().enumerate() {
+            for n in scc {
+                component[n.index()] = c;
+            }
+        }
+        let mut inside: Vec<Vec<&(u32, u32, u16, Option<u8>)>> = vec![Vec::new(); sccs.len()];
+        for e in &edges {
+            let c = component[e.0 as usize];
+            if c == component[e.1 as usize] {
+                inside[c].push(e);
+            }
+        }
+        let mut best: Option<(u32, Vec<u16>)> = None;
+        for (c, scc) in sccs.iter().enumerate() {
+            let inside = &inside[c];
+            if inside.is_empty() || scc.iter().any(|n| idle[n.index()]) {
+                continue;
+            }
+            let always = scc.iter().fold(0xffu8, |m, n| m & enabled[n.index()]);
+            let taken = inside.iter().filter_map(|e| e.3).fold(0u8, |m, cl| m | 1 << cl);
+            if always & !taken != 0 {
+                continue; // some class is always enabled here but never taken: not a fair cycle
+            }
+            let entry = scc.iter().map(|n| n.index() as u32).min().unwrap_or(0);
+            if best.as_ref().is_some_and(|(b, _)| *b <= entry) {
+                continue;
+            }
+            let ever = scc.iter().fold(0u8, |m, n| m | enabled[n.index()]);
+            if let Some(cycle) = Self::tour(entry, inside, taken, ever & !taken, &enabled) {
+                best = Some((entry, cycle));
+            }
+        }
+        best
+    }
+
+    /// A closed walk from `entry` through `inside` edges that is itself fair: it takes an edge of
+    /// every class in `take`, and for every class in `avoid` (never taken in the component) it
+    /// passes a state where that class is disabled. Shortest hops between those goals.
+    fn tour(
+        entry: u32,
+        inside: &[&(u32, u32, u16, Option<u8>)],
+        take: u8,
+        avoid: u8,
+        enabled: &[u8],
+    ) -> Option<Vec<u16>> {
+        let mut out_edges: FxHashMap<u32, Vec<&(u32, u32, u16, Option<u8>)>> = FxHashMap::default();
+        for e in inside {
+            out_edges.entry(e.0).or_default().push(e);
+        }
+        let hop = |from: u32, goal: &dyn Fn(&(u32, u32, u16, Option<u8>)) -> bool| -> Option<(Vec<u16>, u32)> {
+            // Breadth-first over the component's edges until an edge satisfying `goal` is taken.
+            let mut queue = std::collections::VecDeque::from([(from, Vec::new())]);
+            let mut visited = FxHashSet::from_iter([from]);
+            while let Some((at, path)) = queue.pop_front() {
+                for e in out_edges.get(&at).into_iter().flatten() {
+                    let mut p = path.clone();
+                    p.push(e.2);
+                    if goal(e) {
+                        return Some((p, e.1));
+                    }
+                    if visited.insert(e.1) {
+                        queue.push_back((e.1, p));
+                    }
+                }
+            }
+            None
+        };
+        let mut at = entry;
+        let mut walk = Vec::new();
+        for class in (0..8).filter(|c| take & (1 << c) != 0) {
+            let (p, to) = hop(at, &|e| e.3 == Some(class))?;
+            walk.extend(p);
+            at = to;
+        }
+        for class in (0..8).filter(|c| avoid & (1 << c) != 0) {
+            if enabled[at as usize] & (1 << class) != 0 {
+                let (p, to) = hop(at, &|e| enabled[e.1 as usize] & (1 << class) == 0)?;
+                walk.extend(p);
+                at = to;
+            }
+        }
+        let (p, _) = hop(at, &|e| e.1 == entry)?;
+        walk.extend(p);
+        Some(walk)
+    }
 }
 
 fn estimate_bytes(seen: &FxHashMap<u64, u32>, nodes: &[Node], frontier: usize) -> u64 {

@@ -274,6 +274,22 @@ impl<'m> World<'m> {
         }
     }
 
+    /// The fairness class of `step` (bit index): 0 tick, 1 delivery to A, 2 delivery to B,
+    /// 3 user A, 4 user B; `None` for the adversary's losses and duplications.
+    pub fn class(&self, step: Step) -> Option<u8> {
+        match step {
+            Step::Tick => Some(0),
+            Step::Deliver(i) => self.net.get(i).map(|p| 1 + p.to as u8),
+            Step::User(side) => Some(3 + side as u8),
+            Step::Lose(_) | Step::Duplicate(_) => None,
+        }
+    }
+
+    /// Whether both endpoints are idle: CLOSED or LISTEN.
+    pub fn idle(&self) -> bool {
+        [self.ends.a.state(), self.ends.b.state()].iter().all(|s| matches!(s, State::Closed | State::Listen))
+    }
+
     /// A short description of `step` taken from this world: `B: CLOSE`, `deliver SYN to B`, `tick`.
     pub fn describe(&self, step: Step) -> String {
         let seg = |i: usize| self.net.get(i).map(|p| (p.segment.flags(), p.to.name()));

@@ -63,6 +63,8 @@ pub struct Trace<'a> {
     pub entries: &'a [Entry],
     pub ports: [u16; 2],
     pub last: [State; 2],
+    /// For a lasso: the index of the first entry of the part that repeats forever.
+    pub loop_at: Option<usize>,
 }
 
 /// A network event on a segment `from` sent: drawn in the network column, pointing its way.
@@ -86,7 +88,10 @@ pub fn render(trace: Trace<'_>, model: &Model) -> String {
     )];
     let mut bases = Bases::default();
     let mut last_time = None;
-    for entry in trace.entries {
+    for (index, entry) in trace.entries.iter().enumerate() {
+        if trace.loop_at == Some(index) {
+            out.push(format!("{:>TIME$}  ---- from here on the run repeats forever ----", ""));
+        }
         let at = entry.at();
         let time = if last_time == Some(at) { String::new() } else { at.to_string() };
         last_time = Some(at);

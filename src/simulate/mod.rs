@@ -169,6 +169,7 @@ impl<'m> Sim<'m> {
             entries: &self.trace,
             ports: [self.ends.a.config().local_port, self.ends.b.config().local_port],
             last: [self.ends.a.state(), self.ends.b.state()],
+            loop_at: None,
         }
     }
 
