@@ -323,6 +323,15 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     Outcome { stats: finish(stats, &seen, &nodes), counterexample, stopped, pairs }
 }
 
+/// A step between two numbered states, with the step's index and fairness class.
+#[derive(Clone, Copy)]
+struct Edge {
+    from: u32,
+    to: u32,
+    step: u16,
+    class: Option<u8>,
+}
+
 /// The reachable graph, kept for liveness: edges with their fairness class, and per state the
 /// classes enabled there and whether both endpoints are idle.
 #[derive(Default)]
@@ -348,17 +357,17 @@ impl Graph {
             enabled[id as usize] = mask;
             idle[id as usize] = is_idle;
         }
-        let edges: Vec<(u32, u32, u16, Option<u8>)> = self
+        let edges: Vec<Edge> = self
             .edges
             .iter()
-            .filter_map(|&(from, step, class, fp)| seen.get(&fp).map(|&to| (from, to, step, class)))
+            .filter_map(|&(from, step, class, fp)| seen.get(&fp).map(|&to| Edge { from, to, step, class }))
             .collect();
         let mut g: DiGraph<(), usize, u32> = DiGraph::with_capacity(states, edges.len());
         for _ in 0..states {
             g.add_node(());
         }
-        for (k, &(from, to, _, _)) in edges.iter().enumerate() {
-            g.add_edge(NodeIndex::new(from as usize), NodeIndex::new(to as usize), k);
+        for (k, e) in edges.iter().enumerate() {
+            g.add_edge(NodeIndex::new(e.from as usize), NodeIndex::new(e.to as usize), k);
         }
         let mut component = vec![usize::MAX; states];
         let sccs = petgraph::algo::tarjan_scc(&g);
@@ -367,11 +376,11 @@ impl Graph {
                 component[n.index()] = c;
             }
         }
-        let mut inside: Vec<Vec<&(u32, u32, u16, Option<u8>)>> = vec![Vec::new(); sccs.len()];
+        let mut inside: Vec<Vec<Edge>> = vec![Vec::new(); sccs.len()];
         for e in &edges {
-            let c = component[e.0 as usize];
-            if c == component[e.1 as usize] {
-                inside[c].push(e);
+            let c = component[e.from as usize];
+            if c == component[e.to as usize] {
+                inside[c].push(*e);
             }
         }
         let mut best: Option<(u32, Vec<u16>)> = None;
@@ -381,7 +390,7 @@ impl Graph {
                 continue;
             }
             let always = scc.iter().fold(0xffu8, |m, n| m & enabled[n.index()]);
-            let taken = inside.iter().filter_map(|e| e.3).fold(0u8, |m, cl| m | 1 << cl);
+            let taken = inside.iter().filter_map(|e| e.class).fold(0u8, |m, cl| m | 1 << cl);
             if always & !taken != 0 {
                 continue; // some class is always enabled here but never taken: not a fair cycle
             }
@@ -400,30 +409,24 @@ impl Graph {
     /// A closed walk from `entry` through `inside` edges that is itself fair: it takes an edge of
     /// every class in `take`, and for every class in `avoid` (never taken in the component) it
     /// passes a state where that class is disabled. Shortest hops between those goals.
-    fn tour(
-        entry: u32,
-        inside: &[&(u32, u32, u16, Option<u8>)],
-        take: u8,
-        avoid: u8,
-        enabled: &[u8],
-    ) -> Option<Vec<u16>> {
-        let mut out_edges: FxHashMap<u32, Vec<&(u32, u32, u16, Option<u8>)>> = FxHashMap::default();
+    fn tour(entry: u32, inside: &[Edge], take: u8, avoid: u8, enabled: &[u8]) -> Option<Vec<u16>> {
+        let mut out_edges: FxHashMap<u32, Vec<Edge>> = FxHashMap::default();
         for e in inside {
-            out_edges.entry(e.0).or_default().push(e);
+            out_edges.entry(e.from).or_default().push(*e);
         }
-        let hop = |from: u32, goal: &dyn Fn(&(u32, u32, u16, Option<u8>)) -> bool| -> Option<(Vec<u16>, u32)> {
+        let hop = |from: u32, goal: &dyn Fn(&Edge) -> bool| -> Option<(Vec<u16>, u32)> {
             // Breadth-first over the component's edges until an edge satisfying `goal` is taken.
             let mut queue = std::collections::VecDeque::from([(from, Vec::new())]);
             let mut visited = FxHashSet::from_iter([from]);
             while let Some((at, path)) = queue.pop_front() {
                 for e in out_edges.get(&at).into_iter().flatten() {
                     let mut p = path.clone();
-                    p.push(e.2);
+                    p.push(e.step);
                     if goal(e) {
-                        return Some((p, e.1));
+                        return Some((p, e.to));
                     }
-                    if visited.insert(e.1) {
-                        queue.push_back((e.1, p));
+                    if visited.insert(e.to) {
+                        queue.push_back((e.to, p));
                     }
                 }
             }
@@ -432,18 +435,18 @@ impl Graph {
         let mut at = entry;
         let mut walk = Vec::new();
         for class in (0..8).filter(|c| take & (1 << c) != 0) {
-            let (p, to) = hop(at, &|e| e.3 == Some(class))?;
+            let (p, to) = hop(at, &|e| e.class == Some(class))?;
             walk.extend(p);
             at = to;
         }
         for class in (0..8).filter(|c| avoid & (1 << c) != 0) {
             if enabled[at as usize] & (1 << class) != 0 {
-                let (p, to) = hop(at, &|e| enabled[e.1 as usize] & (1 << class) == 0)?;
+                let (p, to) = hop(at, &|e| enabled[e.to as usize] & (1 << class) == 0)?;
                 walk.extend(p);
                 at = to;
             }
         }
-        let (p, _) = hop(at, &|e| e.1 == entry)?;
+        let (p, _) = hop(at, &|e| e.to == entry)?;
         walk.extend(p);
         Some(walk)
     }
