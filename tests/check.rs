@@ -25,7 +25,8 @@ fn check_with(
     threads: usize,
 ) -> (u64, Option<(Property, usize)>) {
     let model = Shipped::find(model).unwrap().load().unwrap();
-    let request = Request { bounds, properties, limits: Limits::default(), pair_graph: false, threads };
+    let request =
+        Request { bounds, properties, limits: Limits::default(), pair_graph: false, full_graph: false, threads };
     let outcome = bfs(&model, request, &AtomicBool::new(false), &());
     assert!(outcome.stopped.is_none());
     let cx = outcome.counterexample.map(|cx| {
@@ -113,6 +114,7 @@ fn eventually_closed_finds_a_fair_livelock_as_a_lasso() {
         properties: &[Property::EventuallyClosed],
         limits: Limits::default(),
         pair_graph: false,
+        full_graph: false,
         threads: 2,
     };
     let outcome = bfs(&model, request, &AtomicBool::new(false), &());

@@ -342,3 +342,17 @@ fn check_json_names_the_violation_and_the_rows() {
         .iter()
         .any(|e| e["row"].as_str().is_some_and(|r| r.starts_with("models/mutants/two-packet-handshake.tcp:"))));
 }
+
+#[test]
+fn check_graph_full_writes_every_state_and_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = dir.path().join("full.dot");
+    let out =
+        tcpcheck(&["check", "--loss", "0", "--data", "0", "--graph-dot", graph.to_str().unwrap(), "--graph-full"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dot = std::fs::read_to_string(graph).unwrap();
+    // One node per distinct state, one edge per generated step (pinned in `check_holds_on_rfc9293…`).
+    assert_eq!(dot.matches("shape=box").count(), 1466);
+    assert_eq!(dot.matches(" -> ").count(), 3204);
+    assert_eq!(tcpcheck(&["check", "--graph-full"]).status.code(), Some(2));
+}

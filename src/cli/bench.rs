@@ -122,8 +122,14 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
     {
         let mut base = None;
         for threads in [1, 2] {
-            let request =
-                Request { bounds, properties: Property::ALL, limits: Limits::default(), pair_graph: false, threads };
+            let request = Request {
+                bounds,
+                properties: Property::ALL,
+                limits: Limits::default(),
+                pair_graph: false,
+                full_graph: false,
+                threads,
+            };
             let mut best = f64::INFINITY;
             let mut last = None;
             for _ in 0..args.rounds.max(1) {

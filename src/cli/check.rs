@@ -78,6 +78,9 @@ pub struct Args {
     /// Write the reachable graph, collapsed to (state A, state B) pairs with edge counts, as DOT
     #[arg(long, value_name = "FILE")]
     graph_dot: Option<PathBuf>,
+    /// With --graph-dot: write every explored state and step instead of state pairs (small bounds!)
+    #[arg(long, requires = "graph_dot")]
+    graph_full: bool,
     /// Write the counterexample, if any, as a DOT chain of state pairs
     #[arg(long, value_name = "FILE")]
     trace_dot: Option<PathBuf>,
@@ -163,7 +166,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         bounds,
         properties: &properties,
         limits: Limits { max_states: args.max_states, mem_cap: args.mem_cap },
-        pair_graph: args.graph_dot.is_some(),
+        pair_graph: args.graph_dot.is_some() && !args.graph_full,
+        full_graph: args.graph_dot.is_some() && args.graph_full,
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     let started = std::time::Instant::now();
@@ -219,6 +223,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 }
             }
         }
+    }
+    if let (Some(path), Some(full)) = (&args.graph_dot, &outcome.full) {
+        write(path, &dot::full_graph(model.name(), &full.states, &full.edges))?;
     }
     if let (Some(path), Some(pairs)) = (&args.graph_dot, &outcome.pairs) {
         let mut edges: Vec<_> = pairs.iter().map(|(&(a, b), &n)| (a, b, n)).collect();

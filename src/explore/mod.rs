@@ -6,5 +6,7 @@ pub mod search;
 pub mod world;
 
 pub use property::{Property, Violation};
-pub use search::{bfs, replay, Counterexample, Limits, Outcome, PairEdge, Progress, Replayed, Request, Stats, Stopped};
+pub use search::{
+    bfs, replay, Counterexample, FullGraph, Limits, Outcome, PairEdge, Progress, Replayed, Request, Stats, Stopped,
+};
 pub use world::{Bounds, Step, Workload, World};

@@ -78,6 +78,16 @@ pub struct Outcome {
     pub stopped: Option<Stopped>,
     /// Edge counts of the pair graph, when asked for.
     pub pairs: Option<FxHashMap<PairEdge, u64>>,
+    /// The whole explored graph, when asked for: each state's pair, and the steps between states
+    /// with their fairness class (`None`: a loss or duplication).
+    pub full: Option<FullGraph>,
+}
+
+/// The explored graph, state by state.
+#[derive(Clone, Debug, Default)]
+pub struct FullGraph {
+    pub states: Vec<(State, State)>,
+    pub edges: Vec<(u32, u32, Option<u8>)>,
 }
 
 /// What to search and how.
@@ -88,6 +98,8 @@ pub struct Request<'a> {
     pub limits: Limits,
     /// Count the steps between (state A, state B) pairs, for `--graph-dot`.
     pub pair_graph: bool,
+    /// Keep the whole graph, for `--graph-dot --graph-full`.
+    pub full_graph: bool,
     /// Worker threads (at least 1).
     pub threads: usize,
 }
@@ -122,8 +134,18 @@ struct Expanded<'m> {
     pairs: FxHashMap<PairEdge, u64>,
     /// With liveness: every step (parent, step index, fairness class, target fingerprint)…
     edges: Vec<(u32, u16, Option<u8>, u64)>,
-    /// …and every expanded state's enabled fairness classes (bit mask) and idleness.
-    marks: Vec<(u32, u8, bool)>,
+    /// …and every expanded state's marks.
+    marks: Vec<Mark>,
+}
+
+/// What the graph keeps of an expanded state: its fairness classes enabled (bit mask), whether
+/// both endpoints are idle, and their states.
+#[derive(Clone, Copy)]
+struct Mark {
+    id: u32,
+    enabled: u8,
+    idle: bool,
+    pair: (State, State),
 }
 
 /// Expands `slice` (starting at `offset` in its level), checking every step.
@@ -132,9 +154,8 @@ fn expand<'m>(
     offset: usize,
     seen: &FxHashMap<u64, u32>,
     properties: &[Property],
-    pair_graph: bool,
+    (pair_graph, record): (bool, bool),
 ) -> Expanded<'m> {
-    let liveness = properties.contains(&Property::EventuallyClosed);
     let mut out = Expanded {
         successors: Vec::new(),
         violation: None,
@@ -147,9 +168,9 @@ fn expand<'m>(
     let mut steps = Vec::new();
     for (k, (id, world)) in slice.iter().enumerate() {
         world.steps(&mut steps);
-        if liveness {
+        if record {
             let enabled = steps.iter().filter_map(|&s| world.class(s)).fold(0u8, |m, c| m | 1 << c);
-            out.marks.push((*id, enabled, world.idle()));
+            out.marks.push(Mark { id: *id, enabled, idle: world.idle(), pair: pair(world) });
         }
         if steps.is_empty() {
             if let Some(v) = check_final(properties, world) {
@@ -170,7 +191,7 @@ fn expand<'m>(
                 return out;
             }
             let fp = fingerprint(&next);
-            if liveness {
+            if record {
                 out.edges.push((*id, i as u16, world.class(step), fp));
             }
             // Earlier levels are read-only while a level is expanded: drop their states here.
@@ -208,7 +229,7 @@ fn path_to(model: &Model, bounds: Bounds, nodes: &[Node], mut at: u32) -> Vec<St
 /// in order, so the states found, their numbering and the counterexample reported do not depend
 /// on the number of threads. `interrupt` (set by Ctrl-C) stops the search cleanly between levels.
 pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
-    let Request { bounds, properties, limits, pair_graph, threads } = request;
+    let Request { bounds, properties, limits, pair_graph, full_graph, threads } = request;
     let threads = threads.max(1);
     let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
     let start = World::new(model, bounds);
@@ -219,6 +240,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let mut stats = Stats::default();
     let mut stopped = None;
     let liveness = properties.contains(&Property::EventuallyClosed);
+    let record = liveness || full_graph;
     let mut graph = Graph::default();
     while !level.is_empty() {
         if interrupt.load(Ordering::Relaxed) {
@@ -228,20 +250,22 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         let slice = level.len().div_ceil(threads).max(256);
         let known = &seen;
         let results: Vec<Expanded<'_>> = if level.len() <= slice {
-            vec![expand(&level, 0, &seen, properties, pair_graph)]
+            vec![expand(&level, 0, &seen, properties, (pair_graph, record))]
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = level
                     .chunks(slice)
                     .enumerate()
-                    .map(|(c, part)| scope.spawn(move || expand(part, c * slice, known, properties, pair_graph)))
+                    .map(|(c, part)| {
+                        scope.spawn(move || expand(part, c * slice, known, properties, (pair_graph, record)))
+                    })
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
             })
         };
         for r in &results {
             stats.generated += r.generated;
-            if liveness {
+            if record {
                 graph.add(&r.edges, &r.marks);
             }
             if let Some(all) = pairs.as_mut() {
@@ -265,6 +289,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 counterexample: Some(Counterexample { violation, steps, loop_from: None }),
                 stopped,
                 pairs,
+                full: full_graph.then(|| graph.full(&seen, nodes.len())),
             };
         }
         let mut next_level = Vec::new();
@@ -295,6 +320,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         }
     }
     stats.left = level.len() as u64;
+    let full = full_graph.then(|| graph.full(&seen, nodes.len()));
     let counterexample = if liveness && stopped.is_none() {
         graph.fair_cycle(&seen, nodes.len()).map(|(entry, cycle)| {
             let prefix = path_to(model, bounds, &nodes, entry);
@@ -320,7 +346,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     } else {
         None
     };
-    Outcome { stats: finish(stats, &seen, &nodes), counterexample, stopped, pairs }
+    Outcome { stats: finish(stats, &seen, &nodes), counterexample, stopped, pairs, full }
 }
 
 /// A step between two numbered states, with the step's index and fairness class.
@@ -337,13 +363,30 @@ struct Edge {
 #[derive(Default)]
 struct Graph {
     edges: Vec<(u32, u16, Option<u8>, u64)>,
-    marks: Vec<(u32, u8, bool)>,
+    marks: Vec<Mark>,
 }
 
 impl Graph {
-    fn add(&mut self, edges: &[(u32, u16, Option<u8>, u64)], marks: &[(u32, u8, bool)]) {
+    fn add(&mut self, edges: &[(u32, u16, Option<u8>, u64)], marks: &[Mark]) {
         self.edges.extend_from_slice(edges);
         self.marks.extend_from_slice(marks);
+    }
+
+    /// Edges between numbered states (targets looked up by fingerprint).
+    fn resolve(&self, seen: &FxHashMap<u64, u32>) -> Vec<Edge> {
+        self.edges
+            .iter()
+            .filter_map(|&(from, step, class, fp)| seen.get(&fp).map(|&to| Edge { from, to, step, class }))
+            .collect()
+    }
+
+    fn full(&self, seen: &FxHashMap<u64, u32>, states: usize) -> FullGraph {
+        let mut pairs = vec![(State::Closed, State::Closed); states];
+        for m in &self.marks {
+            pairs[m.id as usize] = m.pair;
+        }
+        let edges = self.resolve(seen).into_iter().map(|e| (e.from, e.to, e.class)).collect();
+        FullGraph { states: pairs, edges }
     }
 
     /// A reachable cycle that is fair and never idle: its entry state and the step indices
@@ -353,15 +396,11 @@ impl Graph {
         use petgraph::graph::{DiGraph, NodeIndex};
         let mut enabled = vec![0u8; states];
         let mut idle = vec![true; states];
-        for &(id, mask, is_idle) in &self.marks {
-            enabled[id as usize] = mask;
-            idle[id as usize] = is_idle;
+        for m in &self.marks {
+            enabled[m.id as usize] = m.enabled;
+            idle[m.id as usize] = m.idle;
         }
-        let edges: Vec<Edge> = self
-            .edges
-            .iter()
-            .filter_map(|&(from, step, class, fp)| seen.get(&fp).map(|&to| Edge { from, to, step, class }))
-            .collect();
+        let edges = self.resolve(seen);
         let mut g: DiGraph<(), usize, u32> = DiGraph::with_capacity(states, edges.len());
         for _ in 0..states {
             g.add_node(());

@@ -115,6 +115,27 @@ pub fn pair_graph(title: &str, edges: &[(Pair, Pair, u64)], highlight: &[(Pair, 
     document(title, &format!("{title}: reachable (A, B) state pairs, edges counted"), &format!("{body:?}"))
 }
 
+/// The whole explored graph: one node per distinct state (numbered in BFS order, labelled with
+/// both endpoints' states), one edge per step, labelled with its kind.
+pub fn full_graph(title: &str, states: &[Pair], edges: &[(u32, u32, Option<u8>)]) -> String {
+    let mut out = String::new();
+    for (i, (a, b)) in states.iter().enumerate() {
+        let _ = writeln!(out, "    s{i} [label=\"{i}\\nA: {a}\\nB: {b}\", shape=box];");
+    }
+    for (from, to, class) in edges {
+        let label = match class {
+            Some(0) => "tick",
+            Some(1) => "to A",
+            Some(2) => "to B",
+            Some(3) => "user A",
+            Some(4) => "user B",
+            _ => "lose/dup",
+        };
+        let _ = writeln!(out, "    s{from} -> s{to} [label=\"{label}\"];");
+    }
+    document(title, &format!("{title}: every explored state, numbered in breadth-first order"), &out)
+}
+
 /// A counterexample as a chain of (A, B) state pairs, each edge the step taken.
 pub fn trace(title: &str, start: (State, State), path: &[(String, (State, State))]) -> String {
     let mut out = String::new();
