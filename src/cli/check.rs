@@ -181,11 +181,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let secs = started.elapsed().as_secs_f64();
     let s = outcome.stats;
     let names: Vec<&str> = properties.iter().map(|p| p.name()).collect();
-    match &outcome.counterexample {
-        Some(cx) => {
-            let replayed = replay(&model, bounds, &cx.steps);
+    // The counterexample replayed once, for the diagram, the trace DOT and the graph highlight.
+    let replayed = outcome.counterexample.as_ref().map(|cx| (cx, replay(&model, bounds, &cx.steps)));
+    match &replayed {
+        Some((cx, replayed)) => {
             let world = &replayed.world;
-            let loop_at = cx.loop_from.map(|i| replay(&model, bounds, &cx.steps[..i]).entries.len());
+            let loop_at = cx.loop_from.map(|i| replayed.step_starts.get(i).copied().unwrap_or(replayed.entries.len()));
             let trace = Trace {
                 entries: &replayed.entries,
                 ports: [1000, 2000],
@@ -230,11 +231,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if let (Some(path), Some(pairs)) = (&args.graph_dot, &outcome.pairs) {
         let mut edges: Vec<_> = pairs.iter().map(|(&(a, b), &n)| (a, b, n)).collect();
         edges.sort();
-        let highlight: Vec<_> = outcome
-            .counterexample
+        let highlight: Vec<_> = replayed
             .as_ref()
-            .map(|cx| {
-                let r = replay(&model, bounds, &cx.steps);
+            .map(|(_, r)| {
                 let pairs: Vec<_> = std::iter::once(r.start).chain(r.path.iter().map(|(_, p)| *p)).collect();
                 pairs.windows(2).map(|w| (w[0], w[1])).collect()
             })

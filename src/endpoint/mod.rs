@@ -124,6 +124,8 @@ struct Tcb {
     rcv_nxt: SeqNum,
     peer_mss: u16,
     passive: bool,
+    /// Our SYN has been sent: the ISS is chosen.
+    syn_sent: bool,
     fin_seq: Option<SeqNum>,
     /// A FIN is due once `unsent` drains.
     fin_pending: bool,
@@ -447,12 +449,14 @@ impl<'m> Endpoint<'m> {
             AckExpr::SegEnd => seg.map_or(self.tcb.rcv_nxt, Segment::end),
         });
         if ctl.contains(Flags::SYN) {
-            // The first SYN of a connection picks the ISS; SYN|ACK after SYN-SENT repeats it.
-            if matches!(self.state, State::Closed | State::Listen) {
+            // The first SYN of a connection picks the ISS; a SYN|ACK after our SYN (simultaneous
+            // open) repeats it. A first SYN that acknowledges the peer's answers a SYN: passive.
+            if !self.tcb.syn_sent {
                 self.tcb.iss = self.isn.next(now);
                 self.tcb.snd_una = self.tcb.iss;
                 self.tcb.snd_nxt = self.tcb.iss.add(1);
-                self.tcb.passive = self.state == State::Listen && ack.is_some();
+                self.tcb.passive = ack.is_some();
+                self.tcb.syn_sent = true;
             }
             let syn = self.segment(Control::SYN, self.tcb.iss, ack, Vec::new(), seg);
             self.outbox.push_back(Segment { mss: Some(self.cfg.mss), ..syn });

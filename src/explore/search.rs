@@ -203,24 +203,30 @@ fn expand<'m>(
     out
 }
 
-/// Rebuilds the steps from the start to node `at` by replaying the recorded step indices.
-fn path_to(model: &Model, bounds: Bounds, nodes: &[Node], mut at: u32) -> Vec<Step> {
+/// The step indices that lead from the start to node `at`.
+fn indices_to(nodes: &[Node], mut at: u32) -> Vec<u16> {
     let mut indices = Vec::new();
     while at != ROOT && nodes[at as usize].parent != ROOT {
         indices.push(nodes[at as usize].step);
         at = nodes[at as usize].parent;
     }
     indices.reverse();
+    indices
+}
+
+/// The steps that `indices` (each into the enabled steps of the world reached so far) stand for.
+fn steps_of(model: &Model, bounds: Bounds, indices: &[u16]) -> Vec<Step> {
     let mut world = World::new(model, bounds);
-    let mut steps = Vec::new();
-    let mut out = Vec::new();
-    for i in indices {
-        world.steps(&mut steps);
-        let step = steps[usize::from(i)];
-        world.apply(step, None);
-        out.push(step);
-    }
-    out
+    let mut enabled = Vec::new();
+    indices
+        .iter()
+        .map(|&i| {
+            world.steps(&mut enabled);
+            let step = enabled[usize::from(i)];
+            world.apply(step, None);
+            step
+        })
+        .collect()
 }
 
 /// Explores every world reachable within the request's bounds, checking its properties.
@@ -275,14 +281,9 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             }
         }
         if let Some((position, violation, step)) = results.iter().find_map(|r| r.violation.clone()) {
-            let mut steps = path_to(model, bounds, &nodes, level[position].0);
-            if let Some(i) = step {
-                let mut world = replay(model, bounds, &steps).world;
-                let mut enabled = Vec::new();
-                world.steps(&mut enabled);
-                steps.push(enabled[usize::from(i)]);
-                world.apply(enabled[usize::from(i)], None);
-            }
+            let mut indices = indices_to(&nodes, level[position].0);
+            indices.extend(step);
+            let steps = steps_of(model, bounds, &indices);
             stats.left = level.len() as u64;
             return Outcome {
                 stats: finish(stats, &seen, &nodes),
@@ -323,17 +324,10 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let full = full_graph.then(|| graph.full(&seen, nodes.len()));
     let counterexample = if liveness && stopped.is_none() {
         graph.fair_cycle(&seen, nodes.len()).map(|(entry, cycle)| {
-            let prefix = path_to(model, bounds, &nodes, entry);
-            let loop_from = prefix.len();
-            let mut world = replay(model, bounds, &prefix).world;
-            let mut steps = prefix;
-            let mut enabled = Vec::new();
-            for i in cycle {
-                world.steps(&mut enabled);
-                let step = enabled[usize::from(i)];
-                world.apply(step, None);
-                steps.push(step);
-            }
+            let mut indices = indices_to(&nodes, entry);
+            let loop_from = indices.len();
+            indices.extend(cycle);
+            let steps = steps_of(model, bounds, &indices);
             let violation = Violation {
                 property: Property::EventuallyClosed,
                 what: format!(
@@ -507,6 +501,8 @@ fn finish(mut stats: Stats, seen: &FxHashMap<u64, u32>, nodes: &[Node]) -> Stats
 /// it led to (for `--trace-dot`).
 pub struct Replayed<'m> {
     pub entries: Vec<Entry>,
+    /// For each step, the index of its first entry.
+    pub step_starts: Vec<usize>,
     pub world: World<'m>,
     pub start: (State, State),
     pub path: Vec<(String, (State, State))>,
@@ -517,11 +513,13 @@ pub fn replay<'m>(model: &'m Model, bounds: Bounds, steps: &[Step]) -> Replayed<
     let mut world = World::new(model, bounds);
     let start = pair(&world);
     let mut entries = Vec::new();
+    let mut step_starts = Vec::new();
     let mut path = Vec::new();
     for &step in steps {
+        step_starts.push(entries.len());
         let label = world.describe(step);
         world.apply(step, Some(&mut entries));
         path.push((label, pair(&world)));
     }
-    Replayed { entries, world, start, path }
+    Replayed { entries, step_starts, world, start, path }
 }
