@@ -4,6 +4,8 @@
 //! parsed and validated by [`model`]. Everything else — pictures, diffs, and later the
 //! reference endpoint, the model checker and the fuzz oracle — reads that table.
 
+pub mod adapter;
+pub mod conform;
 pub mod endpoint;
 pub mod explore;
 pub mod export;

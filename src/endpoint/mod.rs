@@ -279,6 +279,25 @@ impl<'m> Endpoint<'m> {
         )
     }
 
+    // ---- following another stack ----------------------------------------------------------
+
+    /// Takes `iss` as our initial sequence number, shifting everything numbered from it: an
+    /// oracle following a real stack learns its ISS from its SYN. Returns the shift.
+    pub fn rebase_iss(&mut self, iss: SeqNum) -> u32 {
+        let t = &mut self.tcb;
+        let shift = iss.0.wrapping_sub(t.iss.0);
+        for n in [&mut t.iss, &mut t.snd_una, &mut t.snd_nxt] {
+            *n = n.add(shift);
+        }
+        t.fin_seq = t.fin_seq.map(|f| f.add(shift));
+        shift
+    }
+
+    /// Takes `window` as the receive window we advertise, as a stack under test did.
+    pub fn set_rcv_wnd(&mut self, window: u32) {
+        self.cfg.buffer = window.saturating_add(self.tcb.received.len() as u32);
+    }
+
     // ---- inputs --------------------------------------------------------------------------
 
     /// A user call. SEND carries no data here: use [`Endpoint::send`].

@@ -1,0 +1,103 @@
+//! Conformance: a stack under test behind one trait, an oracle that follows it with the table,
+//! named invariants, and the fuzz loop that feeds it.
+//!
+//! The harness plays the stack's remote peer and its user. For every step of a [`Script`] the
+//! oracle runs a *shadow* — our reference endpoint executing the oracle model, configured with
+//! the stack's declared parameters — on the same input, and compares what the stack sends and
+//! the state it reports with what the table's row says. The first difference ends the run with a
+//! [`Verdict`] naming the row (file:line) and its RFC section.
+
+pub mod oracle;
+pub mod script;
+
+use std::fmt;
+use std::net::SocketAddrV4;
+
+use crate::model::{Call, State};
+use crate::time::{Duration, Instant};
+
+pub use oracle::{Check, Coverage, Oracle, Record, Run, Verdict};
+pub use script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window};
+
+/// How a stack keeps time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Time is ours: [`Stack::advance`] jumps. Runs are deterministic and fast.
+    Virtual,
+    /// Time is the wall clock's: [`Stack::advance`] waits. Timing verdicts need tolerances.
+    Real,
+}
+
+impl fmt::Display for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Clock::Virtual => "virtual",
+            Clock::Real => "real",
+        })
+    }
+}
+
+/// What a stack declares about itself: the oracle's shadow is configured from this, so a stack
+/// is judged by the parameters it claims, not by ours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// `reference (rfc9293)`, `smoltcp 0.12`, `linux 6.8`.
+    pub name: String,
+    pub clock: Clock,
+    /// The stack's address and port (the port a passive open listens on).
+    pub stack: SocketAddrV4,
+    /// The remote peer the harness plays.
+    pub peer: SocketAddrV4,
+    /// Maximum segment lifetime.
+    pub msl: Duration,
+    /// How long TIME-WAIT lasts if the stack fixes it rather than deriving it as 2·MSL.
+    pub time_wait: Option<Duration>,
+    /// Initial retransmission timeout.
+    pub rto: Duration,
+    /// R2 as a count of retransmissions.
+    pub max_retries: u32,
+    /// How long sent data may stay unacknowledged, if the stack bounds it.
+    pub user_timeout: Option<Duration>,
+    /// The receive window of a fresh connection.
+    pub window: u32,
+    /// The MSS the stack announces.
+    pub mss: u16,
+    /// How late the stack may send a pure ACK (delayed ACK, RFC 9293 3.8.6.3); zero if never.
+    pub ack_delay: Duration,
+    /// How initial sequence numbers are chosen, in words (the oracle learns them from SYNs).
+    pub isn: String,
+}
+
+impl Params {
+    /// The TIME-WAIT length the oracle holds the stack to: the declared one, else 2·MSL.
+    pub fn time_wait(&self) -> Duration {
+        self.time_wait.unwrap_or(self.msl.times(2))
+    }
+}
+
+/// A TCP implementation under test, seen from the wire and its user.
+///
+/// Packets are IPv4+TCP bytes between [`Params::stack`] and [`Params::peer`]. Time is passed
+/// in: `now` never goes backwards within a run, and [`Stack::reset`] starts it again at zero.
+pub trait Stack {
+    fn params(&self) -> &Params;
+
+    /// Back to a fresh stack: no connection, nothing queued, the clock at zero.
+    fn reset(&mut self);
+
+    /// A user call. `data` is the text of a SEND (empty otherwise); the result is the text a
+    /// RECEIVE returned (empty otherwise).
+    fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8>;
+
+    /// A packet from the peer. Malformed bytes must not crash a stack, and must not crash this.
+    fn inject(&mut self, now: Instant, packet: &[u8]);
+
+    /// Lets time run until `to`: fires what is due (virtual) or waits (real).
+    fn advance(&mut self, to: Instant);
+
+    /// The oldest packet the stack has sent and the harness not yet taken, written into `out`.
+    fn transmit(&mut self, out: &mut Vec<u8>) -> bool;
+
+    /// The connection's state, if the stack can tell (smoltcp's socket state, Linux `TCP_INFO`).
+    fn state(&self) -> Option<State>;
+}

@@ -1,0 +1,801 @@
+//! The oracle: runs a [`Script`] against a [`Stack`] and a *shadow* — our reference endpoint
+//! executing the oracle model with the stack's declared parameters — and compares them step by
+//! step. The table is the only source of expectations: what the shadow's fired row sends, the
+//! state it enters and the text it delivers.
+//!
+//! The shadow follows the stack from what it sends: it takes the stack's ISS from its first SYN
+//! (the table says *that* a SYN goes out, the stack chooses its number) and the receive window
+//! from every segment (so "in the window" means the window the stack advertised).
+//!
+//! Tolerances, all explicit:
+//! - window sizes and options are the stack's choice and are not compared (they are learned);
+//! - PSH, URG, ECE and CWR are not part of the model's alphabet and are not compared;
+//! - a pure ACK the row sends may come up to [`Params::ack_delay`] late (delayed ACK,
+//!   RFC 9293 3.8.6.3); the harness waits that long for it, and only for it.
+//!
+//! The first difference ends the run with a [`Verdict`]: after it, the shadow no longer knows
+//! what the stack's TCB holds.
+
+use serde::{Deserialize, Serialize};
+
+use super::script::{pattern, Inject, Kind, Rel, Script, Step, UserCall, Wait, PEER_MSS};
+use super::{Params, Stack};
+use crate::endpoint::{classify, Config, Endpoint, Event, Isn, Transition};
+use crate::model::spelled::spelled;
+use crate::model::{Action, Atom, Call, Family, Flags, Input, Model, State, Timer};
+use crate::time::{Duration, Instant};
+use crate::wire::{Control, Segment, SeqNum};
+
+/// The peer's initial sequence number. Fixed, so traces read the same in every run.
+pub const PEER_ISS: SeqNum = SeqNum(0x1000_0000);
+
+/// Steps beyond this many are not run: a script is a test case, not a workload.
+pub const MAX_STEPS: usize = 256;
+
+/// Segments a stack may send in answer to one step before it counts as not going quiet.
+pub const MAX_BURST: usize = 64;
+
+spelled! {
+    /// What a verdict says went wrong. The table row named with it gives the RFC rule.
+    #[derive(Serialize, Deserialize)]
+    #[serde(try_from = "String", into = "&'static str")]
+    pub enum Check {
+        /// The stack sent other segments than the row says.
+        Output = "output",
+        /// The stack is in another state than the row leads to.
+        State = "state",
+        /// RECEIVE returned other text than the table accepted.
+        Delivery = "delivery",
+        /// TIME-WAIT was skipped or ended before 2·MSL (RFC 9293 3.4.2, 3.6.1).
+        TimeWait2Msl = "time-wait-2msl",
+        /// A retransmitted FIN in TIME-WAIT was not ACKed, or did not restart 2·MSL.
+        TimeWaitRestart = "time-wait-restart",
+        /// A RST ended TIME-WAIT: RFC 1337's TIME-WAIT assassination.
+        RstTimeWait = "rst-time-wait",
+        /// An in-window RST or a SYN in a synchronized state was not answered with a challenge
+        /// ACK (RFC 5961 3.2, 4.2).
+        ChallengeAck = "challenge-ack",
+        /// Text beyond the receive window was accepted (RFC 9293 3.10.7.4, first check).
+        ReceiveWindow = "receive-window",
+        /// The stack sent bytes that are not a well-formed, checksummed IPv4+TCP packet.
+        Malformed = "malformed",
+        /// The stack kept sending: more than [`MAX_BURST`] segments for one step.
+        Chatter = "chatter",
+    }
+}
+
+impl Check {
+    /// One line on what this check means.
+    pub const fn about(self) -> &'static str {
+        match self {
+            Check::Output => "the stack sent other segments than the table's row says",
+            Check::State => "the stack is in another state than the table's row leads to",
+            Check::Delivery => "RECEIVE returned other text than the table accepted",
+            Check::TimeWait2Msl => "TIME-WAIT was skipped or ended before 2*MSL",
+            Check::TimeWaitRestart => "a retransmitted FIN in TIME-WAIT was not re-ACKed or did not restart 2*MSL",
+            Check::RstTimeWait => "a RST ended TIME-WAIT (RFC 1337 TIME-WAIT assassination)",
+            Check::ChallengeAck => "an in-window RST or a SYN was not answered with a challenge ACK (RFC 5961)",
+            Check::ReceiveWindow => "text beyond the receive window was accepted",
+            Check::Malformed => "the stack sent bytes that are not a valid IPv4+TCP packet",
+            Check::Chatter => "the stack did not go quiet",
+        }
+    }
+}
+
+impl TryFrom<String> for Check {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Check::from_name(&text).ok_or_else(|| {
+            format!("unknown check `{text}`; expected one of: {}", Check::names().collect::<Vec<_>>().join(", "))
+        })
+    }
+}
+
+impl From<Check> for &'static str {
+    fn from(check: Check) -> Self {
+        check.name()
+    }
+}
+
+/// A difference between the stack and the table, naming the row that defines the expectation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Verdict {
+    pub check: Check,
+    /// 0-based index of the script step at which the difference showed.
+    pub step: usize,
+    /// Virtual time of the difference, in microseconds.
+    pub at_us: u64,
+    /// `file:line` of the oracle row.
+    pub row: String,
+    /// The row as written: `FIN-WAIT-2 FIN|ACK -> TIME-WAIT`.
+    pub rule: String,
+    /// The row's citations, qualified: `RFC 9293 3.10.7.4, RFC 9293 3.6.1`.
+    pub cite: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Verdict {
+    /// What findings are de-duplicated by: the same check against the same row.
+    pub fn key(&self) -> (Check, &str) {
+        (self.check, &self.row)
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}: {}", self.check, self.check.about())?;
+        writeln!(f, "  at step {} ({})", self.step + 1, Instant::from_micros(self.at_us))?;
+        writeln!(f, "  expected: {}", self.expected)?;
+        writeln!(f, "  actual:   {}", self.actual)?;
+        write!(f, "  rule:     {}  {}  @ {}", self.row, self.rule, self.cite)
+    }
+}
+
+/// One thing that happened in a run, for diagrams, pcap and packetdrill.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// The harness made a user call on the stack (SEND with this many octets).
+    Call { at: Instant, call: UserCall },
+    /// The peer sent the stack a segment.
+    Inbound { at: Instant, segment: Segment },
+    /// The stack sent a segment.
+    Outbound { at: Instant, segment: Segment },
+    /// The stack sent bytes that are not a valid packet.
+    Garbled { at: Instant, bytes: Vec<u8>, error: String },
+    /// The shadow fired a row.
+    Row { at: Instant, transition: Transition },
+    /// The shadow's user was told something (RECEIVE text, a signal).
+    Told { at: Instant, event: Event },
+    /// A RECEIVE on the stack returned this text.
+    Read { at: Instant, data: Vec<u8> },
+    /// Time passed until `to`.
+    Waited { at: Instant, to: Instant },
+}
+
+impl Record {
+    pub fn at(&self) -> Instant {
+        match self {
+            Record::Call { at, .. }
+            | Record::Inbound { at, .. }
+            | Record::Outbound { at, .. }
+            | Record::Garbled { at, .. }
+            | Record::Row { at, .. }
+            | Record::Told { at, .. }
+            | Record::Read { at, .. }
+            | Record::Waited { at, .. } => *at,
+        }
+    }
+}
+
+/// The outcome of one script.
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    pub verdict: Option<Verdict>,
+    /// What happened, if recording was asked for.
+    pub trace: Vec<Record>,
+    /// Coverage features hit (see [`Coverage`]), in order, with repeats.
+    pub features: Vec<u32>,
+    /// Steps run (fewer than the script's if a verdict ended it).
+    pub steps: usize,
+    /// The stack's ISS as the shadow learnt it, and the peer's: the bases of relative numbers.
+    pub stack_iss: Option<SeqNum>,
+}
+
+/// Table coverage on the oracle: rows, (state, input) pairs and row-to-row edges fired by the
+/// shadow. Features are dense ids: rows first, then pairs, then a 16-bit hash of edges.
+#[derive(Clone, Debug)]
+pub struct Coverage {
+    rows: usize,
+    counts: Vec<u32>,
+}
+
+const PAIRS: usize = State::COUNT * Input::COUNT;
+const EDGES: usize = 1 << 16;
+
+impl Coverage {
+    pub fn new(model: &Model) -> Self {
+        let rows = model.rows().len();
+        Coverage { rows, counts: vec![0; rows + PAIRS + EDGES] }
+    }
+
+    /// Adds a run's features; whether any was new.
+    pub fn add(&mut self, features: &[u32]) -> bool {
+        let mut new = false;
+        for &f in features {
+            let c = &mut self.counts[f as usize];
+            new |= *c == 0;
+            *c = c.saturating_add(1);
+        }
+        new
+    }
+
+    /// Adds another coverage map (from a parallel job).
+    pub fn merge(&mut self, other: &Coverage) {
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c = c.saturating_add(*o);
+        }
+    }
+
+    /// How often each row fired.
+    pub fn row_hits(&self) -> &[u32] {
+        &self.counts[..self.rows]
+    }
+
+    /// How many distinct (state, input) pairs were seen.
+    pub fn pairs_hit(&self) -> usize {
+        self.counts[self.rows..self.rows + PAIRS].iter().filter(|&&c| c > 0).count()
+    }
+
+    fn features(rows: usize, prev: Option<usize>, t: &Transition) -> [u32; 3] {
+        let pair = rows + t.from.index() * Input::COUNT + t.input.index();
+        let prev = prev.map_or(0xffff, |p| p as u32);
+        let edge = rows + PAIRS + (((prev.wrapping_mul(0x9e37_79b1)) ^ t.row as u32) as usize & (EDGES - 1));
+        [t.row as u32, pair as u32, edge as u32]
+    }
+}
+
+/// Runs scripts against stacks, with the oracle model as the judge.
+pub struct Oracle<'m> {
+    model: &'m Model,
+    params: Params,
+}
+
+impl<'m> Oracle<'m> {
+    /// An oracle for stacks that declare `params`.
+    pub fn new(model: &'m Model, params: Params) -> Self {
+        Oracle { model, params }
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The shadow's configuration: the stack's declared parameters. A socket listener never
+    /// names its foreign socket, so the shadow does not either.
+    fn shadow_config(&self) -> Config {
+        let p = &self.params;
+        Config {
+            local_port: p.stack.port(),
+            remote_port: p.peer.port(),
+            foreign_known: false,
+            isn: Isn::Seeded(0),
+            mss: p.mss,
+            buffer: p.window,
+            rto: p.rto,
+            max_retries: p.max_retries,
+            user_timeout: p.user_timeout,
+            msl: Some(p.msl),
+            log: true,
+        }
+    }
+
+    /// Runs `script` on a freshly reset `stack`. With `record`, the run keeps a full trace.
+    pub fn run(&self, stack: &mut dyn Stack, script: &Script, record: bool) -> Run {
+        stack.reset();
+        let mut h = Harness {
+            oracle: self,
+            shadow: Endpoint::new(self.model, self.shadow_config()),
+            stack,
+            now: Instant::ZERO,
+            step: 0,
+            record,
+            run: Run::default(),
+            iss_learned: false,
+            last_row: None,
+            time_wait_row: None,
+            restarted: false,
+            step_rows: Vec::new(),
+            beyond_window: false,
+            sent: 0,
+            expected: Vec::new(),
+            actual: Vec::new(),
+            scratch: Vec::new(),
+        };
+        for (i, step) in script.steps.iter().take(MAX_STEPS).enumerate() {
+            h.step = i;
+            h.run.steps = i + 1;
+            if h.perform(step).is_err() {
+                break;
+            }
+        }
+        h.run
+    }
+}
+
+/// A step ended the run with a verdict.
+struct Stop;
+
+/// How a difference showed, before it is named.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mismatch {
+    Output,
+    State,
+    Delivery,
+}
+
+/// The run in progress.
+struct Harness<'o, 'm, 's> {
+    oracle: &'o Oracle<'m>,
+    shadow: Endpoint<'m>,
+    stack: &'s mut dyn Stack,
+    now: Instant,
+    step: usize,
+    record: bool,
+    run: Run,
+    /// The shadow's ISS has been set to the stack's for this connection.
+    iss_learned: bool,
+    /// The last row the shadow fired, and the last that started or restarted 2MSL.
+    last_row: Option<usize>,
+    time_wait_row: Option<usize>,
+    /// A retransmitted FIN restarted TIME-WAIT's timer since it began.
+    restarted: bool,
+    /// Rows the shadow fired since the input being settled.
+    step_rows: Vec<usize>,
+    /// The segment being settled carried text beyond the receive window.
+    beyond_window: bool,
+    /// Octets SENT by the user so far (the text is a pattern by offset).
+    sent: u32,
+    expected: Vec<Segment>,
+    actual: Vec<Segment>,
+    scratch: Vec<u8>,
+}
+
+impl Harness<'_, '_, '_> {
+    fn params(&self) -> &Params {
+        &self.oracle.params
+    }
+
+    fn log(&mut self, record: Record) {
+        if self.record {
+            self.run.trace.push(record);
+        }
+    }
+
+    fn perform(&mut self, step: &Step) -> Result<(), Stop> {
+        match *step {
+            Step::User(call) => self.user(call),
+            Step::Inject(inject) => self.inject(inject),
+            Step::Wait(wait) => self.wait(wait),
+        }
+    }
+
+    fn user(&mut self, call: UserCall) -> Result<(), Stop> {
+        let now = self.now;
+        self.log(Record::Call { at: now, call });
+        let before = self.shadow.state();
+        let (model_call, data) = match call {
+            UserCall::Listen => (Call::OpenPassive, Vec::new()),
+            UserCall::Connect => (Call::OpenActive, Vec::new()),
+            UserCall::Send(n) => {
+                let text = (0..u32::from(n)).map(|i| pattern(self.sent.wrapping_add(i))).collect();
+                self.sent = self.sent.wrapping_add(u32::from(n));
+                (Call::Send, text)
+            }
+            UserCall::Receive => (Call::Receive, Vec::new()),
+            UserCall::Close => (Call::Close, Vec::new()),
+            UserCall::Abort => (Call::Abort, Vec::new()),
+        };
+        let read = self.stack.call(now, model_call, &data);
+        if model_call == Call::Send {
+            self.shadow.send(now, &data);
+        } else {
+            self.shadow.handle_user(now, model_call);
+        }
+        if !read.is_empty() {
+            self.log(Record::Read { at: now, data: read.clone() });
+        }
+        let delivered = self.settle(before, false)?;
+        if model_call == Call::Receive && read != delivered {
+            return Err(self.verdict(
+                Mismatch::Delivery,
+                before,
+                false,
+                format!("RECEIVE returns {} octets {:?}", delivered.len(), String::from_utf8_lossy(&delivered)),
+                format!("RECEIVE returned {} octets {:?}", read.len(), String::from_utf8_lossy(&read)),
+            ));
+        }
+        Ok(())
+    }
+
+    fn inject(&mut self, inject: Inject) -> Result<(), Stop> {
+        let now = self.now;
+        let segment = self.build(inject);
+        let before = self.shadow.state();
+        let p = self.params();
+        match segment.to_ipv4(*p.peer.ip(), *p.stack.ip()) {
+            Ok(bytes) => self.stack.inject(now, &bytes),
+            // Our own segments are small and always build; if one did not, the stack never
+            // saw it and neither may the shadow.
+            Err(_) => return Ok(()),
+        }
+        let seq = classify::valuation(&self.shadow.view(), Some(&segment)).get(Family::Seq);
+        self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq == Atom::SeqFuture.value();
+        self.shadow.handle_segment(now, &segment);
+        let rst = segment.ctl.contains(Control::RST);
+        self.log(Record::Inbound { at: now, segment });
+        self.settle(before, rst).map(drop)
+    }
+
+    fn wait(&mut self, wait: Wait) -> Result<(), Stop> {
+        let from = self.now;
+        let to = match wait {
+            Wait::Ms(ms) => from.after(Duration::from_micros(u64::from(ms) * 1000)),
+            Wait::NextTimer => self.shadow.poll_timeout().unwrap_or(from.after(Duration::from_micros(1000))),
+            Wait::Msl => from.after(self.params().msl),
+        };
+        self.log(Record::Waited { at: from, to });
+        // Timers fire at their deadlines, in lockstep, so retransmissions are compared when due.
+        while let Some(due) = self.shadow.poll_timeout().filter(|&d| d <= to) {
+            let due = due.max(self.now);
+            self.now = due;
+            let before = self.shadow.state();
+            self.stack.advance(due);
+            self.shadow.handle_timeout(due);
+            self.settle(before, false)?;
+        }
+        let before = self.shadow.state();
+        self.now = self.now.max(to);
+        self.stack.advance(self.now);
+        self.settle(before, false).map(drop)
+    }
+
+    /// The segment an [`Inject`] describes, numbered from what the stack should expect.
+    fn build(&self, inject: Inject) -> Segment {
+        let view = self.shadow.view();
+        let synced = view.state.has_rcv_nxt();
+        let rcv_nxt = if synced { view.rcv_nxt } else { PEER_ISS };
+        let wnd = view.rcv_wnd.max(1);
+        let seq = match inject.seq {
+            Rel::Exact => rcv_nxt,
+            Rel::InWindow(n) => rcv_nxt.add(1 + u32::from(n) % wnd.saturating_sub(1).max(1)),
+            Rel::Old(n) => rcv_nxt.sub(1 + u32::from(n)),
+            Rel::Future(n) => rcv_nxt.add(wnd).add(u32::from(n)),
+            Rel::FromIsn(n) => PEER_ISS.add(n),
+            Rel::Raw(n) => SeqNum(n),
+        };
+        let (una, nxt) = (view.snd_una, view.snd_nxt);
+        let flight = nxt.distance_from(una).max(0) as u32;
+        let ack = match inject.ack {
+            Rel::Exact => nxt,
+            Rel::InWindow(n) => una.add(u32::from(n) % (flight + 1)),
+            Rel::Old(n) => una.sub(1 + u32::from(n)),
+            Rel::Future(n) => nxt.add(1 + u32::from(n)),
+            Rel::FromIsn(n) => self.shadow.iss().add(n),
+            Rel::Raw(n) => SeqNum(n),
+        };
+        let (ctl, has_ack) = match inject.kind {
+            Kind::Syn => (Control::SYN, false),
+            Kind::SynAck => (Control::SYN, true),
+            Kind::Ack => (Control::NONE, true),
+            Kind::Fin => (Control::FIN, true),
+            Kind::Rst => (Control::RST, false),
+            Kind::RstAck => (Control::RST, true),
+            Kind::Bits(bits) => (Control::from_bits(bits), bits & 0x10 != 0),
+        };
+        let payload_at = seq.add(u32::from(ctl.contains(Control::SYN)));
+        let ctl = if inject.len > 0 { ctl.with(Control::PSH) } else { ctl };
+        let payload = (0..u32::from(inject.len))
+            .map(|i| pattern(payload_at.add(i).distance_from(PEER_ISS.add(1)) as u32))
+            .collect();
+        let p = self.params();
+        Segment {
+            src_port: p.peer.port(),
+            dst_port: p.stack.port(),
+            seq,
+            ack: has_ack.then_some(ack),
+            ctl,
+            window: inject.window.octets(),
+            mss: ctl.contains(Control::SYN).then_some(PEER_MSS),
+            payload,
+        }
+    }
+
+    /// After an input: takes what the shadow did and what the stack sent, and compares them.
+    /// Returns the text the shadow's user was handed.
+    fn settle(&mut self, before: State, rst_in: bool) -> Result<Vec<u8>, Stop> {
+        let now = self.now;
+        self.step_rows.clear();
+        let fired = self.shadow.transitions().len();
+        for i in 0..fired {
+            let t = self.shadow.transitions()[i];
+            self.fired(t);
+        }
+        self.shadow.clear_log();
+        let mut delivered = Vec::new();
+        while let Some(event) = self.shadow.poll_event() {
+            if let Event::Data(d) = &event {
+                delivered.extend_from_slice(d);
+            }
+            self.log(Record::Told { at: now, event });
+        }
+        self.expected.clear();
+        while let Some(seg) = self.shadow.poll_transmit() {
+            self.expected.push(seg);
+        }
+        self.actual.clear();
+        self.collect(now)?;
+        if self.actual.len() < self.expected.len() && self.params().ack_delay > Duration::default() {
+            let pure_acks = self.expected[self.actual.len()..].iter().all(|s| s.flags() == Flags::ACK);
+            let quiet = self.shadow.poll_timeout().is_none_or(|d| d > now.after(self.params().ack_delay));
+            if pure_acks && quiet {
+                self.now = now.after(self.params().ack_delay);
+                self.stack.advance(self.now);
+                self.collect(self.now)?;
+            }
+        }
+        self.learn();
+        let differ = self.expected.len() != self.actual.len()
+            || self.expected.iter().zip(&self.actual).any(|(e, a)| !same(e, a));
+        if differ {
+            let expected = self.show_all(&self.expected, "nothing");
+            let actual = self.show_all(&self.actual, "nothing");
+            return Err(self.verdict(Mismatch::Output, before, rst_in, expected, actual));
+        }
+        let model_state = self.shadow.state();
+        if let Some(state) = self.stack.state().filter(|&s| s != model_state) {
+            let expected = self.describe_state(model_state);
+            return Err(self.verdict(Mismatch::State, before, rst_in, expected, state.to_string()));
+        }
+        if matches!(model_state, State::Closed | State::Listen) {
+            self.iss_learned = false;
+        }
+        Ok(delivered)
+    }
+
+    /// Takes the stack's packets until it is quiet; malformed bytes and floods are verdicts.
+    fn collect(&mut self, at: Instant) -> Result<(), Stop> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut burst = 0;
+        let mut result = Ok(());
+        while self.stack.transmit(&mut scratch) {
+            burst += 1;
+            let before = self.shadow.state();
+            if burst > MAX_BURST {
+                let actual = format!("more than {MAX_BURST} segments in answer to one step");
+                result = Err(self.named(Check::Chatter, before, "the stack to go quiet".into(), actual));
+                break;
+            }
+            match Segment::from_ipv4(&scratch) {
+                Ok(packet) => {
+                    self.log(Record::Outbound { at, segment: packet.segment.clone() });
+                    self.actual.push(packet.segment);
+                }
+                Err(error) => {
+                    let error = error.to_string();
+                    self.log(Record::Garbled { at, bytes: scratch.clone(), error: error.clone() });
+                    result = Err(self.named(Check::Malformed, before, "a valid IPv4+TCP packet".into(), error));
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+        result
+    }
+
+    /// Bookkeeping for one row the shadow fired: coverage, trace, the TIME-WAIT facts.
+    fn fired(&mut self, t: Transition) {
+        let rows = self.oracle.model.rows().len();
+        self.run.features.extend(Coverage::features(rows, self.last_row, &t));
+        self.last_row = Some(t.row);
+        self.step_rows.push(t.row);
+        let actions = &self.oracle.model.rows()[t.row].rule.actions;
+        if actions.contains(&Action::Start(Timer::TwoMsl)) {
+            self.time_wait_row = Some(t.row);
+            self.restarted = false;
+        }
+        if actions.contains(&Action::Restart(Timer::TwoMsl)) {
+            self.time_wait_row = Some(t.row);
+            self.restarted = true;
+        }
+        self.log(Record::Row { at: t.at, transition: t });
+    }
+
+    /// Takes the stack's ISS from its first SYN of a connection and its window from every
+    /// segment, shifting what the shadow expects to send accordingly.
+    fn learn(&mut self) {
+        if !self.iss_learned {
+            let syns = self
+                .expected
+                .iter()
+                .zip(&self.actual)
+                .find(|(e, a)| e.ctl.contains(Control::SYN) && a.ctl.contains(Control::SYN));
+            if let Some((_, actual)) = syns {
+                let shift = self.shadow.rebase_iss(actual.seq);
+                for e in &mut self.expected {
+                    if e.ctl.contains(Control::SYN) {
+                        e.seq = e.seq.add(shift);
+                    }
+                }
+                self.iss_learned = true;
+                self.run.stack_iss = Some(actual.seq);
+            }
+        }
+        if let Some(last) = self.actual.last() {
+            if last.ctl.contains(Control::SYN) || self.shadow.state().has_rcv_nxt() {
+                self.shadow.set_rcv_wnd(u32::from(last.window));
+            }
+        }
+    }
+
+    fn describe_state(&self, state: State) -> String {
+        match (state, self.shadow.deadline(Timer::TwoMsl)) {
+            (State::TimeWait, Some(due)) => format!("TIME-WAIT (2*MSL due at {due})"),
+            _ => state.to_string(),
+        }
+    }
+
+    /// Names a difference: the general kind, specialised where the row tells which invariant
+    /// the stack broke.
+    fn verdict(&mut self, how: Mismatch, before: State, rst_in: bool, expected: String, actual: String) -> Stop {
+        let model = self.oracle.model;
+        let after = self.shadow.state();
+        let stack_state = self.stack.state();
+        let fired_challenge =
+            self.step_rows.iter().any(|&row| model.rows()[row].rule.actions.contains(&Action::ChallengeAck));
+        let left_time_wait = after == State::TimeWait && stack_state != Some(State::TimeWait);
+        let acked_beyond = self.beyond_window
+            && self.expected.iter().zip(&self.actual).any(|(e, a)| match (e.ack, a.ack) {
+                (Some(e), Some(a)) => a.distance_from(e) > 0,
+                _ => false,
+            });
+        let check = match how {
+            Mismatch::Delivery => Check::Delivery,
+            Mismatch::Output if acked_beyond => Check::ReceiveWindow,
+            _ if rst_in && before == State::TimeWait && left_time_wait => Check::RstTimeWait,
+            _ if left_time_wait && self.restarted => Check::TimeWaitRestart,
+            _ if left_time_wait => Check::TimeWait2Msl,
+            Mismatch::Output if fired_challenge => Check::ChallengeAck,
+            Mismatch::Output => Check::Output,
+            Mismatch::State => Check::State,
+        };
+        self.named(check, before, expected, actual)
+    }
+
+    fn named(&mut self, check: Check, before: State, expected: String, actual: String) -> Stop {
+        let model = self.oracle.model;
+        let table = model.table();
+        let row = match check {
+            Check::TimeWait2Msl | Check::TimeWaitRestart => self.time_wait_row.or(self.last_row),
+            _ => self.step_rows.last().copied().or(self.last_row),
+        };
+        let (location, rule, cite) = match row {
+            Some(i) => {
+                let r = &table.rows[i];
+                (
+                    table.row_location(r),
+                    format!("{} {} -> {}", r.rule.from, r.rule.input, r.rule.to),
+                    r.rule.cite.qualified(table.rfc),
+                )
+            }
+            None => (format!("{} (no row fired)", table.source.name), format!("{before}"), "RFC 9293 3.10".into()),
+        };
+        self.run.verdict = Some(Verdict {
+            check,
+            step: self.step,
+            at_us: self.now.as_micros(),
+            row: location,
+            rule,
+            cite,
+            expected,
+            actual,
+        });
+        Stop
+    }
+
+    fn show_all(&self, segments: &[Segment], none: &str) -> String {
+        if segments.is_empty() {
+            return none.to_string();
+        }
+        segments.iter().map(|s| show_outbound(s, self.run.stack_iss)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Whether the stack's segment is the one the row sends, up to the tolerances in the module doc.
+fn same(e: &Segment, a: &Segment) -> bool {
+    e.flags() == a.flags()
+        && e.seq == a.seq
+        && e.ack == a.ack
+        && e.payload == a.payload
+        && (e.src_port, e.dst_port) == (a.src_port, a.dst_port)
+}
+
+/// A segment the stack sends, with numbers relative to its ISS and the peer's: `SYN|ACK 0 ack 1`.
+pub fn show_outbound(seg: &Segment, stack_iss: Option<SeqNum>) -> String {
+    show(seg, stack_iss, Some(PEER_ISS))
+}
+
+/// A segment the peer sends, with numbers relative to the peer's ISS and the stack's.
+pub fn show_inbound(seg: &Segment, stack_iss: Option<SeqNum>) -> String {
+    show(seg, Some(PEER_ISS), stack_iss)
+}
+
+fn show(seg: &Segment, seq_base: Option<SeqNum>, ack_base: Option<SeqNum>) -> String {
+    let rel = |n: SeqNum, base: Option<SeqNum>| match base {
+        Some(b) => n.distance_from(b).to_string(),
+        None => format!("{}(abs)", n.0),
+    };
+    let mut text = format!("{} seq={}", seg.flags().without(Flags::DATA), rel(seg.seq, seq_base));
+    if let Some(ack) = seg.ack {
+        text += &format!(" ack={}", rel(ack, ack_base));
+    }
+    if !seg.payload.is_empty() {
+        text += &format!(" len={}", seg.payload.len());
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::Reference;
+    use crate::conform::script::SEEDS;
+    use crate::model::shipped::Shipped;
+
+    fn model(name: &str) -> Model {
+        Shipped::find(name).unwrap().load().unwrap()
+    }
+
+    /// Runs every seed with `stack_model` as the stack and rfc9293 as the oracle.
+    fn verdicts(stack_model: &str) -> Vec<(&'static str, Option<Verdict>)> {
+        let oracle_model = model("rfc9293");
+        let stack_model = model(stack_model);
+        let mut stack = Reference::new(&stack_model, 7);
+        let oracle = Oracle::new(&oracle_model, stack.params().clone());
+        SEEDS.iter().map(|seed| (seed.name, oracle.run(&mut stack, &seed.script(), true).verdict)).collect()
+    }
+
+    #[test]
+    fn the_reference_stack_passes_every_seed() {
+        for (name, verdict) in verdicts("rfc9293") {
+            assert!(verdict.is_none(), "{name}: {}", verdict.unwrap());
+        }
+    }
+
+    #[track_caller]
+    fn caught(stack_model: &str, seed: &str, check: Check, rule: &str) {
+        let all = verdicts(stack_model);
+        let (_, verdict) = all.iter().find(|(n, _)| *n == seed).unwrap();
+        let v = verdict.as_ref().unwrap_or_else(|| panic!("{stack_model} passed {seed}"));
+        assert_eq!((v.check, v.rule.as_str()), (check, rule), "{v}");
+    }
+
+    #[test]
+    fn no_time_wait_is_caught_entering_closed() {
+        caught("no-time-wait", "active-time-wait", Check::TimeWait2Msl, "FIN-WAIT-2 FIN|ACK -> TIME-WAIT");
+    }
+
+    #[test]
+    fn no_2msl_restart_is_caught_leaving_early() {
+        caught("no-2msl-restart", "time-wait-fin-again", Check::TimeWaitRestart, "TIME-WAIT FIN|ACK|* -> TIME-WAIT");
+    }
+
+    #[test]
+    fn rst_closes_time_wait_is_caught() {
+        caught("rst-closes-time-wait", "time-wait-rst", Check::RstTimeWait, "TIME-WAIT RST|* -> TIME-WAIT");
+    }
+
+    #[test]
+    fn two_packet_handshake_is_caught_in_listen() {
+        caught("two-packet-handshake", "passive-data-close", Check::State, "LISTEN SYN|* -> SYN-RECEIVED");
+    }
+
+    #[test]
+    fn rfc793_resets_on_an_in_window_rst() {
+        caught("rfc793", "challenge-acks", Check::ChallengeAck, "ESTABLISHED RST|* -> ESTABLISHED");
+    }
+
+    #[test]
+    fn verdicts_cite_file_line_and_rfc() {
+        let all = verdicts("no-time-wait");
+        let v = all.iter().find_map(|(_, v)| v.clone()).unwrap();
+        assert!(v.row.starts_with("models/rfc9293.tcp:"), "{}", v.row);
+        assert!(v.cite.contains("RFC 9293 3.6.1"), "{}", v.cite);
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<Verdict>(&text).unwrap(), v);
+    }
+}

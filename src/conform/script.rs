@@ -1,0 +1,311 @@
+//! The fuzz input: what the stack's user and the remote peer do, step by step.
+//!
+//! Numbers are *relative* to what the stack should expect (its RCV.NXT and SND.NXT as the oracle
+//! tracks them), so random bytes mostly mean something: a segment "in the window", an "old
+//! duplicate", an ACK "of everything sent". One type feeds the built-in fuzz loop, the cargo fuzz
+//! targets (through `arbitrary`), proptest strategies and the finding files (through serde).
+
+use arbitrary::Arbitrary;
+use serde::{Deserialize, Serialize};
+
+/// A run: steps in order, from a freshly reset stack.
+#[derive(Arbitrary, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Script {
+    pub steps: Vec<Step>,
+}
+
+/// One step of a run.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// The stack's user makes a call.
+    User(UserCall),
+    /// The remote peer sends the stack a segment.
+    Inject(Inject),
+    /// Time passes.
+    Wait(Wait),
+}
+
+/// The user calls of RFC 9293 3.9.1, as a socket user makes them.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserCall {
+    /// OPEN, passive: listen on the stack's port.
+    Listen,
+    /// OPEN, active: connect to the peer.
+    Connect,
+    /// SEND this many octets (a fixed pattern, so delivered text can be checked).
+    Send(u8),
+    /// RECEIVE whatever has arrived.
+    Receive,
+    /// CLOSE: no more to send (a socket's `shutdown(SHUT_WR)`).
+    Close,
+    /// ABORT: reset the connection (a socket's `SO_LINGER` 0 and `close`).
+    Abort,
+}
+
+/// A segment from the peer, described relative to the stack's expectations.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Inject {
+    pub kind: Kind,
+    pub seq: Rel,
+    /// Ignored unless `kind` carries ACK.
+    pub ack: Rel,
+    /// Payload octets (a fixed pattern by sequence number).
+    pub len: u8,
+    pub window: Window,
+}
+
+/// The control bits of an injected segment: the common shapes by name, anything else as bits.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Syn,
+    SynAck,
+    /// ACK, with text if `len` > 0.
+    Ack,
+    /// FIN|ACK.
+    Fin,
+    Rst,
+    RstAck,
+    /// Any TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10).
+    Bits(u8),
+}
+
+/// A sequence or acknowledgment number relative to what the stack expects.
+///
+/// For SEG.SEQ the reference point is the stack's RCV.NXT (before a SYN has arrived: the peer's
+/// next number); for SEG.ACK it is the stack's SND.NXT and SND.UNA.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rel {
+    /// SEQ = RCV.NXT; ACK = SND.NXT (acknowledges everything sent).
+    Exact,
+    /// Inside the window but not exact: SEQ = RCV.NXT + 1 + n mod (RCV.WND - 1);
+    /// ACK = SND.UNA + n mod (SND.NXT - SND.UNA + 1), which may be a duplicate.
+    InWindow(u16),
+    /// Already seen: SEQ = RCV.NXT - 1 - n; ACK = SND.UNA - 1 - n.
+    Old(u16),
+    /// Beyond what is possible: SEQ = RCV.NXT + RCV.WND + n; ACK = SND.NXT + 1 + n.
+    Future(u16),
+    /// From the initial numbers: SEQ = the peer's ISN + n; ACK = the stack's ISS + n (as
+    /// packetdrill writes them).
+    FromIsn(u32),
+    /// This absolute number.
+    Raw(u32),
+}
+
+/// The window the peer advertises.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Window {
+    /// The harness's usual window, [`PEER_WINDOW`].
+    Open,
+    /// A closed window.
+    Zero,
+    Small(u8),
+}
+
+/// How long a wait lasts.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Wait {
+    /// This many milliseconds.
+    Ms(u16),
+    /// Until the next timer the table expects to be running is due.
+    NextTimer,
+    /// One maximum segment lifetime of the stack's declared MSL.
+    Msl,
+}
+
+/// The window the peer advertises unless told otherwise.
+pub const PEER_WINDOW: u16 = 8192;
+/// The MSS the peer announces on its SYNs.
+pub const PEER_MSS: u16 = 1000;
+
+impl Window {
+    pub fn octets(self) -> u16 {
+        match self {
+            Window::Open => PEER_WINDOW,
+            Window::Zero => 0,
+            Window::Small(n) => u16::from(n),
+        }
+    }
+}
+
+/// The octet at `offset` of a stream: text is a fixed pattern, so text delivered at the wrong
+/// place shows up as wrong octets.
+pub fn pattern(offset: u32) -> u8 {
+    b"abcdefghijklmnopqrstuvwxyz0123456789"[(offset % 36) as usize]
+}
+
+/// A named script that walks a stack through one part of the state machine: the fuzz loop's
+/// first corpus, and a conformance suite that runs unchanged against every adapter.
+pub struct Seed {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub steps: fn() -> Vec<Step>,
+}
+
+impl Seed {
+    pub fn script(&self) -> Script {
+        Script { steps: (self.steps)() }
+    }
+}
+
+/// A segment from the peer with exact numbers.
+fn seg(kind: Kind, len: u8) -> Step {
+    Step::Inject(Inject { kind, seq: Rel::Exact, ack: Rel::Exact, len, window: Window::Open })
+}
+
+/// A segment from the peer with the given sequence number and an exact ACK.
+fn seg_at(kind: Kind, seq: Rel) -> Step {
+    Step::Inject(Inject { kind, seq, ack: Rel::Exact, len: 0, window: Window::Open })
+}
+
+fn passive_open() -> Vec<Step> {
+    vec![Step::User(UserCall::Listen), seg(Kind::Syn, 0), seg(Kind::Ack, 0)]
+}
+
+fn active_open() -> Vec<Step> {
+    vec![Step::User(UserCall::Connect), seg(Kind::SynAck, 0)]
+}
+
+/// Active open, close, the peer's ACK and FIN: TIME-WAIT.
+fn to_time_wait() -> Vec<Step> {
+    let mut steps = active_open();
+    steps.extend([Step::User(UserCall::Close), seg(Kind::Ack, 0), seg(Kind::Fin, 0)]);
+    steps
+}
+
+pub const SEEDS: &[Seed] = &[
+    Seed {
+        name: "passive-data-close",
+        about: "LISTEN, three-way handshake, text both ways, the peer closes first",
+        steps: || {
+            let mut steps = passive_open();
+            steps.extend([
+                seg(Kind::Ack, 10),
+                Step::User(UserCall::Receive),
+                Step::User(UserCall::Send(5)),
+                seg(Kind::Ack, 0),
+                seg(Kind::Fin, 0),
+                Step::User(UserCall::Close),
+                seg(Kind::Ack, 0),
+            ]);
+            steps
+        },
+    },
+    Seed {
+        name: "active-time-wait",
+        about: "active open and close into TIME-WAIT, which lasts 2*MSL and then closes",
+        steps: || {
+            let mut steps = to_time_wait();
+            steps.extend([Step::Wait(Wait::Msl), Step::Wait(Wait::Msl), Step::Wait(Wait::Ms(10))]);
+            steps
+        },
+    },
+    Seed {
+        name: "time-wait-fin-again",
+        about: "a retransmitted FIN in TIME-WAIT is re-ACKed and restarts 2*MSL",
+        steps: || {
+            let mut steps = to_time_wait();
+            steps.extend([
+                Step::Wait(Wait::Msl),
+                seg_at(Kind::Fin, Rel::Old(0)),
+                Step::Wait(Wait::Msl),
+                Step::Wait(Wait::Ms(500)),
+                seg_at(Kind::Fin, Rel::Old(0)),
+                Step::Wait(Wait::Msl),
+                Step::Wait(Wait::Msl),
+                Step::Wait(Wait::Ms(10)),
+            ]);
+            steps
+        },
+    },
+    Seed {
+        name: "time-wait-rst",
+        about: "a RST in TIME-WAIT is ignored (RFC 1337)",
+        steps: || {
+            let mut steps = to_time_wait();
+            steps.extend([seg(Kind::Rst, 0), Step::Wait(Wait::Ms(100))]);
+            steps
+        },
+    },
+    Seed {
+        name: "challenge-acks",
+        about: "an in-window RST and a SYN in ESTABLISHED draw challenge ACKs; an exact RST resets",
+        steps: || {
+            let mut steps = passive_open();
+            steps.extend([seg_at(Kind::Rst, Rel::InWindow(5)), seg(Kind::Syn, 0), seg(Kind::Rst, 0)]);
+            steps
+        },
+    },
+    Seed {
+        name: "simultaneous-close",
+        about: "both sides close at once: FIN-WAIT-1, CLOSING, TIME-WAIT",
+        steps: || {
+            let mut steps = active_open();
+            steps.extend([
+                Step::User(UserCall::Close),
+                Step::Inject(Inject {
+                    kind: Kind::Fin,
+                    seq: Rel::Exact,
+                    ack: Rel::InWindow(0),
+                    len: 0,
+                    window: Window::Open,
+                }),
+                seg(Kind::Ack, 0),
+            ]);
+            steps
+        },
+    },
+    Seed {
+        name: "retransmit-and-give-up",
+        about: "an unanswered SYN is retransmitted with backoff until R2, then the open fails",
+        steps: || vec![Step::User(UserCall::Connect); 1].into_iter().chain([Step::Wait(Wait::NextTimer); 7]).collect(),
+    },
+    Seed {
+        name: "closed-port",
+        about: "segments to a closed port draw RSTs numbered by RFC 9293 3.10.7.1",
+        steps: || vec![seg(Kind::Syn, 0), seg(Kind::Ack, 4), seg(Kind::Rst, 0)],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_serialise_readably_and_round_trip() {
+        let script = Script {
+            steps: vec![
+                Step::User(UserCall::Listen),
+                Step::Inject(Inject {
+                    kind: Kind::Syn,
+                    seq: Rel::Exact,
+                    ack: Rel::Exact,
+                    len: 0,
+                    window: Window::Open,
+                }),
+                Step::Wait(Wait::Ms(200)),
+                Step::User(UserCall::Send(3)),
+            ],
+        };
+        let text = serde_json::to_string(&script).unwrap();
+        assert_eq!(
+            text,
+            r#"[{"user":"listen"},{"inject":{"kind":"syn","seq":"exact","ack":"exact","len":0,"window":"open"}},{"wait":{"ms":200}},{"user":{"send":3}}]"#
+        );
+        assert_eq!(serde_json::from_str::<Script>(&text).unwrap(), script);
+    }
+
+    #[test]
+    fn arbitrary_bytes_always_make_a_script() {
+        let bytes: Vec<u8> = (0..512u32).map(|i| (i.wrapping_mul(37) ^ (i >> 3)) as u8 | 1).collect();
+        // As libFuzzer and the fuzz loop decode their inputs.
+        let script = Script::arbitrary_take_rest(arbitrary::Unstructured::new(&bytes)).unwrap();
+        assert!(script.steps.len() >= 5, "{script:?}");
+    }
+}
