@@ -21,6 +21,8 @@ pub struct Reference<'m> {
     seed: u64,
     endpoint: Endpoint<'m>,
     outbox: VecDeque<Segment>,
+    /// Text the endpoint handed its user, kept until a RECEIVE, as a socket keeps it.
+    readable: Vec<u8>,
 }
 
 impl<'m> Reference<'m> {
@@ -43,7 +45,7 @@ impl<'m> Reference<'m> {
             isn: format!("pseudo-random, seeded ({seed})"),
         };
         let endpoint = Endpoint::new(model, Self::config(&params, seed));
-        Reference { model, params, seed, endpoint, outbox: VecDeque::new() }
+        Reference { model, params, seed, endpoint, outbox: VecDeque::new(), readable: Vec::new() }
     }
 
     fn config(params: &Params, seed: u64) -> Config {
@@ -62,6 +64,11 @@ impl<'m> Reference<'m> {
         while let Some(seg) = self.endpoint.poll_transmit() {
             self.outbox.push_back(seg);
         }
+        while let Some(event) = self.endpoint.poll_event() {
+            if let Event::Data(d) = event {
+                self.readable.extend_from_slice(&d);
+            }
+        }
     }
 }
 
@@ -73,6 +80,7 @@ impl Stack for Reference<'_> {
     fn reset(&mut self) {
         self.endpoint = Endpoint::new(self.model, Self::config(&self.params, self.seed));
         self.outbox.clear();
+        self.readable.clear();
     }
 
     fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
@@ -82,13 +90,11 @@ impl Stack for Reference<'_> {
             self.endpoint.handle_user(now, call);
         }
         self.drain();
-        let mut read = Vec::new();
-        while let Some(event) = self.endpoint.poll_event() {
-            if let Event::Data(d) = event {
-                read.extend_from_slice(&d);
-            }
+        if call == Call::Receive {
+            std::mem::take(&mut self.readable)
+        } else {
+            Vec::new()
         }
-        read
     }
 
     fn inject(&mut self, now: Instant, packet: &[u8]) {

@@ -4,6 +4,7 @@
 mod bench;
 mod check;
 mod diff;
+mod fuzz;
 mod show;
 mod simulate;
 mod validate;
@@ -58,6 +59,7 @@ enum Command {
     Show(show::Args),
     Diff(diff::Args),
     Simulate(simulate::Args),
+    Fuzz(fuzz::Args),
     Bench(bench::Args),
 }
 
@@ -69,6 +71,7 @@ impl Cli {
             Command::Show(args) => show::run(args),
             Command::Diff(args) => diff::run(args),
             Command::Simulate(args) => simulate::run(args),
+            Command::Fuzz(args) => fuzz::run(args),
             Command::Bench(args) => bench::run(args),
         }
     }

@@ -4,8 +4,8 @@
 //! state it enters and the text it delivers.
 //!
 //! The shadow follows the stack from what it sends: it takes the stack's ISS from its first SYN
-//! (the table says *that* a SYN goes out, the stack chooses its number) and the receive window
-//! from every segment (so "in the window" means the window the stack advertised).
+//! (the table says *that* a SYN goes out, the stack chooses its number) and the size of its
+//! receive buffer from the windows it advertises (so "in the window" means the stack's window).
 //!
 //! Tolerances, all explicit:
 //! - window sizes and options are the stack's choice and are not compared (they are learned);
@@ -292,6 +292,7 @@ impl<'m> Oracle<'m> {
             step_rows: Vec::new(),
             beyond_window: false,
             sent: 0,
+            handed: Vec::new(),
             expected: Vec::new(),
             actual: Vec::new(),
             scratch: Vec::new(),
@@ -340,6 +341,9 @@ struct Harness<'o, 'm, 's> {
     beyond_window: bool,
     /// Octets SENT by the user so far (the text is a pattern by offset).
     sent: u32,
+    /// Text the shadow handed its user since the last RECEIVE: a RECEIVE queued before
+    /// ESTABLISHED completes when the text arrives, a socket hands it over at the next read.
+    handed: Vec<u8>,
     expected: Vec<Segment>,
     actual: Vec<Segment>,
     scratch: Vec<u8>,
@@ -389,7 +393,8 @@ impl Harness<'_, '_, '_> {
         if !read.is_empty() {
             self.log(Record::Read { at: now, data: read.clone() });
         }
-        let delivered = self.settle(before, false)?;
+        self.settle(before, false)?;
+        let delivered = if model_call == Call::Receive { std::mem::take(&mut self.handed) } else { Vec::new() };
         if model_call == Call::Receive && read != delivered {
             return Err(self.verdict(
                 Mismatch::Delivery,
@@ -418,7 +423,7 @@ impl Harness<'_, '_, '_> {
         self.shadow.handle_segment(now, &segment);
         let rst = segment.ctl.contains(Control::RST);
         self.log(Record::Inbound { at: now, segment });
-        self.settle(before, rst).map(drop)
+        self.settle(before, rst)
     }
 
     fn wait(&mut self, wait: Wait) -> Result<(), Stop> {
@@ -441,7 +446,7 @@ impl Harness<'_, '_, '_> {
         let before = self.shadow.state();
         self.now = self.now.max(to);
         self.stack.advance(self.now);
-        self.settle(before, false).map(drop)
+        self.settle(before, false)
     }
 
     /// The segment an [`Inject`] describes, numbered from what the stack should expect.
@@ -496,8 +501,7 @@ impl Harness<'_, '_, '_> {
     }
 
     /// After an input: takes what the shadow did and what the stack sent, and compares them.
-    /// Returns the text the shadow's user was handed.
-    fn settle(&mut self, before: State, rst_in: bool) -> Result<Vec<u8>, Stop> {
+    fn settle(&mut self, before: State, rst_in: bool) -> Result<(), Stop> {
         let now = self.now;
         self.step_rows.clear();
         let fired = self.shadow.transitions().len();
@@ -506,10 +510,9 @@ impl Harness<'_, '_, '_> {
             self.fired(t);
         }
         self.shadow.clear_log();
-        let mut delivered = Vec::new();
         while let Some(event) = self.shadow.poll_event() {
             if let Event::Data(d) = &event {
-                delivered.extend_from_slice(d);
+                self.handed.extend_from_slice(d);
             }
             self.log(Record::Told { at: now, event });
         }
@@ -544,7 +547,7 @@ impl Harness<'_, '_, '_> {
         if matches!(model_state, State::Closed | State::Listen) {
             self.iss_learned = false;
         }
-        Ok(delivered)
+        Ok(())
     }
 
     /// Takes the stack's packets until it is quiet; malformed bytes and floods are verdicts.
@@ -595,8 +598,8 @@ impl Harness<'_, '_, '_> {
         self.log(Record::Row { at: t.at, transition: t });
     }
 
-    /// Takes the stack's ISS from its first SYN of a connection and its window from every
-    /// segment, shifting what the shadow expects to send accordingly.
+    /// Takes the stack's ISS from its first SYN of a connection, shifting what the shadow
+    /// expects to send accordingly, and its receive buffer from the windows it advertises.
     fn learn(&mut self) {
         if !self.iss_learned {
             let syns = self
@@ -615,10 +618,18 @@ impl Harness<'_, '_, '_> {
                 self.run.stack_iss = Some(actual.seq);
             }
         }
-        if let Some(last) = self.actual.last() {
-            if last.ctl.contains(Control::SYN) || self.shadow.state().has_rcv_nxt() {
-                self.shadow.set_rcv_wnd(u32::from(last.window));
-            }
+        // The window a segment advertises is the buffer less what is unread. The shadow's own
+        // segment was computed the same way at the same moment, so the difference between the
+        // two windows is the difference between the buffers: learn it from matching segments.
+        let delta = self
+            .expected
+            .iter()
+            .zip(&self.actual)
+            .find(|(e, a)| same(e, a) && e.window != a.window)
+            .map(|(e, a)| i64::from(a.window) - i64::from(e.window));
+        if let Some(delta) = delta {
+            let buffer = i64::from(self.shadow.config().buffer) + delta;
+            self.shadow.set_buffer(buffer.clamp(0, i64::from(u32::MAX)) as u32);
         }
     }
 

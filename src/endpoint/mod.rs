@@ -293,9 +293,10 @@ impl<'m> Endpoint<'m> {
         shift
     }
 
-    /// Takes `window` as the receive window we advertise, as a stack under test did.
-    pub fn set_rcv_wnd(&mut self, window: u32) {
-        self.cfg.buffer = window.saturating_add(self.tcb.received.len() as u32);
+    /// Takes `octets` as the receive buffer RCV.WND is what is left of: an oracle learns a
+    /// stack's buffer from the windows it advertises.
+    pub fn set_buffer(&mut self, octets: u32) {
+        self.cfg.buffer = octets;
     }
 
     // ---- inputs --------------------------------------------------------------------------

@@ -44,30 +44,63 @@ fn edge_label(row: &Row) -> String {
 
 /// The DOT text of `model`.
 pub fn to_dot(model: &Model, options: DotOptions) -> String {
-    let mut graph: DiGraph<State, &Row> = DiGraph::new();
+    table_graph(model, options, None)
+}
+
+/// `model` with each row's edge coloured by how often it fired (`hits[row]`): never in dashed
+/// red, then from grey to green on a log scale, the count in the label. What a fuzz run left
+/// untested shows at a glance.
+pub fn coverage(model: &Model, hits: &[u32]) -> String {
+    table_graph(model, DotOptions::default(), Some(hits))
+}
+
+fn hit_colour(hits: u32, max: u32) -> String {
+    if hits == 0 {
+        return "red, style=dashed".into();
+    }
+    let level = f64::from(hits).ln_1p() / f64::from(max.max(1)).ln_1p();
+    // HSV: hue 0.33 is green; saturation grows with the count.
+    format!("\"0.33 {:.2} 0.6\", penwidth={:.1}", 0.2 + 0.8 * level, 1.0 + 2.0 * level)
+}
+
+fn table_graph(model: &Model, options: DotOptions, hits: Option<&[u32]>) -> String {
+    let mut graph: DiGraph<State, (usize, &Row)> = DiGraph::new();
     let mut node = [NodeIndex::end(); State::COUNT];
     for &state in model.states() {
         node[state.index()] = graph.add_node(state);
     }
-    for row in model.rows() {
+    for (index, row) in model.rows().iter().enumerate() {
         let rule = &row.rule;
         if options.no_loops && rule.from == rule.to {
             continue;
         }
-        graph.add_edge(node[rule.from.index()], node[rule.to.index()], row);
+        graph.add_edge(node[rule.from.index()], node[rule.to.index()], (index, row));
     }
-    let edge_attrs = |_: &DiGraph<State, &Row>, edge: petgraph::graph::EdgeReference<'_, &Row>| {
-        let row = *edge.weight();
-        let c = colour(row.rule.input);
-        format!("label=\"{}\", color={c}, fontcolor={c}", escape(&edge_label(row)))
+    let max = hits.map_or(0, |h| h.iter().copied().max().unwrap_or(0));
+    let edge_attrs = |_: &DiGraph<State, (usize, &Row)>, edge: petgraph::graph::EdgeReference<'_, (usize, &Row)>| {
+        let (index, row) = *edge.weight();
+        match hits {
+            None => {
+                let c = colour(row.rule.input);
+                format!("label=\"{}\", color={c}, fontcolor={c}", escape(&edge_label(row)))
+            }
+            Some(hits) => {
+                let n = hits.get(index).copied().unwrap_or(0);
+                let label = format!("{}\n{n} hits", edge_label(row));
+                format!("label=\"{}\", color={}", escape(&label), hit_colour(n, max))
+            }
+        }
     };
-    let node_attrs = |_: &DiGraph<State, &Row>, (_, state): (NodeIndex, &State)| {
+    let node_attrs = |_: &DiGraph<State, (usize, &Row)>, (_, state): (NodeIndex, &State)| {
         let shape = if *state == State::Closed { "doublecircle" } else { "ellipse" };
         format!("label=\"{state}\", shape={shape}")
     };
     let body = Dot::with_attr_getters(&graph, &CONTENT_ONLY, &edge_attrs, &node_attrs);
-    let caption =
-        format!("{} ({}): blue = user call, black = segment, red = timeout", model.name(), model.table().source.name);
+    let key = match hits {
+        None => "blue = user call, black = segment, red = timeout",
+        Some(_) => "coverage: dashed red = never fired, grey to green = fired rarely to often",
+    };
+    let caption = format!("{} ({}): {key}", model.name(), model.table().source.name);
     document(model.name(), &caption, &format!("{body:?}"))
 }
 
@@ -169,5 +202,15 @@ mod tests {
         assert_eq!(dot.matches("shape=").count(), model.states().len());
         let fewer = to_dot(&model, DotOptions { no_loops: true });
         assert!(fewer.matches(" -> ").count() < model.rows().len());
+    }
+
+    #[test]
+    fn coverage_marks_rows_never_fired() {
+        let model = Shipped::default_model().load().unwrap();
+        let mut hits = vec![0; model.rows().len()];
+        hits[0] = 5;
+        let dot = coverage(&model, &hits);
+        assert_eq!(dot.matches("style=dashed").count(), model.rows().len() - 1);
+        assert!(dot.contains("5 hits"));
     }
 }

@@ -18,6 +18,14 @@ impl Source {
         Source { name: name.into(), text: text.into() }
     }
 
+    /// The byte offset of a 1-based line and column (in characters), clamped to the text.
+    pub fn offset(&self, line: usize, col: usize) -> usize {
+        let start: usize = self.text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+        let rest = self.text.get(start..).unwrap_or("");
+        let within = rest.char_indices().nth(col.saturating_sub(1)).map_or(rest.len(), |(i, _)| i);
+        start + within
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn locate(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
@@ -74,6 +82,8 @@ pub enum Kind {
     Impossible,
     /// A state no row sequence leads to from CLOSED.
     UnreachableState,
+    /// A file tcpcheck reads back (a finding, a script) that is not in its format.
+    BadFile,
 }
 
 impl Kind {
@@ -89,6 +99,7 @@ impl Kind {
             Kind::Shadowed => "tcpcheck::unreachable-row",
             Kind::Impossible => "tcpcheck::impossible-row",
             Kind::UnreachableState => "tcpcheck::unreachable-state",
+            Kind::BadFile => "tcpcheck::bad-file",
         }
     }
 }
@@ -268,6 +279,10 @@ mod tests {
         assert_eq!(src.locate(3), (2, 1));
         assert_eq!(src.locate(7), (2, 4)); // after "cé " (é is two bytes)
         assert_eq!(src.locate(999), (3, 1));
+        for offset in [0, 3, 7] {
+            let (line, col) = src.locate(offset);
+            assert_eq!(src.offset(line, col), offset);
+        }
     }
 
     #[test]

@@ -1,0 +1,312 @@
+//! `tcpcheck fuzz`: the built-in coverage-guided loop over a stack under test.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tcpcheck::adapter::Reference;
+use tcpcheck::conform::finding::{Finding, FORMAT};
+use tcpcheck::conform::fuzz::{Found, Fuzzer, Stats};
+use tcpcheck::conform::{Coverage, Oracle, Script, Stack};
+use tcpcheck::export::dot;
+use tcpcheck::model::Model;
+use tcpcheck::time::Duration;
+
+use super::{finding, load_model, CliError, OK};
+
+/// The stacks `--stack` can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StackArg {
+    /// Our reference endpoint executing --model (a mutant plays a buggy stack)
+    Reference,
+}
+
+impl StackArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            StackArg::Reference => "reference",
+        }
+    }
+}
+
+/// Fuzz a TCP stack: random segment sequences judged by the oracle table.
+///
+/// The harness plays the stack's user and its remote peer. Each run is a script of user calls,
+/// segments (numbered relative to what the stack expects: exact, in the window, old, future…)
+/// and waits, mutated from a corpus that grows whenever a run fires table rows, (state, input)
+/// pairs or row-to-row edges not seen before. A shadow endpoint executing the oracle model
+/// judges every step; a difference is a finding naming the row (file:line) and RFC section.
+/// Findings are minimized, de-duplicated by (check, row) and saved under DIR/findings/ for
+/// `tcpcheck replay`. Exit 0 if nothing was found, 1 with findings, 2 on bad input.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The stack under test
+    #[arg(long, value_enum, default_value = "reference")]
+    stack: StackArg,
+    /// The table the reference stack executes [default: rfc9293]
+    #[arg(long, short)]
+    model: Option<String>,
+    /// The table that judges the stack [default: rfc9293]
+    #[arg(long)]
+    oracle: Option<String>,
+    /// Stop after this long (e.g. 60s, 5min) [default: 10s unless --runs is given]
+    #[arg(long, value_parser = parse_duration)]
+    time: Option<Duration>,
+    /// Stop after this many runs
+    #[arg(long)]
+    runs: Option<u64>,
+    /// Seed of the mutation RNG; job k uses seed + k
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep the corpus in DIR/corpus and save findings in DIR/findings [default: fuzz-out]
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// Parallel jobs [default: all cores]
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Draw the oracle table with each row coloured by how often it fired, as DOT
+    #[arg(long, value_name = "FILE")]
+    coverage_dot: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    Duration::parse(text)
+}
+
+/// The stack's table and the oracle's, loaded once and shared by every job.
+pub struct Models {
+    pub stack: Model,
+    pub oracle: Model,
+}
+
+impl Models {
+    pub fn load(stack: Option<&str>, oracle: Option<&str>) -> Result<Models, CliError> {
+        Ok(Models { stack: load_model(stack)?, oracle: load_model(oracle)? })
+    }
+}
+
+/// A fresh stack of the named kind.
+pub fn make_stack<'m>(kind: StackArg, models: &'m Models, seed: u64) -> Box<dyn Stack + 'm> {
+    match kind {
+        StackArg::Reference => Box::new(Reference::new(&models.stack, seed)),
+    }
+}
+
+/// What every job reports when it stops.
+struct JobResult {
+    stats: Stats,
+    coverage: Coverage,
+    corpus: Vec<Script>,
+    found: Vec<Found>,
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> CliError {
+    CliError(format!("error: {}: {e}\n  help: check that the directory exists and is writable\n", path.display()))
+}
+
+/// Reads DIR/corpus/*.json, skipping (and naming) files that are not scripts.
+fn read_corpus(dir: &Path) -> Result<Vec<Script>, CliError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut paths: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    paths.sort();
+    let mut scripts = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+        match serde_json::from_str::<Script>(&text) {
+            Ok(script) => scripts.push(script),
+            Err(e) => eprintln!("warning: {}:{}:{}: not a script, skipped: {e}", path.display(), e.line(), e.column()),
+        }
+    }
+    Ok(scripts)
+}
+
+fn script_name(script: &Script) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    script.hash(&mut h);
+    format!("{:016x}.json", h.finish())
+}
+
+// The time budget and the report's rates are wall-clock; the loop itself never reads a clock.
+#[allow(clippy::disallowed_methods)]
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let models = Models::load(args.model.as_deref(), args.oracle.as_deref())?;
+    let dir = args.corpus.clone().unwrap_or_else(|| PathBuf::from("fuzz-out"));
+    let corpus_dir = dir.join("corpus");
+    let findings_dir = dir.join("findings");
+    let imported = read_corpus(&corpus_dir)?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let budget = match (args.time, args.runs) {
+        (None, None) => Some(std::time::Duration::from_secs(10)),
+        (time, _) => time.map(|t| std::time::Duration::from_micros(t.as_micros())),
+    };
+    let params = make_stack(args.stack, &models, args.seed).params().clone();
+    let oracle = Oracle::new(&models.oracle, params.clone());
+    eprintln!(
+        "fuzzing {} against {} ({}), {jobs} job{}, corpus {} ({} scripts)",
+        params.name,
+        models.oracle.name(),
+        models.oracle.table().source.name,
+        if jobs == 1 { "" } else { "s" },
+        corpus_dir.display(),
+        imported.len()
+    );
+    if let Some(tw) = params.time_wait.filter(|&tw| tw < params.msl.times(2)) {
+        eprintln!(
+            "note: the stack declares TIME-WAIT {tw} < 2*MSL {}: expect time-wait-2msl verdicts",
+            params.msl.times(2)
+        );
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let runs = AtomicU64::new(0);
+    let findings = AtomicU64::new(0);
+    let started = std::time::Instant::now();
+    let results = Mutex::new(Vec::new());
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    std::thread::scope(|scope| {
+        for job in 0..jobs {
+            let (models, oracle, imported, stop, runs, findings, results) =
+                (&models, &oracle, &imported, &stop, &runs, &findings, &results);
+            let per_job = args.runs.map(|r| r / jobs as u64 + u64::from((job as u64) < r % jobs as u64));
+            scope.spawn(move || {
+                let mut stack = make_stack(args.stack, models, args.seed.wrapping_add(job as u64));
+                let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64));
+                for script in imported {
+                    fuzzer.offer(script.clone());
+                }
+                let mut left = per_job;
+                const BATCH: u64 = 256;
+                while !stop.load(Ordering::Relaxed) && left != Some(0) {
+                    let n = left.map_or(BATCH, |l| l.min(BATCH));
+                    let before = fuzzer.found().len();
+                    fuzzer.round(n);
+                    runs.fetch_add(n, Ordering::Relaxed);
+                    findings.fetch_add((fuzzer.found().len() - before) as u64, Ordering::Relaxed);
+                    left = left.map(|l| l - n);
+                    if budget.is_some_and(|b| started.elapsed() >= b) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                let result = JobResult {
+                    stats: fuzzer.stats,
+                    coverage: fuzzer.coverage().clone(),
+                    corpus: fuzzer.corpus().to_vec(),
+                    found: fuzzer.found().to_vec(),
+                };
+                if let Ok(mut all) = results.lock() {
+                    all.push(result);
+                }
+            });
+        }
+        if let Some(bar) = &bar {
+            while results.lock().map_or(0, |r| r.len()) < jobs {
+                let n = runs.load(Ordering::Relaxed);
+                let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!("{n} runs, {rate:.0}/s, {} findings", findings.load(Ordering::Relaxed)));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let results = results.into_inner().unwrap_or_default();
+
+    let mut coverage = Coverage::new(&models.oracle);
+    let mut stats = Stats::default();
+    let mut corpus: Vec<Script> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
+    for r in results {
+        coverage.merge(&r.coverage);
+        stats.runs += r.stats.runs;
+        stats.steps += r.stats.steps;
+        corpus.extend(r.corpus);
+        for f in r.found {
+            match found.iter_mut().find(|g| g.verdict.key() == f.verdict.key()) {
+                Some(g) if g.script.steps.len() > f.script.steps.len() => *g = f,
+                Some(_) => {}
+                None => found.push(f),
+            }
+        }
+    }
+    found.sort_by(|a, b| a.verdict.key().cmp(&b.verdict.key()));
+
+    std::fs::create_dir_all(&corpus_dir).map_err(|e| io_error(&corpus_dir, e))?;
+    for script in &corpus {
+        let path = corpus_dir.join(script_name(script));
+        let text = serde_json::to_string(script).unwrap_or_default();
+        std::fs::write(&path, text + "\n").map_err(|e| io_error(&path, e))?;
+    }
+    let mut saved = Vec::new();
+    if !found.is_empty() {
+        std::fs::create_dir_all(&findings_dir).map_err(|e| io_error(&findings_dir, e))?;
+    }
+    for f in &found {
+        let line = f.verdict.row.rsplit(':').next().unwrap_or("0");
+        let path = findings_dir.join(format!("{}-{}-line{line}.json", args.stack.name(), f.verdict.check));
+        let file = Finding {
+            format: FORMAT.into(),
+            stack: args.stack.name().into(),
+            model: Some(args.model.clone().unwrap_or_else(|| models.stack.name().to_string())),
+            oracle: args.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
+            seed: args.seed,
+            verdict: f.verdict.clone(),
+            script: f.script.clone(),
+        };
+        std::fs::write(&path, file.to_json()).map_err(|e| io_error(&path, e))?;
+        saved.push(path);
+    }
+
+    let table = models.oracle.table();
+    let hits = coverage.row_hits();
+    let covered = hits.iter().filter(|&&c| c > 0).count();
+    println!(
+        "{} runs ({} steps) in {secs:.1}s: {:.0} runs/s; corpus {} scripts",
+        stats.runs,
+        stats.steps,
+        stats.runs as f64 / secs.max(1e-9),
+        corpus.len()
+    );
+    println!(
+        "coverage of {}: {covered}/{} rows, {} (state, input) pairs",
+        table.source.name,
+        hits.len(),
+        coverage.pairs_hit()
+    );
+    let uncovered: Vec<String> = table
+        .rows
+        .iter()
+        .zip(hits)
+        .filter(|(_, &c)| c == 0)
+        .map(|(r, _)| format!("  {}  {} {} -> {}", table.row_location(r), r.rule.from, r.rule.input, r.rule.to))
+        .collect();
+    if !uncovered.is_empty() {
+        println!("rows never fired:\n{}", uncovered.join("\n"));
+    }
+    if let Some(path) = &args.coverage_dot {
+        let text = dot::coverage(&models.oracle, hits);
+        std::fs::write(path, text).map_err(|e| io_error(path, e))?;
+    }
+    if found.is_empty() {
+        println!("no findings");
+        return Ok(OK);
+    }
+    println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
+    for (f, path) in found.iter().zip(&saved) {
+        println!("\n{}\n  replay:   tcpcheck replay {}", f.verdict, path.display());
+    }
+    Ok(finding())
+}

@@ -1,0 +1,305 @@
+//! The built-in fuzz loop: coverage-guided mutation of scripts, with table coverage on the
+//! oracle (rows, (state, input) pairs, row-to-row edges) as feedback.
+//!
+//! It is sans-IO like the rest of the core: it runs as many scripts as it is told to and
+//! never reads a clock; the command line decides how long to go on. Mutations work on the
+//! script's structure (insert, drop, replace, duplicate, swap, splice, re-aim a number) rather
+//! than on bytes, so a mutated script stays meaningful. New steps come from random bytes through
+//! `arbitrary`, the same decoding `cargo fuzz` uses.
+
+use arbitrary::{Arbitrary, Unstructured};
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
+use rustc_hash::FxHashSet;
+
+use super::oracle::{Check, Coverage, Oracle, Run, Verdict};
+use super::script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
+use super::Stack;
+
+/// Scripts longer than this are not grown further.
+pub const MAX_LEN: usize = 48;
+
+/// Runs a minimization may spend on one finding.
+const MINIMIZE_BUDGET: usize = 4000;
+
+/// A finding: a minimized script and the verdict it draws.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub script: Script,
+    pub verdict: Verdict,
+}
+
+/// Counters, for progress and the final report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub runs: u64,
+    pub steps: u64,
+}
+
+/// One fuzzing job: a stack, an oracle, a corpus and what it has found.
+pub struct Fuzzer<'o, 'm, 's> {
+    oracle: &'o Oracle<'m>,
+    stack: &'s mut dyn Stack,
+    rng: StdRng,
+    corpus: Vec<Script>,
+    coverage: Coverage,
+    seen: FxHashSet<(Check, String)>,
+    found: Vec<Found>,
+    pub stats: Stats,
+}
+
+impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
+    /// A job whose corpus starts with the seed scripts.
+    pub fn new(oracle: &'o Oracle<'m>, stack: &'s mut dyn Stack, seed: u64) -> Self {
+        let mut fuzzer = Fuzzer {
+            oracle,
+            stack,
+            rng: StdRng::seed_from_u64(seed),
+            corpus: Vec::new(),
+            coverage: Coverage::new(oracle.model()),
+            seen: FxHashSet::default(),
+            found: Vec::new(),
+            stats: Stats::default(),
+        };
+        for seed in SEEDS {
+            fuzzer.offer(seed.script());
+        }
+        fuzzer
+    }
+
+    /// Runs `script` and keeps it if it covers something new; records a finding if it draws a
+    /// verdict not seen before. Returns the run.
+    pub fn offer(&mut self, script: Script) -> Run {
+        let run = self.oracle.run(self.stack, &script, false);
+        self.stats.runs += 1;
+        self.stats.steps += run.steps as u64;
+        let new = self.coverage.add(&run.features);
+        if let Some(verdict) = &run.verdict {
+            if self.seen.insert((verdict.check, verdict.row.clone())) {
+                let found = self.minimize(script, verdict.clone());
+                self.found.push(found);
+            }
+        } else if new {
+            self.corpus.push(script);
+        }
+        run
+    }
+
+    /// Runs `n` mutated scripts.
+    pub fn round(&mut self, n: u64) {
+        for _ in 0..n {
+            let script = self.next_input();
+            self.offer(script);
+        }
+    }
+
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+
+    pub fn corpus(&self) -> &[Script] {
+        &self.corpus
+    }
+
+    /// The findings so far, each minimized, one per (check, row).
+    pub fn found(&self) -> &[Found] {
+        &self.found
+    }
+
+    fn random_step(&mut self) -> Step {
+        let mut bytes = [0u8; 24];
+        self.rng.fill_bytes(&mut bytes);
+        Step::arbitrary(&mut Unstructured::new(&bytes)).unwrap_or(Step::Wait(Wait::NextTimer))
+    }
+
+    fn pick(&mut self) -> Script {
+        match self.corpus.len() {
+            0 => Script::default(),
+            n => {
+                // Favour recent entries: they reached the newest coverage.
+                let i = if self.rng.random_bool(0.5) {
+                    self.rng.random_range(n.saturating_sub(8)..n)
+                } else {
+                    self.rng.random_range(0..n)
+                };
+                self.corpus[i].clone()
+            }
+        }
+    }
+
+    fn next_input(&mut self) -> Script {
+        if self.corpus.is_empty() || self.rng.random_ratio(1, 16) {
+            let len = self.rng.random_range(1..16);
+            return Script { steps: (0..len).map(|_| self.random_step()).collect() };
+        }
+        let mut script = self.pick();
+        let mutations = self.rng.random_range(1..=4);
+        for _ in 0..mutations {
+            self.mutate(&mut script);
+        }
+        script.steps.truncate(MAX_LEN);
+        script
+    }
+
+    fn mutate(&mut self, script: &mut Script) {
+        let steps = &mut script.steps;
+        let n = steps.len();
+        match self.rng.random_range(0..8) {
+            0 | 1 => {
+                let at = self.rng.random_range(0..=n);
+                let step = self.random_step();
+                steps.insert(at, step);
+            }
+            2 if n > 0 => {
+                steps.remove(self.rng.random_range(0..n));
+            }
+            3 if n > 0 => {
+                let at = self.rng.random_range(0..n);
+                steps[at] = self.random_step();
+            }
+            4 if n > 0 => {
+                let at = self.rng.random_range(0..n);
+                steps.insert(at, steps[at]);
+            }
+            5 if n > 1 => {
+                let (a, b) = (self.rng.random_range(0..n), self.rng.random_range(0..n));
+                steps.swap(a, b);
+            }
+            6 if !self.corpus.is_empty() => {
+                let other = self.pick();
+                let cut = self.rng.random_range(0..=n);
+                let from = self.rng.random_range(0..=other.steps.len());
+                steps.truncate(cut);
+                steps.extend_from_slice(&other.steps[from..]);
+            }
+            _ if n > 0 => {
+                let at = self.rng.random_range(0..n);
+                let rel = self.random_rel();
+                if let Step::Inject(inject) = &mut steps[at] {
+                    match self.rng.random_range(0..3) {
+                        0 => inject.seq = rel,
+                        1 => inject.ack = rel,
+                        _ => inject.len = self.rng.random_range(0..=40),
+                    }
+                }
+            }
+            _ => steps.push(Step::Wait(Wait::NextTimer)),
+        }
+    }
+
+    /// A relative number near the interesting boundaries.
+    fn random_rel(&mut self) -> Rel {
+        let small = self.rng.random_range(0..4u16);
+        match self.rng.random_range(0..5) {
+            0 => Rel::Exact,
+            1 => Rel::InWindow(small),
+            2 => Rel::Old(small),
+            3 => Rel::Future(small),
+            _ => Rel::FromIsn(u32::from(small)),
+        }
+    }
+
+    /// Shrinks `script` while it draws a verdict with the same check and row: cut after the
+    /// verdict, drop steps, then simplify numbers, lengths and waits.
+    fn minimize(&mut self, script: Script, verdict: Verdict) -> Found {
+        let key = (verdict.check, verdict.row.clone());
+        let mut best = Script { steps: script.steps[..(verdict.step + 1).min(script.steps.len())].to_vec() };
+        let mut best_verdict = verdict;
+        let mut budget = MINIMIZE_BUDGET;
+        let mut attempt = |candidate: &Script, budget: &mut usize| -> Option<Verdict> {
+            *budget = budget.checked_sub(1)?;
+            let v = self.oracle.run(self.stack, candidate, false).verdict?;
+            (v.check == key.0 && v.row == key.1).then_some(v)
+        };
+        let mut i = best.steps.len();
+        while i > 0 && budget > 0 {
+            i -= 1;
+            let mut candidate = best.clone();
+            candidate.steps.remove(i);
+            if let Some(v) = attempt(&candidate, &mut budget) {
+                best = candidate;
+                best_verdict = v;
+            }
+        }
+        for i in 0..best.steps.len() {
+            for simpler in simplifications(best.steps[i]) {
+                let mut candidate = best.clone();
+                candidate.steps[i] = simpler;
+                if let Some(v) = attempt(&candidate, &mut budget) {
+                    best = candidate;
+                    best_verdict = v;
+                    break;
+                }
+            }
+        }
+        Found { script: best, verdict: best_verdict }
+    }
+}
+
+/// Simpler versions of a step, simplest first.
+fn simplifications(step: Step) -> Vec<Step> {
+    let mut out = Vec::new();
+    match step {
+        Step::Inject(inject) => {
+            let plain = Inject { seq: Rel::Exact, ack: Rel::Exact, len: 0, window: Window::Open, ..inject };
+            let named = match inject.kind {
+                Kind::Bits(_) => None,
+                _ => Some(inject.kind),
+            };
+            for candidate in [
+                plain,
+                Inject { seq: Rel::Exact, ..inject },
+                Inject { ack: Rel::Exact, ..inject },
+                Inject { len: inject.len.min(1), ..inject },
+                Inject { window: Window::Open, ..inject },
+            ] {
+                if candidate != inject && !out.contains(&Step::Inject(candidate)) {
+                    out.push(Step::Inject(candidate));
+                }
+            }
+            let _ = named;
+        }
+        Step::Wait(Wait::Ms(ms)) if ms > 1 => out.extend([Step::Wait(Wait::NextTimer), Step::Wait(Wait::Ms(ms / 2))]),
+        Step::User(UserCall::Send(n)) if n > 1 => out.push(Step::User(UserCall::Send(1))),
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::Reference;
+    use crate::model::shipped::Shipped;
+    use crate::model::Model;
+
+    fn model(name: &str) -> Model {
+        Shipped::find(name).unwrap().load().unwrap()
+    }
+
+    #[test]
+    fn the_reference_stack_draws_no_verdict() {
+        let oracle_model = model("rfc9293");
+        let mut stack = Reference::new(&oracle_model, 3);
+        let oracle = Oracle::new(&oracle_model, stack.params().clone());
+        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1);
+        fuzzer.round(3000);
+        assert!(fuzzer.found().is_empty(), "{}\n{:?}", fuzzer.found()[0].verdict, fuzzer.found()[0].script);
+        let hit = fuzzer.coverage().row_hits().iter().filter(|&&c| c > 0).count();
+        assert!(hit > 120, "only {hit} rows covered");
+    }
+
+    #[test]
+    fn a_mutant_is_found_and_minimized() {
+        let oracle_model = model("rfc9293");
+        let mutant = model("rst-closes-time-wait");
+        let mut stack = Reference::new(&mutant, 3);
+        let oracle = Oracle::new(&oracle_model, stack.params().clone());
+        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1);
+        let found = &fuzzer.found()[0];
+        assert_eq!(found.verdict.check, Check::RstTimeWait, "{}", found.verdict);
+        // Connect, SYN|ACK, CLOSE, a FIN|ACK that acknowledges our FIN, RST: nothing to drop.
+        assert_eq!(found.script.steps.len(), 5, "{:?}", found.script);
+        fuzzer.round(10);
+    }
+}
