@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod diff;
 mod fuzz;
+mod replay;
 mod show;
 mod simulate;
 mod validate;
@@ -60,6 +61,7 @@ enum Command {
     Diff(diff::Args),
     Simulate(simulate::Args),
     Fuzz(fuzz::Args),
+    Replay(replay::Args),
     Bench(bench::Args),
 }
 
@@ -72,6 +74,7 @@ impl Cli {
             Command::Diff(args) => diff::run(args),
             Command::Simulate(args) => simulate::run(args),
             Command::Fuzz(args) => fuzz::run(args),
+            Command::Replay(args) => replay::run(args),
             Command::Bench(args) => bench::run(args),
         }
     }

@@ -7,6 +7,7 @@
 //! the state it reports with what the table's row says. The first difference ends the run with a
 //! [`Verdict`] naming the row (file:line) and its RFC section.
 
+pub mod diagram;
 pub mod finding;
 pub mod fuzz;
 pub mod oracle;

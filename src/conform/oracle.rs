@@ -125,7 +125,7 @@ impl Verdict {
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}: {}", self.check, self.check.about())?;
-        writeln!(f, "  at step {} ({})", self.step + 1, Instant::from_micros(self.at_us))?;
+        writeln!(f, "  at step {} ({})", self.step.saturating_add(1), Instant::from_micros(self.at_us))?;
         writeln!(f, "  expected: {}", self.expected)?;
         writeln!(f, "  actual:   {}", self.actual)?;
         write!(f, "  rule:     {}  {}  @ {}", self.row, self.rule, self.cite)
@@ -154,6 +154,12 @@ pub enum Record {
 }
 
 impl Record {
+    /// Whether this record begins a script step: every step begins with exactly one call,
+    /// inbound segment or wait.
+    pub fn starts_step(&self) -> bool {
+        matches!(self, Record::Call { .. } | Record::Inbound { .. } | Record::Waited { .. })
+    }
+
     pub fn at(&self) -> Instant {
         match self {
             Record::Call { at, .. }
@@ -412,12 +418,13 @@ impl Harness<'_, '_, '_> {
         let segment = self.build(inject);
         let before = self.shadow.state();
         let p = self.params();
-        match segment.to_ipv4(*p.peer.ip(), *p.stack.ip()) {
-            Ok(bytes) => self.stack.inject(now, &bytes),
+        let Ok(bytes) = segment.to_ipv4(*p.peer.ip(), *p.stack.ip()) else {
             // Our own segments are small and always build; if one did not, the stack never
             // saw it and neither may the shadow.
-            Err(_) => return Ok(()),
-        }
+            self.log(Record::Inbound { at: now, segment });
+            return Ok(());
+        };
+        self.stack.inject(now, &bytes);
         let seq = classify::valuation(&self.shadow.view(), Some(&segment)).get(Family::Seq);
         self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq == Atom::SeqFuture.value();
         self.shadow.handle_segment(now, &segment);

@@ -2,3 +2,5 @@
 
 pub mod dot;
 pub mod json;
+pub mod packetdrill;
+pub mod pcap;

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{Entry, Side};
-use crate::endpoint::Event;
-use crate::model::{Model, State};
+use crate::endpoint::{Event, Transition};
+use crate::model::{Model, State, Table};
 use crate::wire::{Control, Segment, SeqNum};
 
 const TIME: usize = 10;
@@ -50,7 +50,8 @@ fn columns(time: &str, side: Side, text: &str) -> String {
     format!("{time:>TIME$}  {a:<SIDE$}{:<NET$}{b}", "").trim_end().to_string()
 }
 
-fn told(event: &Event) -> String {
+/// What a user was told, as the diagrams write it: `user told: connection reset`.
+pub(crate) fn told(event: &Event) -> String {
     match event {
         Event::Signal(s) => format!("user told: {}", s.text()),
         Event::Data(d) => format!("user reads {} bytes {:?}", d.len(), String::from_utf8_lossy(d)),
@@ -65,6 +66,27 @@ pub struct Trace<'a> {
     pub last: [State; 2],
     /// For a lasso: the index of the first entry of the part that repeats forever.
     pub loop_at: Option<usize>,
+}
+
+/// A fired row as the diagrams show it: `FROM=>TO on INPUT / actions` (`FROM on INPUT` when the
+/// state stays), and where the row is written with what it cites: `file:line RFC 9293 3.10.7.4`.
+pub(crate) fn transition_lines(table: &Table, t: &Transition) -> (String, String) {
+    let Some(row) = table.rows.get(t.row) else {
+        return (
+            format!("{}=>{} on {}", t.from, t.to, t.input),
+            format!("{} (row {} unknown)", table.source.name, t.row),
+        );
+    };
+    let mut head = if t.from == t.to {
+        format!("{} on {}", t.from, t.input)
+    } else {
+        format!("{}=>{} on {}", t.from, t.to, t.input)
+    };
+    let actions: Vec<String> = row.rule.actions.iter().map(|a| a.to_string()).collect();
+    if !actions.is_empty() {
+        head = format!("{head} / {}", actions.join("; "));
+    }
+    (head, format!("{} {}", table.row_location(row), row.rule.cite.qualified(table.rfc)))
 }
 
 /// A network event on a segment `from` sent: drawn in the network column, pointing its way.
@@ -101,19 +123,9 @@ pub fn render(trace: Trace<'_>, model: &Model) -> String {
                 out.push(columns(&time, *side, &text));
             }
             Entry::Transition { side, transition: t, .. } => {
-                let row = &table.rows[t.row];
-                let mut head = if t.from == t.to {
-                    format!("{} on {}", t.from, t.input)
-                } else {
-                    format!("{}=>{} on {}", t.from, t.to, t.input)
-                };
-                let actions: Vec<String> = row.rule.actions.iter().map(|a| a.to_string()).collect();
-                if !actions.is_empty() {
-                    head = format!("{head} / {}", actions.join("; "));
-                }
+                let (head, cite) = transition_lines(table, t);
                 out.push(columns(&time, *side, &head));
-                let cite = format!("  {} {}", table.row_location(row), row.rule.cite.qualified(table.rfc));
-                out.push(columns("", *side, &cite));
+                out.push(columns("", *side, &format!("  {cite}")));
             }
             Entry::Sent { from, segment, lost, forged, .. } => {
                 bases.learn(*from, segment);

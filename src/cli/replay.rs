@@ -1,0 +1,121 @@
+//! `tcpcheck replay FILE`: re-runs a finding (or a libFuzzer artifact) to its verdict.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use tcpcheck::conform::diagram;
+use tcpcheck::conform::finding::{self, Input};
+use tcpcheck::conform::{Oracle, Verdict};
+use tcpcheck::export::{packetdrill, pcap};
+
+use super::fuzz::{make_stack, Models, StackArg};
+use super::{finding as exit_finding, CliError, OK};
+
+/// Re-run a saved finding deterministically and show it.
+///
+/// FILE is a finding that `tcpcheck fuzz` saved (JSON: stack, models, seed, verdict, script) or
+/// a libFuzzer artifact from `cargo fuzz run reference` (raw bytes, decoded as the fuzz target
+/// decodes them). The run is printed as a sequence diagram (peer | network | stack, each
+/// expected row with its file:line and RFC section) ending in the verdict. Flags override what
+/// the file says; an artifact takes them from the flags (defaults: the reference stack on
+/// rfc9293, seed 7, as the fuzz target runs it). Exit 1 if the run draws a verdict, 0 if not,
+/// 2 on a malformed file.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A finding file or a libFuzzer artifact
+    file: PathBuf,
+    #[arg(long, value_enum)]
+    stack: Option<StackArg>,
+    /// The table the reference stack executes
+    #[arg(long, short)]
+    model: Option<String>,
+    /// The table that judges the stack
+    #[arg(long)]
+    oracle: Option<String>,
+    /// Seed of the stack's choices (its ISNs)
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write the packets as a pcap file (read it with `tcpdump -r`)
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Also write the run as a packetdrill script
+    #[arg(long, value_name = "FILE")]
+    packetdrill: Option<PathBuf>,
+    /// Print the run as JSON instead of a diagram
+    #[arg(long)]
+    json: bool,
+}
+
+/// The seed the cargo fuzz target gives the reference stack.
+const ARTIFACT_SEED: u64 = 7;
+
+fn write(path: &PathBuf, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|e| CliError(format!("error: failed to write {}: {e}\n", path.display())))
+}
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let name = args.file.display().to_string();
+    let bytes = std::fs::read(&args.file).map_err(|e| CliError(format!("error: failed to read {name}: {e}\n")))?;
+    let input = finding::read(&name, &bytes)?;
+    let (saved, file_stack, file_model, file_oracle, file_seed) = match &input {
+        Input::Finding(f) => {
+            (Some(&f.verdict), Some(f.stack.as_str()), f.model.as_deref(), Some(f.oracle.as_str()), Some(f.seed))
+        }
+        Input::Artifact(_) => (None, None, None, None, None),
+    };
+    let stack_kind = match (args.stack, file_stack) {
+        (Some(kind), _) => kind,
+        (None, Some(text)) => StackArg::from_str(text, false).map_err(|_| {
+            CliError(format!(
+                "error: {name}: unknown stack `{text}`\n  help: the stacks are: {}\n",
+                StackArg::value_variants().iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+            ))
+        })?,
+        (None, None) => StackArg::Reference,
+    };
+    let models = Models::load(args.model.as_deref().or(file_model), args.oracle.as_deref().or(file_oracle))?;
+    let seed = args.seed.or(file_seed).unwrap_or(ARTIFACT_SEED);
+    let mut stack = make_stack(stack_kind, &models, seed);
+    let params = stack.params().clone();
+    let oracle = Oracle::new(&models.oracle, params.clone());
+    let run = oracle.run(stack.as_mut(), input.script(), true);
+    let verdict = run.verdict.as_ref();
+
+    if args.json {
+        let value = diagram::to_json(&run.trace, &models.oracle, &params, run.stack_iss, verdict);
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        print!("{}", diagram::render(&run.trace, &models.oracle, &params, run.stack_iss, verdict));
+    }
+    if let Some(path) = &args.pcap {
+        let bytes =
+            pcap::pcap(&run.trace, &params).map_err(|e| CliError(format!("error: cannot write pcap: {e}\n")))?;
+        write(path, &bytes)?;
+    }
+    if let Some(path) = &args.packetdrill {
+        let header = match verdict {
+            Some(v) => format!("tcpcheck replay {name}\n{v}"),
+            None => format!("tcpcheck replay {name}: no verdict"),
+        };
+        write(path, packetdrill::packetdrill(&run.trace, &params, run.stack_iss, &header).as_bytes())?;
+    }
+    eprintln!("{}", compare(saved, verdict));
+    Ok(if verdict.is_some() { exit_finding() } else { OK })
+}
+
+/// What the replay says about the saved verdict.
+fn compare(saved: Option<&Verdict>, now: Option<&Verdict>) -> String {
+    match (saved, now) {
+        (Some(s), Some(n)) if s == n => "replay: the same verdict as saved".into(),
+        (Some(s), Some(n)) => format!(
+            "replay: the verdict CHANGED (the stack, a model or tcpcheck is not what it was)\n  saved: {} at {}\n  now:   {} at {}",
+            s.check, s.row, n.check, n.row
+        ),
+        (Some(s), None) => {
+            format!("replay: NO verdict now; saved was {} at {} (fixed, or a model changed)", s.check, s.row)
+        }
+        (None, Some(_)) => "replay: verdict above".into(),
+        (None, None) => "replay: no verdict".into(),
+    }
+}
