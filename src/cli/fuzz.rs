@@ -67,6 +67,9 @@ pub struct Args {
     /// Parallel jobs [default: all cores]
     #[arg(long)]
     jobs: Option<usize>,
+    /// Start from an empty corpus instead of the seed scripts (to measure the search itself)
+    #[arg(long)]
+    no_seeds: bool,
     /// Draw the oracle table with each row coloured by how often it fired, as DOT
     #[arg(long, value_name = "FILE")]
     coverage_dot: Option<PathBuf>,
@@ -184,7 +187,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             let per_job = args.runs.map(|r| r / jobs as u64 + u64::from((job as u64) < r % jobs as u64));
             scope.spawn(move || {
                 let mut stack = make_stack(args.stack, models, args.seed.wrapping_add(job as u64));
-                let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64));
+                let mut fuzzer =
+                    Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64), !args.no_seeds);
                 for script in imported {
                     fuzzer.offer(script.clone());
                 }
@@ -306,7 +310,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
     for (f, path) in found.iter().zip(&saved) {
-        println!("\n{}\n  replay:   tcpcheck replay {}", f.verdict, path.display());
+        println!(
+            "\n{}\n  found:    after {} runs of its job\n  replay:   tcpcheck replay {}",
+            f.verdict,
+            f.at_run,
+            path.display()
+        );
     }
     Ok(finding())
 }

@@ -27,6 +27,8 @@ const MINIMIZE_BUDGET: usize = 4000;
 pub struct Found {
     pub script: Script,
     pub verdict: Verdict,
+    /// How many runs this job had made when it first drew this verdict.
+    pub at_run: u64,
 }
 
 /// Counters, for progress and the final report.
@@ -49,8 +51,8 @@ pub struct Fuzzer<'o, 'm, 's> {
 }
 
 impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
-    /// A job whose corpus starts with the seed scripts.
-    pub fn new(oracle: &'o Oracle<'m>, stack: &'s mut dyn Stack, seed: u64) -> Self {
+    /// A job whose corpus starts empty, or with the seed scripts if `seeded`.
+    pub fn new(oracle: &'o Oracle<'m>, stack: &'s mut dyn Stack, seed: u64, seeded: bool) -> Self {
         let mut fuzzer = Fuzzer {
             oracle,
             stack,
@@ -61,7 +63,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             found: Vec::new(),
             stats: Stats::default(),
         };
-        for seed in SEEDS {
+        for seed in SEEDS.iter().filter(|_| seeded) {
             fuzzer.offer(seed.script());
         }
         fuzzer
@@ -232,7 +234,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
                 }
             }
         }
-        Found { script: best, verdict: best_verdict }
+        Found { script: best, verdict: best_verdict, at_run: self.stats.runs }
     }
 }
 
@@ -282,7 +284,7 @@ mod tests {
         let oracle_model = model("rfc9293");
         let mut stack = Reference::new(&oracle_model, 3);
         let oracle = Oracle::new(&oracle_model, stack.params().clone());
-        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1);
+        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, true);
         fuzzer.round(3000);
         assert!(fuzzer.found().is_empty(), "{}\n{:?}", fuzzer.found()[0].verdict, fuzzer.found()[0].script);
         let hit = fuzzer.coverage().row_hits().iter().filter(|&&c| c > 0).count();
@@ -295,7 +297,10 @@ mod tests {
         let mutant = model("rst-closes-time-wait");
         let mut stack = Reference::new(&mutant, 3);
         let oracle = Oracle::new(&oracle_model, stack.params().clone());
-        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1);
+        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, false);
+        while fuzzer.found().is_empty() && fuzzer.stats.runs < 200_000 {
+            fuzzer.round(100);
+        }
         let found = &fuzzer.found()[0];
         assert_eq!(found.verdict.check, Check::RstTimeWait, "{}", found.verdict);
         // Connect, SYN|ACK, CLOSE, a FIN|ACK that acknowledges our FIN, RST: nothing to drop.
