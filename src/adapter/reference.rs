@@ -115,8 +115,8 @@ impl Stack for Reference<'_> {
         out.clear();
         // Our segments always build; were one not to, the empty packet goes out and the
         // oracle says it is malformed.
-        if let Ok(bytes) = seg.to_ipv4(*self.params.stack.ip(), *self.params.peer.ip()) {
-            out.extend_from_slice(&bytes);
+        if seg.write_ipv4(*self.params.stack.ip(), *self.params.peer.ip(), out).is_err() {
+            out.clear();
         }
         true
     }

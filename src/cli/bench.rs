@@ -25,6 +25,8 @@ enum What {
     Endpoint,
     /// The model checker at three growing bounds: states/s, bytes/state, 1 vs 2 threads
     Check,
+    /// The fuzz loop on one core: reference stack vs a silent stack, and coverage over time
+    Fuzz,
 }
 
 /// Measure throughput against a baseline taken in the same run.
@@ -38,6 +40,9 @@ pub struct Args {
     /// Segments per measurement round
     #[arg(long, default_value_t = 2_000_000)]
     segments: u64,
+    /// Fuzz runs per measurement round
+    #[arg(long, default_value_t = 100_000)]
+    runs: u64,
     /// Rounds per workload; the fastest counts
     #[arg(long, default_value_t = 5)]
     rounds: u32,
@@ -104,6 +109,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.what {
         What::Endpoint => endpoint(&model, &args),
         What::Check => check(&model, &args),
+        What::Fuzz => super::bench_fuzz::run(&model, args.runs, args.rounds),
     }
 }
 

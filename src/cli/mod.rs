@@ -2,6 +2,7 @@
 //! and rendering diagnostics.
 
 mod bench;
+mod bench_fuzz;
 mod check;
 mod diff;
 mod fuzz;

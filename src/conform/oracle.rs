@@ -417,14 +417,18 @@ impl Harness<'_, '_, '_> {
         let now = self.now;
         let segment = self.build(inject);
         let before = self.shadow.state();
-        let p = self.params();
-        let Ok(bytes) = segment.to_ipv4(*p.peer.ip(), *p.stack.ip()) else {
+        let p = &self.oracle.params;
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        if segment.write_ipv4(*p.peer.ip(), *p.stack.ip(), &mut bytes).is_err() {
             // Our own segments are small and always build; if one did not, the stack never
             // saw it and neither may the shadow.
+            self.scratch = bytes;
             self.log(Record::Inbound { at: now, segment });
             return Ok(());
-        };
+        }
         self.stack.inject(now, &bytes);
+        self.scratch = bytes;
         let seq = classify::valuation(&self.shadow.view(), Some(&segment)).get(Family::Seq);
         self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq == Atom::SeqFuture.value();
         self.shadow.handle_segment(now, &segment);
