@@ -91,3 +91,22 @@ fn libfuzzer_artifacts_replay_without_panics() {
         assert!(matches!(out.status.code(), Some(0 | 1)), "{name}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn probe_measures_time_wait_against_2msl() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tcpcheck(dir.path(), &["probe", "time-wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("lasts 240.000s after the peer's FIN (2*MSL = 240.000s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = tcpcheck(dir.path(), &["probe", "time-wait", "--model", "no-2msl-restart"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("FAIL a FIN half-way is re-ACKed and does NOT restart"),
+        "{}",
+        text(&out.stdout)
+    );
+}

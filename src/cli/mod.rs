@@ -6,6 +6,7 @@ mod bench_fuzz;
 mod check;
 mod diff;
 mod fuzz;
+mod probe;
 mod replay;
 mod show;
 mod simulate;
@@ -63,6 +64,7 @@ enum Command {
     Simulate(simulate::Args),
     Fuzz(fuzz::Args),
     Replay(replay::Args),
+    Probe(probe::Args),
     Bench(bench::Args),
 }
 
@@ -76,6 +78,7 @@ impl Cli {
             Command::Simulate(args) => simulate::run(args),
             Command::Fuzz(args) => fuzz::run(args),
             Command::Replay(args) => replay::run(args),
+            Command::Probe(args) => probe::run(args),
             Command::Bench(args) => bench::run(args),
         }
     }

@@ -11,6 +11,7 @@ pub mod diagram;
 pub mod finding;
 pub mod fuzz;
 pub mod oracle;
+pub mod probe;
 pub mod script;
 
 use std::fmt;

@@ -1,0 +1,77 @@
+//! `tcpcheck probe time-wait`: TIME-WAIT measured from the wire, against 2·MSL.
+
+use std::process::ExitCode;
+
+use tcpcheck::conform::probe;
+use tcpcheck::time::Duration;
+
+use super::fuzz::{make_stack, Models, StackArg};
+use super::{finding, CliError, OK};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum What {
+    /// How long TIME-WAIT lasts, whether a retransmitted FIN restarts it, what a RST does
+    TimeWait,
+}
+
+/// Measure a stack's TIME-WAIT from the outside and compare it with the RFCs.
+///
+/// Each point is its own deterministic replay: an active close brings a fresh stack into
+/// TIME-WAIT, time passes, and a retransmission of the peer's FIN probes it (an ACK means still
+/// in TIME-WAIT). Bisection finds how long it lasts; a FIN retransmitted half-way shows whether
+/// the timer restarts; an exact RST shows whether it survives (RFC 1337). Only the stack's
+/// packets are read. Exit 0 if TIME-WAIT behaves as RFC 9293 and RFC 1337 ask, 1 if not.
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_enum)]
+    what: What,
+    #[arg(long, value_enum, default_value = "reference")]
+    stack: StackArg,
+    /// The table the reference stack executes [default: rfc9293]
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Bisect to this resolution
+    #[arg(long, value_parser = Duration::parse, default_value = "1ms")]
+    resolution: Duration,
+    /// Probe no later than this after the FIN [default: 5*MSL]
+    #[arg(long, value_parser = Duration::parse)]
+    limit: Option<Duration>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let What::TimeWait = args.what;
+    let models = Models::load(args.model.as_deref(), None)?;
+    let mut stack = make_stack(args.stack, &models, 1);
+    let params = stack.params().clone();
+    let two_msl = params.msl.times(2);
+    let limit = args.limit.unwrap_or(params.msl.times(5));
+    let tw = probe::time_wait(stack.as_mut(), args.resolution, limit)
+        .map_err(|e| CliError(format!("error: cannot measure TIME-WAIT of {}: {e}\n", params.name)))?;
+    let secs = |d: Duration| format!("{:.3}s", d.as_micros() as f64 / 1e6);
+    let lasts_ok = tw.lasts.as_micros() + args.resolution.as_micros() >= two_msl.as_micros();
+    let declared = params.time_wait.map(|d| format!(", declared TIME-WAIT {d}")).unwrap_or_default();
+    println!("TIME-WAIT of {} (declared MSL {}{declared}; {} replays)", params.name, params.msl, tw.replays);
+    let line = |ok: Option<bool>, what: String, cite: &str| {
+        let mark = match ok {
+            Some(true) => "ok  ",
+            Some(false) => "FAIL",
+            None => "n/a ",
+        };
+        println!("  {mark} {what:<72} {cite}");
+    };
+    line(
+        Some(lasts_ok),
+        format!("lasts {} after the peer's FIN (2*MSL = {})", secs(tw.lasts), secs(two_msl)),
+        "RFC 9293 3.4.2, 3.6.1",
+    );
+    let lingers = tw.lasts.as_micros() > 0;
+    let restart = if tw.restarts() { "restarts the timer" } else { "does NOT restart the timer" };
+    line(
+        lingers.then_some(tw.restarts()),
+        format!("a FIN half-way is re-ACKed and {restart} (then lasts {})", secs(tw.after_restart)),
+        "RFC 9293 3.10.7.4",
+    );
+    let rst = if tw.survives_rst { "is ignored" } else { "ENDS TIME-WAIT" };
+    line(lingers.then_some(tw.survives_rst), format!("an exact RST {rst}"), "RFC 1337 3 (F1)");
+    Ok(if lasts_ok && tw.restarts() && tw.survives_rst { OK } else { finding() })
+}
