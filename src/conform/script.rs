@@ -9,10 +9,28 @@ use arbitrary::Arbitrary;
 use serde::{Deserialize, Serialize};
 
 /// A run: steps in order, from a freshly reset stack.
-#[derive(Arbitrary, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Script {
     pub steps: Vec<Step>,
+}
+
+/// Fuzzer bytes become steps until they run out: the derived `Vec` decoding spends a
+/// continue-bit per element, so random bytes would end most scripts after a step or two.
+impl<'a> Arbitrary<'a> for Script {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let len = u.arbitrary_len::<Step>()?;
+        let steps = (0..len).map(|_| Step::arbitrary(u)).collect::<arbitrary::Result<_>>()?;
+        Ok(Script { steps })
+    }
+
+    fn arbitrary_take_rest(mut u: arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut steps = Vec::new();
+        while !u.is_empty() && steps.len() < super::oracle::MAX_STEPS {
+            steps.push(Step::arbitrary(&mut u)?);
+        }
+        Ok(Script { steps })
+    }
 }
 
 /// One step of a run.
