@@ -429,8 +429,9 @@ impl Harness<'_, '_, '_> {
         }
         self.stack.inject(now, &bytes);
         self.scratch = bytes;
-        let seq = classify::valuation(&self.shadow.view(), Some(&segment)).get(Family::Seq);
-        self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq == Atom::SeqFuture.value();
+        let seq_future =
+            || classify::valuation(&self.shadow.view(), Some(&segment)).get(Family::Seq) == Atom::SeqFuture.value();
+        self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq_future();
         self.shadow.handle_segment(now, &segment);
         let rst = segment.ctl.contains(Control::RST);
         self.log(Record::Inbound { at: now, segment });
@@ -636,7 +637,7 @@ impl Harness<'_, '_, '_> {
             .expected
             .iter()
             .zip(&self.actual)
-            .find(|(e, a)| same(e, a) && e.window != a.window)
+            .find(|(e, a)| e.window != a.window && same(e, a))
             .map(|(e, a)| i64::from(a.window) - i64::from(e.window));
         if let Some(delta) = delta {
             let buffer = i64::from(self.shadow.config().buffer) + delta;
