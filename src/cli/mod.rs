@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use miette::Diagnostic;
 
-use tcpcheck::model::shipped::Shipped;
+use tcpcheck::model::shipped::{self, Shipped};
 use tcpcheck::model::{self, Model, Problems, Source, Table};
 
 pub const OK: ExitCode = ExitCode::SUCCESS;
@@ -107,30 +107,7 @@ pub fn render(diagnostic: &dyn Diagnostic) -> String {
 
 /// Reads a model argument: a file if one exists at that path, else a shipped model's name.
 pub fn model_source(arg: &str) -> Result<Source, CliError> {
-    let path = std::path::Path::new(arg);
-    if path.is_file() {
-        return std::fs::read(path)
-            .map_err(|e| CliError(format!("error: failed to read {arg}: {e}\n")))
-            .and_then(|bytes| {
-                String::from_utf8(bytes).map_err(|e| {
-                    CliError(format!(
-                        "error: {arg} is not UTF-8 text (invalid byte at offset {})\n  help: table files are plain text\n",
-                        e.utf8_error().valid_up_to()
-                    ))
-                })
-            })
-            .map(|text| Source::new(arg, text));
-    }
-    match Shipped::find(arg) {
-        Some(shipped) => Ok(shipped.source()),
-        None => {
-            let names: Vec<&str> = Shipped::names().collect();
-            Err(CliError(format!(
-                "error: no file and no shipped model named `{arg}`\n  help: give a path to a .tcp file, or one of: {}\n",
-                names.join(", ")
-            )))
-        }
-    }
+    shipped::source_of(arg).map_err(CliError)
 }
 
 /// Loads and validates a model argument; `None` means the default model.

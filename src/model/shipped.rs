@@ -57,6 +57,35 @@ impl Shipped {
     }
 }
 
+/// Reads a model argument: a file if one exists at that path, else a shipped model's name. The
+/// error says what to do.
+pub fn source_of(arg: &str) -> Result<Source, String> {
+    let path = std::path::Path::new(arg);
+    if path.is_file() {
+        let bytes = std::fs::read(path).map_err(|e| format!("error: failed to read {arg}: {e}\n"))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "error: {arg} is not UTF-8 text (invalid byte at offset {})\n  help: table files are plain text\n",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        return Ok(Source::new(arg, text));
+    }
+    match Shipped::find(arg) {
+        Some(shipped) => Ok(shipped.source()),
+        None => Err(format!(
+            "error: no file and no shipped model named `{arg}`\n  help: give a path to a .tcp file, or one of: {}\n",
+            Shipped::names().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// [`source_of`], parsed and validated; problems rendered as plain text. For harnesses that
+/// take a model from the environment (the fuzz targets).
+pub fn load_arg(arg: &str) -> Result<Model, String> {
+    Table::load(source_of(arg)?).map_err(|problems| problems.render_plain())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
