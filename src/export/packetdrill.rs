@@ -26,6 +26,7 @@ use std::fmt::Write as _;
 use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Params, Record, UserCall};
 use crate::endpoint::Event;
+use crate::model::State;
 use crate::time::{Duration, Instant};
 use crate::wire::{Control, Segment, SeqNum};
 
@@ -56,6 +57,8 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
     let mut handshake = Handshake::Idle;
     let mut accept_due = false;
     let mut waited_until: Option<Instant> = None;
+    // Whether the peer's FIN is in, by the shadow's state: an empty read is then end-of-file.
+    let mut fin_in = false;
     for (index, record) in trace.iter().enumerate() {
         let step_start = record.starts_step();
         if step_start && accept_due {
@@ -68,7 +71,7 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
                     UserCall::Receive => read_after(&trace[index + 1..]),
                     _ => 0,
                 };
-                sockets.call(&mut w, *at, *call, read);
+                sockets.call(&mut w, *at, *call, Read { octets: read, fin_in });
                 if *call == UserCall::Listen {
                     handshake = Handshake::Idle;
                 }
@@ -87,6 +90,7 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
             }
             Record::Garbled { error, .. } => w.comment(&format!("stack sent malformed bytes: {error}")),
             Record::Row { transition: t, .. } => {
+                fin_in = matches!(t.to, State::CloseWait | State::LastAck | State::Closing | State::TimeWait);
                 let change = if t.from == t.to { t.from.to_string() } else { format!("{}=>{}", t.from, t.to) };
                 w.comment(&format!("shadow: {change} on {}", t.input));
             }
@@ -113,6 +117,14 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
         }
     }
     w.out
+}
+
+/// What a RECEIVE got: this many octets, or, if none, end-of-file when the peer's FIN is in and
+/// "try again" (the sockets are nonblocking) when not.
+#[derive(Clone, Copy)]
+struct Read {
+    octets: usize,
+    fin_in: bool,
 }
 
 /// The text a RECEIVE returned: the [`Record::Read`] of the same step, if any.
@@ -182,14 +194,16 @@ impl Sockets {
         self.open = true;
     }
 
+    /// Accepts the connection and makes it nonblocking, so an empty read returns at once.
     fn accept(&mut self, w: &mut Writer) {
         self.accepted = self.accepted.max(SOCKET_FD).saturating_add(1);
         self.connection = Some(self.accepted);
         let at = w.last.unwrap_or(Instant::ZERO);
         w.line(at, &format!("accept({SOCKET_FD}, ..., ...) = {}", self.accepted));
+        w.line(at, &format!("fcntl({}, F_SETFL, O_RDWR|O_NONBLOCK) = 0", self.accepted));
     }
 
-    fn call(&mut self, w: &mut Writer, at: Instant, call: UserCall, read: usize) {
+    fn call(&mut self, w: &mut Writer, at: Instant, call: UserCall, read: Read) {
         match call {
             UserCall::Listen if !self.open => {
                 self.setup(w, at);
@@ -206,7 +220,14 @@ impl Sockets {
                 w.comment(&format!("user: {call:?} again, on an open socket: no socket call says that"));
             }
             UserCall::Send(n) => w.line(at, &format!("write({}, ..., {n}) = {n}", self.fd())),
-            UserCall::Receive => w.line(at, &format!("read({}, ..., {}) = {read}", self.fd(), read.max(1000))),
+            UserCall::Receive => {
+                let result = match read {
+                    Read { octets: 0, fin_in: true } => "0".to_string(),
+                    Read { octets: 0, fin_in: false } => "-1 EAGAIN (Resource temporarily unavailable)".to_string(),
+                    Read { octets, .. } => octets.to_string(),
+                };
+                w.line(at, &format!("read({}, ..., {}) = {result}", self.fd(), read.octets.max(1000)));
+            }
             // A listener without a connection has nothing to shut down: CLOSE there is close().
             UserCall::Close if self.connection.is_none() && self.open => {
                 w.line(at, &format!("close({SOCKET_FD}) = 0"));
@@ -388,6 +409,7 @@ mod tests {
                 "+0 > S. 0:0(0) ack 1 <...>",
                 "+0 < . 1:1(0) ack 1 win 8192",
                 "+0 accept(3, ..., ...) = 4",
+                "+0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0",
                 "+0 < P. 1:11(10) ack 1 win 8192",
                 "+0 > . 1:1(0) ack 11",
                 "+0 read(4, ..., 1000) = 10",
