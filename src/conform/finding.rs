@@ -72,7 +72,9 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Input, Problems> {
     let source = Source::new(name, text);
     let problem = |line: usize, col: usize, message: String, help: &str| {
         let at = source.offset(line, col);
-        let p = Problem::new(Kind::BadFile, Span::new(at, 1), message, "here").help(help);
+        // One character, or none at the end of the file: a label never leaves the text.
+        let len = text.get(at..).and_then(|rest| rest.chars().next()).map_or(0, char::len_utf8);
+        let p = Problem::new(Kind::BadFile, Span::new(at, len), message, "here").help(help);
         Problems::new(&source, vec![p])
     };
     let finding: Finding = serde_json::from_str(text).map_err(|e| {
@@ -144,6 +146,15 @@ mod tests {
         let line = text.lines().position(|l| l.contains("msx")).unwrap() + 1;
         assert!(location.starts_with(&format!("bad.json:{line}:")), "{location}");
         assert!(err.render_plain().contains("unknown variant"), "{}", err.render_plain());
+    }
+
+    #[test]
+    fn an_error_at_the_end_points_inside_the_file() {
+        for text in ["{", "{\"format\": \"é", "{\n"] {
+            let err = read("end.json", text.as_bytes()).unwrap_err();
+            let (span, _) = err.problems[0].labels[0];
+            assert!(span.end() <= text.len(), "{text:?}: {span:?}");
+        }
     }
 
     #[test]
