@@ -593,3 +593,346 @@ impl<'m> Endpoint<'m> {
         Segment { src_port, dst_port, seq, ack, ctl, window, mss: None, payload }
     }
 }
+
+// ---- packing -------------------------------------------------------------------------------
+
+/// A lossless byte packing of what changes in an endpoint as it runs, for a model checker that
+/// stores compact states and restores them into one reusable endpoint. Packed are exactly the
+/// fields [`Endpoint::hash_at`] feeds, times relative to `now`; not packed are the model and the
+/// configuration (the same for every state of a search), history (the log, `accepted`), and a
+/// call's transient fields (`pending_send`, `current`), empty between events. The destructuring
+/// below names every field, so a field added to the endpoint fails to compile here until it is
+/// packed or declared history.
+pub mod pack {
+    use super::{Endpoint, Event, Isn, Tcb};
+    use crate::model::{Call, Signal, State};
+    use crate::time::Instant;
+    use crate::wire::{Control, Segment, SeqNum};
+
+    pub fn u16(out: &mut Vec<u8>, v: u16) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn u32(out: &mut Vec<u8>, v: u32) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// LEB128: small numbers (times, lengths, counters) in few bytes.
+    pub fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    pub fn bytes(out: &mut Vec<u8>, v: impl ExactSizeIterator<Item = u8>) {
+        varint(out, v.len() as u64);
+        out.extend(v);
+    }
+
+    /// A time relative to `now`, exactly (wrapping, so even a time before `now` round-trips).
+    pub fn time(out: &mut Vec<u8>, now: Instant, t: Option<Instant>) {
+        match t {
+            None => out.push(0),
+            Some(t) => {
+                out.push(1);
+                varint(out, t.as_micros().wrapping_sub(now.as_micros()));
+            }
+        }
+    }
+
+    pub fn take_u8(input: &mut &[u8]) -> Option<u8> {
+        let (&b, rest) = input.split_first()?;
+        *input = rest;
+        Some(b)
+    }
+
+    pub fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        if input.len() < n {
+            return None;
+        }
+        let (head, rest) = input.split_at(n);
+        *input = rest;
+        Some(head)
+    }
+
+    pub fn take_u16(input: &mut &[u8]) -> Option<u16> {
+        Some(u16::from_le_bytes(take(input, 2)?.try_into().ok()?))
+    }
+
+    pub fn take_u32(input: &mut &[u8]) -> Option<u32> {
+        Some(u32::from_le_bytes(take(input, 4)?.try_into().ok()?))
+    }
+
+    pub fn take_varint(input: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = take_u8(input)?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    pub fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let n = usize::try_from(take_varint(input)?).ok()?;
+        take(input, n)
+    }
+
+    pub fn take_time(input: &mut &[u8], now: Instant) -> Option<Option<Instant>> {
+        match take_u8(input)? {
+            0 => Some(None),
+            1 => Some(Some(Instant::from_micros(now.as_micros().wrapping_add(take_varint(input)?)))),
+            _ => None,
+        }
+    }
+
+    pub fn segment(out: &mut Vec<u8>, s: &Segment) {
+        let Segment { src_port, dst_port, seq, ack, ctl, window, mss, payload } = s;
+        out.push(u8::from(ack.is_some()) | u8::from(mss.is_some()) << 1);
+        out.push(ctl.bits());
+        u16(out, *src_port);
+        u16(out, *dst_port);
+        u32(out, seq.0);
+        if let Some(ack) = ack {
+            u32(out, ack.0);
+        }
+        u16(out, *window);
+        if let Some(mss) = mss {
+            u16(out, *mss);
+        }
+        bytes(out, payload.iter().copied());
+    }
+
+    /// Restores a segment packed by [`segment`] into `s`, reusing its payload's buffer.
+    pub fn take_segment(input: &mut &[u8], s: &mut Segment) -> Option<()> {
+        let present = take_u8(input)?;
+        s.ctl = Control::from_bits(take_u8(input)?);
+        s.src_port = take_u16(input)?;
+        s.dst_port = take_u16(input)?;
+        s.seq = SeqNum(take_u32(input)?);
+        s.ack = if present & 1 != 0 { Some(SeqNum(take_u32(input)?)) } else { None };
+        s.window = take_u16(input)?;
+        s.mss = if present & 2 != 0 { Some(take_u16(input)?) } else { None };
+        s.payload.clear();
+        s.payload.extend_from_slice(take_bytes(input)?);
+        Some(())
+    }
+
+    fn seq_opt(out: &mut Vec<u8>, v: Option<SeqNum>) {
+        match v {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                u32(out, s.0);
+            }
+        }
+    }
+
+    fn take_seq_opt(input: &mut &[u8]) -> Option<Option<SeqNum>> {
+        match take_u8(input)? {
+            0 => Some(None),
+            1 => Some(Some(SeqNum(take_u32(input)?))),
+            _ => None,
+        }
+    }
+
+    fn enum_at<T: Copy>(all: &[T], input: &mut &[u8]) -> Option<T> {
+        all.get(usize::from(take_u8(input)?)).copied()
+    }
+
+    impl Endpoint<'_> {
+        /// Appends this endpoint's changing fields to `out`, times relative to `now`.
+        pub fn pack(&self, now: Instant, out: &mut Vec<u8>) {
+            let Endpoint {
+                model: _,
+                cfg: _,
+                state,
+                tcb,
+                timers,
+                isn,
+                pending_send: _,
+                current: _,
+                remote_port,
+                outbox,
+                events,
+                log: _,
+                accepted: _,
+            } = self;
+            let Tcb {
+                iss,
+                irs,
+                snd_una,
+                snd_nxt,
+                snd_wnd,
+                rcv_nxt,
+                peer_mss,
+                passive,
+                syn_sent,
+                fin_seq,
+                fin_pending,
+                unsent,
+                flight,
+                received,
+                queued,
+                retries,
+            } = tcb;
+            out.push(*state as u8);
+            for s in [iss, irs, snd_una, snd_nxt, rcv_nxt] {
+                u32(out, s.0);
+            }
+            u32(out, *snd_wnd);
+            u16(out, *peer_mss);
+            out.push(u8::from(*passive) | u8::from(*syn_sent) << 1 | u8::from(*fin_pending) << 2);
+            seq_opt(out, *fin_seq);
+            bytes(out, unsent.iter().copied());
+            bytes(out, flight.iter().copied());
+            bytes(out, received.iter().copied());
+            bytes(out, queued.iter().map(|&c| c as u8));
+            varint(out, u64::from(*retries));
+            for t in timers {
+                time(out, now, *t);
+            }
+            match isn {
+                Isn::Seeded(s) => {
+                    out.push(0);
+                    out.extend_from_slice(&s.to_le_bytes());
+                }
+                Isn::Clock { offset, per_second } => {
+                    out.push(1);
+                    u32(out, *offset);
+                    u32(out, *per_second);
+                }
+            }
+            u16(out, *remote_port);
+            varint(out, outbox.len() as u64);
+            for s in outbox {
+                segment(out, s);
+            }
+            varint(out, events.len() as u64);
+            for e in events {
+                match e {
+                    Event::Signal(s) => out.extend_from_slice(&[0, *s as u8]),
+                    Event::Data(d) => {
+                        out.push(1);
+                        bytes(out, d.iter().copied());
+                    }
+                }
+            }
+        }
+
+        /// Makes this endpoint a copy of `from`, reusing this endpoint's buffers: `clone_from`
+        /// without allocations once the buffers have grown (the derived `Clone` has none).
+        pub fn assign(&mut self, from: &Self) {
+            let Endpoint {
+                model,
+                cfg,
+                state,
+                tcb,
+                timers,
+                isn,
+                pending_send,
+                current,
+                remote_port,
+                outbox,
+                events,
+                log,
+                accepted,
+            } = from;
+            let Tcb {
+                iss,
+                irs,
+                snd_una,
+                snd_nxt,
+                snd_wnd,
+                rcv_nxt,
+                peer_mss,
+                passive,
+                syn_sent,
+                fin_seq,
+                fin_pending,
+                unsent,
+                flight,
+                received,
+                queued,
+                retries,
+            } = tcb;
+            let t = &mut self.tcb;
+            (t.iss, t.irs, t.snd_una, t.snd_nxt, t.snd_wnd, t.rcv_nxt) =
+                (*iss, *irs, *snd_una, *snd_nxt, *snd_wnd, *rcv_nxt);
+            (t.peer_mss, t.passive, t.syn_sent, t.fin_seq, t.fin_pending) =
+                (*peer_mss, *passive, *syn_sent, *fin_seq, *fin_pending);
+            t.unsent.clone_from(unsent);
+            t.flight.clone_from(flight);
+            t.received.clone_from(received);
+            t.queued.clone_from(queued);
+            t.retries = *retries;
+            self.model = model;
+            self.cfg.clone_from(cfg);
+            (self.state, self.timers, self.isn, self.current, self.remote_port) =
+                (*state, *timers, *isn, *current, *remote_port);
+            self.pending_send.clone_from(pending_send);
+            self.outbox.clone_from(outbox);
+            self.events.clone_from(events);
+            self.log.clone_from(log);
+            self.accepted = *accepted;
+        }
+
+        /// Restores what [`Endpoint::pack`] wrote (for an endpoint of the same model and
+        /// configuration), reusing this endpoint's buffers; `None` if `input` is not such a
+        /// packing. History (the log, `accepted`) is left as it is.
+        pub fn unpack(&mut self, now: Instant, input: &mut &[u8]) -> Option<()> {
+            self.state = enum_at(State::ALL, input)?;
+            let t = &mut self.tcb;
+            for s in [&mut t.iss, &mut t.irs, &mut t.snd_una, &mut t.snd_nxt, &mut t.rcv_nxt] {
+                *s = SeqNum(take_u32(input)?);
+            }
+            t.snd_wnd = take_u32(input)?;
+            t.peer_mss = take_u16(input)?;
+            let bits = take_u8(input)?;
+            (t.passive, t.syn_sent, t.fin_pending) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+            t.fin_seq = take_seq_opt(input)?;
+            t.unsent.clear();
+            t.unsent.extend_from_slice(take_bytes(input)?);
+            t.flight.clear();
+            t.flight.extend(take_bytes(input)?.iter().copied());
+            t.received.clear();
+            t.received.extend_from_slice(take_bytes(input)?);
+            t.queued.clear();
+            for &c in take_bytes(input)? {
+                t.queued.push(*Call::ALL.get(usize::from(c))?);
+            }
+            t.retries = u32::try_from(take_varint(input)?).ok()?;
+            for timer in &mut self.timers {
+                *timer = take_time(input, now)?;
+            }
+            self.isn = match take_u8(input)? {
+                0 => Isn::Seeded(u64::from_le_bytes(take(input, 8)?.try_into().ok()?)),
+                1 => Isn::Clock { offset: take_u32(input)?, per_second: take_u32(input)? },
+                _ => return None,
+            };
+            self.remote_port = take_u16(input)?;
+            self.outbox.clear();
+            for _ in 0..take_varint(input)? {
+                let mut s = Segment::default();
+                take_segment(input, &mut s)?;
+                self.outbox.push_back(s);
+            }
+            self.events.clear();
+            for _ in 0..take_varint(input)? {
+                let event = match take_u8(input)? {
+                    0 => Event::Signal(enum_at(Signal::ALL, input)?),
+                    1 => Event::Data(take_bytes(input)?.to_vec()),
+                    _ => return None,
+                };
+                self.events.push_back(event);
+            }
+            self.pending_send.clear();
+            self.current = None;
+            Some(())
+        }
+    }
+}
