@@ -107,14 +107,13 @@ pub struct Request<'a> {
     pub threads: usize,
 }
 
-/// The fingerprint of a world: of what its `Hash` feeds (so the same worlds meet).
+/// The fingerprint of a world: of what its `Hash` feeds (so the same worlds meet), put
+/// together from hashes of its three parts, endpoint A, endpoint B and the rest, so a step that
+/// leaves an endpoint alone does not hash it again.
 fn fingerprint(world: &World<'_>) -> u64 {
-    let (a, b) = (endpoint_hash(world, Side::A), endpoint_hash(world, Side::B));
-    combine(a, b, rest_hash(world))
+    combine(endpoint_hash(world, Side::A), endpoint_hash(world, Side::B), rest_hash(world))
 }
 
-/// The fingerprint is put together from hashes of its three parts, so a step that leaves an
-/// endpoint alone does not hash it again: `combine` of the endpoints' and the rest's hashes.
 fn combine(a: u64, b: u64, rest: u64) -> u64 {
     mix(mix(mix(a) ^ b.rotate_left(21)) ^ rest.rotate_left(42))
 }
@@ -260,6 +259,11 @@ impl Packed {
         self.index.push((0, self.bytes.len()));
     }
 
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.index.clear();
+    }
+
     fn heap_bytes(&self) -> u64 {
         (self.bytes.capacity() + self.index.capacity() * 16) as u64
     }
@@ -273,7 +277,9 @@ enum Target {
     New(u32),
 }
 
-/// What one worker found expanding a contiguous range of a BFS level.
+/// What one worker found expanding a contiguous range of a BFS level. Its buffers are kept
+/// from level to level.
+#[derive(Default)]
 struct Expanded {
     /// New-looking successors: (parent id, step index, fingerprint), packed in `packed` (whose
     /// state numbers are unused).
@@ -289,6 +295,21 @@ struct Expanded {
     marks: Vec<(Mark, u32)>,
     /// …and those steps (step index, fairness class, target).
     edges: Vec<(u16, Option<u8>, Target)>,
+    /// The new-looking successors' fingerprints, numbered in `successors`.
+    local: FxHashMap<u64, u32>,
+}
+
+impl Expanded {
+    fn clear(&mut self) {
+        self.successors.clear();
+        self.packed.clear();
+        self.violation = None;
+        self.generated = 0;
+        self.pairs.clear();
+        self.marks.clear();
+        self.edges.clear();
+        self.local.clear();
+    }
 }
 
 /// What the graph keeps of an expanded state: its fairness classes enabled (bit mask), whether
@@ -301,74 +322,89 @@ struct Mark {
     pair: (State, State),
 }
 
-/// Expands the states `range` of `level`, checking every step. Each state is unpacked into one
-/// reusable world, once per step (the step changes it).
-fn expand(
-    model: &Model,
-    bounds: Bounds,
+/// A worker's reusable state: the unpacked state being expanded, the world its steps are taken
+/// in (and undone), scratch buffers, and what it found.
+struct Worker<'m> {
+    base: World<'m>,
+    world: World<'m>,
+    fx: Effects,
+    steps: Vec<Step>,
+    out: Expanded,
+}
+
+impl<'m> Worker<'m> {
+    fn new(model: &'m Model, bounds: Bounds) -> Self {
+        let world = World::new(model, bounds);
+        Worker { base: world.clone(), world, fx: Effects::default(), steps: Vec::new(), out: Expanded::default() }
+    }
+
+    /// Expands the states `range` of `level`, checking every step, into `self.out`. Each state
+    /// is unpacked once; each step is taken in place and undone.
+    fn expand(
+        &mut self,
+        (level, range): (&Packed, std::ops::Range<usize>),
+        seen: &Seen,
+        properties: &[Property],
+        (pair_graph, record): (bool, bool),
+    ) {
+        let Worker { base, world, fx, steps, out } = self;
+        out.clear();
+        expand((base, world, fx, steps), out, (level, range), seen, properties, (pair_graph, record));
+    }
+}
+
+fn expand<'m>(
+    (base, world, fx, steps): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>),
+    out: &mut Expanded,
     (level, range): (&Packed, std::ops::Range<usize>),
     seen: &Seen,
     properties: &[Property],
     (pair_graph, record): (bool, bool),
-) -> Expanded {
-    let mut out = Expanded {
-        successors: Vec::new(),
-        packed: Packed::default(),
-        violation: None,
-        generated: 0,
-        pairs: FxHashMap::default(),
-        marks: Vec::new(),
-        edges: Vec::new(),
-    };
-    let mut local: FxHashMap<u64, u32> = FxHashMap::default();
-    let (mut base, mut world) = (World::new(model, bounds), World::new(model, bounds));
-    let mut fx = Effects::default();
-    let mut steps = Vec::new();
+) {
     for k in range {
         let (id, bytes) = level.get(k);
         base.unpack(bytes).expect("a packed world unpacks into a world of the same search");
-        let world = &mut world;
-        base.steps(&mut steps);
-        let before = pair(&base);
+        base.steps(steps);
+        let before = pair(base);
         let degree = out.edges.len();
         if record {
             let enabled = steps.iter().filter_map(|&s| base.class(s)).fold(0u8, |m, c| m | 1 << c);
             out.marks.push((Mark { id, enabled, idle: base.idle(), pair: before }, 0));
         }
         if steps.is_empty() {
-            if let Some(v) = check_final(properties, &base) {
+            if let Some(v) = check_final(properties, base) {
                 out.violation = Some((k, v, None));
-                return out;
+                return;
             }
             continue;
         }
-        world.assign(&base);
-        let parts = [endpoint_hash(&base, Side::A), endpoint_hash(&base, Side::B)];
+        world.assign(base);
+        let hashes = [endpoint_hash(base, Side::A), endpoint_hash(base, Side::B)];
         let mut touched = [false; 2];
         for (i, &step) in steps.iter().enumerate() {
             if i > 0 {
-                world.restore(&base, touched);
+                world.restore(base, touched);
             }
             touched = base.touches(step);
             let class = base.class(step);
-            world.apply_into(step, None, &mut fx);
+            world.apply_into(step, None, fx);
             out.generated += 1;
             if pair_graph {
                 *out.pairs.entry((before, pair(world))).or_default() += 1;
             }
-            if let Some(v) = check_step(properties, &fx, world) {
+            if let Some(v) = check_step(properties, fx, world) {
                 out.violation = Some((k, v, Some(i as u16)));
-                return out;
+                return;
             }
             let part =
-                |side: Side| if touched[side as usize] { endpoint_hash(world, side) } else { parts[side as usize] };
+                |side: Side| if touched[side as usize] { endpoint_hash(world, side) } else { hashes[side as usize] };
             let fp = combine(part(Side::A), part(Side::B), rest_hash(world));
             // Earlier levels are read-only while a level is expanded: drop their states here.
             let target = match seen.get(fp) {
                 Some(known) => Target::Known(known),
                 None => {
                     let next = out.successors.len() as u32;
-                    let new = *local.entry(fp).or_insert(next);
+                    let new = *out.local.entry(fp).or_insert(next);
                     if new == next {
                         out.successors.push((id, i as u16, fp));
                         out.packed.push_with(|buf| world.pack(buf));
@@ -384,7 +420,6 @@ fn expand(
             }
         }
     }
-    out
 }
 
 /// The step indices that lead from the start to state `at`.
@@ -432,6 +467,8 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let liveness = properties.contains(&Property::EventuallyClosed);
     let record = liveness || full_graph;
     let mut graph = Graph { pairs: full_graph, ..Graph::default() };
+    let mut workers: Vec<Worker<'_>> = (0..threads).map(|_| Worker::new(model, bounds)).collect();
+    let (mut next_level, mut numbered) = (Packed::default(), Vec::new());
     while level.len() > 0 {
         if interrupt.load(Ordering::Relaxed) {
             stopped = Some(Stopped::Interrupted);
@@ -440,17 +477,27 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         let n = level.len();
         let slice = n.div_ceil(threads).max(256);
         let (known, this) = (&seen, &level);
-        let work = |range| expand(model, bounds, (this, range), known, properties, (pair_graph, record));
-        let mut results: Vec<Expanded> = if n <= slice {
-            vec![work(0..n)]
+        let parts = n.div_ceil(slice);
+        if parts == 1 {
+            workers[0].expand((this, 0..n), known, properties, (pair_graph, record));
         } else {
             std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    (0..n).step_by(slice).map(|from| scope.spawn(move || work(from..(from + slice).min(n)))).collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-            })
-        };
-        for r in &results {
+                let handles: Vec<_> = workers
+                    .iter_mut()
+                    .take(parts)
+                    .enumerate()
+                    .map(|(c, w)| {
+                        let range = c * slice..((c + 1) * slice).min(n);
+                        scope.spawn(move || w.expand((this, range), known, properties, (pair_graph, record)))
+                    })
+                    .collect();
+                for h in handles {
+                    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                }
+            });
+        }
+        let results = &mut workers[..parts];
+        for r in results.iter().map(|w| &w.out) {
             stats.generated += r.generated;
             if let Some(all) = pairs.as_mut() {
                 for (edge, n) in &r.pairs {
@@ -458,9 +505,9 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 }
             }
         }
-        if let Some((position, violation, step)) = results.iter().find_map(|r| r.violation.clone()) {
+        if let Some((position, violation, step)) = results.iter().find_map(|w| w.out.violation.clone()) {
             if record {
-                for r in &results {
+                for r in results.iter().map(|w| &w.out) {
                     graph.add(&r.marks, &r.edges, &[]);
                 }
             }
@@ -476,9 +523,8 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 full: full_graph.then(|| graph.full(seen.len())),
             };
         }
-        let mut next_level = Packed::default();
-        let mut numbered = Vec::new();
-        for r in &mut results {
+        next_level.clear();
+        for r in results.iter().map(|w| &w.out) {
             numbered.clear();
             for (k, &(parent, step, fp)) in r.successors.iter().enumerate() {
                 let (id, new) = seen.insert(fp, parent, step);
@@ -490,10 +536,8 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             if record {
                 graph.add(&r.marks, &r.edges, &numbered);
             }
-            r.packed = Packed::default();
         }
-        drop(results);
-        level = next_level;
+        std::mem::swap(&mut level, &mut next_level);
         if level.len() > 0 {
             stats.depth += 1;
         }

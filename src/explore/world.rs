@@ -152,6 +152,8 @@ pub struct World<'m> {
     pub cursor: [u8; 2],
     pub ghost: Ghost,
     bounds: Bounds,
+    /// Per side, the last script position with an OPEN (`opens_pending`, precomputed).
+    last_open: [Option<usize>; 2],
 }
 
 /// Worlds hash by what determines their future: times are taken relative to `now` (timer
@@ -174,8 +176,28 @@ impl World<'_> {
         if self.opens_pending() {
             now.hash(h);
         }
+        // Each packet's fields one by one, as small numbers: FxHash is a polynomial in the
+        // words written, so fields shifted into the high bits of a packed word collide (a
+        // difference confined to high bits stays there). Cheaper than the derived `Hash`.
+        h.write_usize(self.net.len());
         for p in &self.net {
-            (p.to, &p.segment, now.since(p.sent), p.incarnation, p.copy).hash(h);
+            let s = &p.segment;
+            h.write_u8(
+                p.to as u8 | u8::from(p.copy) << 1 | u8::from(s.ack.is_some()) << 2 | u8::from(s.mss.is_some()) << 3,
+            );
+            h.write_u8(p.incarnation);
+            h.write_u64(now.since(p.sent).as_micros());
+            h.write_u16(s.src_port);
+            h.write_u16(s.dst_port);
+            h.write_u32(s.seq.0);
+            h.write_u32(s.ack.map_or(0, |a| a.0));
+            h.write_u8(s.ctl.bits());
+            h.write_u16(s.window);
+            h.write_u16(s.mss.unwrap_or(0));
+            h.write_usize(s.payload.len());
+            if !s.payload.is_empty() {
+                h.write(&s.payload);
+            }
         }
         (self.lost, self.duplicated, self.cursor).hash(h);
         for fin in self.ghost.last_fin {
@@ -211,9 +233,17 @@ impl<'m> World<'m> {
             cursor: [0, 0],
             ghost: Ghost::default(),
             bounds,
+            last_open: [None; 2],
         };
         if bounds.workload == Workload::Simultaneous {
             world.bounds.incarnations = 1;
+        }
+        world.last_open = [Side::A, Side::B].map(|side| {
+            let script = script(world.bounds.workload, side, world.bounds.data > 0);
+            let total = script.len() * usize::from(world.bounds.incarnations);
+            (0..total).rev().find(|c| matches!(script[c % script.len()].0, Call::OpenActive | Call::OpenPassive))
+        });
+        if bounds.workload == Workload::Simultaneous {
             world.apply(Step::User(Side::A), None);
             world.apply(Step::User(Side::B), None);
         }
@@ -249,12 +279,7 @@ impl<'m> World<'m> {
 
     /// Whether a user still has an OPEN to make (then absolute time matters: it picks the ISN).
     fn opens_pending(&self) -> bool {
-        [Side::A, Side::B].into_iter().any(|side| {
-            let script = script(self.bounds.workload, side, self.bounds.data > 0);
-            let total = script.len() * usize::from(self.bounds.incarnations);
-            (usize::from(self.cursor[side as usize])..total)
-                .any(|c| matches!(script[c % script.len()].0, Call::OpenActive | Call::OpenPassive))
-        })
+        (0..2).any(|i| self.last_open[i].is_some_and(|last| usize::from(self.cursor[i]) <= last))
     }
 
     /// Whether anything is still going on: a timer or a segment in flight.
@@ -405,10 +430,19 @@ impl<'m> World<'m> {
     /// `now` (so worlds that hash alike pack to the same identity). The bounds and the model are
     /// not packed: [`World::unpack`] restores into a world of the same search.
     pub fn pack(&self, out: &mut Vec<u8>) -> usize {
+        out.reserve(256);
+        let start = out.len();
+        self.ends.a.pack(self.now, out);
+        self.ends.b.pack(self.now, out);
+        let endpoints = out.len() - start;
+        endpoints + self.pack_rest(out)
+    }
+
+    /// The part of [`World::pack`] after the two endpoints: the network, counters, ghost, and
+    /// `now` last. Returns how many of the bytes appended make the identity (see `pack`).
+    pub fn pack_rest(&self, out: &mut Vec<u8>) -> usize {
         let start = out.len();
         let now = self.now;
-        self.ends.a.pack(now, out);
-        self.ends.b.pack(now, out);
         pack::varint(out, self.net.len() as u64);
         for p in &self.net {
             out.extend_from_slice(&[p.to as u8 | u8::from(p.copy) << 1, p.incarnation]);
@@ -490,14 +524,17 @@ impl<'m> World<'m> {
     }
 
     /// Restores a world packed by [`World::pack`] in the same search, reusing this world's
-    /// buffers; `None` if `bytes` is not such a packing.
-    pub fn unpack(&mut self, bytes: &[u8]) -> Option<()> {
+    /// buffers; `None` if `bytes` is not such a packing. Returns where endpoint A's and B's
+    /// bytes end (they are packed first, then the rest).
+    pub fn unpack(&mut self, bytes: &[u8]) -> Option<[usize; 2]> {
         let (head, tail) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
         let now = Instant::from_micros(u64::from_le_bytes(tail.try_into().ok()?));
         let input = &mut &head[..];
         self.now = now;
         self.ends.a.unpack(now, input)?;
+        let end_a = head.len() - input.len();
         self.ends.b.unpack(now, input)?;
+        let end_b = head.len() - input.len();
         let n = usize::try_from(pack::take_varint(input)?).ok()?;
         self.net.truncate(n);
         for i in 0..n {
@@ -522,7 +559,7 @@ impl<'m> World<'m> {
             };
         }
         self.ghost.incarnation = pack::take(input, 2)?.try_into().ok()?;
-        input.is_empty().then_some(())
+        input.is_empty().then_some([end_a, end_b])
     }
 
     /// Collects what `side` did: fired rows, ghost updates, segments onto the network.
