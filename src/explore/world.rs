@@ -514,13 +514,18 @@ impl<'m> World<'m> {
             let s = &mut q.segment;
             (s.src_port, s.dst_port, s.seq, s.ack, s.ctl, s.window, s.mss) =
                 (*src_port, *dst_port, *seq, *ack, *ctl, *window, *mss);
-            s.payload.clone_from(payload);
+            if payload.is_empty() {
+                s.payload.clear();
+            } else {
+                s.payload.clone_from(payload);
+            }
             (q.to, q.sent, q.incarnation, q.copy) = (p.to, p.sent, p.incarnation, p.copy);
         }
         self.now = from.now;
         (self.lost, self.duplicated, self.cursor) = (from.lost, from.duplicated, from.cursor);
-        self.ghost.clone_from(&from.ghost);
-        self.bounds = from.bounds;
+        let Ghost { last_fin, incarnation } = &from.ghost;
+        (self.ghost.last_fin, self.ghost.incarnation) = (*last_fin, *incarnation);
+        (self.bounds, self.last_open) = (from.bounds, from.last_open);
     }
 
     /// Restores a world packed by [`World::pack`] in the same search, reusing this world's
