@@ -199,11 +199,21 @@ impl World<'_> {
                 h.write(&s.payload);
             }
         }
-        (self.lost, self.duplicated, self.cursor).hash(h);
-        for fin in self.ghost.last_fin {
-            fin.map(|t| now.since(t)).hash(h);
+        // Small numbers one by one (arrays would go through a byte-slice hash).
+        for n in [self.lost, self.duplicated, self.cursor[0], self.cursor[1]] {
+            h.write_u8(n);
         }
-        self.ghost.incarnation.hash(h);
+        for fin in self.ghost.last_fin {
+            match fin {
+                None => h.write_u8(0),
+                Some(t) => {
+                    h.write_u8(1);
+                    h.write_u64(now.since(t).as_micros());
+                }
+            }
+        }
+        h.write_u8(self.ghost.incarnation[0]);
+        h.write_u8(self.ghost.incarnation[1]);
     }
 }
 
