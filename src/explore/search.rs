@@ -9,7 +9,7 @@
 //! one fingerprint would merge (probability about n^2 / 2^65 for n states).
 
 use std::hash::Hasher;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
@@ -277,19 +277,22 @@ enum Target {
     New(u32),
 }
 
-/// What one worker found expanding a contiguous range of a BFS level. Its buffers are kept
-/// from level to level.
+/// What one worker found expanding its chunks of a BFS level, in the order it took them (which
+/// is the chunks' order). Its buffers are kept from level to level.
 #[derive(Default)]
 struct Expanded {
+    /// The chunks taken: the chunk's number and where its part of each list below ends.
+    chunks: Vec<Chunk>,
     /// New-looking successors: (parent id, step index, fingerprint), packed in `packed` (whose
     /// state numbers are unused).
     successors: Vec<(u32, u16, u64)>,
     packed: Packed,
-    /// The range's earliest violation: position in the level, the violation, and the step that
-    /// caused it (`None`: the state itself has no successor and is judged final).
+    /// The earliest violation: position in the level, the violation, and the step that caused
+    /// it (`None`: the state itself has no successor and is judged final). The worker takes no
+    /// chunk after it.
     violation: Option<(usize, Violation, Option<u16>)>,
-    generated: u64,
-    pairs: FxHashMap<PairEdge, u64>,
+    /// With `--graph-dot`: each step's pair of endpoint states before and after.
+    pair_steps: Vec<PairEdge>,
     /// With liveness: every expanded state's marks, with how many of the following `edges`
     /// are its steps…
     marks: Vec<(Mark, u32)>,
@@ -297,20 +300,46 @@ struct Expanded {
     edges: Vec<(u16, Option<u8>, Target)>,
     /// The new-looking successors' fingerprints, numbered in `successors`.
     local: FxHashMap<u64, u32>,
+    /// The state number given to each of `successors` at the merge.
+    numbered: Vec<u32>,
+}
+
+/// A chunk of a level expanded by a worker: its number, where its entries in the worker's
+/// lists end, and how many steps it generated.
+#[derive(Clone, Copy)]
+struct Chunk {
+    index: usize,
+    successors: usize,
+    pair_steps: usize,
+    marks: usize,
+    edges: usize,
+    generated: u64,
 }
 
 impl Expanded {
     fn clear(&mut self) {
+        self.chunks.clear();
         self.successors.clear();
         self.packed.clear();
         self.violation = None;
-        self.generated = 0;
-        self.pairs.clear();
+        self.pair_steps.clear();
         self.marks.clear();
         self.edges.clear();
         self.local.clear();
+        self.numbered.clear();
+    }
+
+    /// Where chunk `c` (an index into `chunks`) starts in each list.
+    fn start(&self, c: usize) -> Chunk {
+        match c.checked_sub(1) {
+            Some(before) => self.chunks[before],
+            None => Chunk { index: 0, successors: 0, pair_steps: 0, marks: 0, edges: 0, generated: 0 },
+        }
     }
 }
+
+/// States of a level per chunk: the unit of work a worker takes.
+const CHUNK: usize = 512;
 
 /// What the graph keeps of an expanded state: its fairness classes enabled (bit mask), whether
 /// both endpoints are idle, and their states.
@@ -338,21 +367,46 @@ impl<'m> Worker<'m> {
         Worker { base: world.clone(), world, fx: Effects::default(), steps: Vec::new(), out: Expanded::default() }
     }
 
-    /// Expands the states `range` of `level`, checking every step, into `self.out`. Each state
-    /// is unpacked once; each step is taken in place and undone.
-    fn expand(
+    /// Takes chunks of `level` in turn from `next` until none is left, or it finds a violation,
+    /// or the chunk is after `stop`, the first chunk where a worker found one: every chunk
+    /// before that one is still expanded in full. Each chunk goes into `self.out`, every step
+    /// checked; each state is unpacked once, each step taken in place and undone.
+    fn run(
         &mut self,
-        (level, range): (&Packed, std::ops::Range<usize>),
+        level: &Packed,
+        (next, stop): (&AtomicUsize, &AtomicUsize),
         seen: &Seen,
         properties: &[Property],
         (pair_graph, record): (bool, bool),
     ) {
         let Worker { base, world, fx, steps, out } = self;
         out.clear();
-        expand((base, world, fx, steps), out, (level, range), seen, properties, (pair_graph, record));
+        let n = level.len();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index * CHUNK >= n || index > stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let range = index * CHUNK..((index + 1) * CHUNK).min(n);
+            let generated =
+                expand((base, world, fx, steps), out, (level, range), seen, properties, (pair_graph, record));
+            out.chunks.push(Chunk {
+                index,
+                successors: out.successors.len(),
+                pair_steps: out.pair_steps.len(),
+                marks: out.marks.len(),
+                edges: out.edges.len(),
+                generated,
+            });
+            if out.violation.is_some() {
+                stop.fetch_min(index, Ordering::Relaxed);
+                break;
+            }
+        }
     }
 }
 
+/// Expands the states `range` of `level` into `out`; returns how many steps it took.
 fn expand<'m>(
     (base, world, fx, steps): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>),
     out: &mut Expanded,
@@ -360,7 +414,8 @@ fn expand<'m>(
     seen: &Seen,
     properties: &[Property],
     (pair_graph, record): (bool, bool),
-) {
+) -> u64 {
+    let mut generated = 0;
     for k in range {
         let (id, bytes) = level.get(k);
         base.unpack(bytes).expect("a packed world unpacks into a world of the same search");
@@ -374,7 +429,7 @@ fn expand<'m>(
         if steps.is_empty() {
             if let Some(v) = check_final(properties, base) {
                 out.violation = Some((k, v, None));
-                return;
+                return generated;
             }
             continue;
         }
@@ -388,13 +443,13 @@ fn expand<'m>(
             touched = base.touches(step);
             let class = base.class(step);
             world.apply_into(step, None, fx);
-            out.generated += 1;
+            generated += 1;
             if pair_graph {
-                *out.pairs.entry((before, pair(world))).or_default() += 1;
+                out.pair_steps.push((before, pair(world)));
             }
             if let Some(v) = check_step(properties, fx, world) {
                 out.violation = Some((k, v, Some(i as u16)));
-                return;
+                return generated;
             }
             let part =
                 |side: Side| if touched[side as usize] { endpoint_hash(world, side) } else { hashes[side as usize] };
@@ -420,6 +475,7 @@ fn expand<'m>(
             }
         }
     }
+    generated
 }
 
 /// The step indices that lead from the start to state `at`.
@@ -468,47 +524,65 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let record = liveness || full_graph;
     let mut graph = Graph { pairs: full_graph, ..Graph::default() };
     let mut workers: Vec<Worker<'_>> = (0..threads).map(|_| Worker::new(model, bounds)).collect();
-    let (mut next_level, mut numbered) = (Packed::default(), Vec::new());
+    let mut next_level = Packed::default();
     while level.len() > 0 {
         if interrupt.load(Ordering::Relaxed) {
             stopped = Some(Stopped::Interrupted);
             break;
         }
+        // Workers take chunks of the level in turn, so a worker slowed down (the machine is
+        // shared) holds nobody up; the chunks are merged in their order, so what is found, its
+        // numbering and the counterexample do not depend on the threads or their timing.
         let n = level.len();
-        let slice = n.div_ceil(threads).max(256);
+        let chunks = n.div_ceil(CHUNK);
         let (known, this) = (&seen, &level);
-        let parts = n.div_ceil(slice);
-        if parts == 1 {
-            workers[0].expand((this, 0..n), known, properties, (pair_graph, record));
+        let (next, stop) = (AtomicUsize::new(0), AtomicUsize::new(usize::MAX));
+        let flags = (pair_graph, record);
+        let busy = threads.min(chunks);
+        if busy <= 1 {
+            workers[0].run(this, (&next, &stop), known, properties, flags);
         } else {
             std::thread::scope(|scope| {
+                let (next, stop) = (&next, &stop);
                 let handles: Vec<_> = workers
                     .iter_mut()
-                    .take(parts)
-                    .enumerate()
-                    .map(|(c, w)| {
-                        let range = c * slice..((c + 1) * slice).min(n);
-                        scope.spawn(move || w.expand((this, range), known, properties, (pair_graph, record)))
-                    })
+                    .take(busy)
+                    .map(|w| scope.spawn(move || w.run(this, (next, stop), known, properties, flags)))
                     .collect();
                 for h in handles {
                     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
                 }
             });
         }
-        let results = &mut workers[..parts];
-        for r in results.iter().map(|w| &w.out) {
-            stats.generated += r.generated;
+        let results = &mut workers[..busy.max(1)];
+        // (worker, position in its chunk list), in the chunks' order; with a violation, only
+        // the chunks up to the one where it was found count.
+        let mut order: Vec<(usize, usize, usize)> = Vec::with_capacity(chunks);
+        for (w, worker) in results.iter().enumerate() {
+            order.extend(worker.out.chunks.iter().enumerate().map(|(c, chunk)| (chunk.index, w, c)));
+        }
+        order.sort_unstable();
+        let violation =
+            results.iter().filter_map(|w| w.out.violation.as_ref()).min_by_key(|(position, _, _)| *position).cloned();
+        if let Some((position, _, _)) = &violation {
+            order.retain(|&(index, _, _)| index <= position / CHUNK);
+        }
+        for &(_, w, c) in &order {
+            let (out, start) = (&results[w].out, results[w].out.start(c));
+            let end = out.chunks[c];
+            stats.generated += end.generated;
             if let Some(all) = pairs.as_mut() {
-                for (edge, n) in &r.pairs {
-                    *all.entry(*edge).or_default() += n;
+                for edge in &out.pair_steps[start.pair_steps..end.pair_steps] {
+                    *all.entry(*edge).or_default() += 1;
                 }
             }
         }
-        if let Some((position, violation, step)) = results.iter().find_map(|w| w.out.violation.clone()) {
+        if let Some((position, violation, step)) = violation {
             if record {
-                for r in results.iter().map(|w| &w.out) {
-                    graph.add(&r.marks, &r.edges, &[]);
+                for &(_, w, c) in &order {
+                    let (out, start) = (&results[w].out, results[w].out.start(c));
+                    let end = out.chunks[c];
+                    graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &[]);
                 }
             }
             let mut indices = indices_to(&seen, level.get(position).0);
@@ -524,17 +598,19 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             };
         }
         next_level.clear();
-        for r in results.iter().map(|w| &w.out) {
-            numbered.clear();
-            for (k, &(parent, step, fp)) in r.successors.iter().enumerate() {
+        for &(_, w, c) in &order {
+            let out = &mut results[w].out;
+            let (start, end) = (out.start(c), out.chunks[c]);
+            for k in start.successors..end.successors {
+                let (parent, step, fp) = out.successors[k];
                 let (id, new) = seen.insert(fp, parent, step);
                 if new {
-                    next_level.push(id, r.packed.get(k).1);
+                    next_level.push(id, out.packed.get(k).1);
                 }
-                numbered.push(id);
+                out.numbered.push(id);
             }
             if record {
-                graph.add(&r.marks, &r.edges, &numbered);
+                graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &out.numbered);
             }
         }
         std::mem::swap(&mut level, &mut next_level);
