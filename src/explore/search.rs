@@ -229,43 +229,57 @@ impl Seen {
     }
 }
 
-/// Packed worlds in one buffer, with their state numbers.
+/// Packed worlds in one buffer.
 #[derive(Default)]
 struct Packed {
     bytes: Vec<u8>,
-    /// (state number, end of its bytes).
-    index: Vec<(u32, usize)>,
+    /// Where each world's bytes end.
+    ends: Vec<usize>,
 }
 
 impl Packed {
-    fn len(&self) -> usize {
-        self.index.len()
+    fn get(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.bytes[start..self.ends[k]]
     }
 
-    fn get(&self, k: usize) -> (u32, &[u8]) {
-        let start = if k == 0 { 0 } else { self.index[k - 1].1 };
-        let (id, end) = self.index[k];
-        (id, &self.bytes[start..end])
-    }
-
-    fn push(&mut self, id: u32, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
-        self.index.push((id, self.bytes.len()));
-    }
-
-    /// Packs a world in place (its state number unused).
+    /// Packs a world at the end.
     fn push_with(&mut self, pack: impl FnOnce(&mut Vec<u8>) -> usize) {
         pack(&mut self.bytes);
-        self.index.push((0, self.bytes.len()));
+        self.ends.push(self.bytes.len());
     }
 
     fn clear(&mut self) {
         self.bytes.clear();
-        self.index.clear();
+        self.ends.clear();
     }
 
     fn heap_bytes(&self) -> u64 {
-        (self.bytes.capacity() + self.index.capacity() * 16) as u64
+        (self.bytes.capacity() + self.ends.capacity() * 8) as u64
+    }
+}
+
+/// A BFS level: its states, packed in the buffers the workers wrote them to (no copy), with
+/// their state numbers, in the order they were numbered.
+#[derive(Default)]
+struct Level {
+    parts: Vec<Packed>,
+    /// (state number, part, index in the part).
+    states: Vec<(u32, u32, u32)>,
+}
+
+impl Level {
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    fn get(&self, k: usize) -> (u32, &[u8]) {
+        let (id, part, i) = self.states[k];
+        (id, self.parts[part as usize].get(i as usize))
+    }
+
+    fn heap_bytes(&self) -> u64 {
+        self.parts.iter().map(Packed::heap_bytes).sum::<u64>() + self.states.capacity() as u64 * 12
     }
 }
 
@@ -283,8 +297,7 @@ enum Target {
 struct Expanded {
     /// The chunks taken: the chunk's number and where its part of each list below ends.
     chunks: Vec<Chunk>,
-    /// New-looking successors: (parent id, step index, fingerprint), packed in `packed` (whose
-    /// state numbers are unused).
+    /// New-looking successors: (parent id, step index, fingerprint), packed in `packed`.
     successors: Vec<(u32, u16, u64)>,
     packed: Packed,
     /// The earliest violation: position in the level, the violation, and the step that caused
@@ -373,7 +386,7 @@ impl<'m> Worker<'m> {
     /// checked; each state is unpacked once, each step taken in place and undone.
     fn run(
         &mut self,
-        level: &Packed,
+        level: &Level,
         (next, stop): (&AtomicUsize, &AtomicUsize),
         seen: &Seen,
         properties: &[Property],
@@ -410,7 +423,7 @@ impl<'m> Worker<'m> {
 fn expand<'m>(
     (base, world, fx, steps): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>),
     out: &mut Expanded,
-    (level, range): (&Packed, std::ops::Range<usize>),
+    (level, range): (&Level, std::ops::Range<usize>),
     seen: &Seen,
     properties: &[Property],
     (pair_graph, record): (bool, bool),
@@ -515,16 +528,18 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
     let start = World::new(model, bounds);
     let mut seen = Seen::new();
-    let mut level = Packed::default();
     seen.insert(fingerprint(&start), ROOT, 0);
-    level.push_with(|buf| start.pack(buf));
+    let mut root = Packed::default();
+    root.push_with(|buf| start.pack(buf));
+    let mut level = Level { parts: vec![root], states: vec![(0, 0, 0)] };
     let mut stats = Stats::default();
     let mut stopped = None;
     let liveness = properties.contains(&Property::EventuallyClosed);
     let record = liveness || full_graph;
     let mut graph = Graph { pairs: full_graph, ..Graph::default() };
     let mut workers: Vec<Worker<'_>> = (0..threads).map(|_| Worker::new(model, bounds)).collect();
-    let mut next_level = Packed::default();
+    level.parts.resize_with(threads, Packed::default);
+    let mut next_states = Vec::new();
     while level.len() > 0 {
         if interrupt.load(Ordering::Relaxed) {
             stopped = Some(Stopped::Interrupted);
@@ -597,7 +612,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 full: full_graph.then(|| graph.full(seen.len())),
             };
         }
-        next_level.clear();
+        next_states.clear();
         for &(_, w, c) in &order {
             let out = &mut results[w].out;
             let (start, end) = (out.start(c), out.chunks[c]);
@@ -605,7 +620,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 let (parent, step, fp) = out.successors[k];
                 let (id, new) = seen.insert(fp, parent, step);
                 if new {
-                    next_level.push(id, out.packed.get(k).1);
+                    next_states.push((id, w as u32, k as u32));
                 }
                 out.numbered.push(id);
             }
@@ -613,7 +628,11 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &out.numbered);
             }
         }
-        std::mem::swap(&mut level, &mut next_level);
+        // The workers' buffers become the next level; this level's go back to them.
+        for (w, worker) in results.iter_mut().enumerate() {
+            std::mem::swap(&mut level.parts[w], &mut worker.out.packed);
+        }
+        std::mem::swap(&mut level.states, &mut next_states);
         if level.len() > 0 {
             stats.depth += 1;
         }
