@@ -1,12 +1,14 @@
 //! Breadth-first search over worlds: every state is reached by a shortest path, so the first
 //! violation found is a shortest counterexample.
 //!
-//! Visited states are kept as 64-bit fingerprints (FxHash of the packed world, see
-//! [`World::pack`]) with the index of their parent and the step taken, about 19 to 25 bytes a
-//! state with the table; the states themselves live only in the frontier, packed, and are
-//! unpacked into one reusable world per worker to be expanded. A path is rebuilt by replaying
-//! the steps from the start, which is also how the diagram is drawn. Two different worlds with
-//! one fingerprint would merge (probability about n^2 / 2^65 for n states).
+//! Visited states are kept as 64-bit fingerprints (of what `World`'s `Hash` feeds, FxHash per
+//! part, mixed) with the index of their parent and the step taken, about 19 to 25 bytes a state
+//! with the table. The states themselves live only in the frontier, packed losslessly
+//! ([`World::pack`], a few hundred bytes), and are unpacked once each into a reusable world per
+//! worker; each step is taken in place in a copy and undone ([`World::restore`]). A path is
+//! rebuilt by replaying the steps from the start, which is also how the diagram is drawn. Two
+//! different worlds with one fingerprint would merge (probability about n^2 / 2^65 for n
+//! states). The graph kept for liveness is in compressed sparse rows, 7 bytes a step.
 
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -519,9 +521,9 @@ fn steps_of(model: &Model, bounds: Bounds, indices: &[u16]) -> Vec<Step> {
 
 /// Explores every world reachable within the request's bounds, checking its properties.
 ///
-/// Level by level: each level is split into contiguous ranges expanded in parallel, then merged
-/// in order, so the states found, their numbering and the counterexample reported do not depend
-/// on the number of threads. `interrupt` (set by Ctrl-C) stops the search cleanly between levels.
+/// Level by level: workers take chunks of a level in turn, and the chunks are merged in order,
+/// so the states found, their numbering, the counterexample reported and the statistics do not
+/// depend on the number of threads or their timing. `interrupt` (set by Ctrl-C) stops the search cleanly between levels.
 pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
     let Request { bounds, properties, limits, pair_graph, full_graph, threads } = request;
     let threads = threads.max(1);
