@@ -344,6 +344,17 @@ impl Expanded {
         self.numbered.clear();
     }
 
+    /// Bytes held, roughly (the buffers are kept for the next level).
+    fn heap_bytes(&self) -> u64 {
+        let lists = self.successors.capacity() * 16
+            + self.pair_steps.capacity() * 4
+            + self.marks.capacity() * std::mem::size_of::<(Mark, u32)>()
+            + self.edges.capacity() * std::mem::size_of::<(u16, Option<u8>, Target)>()
+            + self.local.capacity() * 13
+            + self.numbered.capacity() * 4;
+        self.packed.heap_bytes() + lists as u64
+    }
+
     /// Where chunk `c` (an index into `chunks`) starts in each list.
     fn start(&self, c: usize) -> Chunk {
         match c.checked_sub(1) {
@@ -645,7 +656,8 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             stopped = Some(Stopped::MaxStates);
             break;
         }
-        if limits.mem_cap.is_some_and(|cap| seen.bytes() + level.heap_bytes() + graph.bytes() >= cap) {
+        let buffers = || workers.iter().map(|w| w.out.heap_bytes()).sum::<u64>();
+        if limits.mem_cap.is_some_and(|cap| seen.bytes() + level.heap_bytes() + graph.bytes() + buffers() >= cap) {
             stopped = Some(Stopped::MemCap);
             break;
         }
