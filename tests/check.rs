@@ -146,3 +146,28 @@ fn every_shipped_model_is_live_at_default_bounds() {
         assert_eq!(check(model, bounds, &[Property::EventuallyClosed]).1, None, "{model}");
     }
 }
+
+#[test]
+fn counterexample_and_statistics_do_not_depend_on_the_number_of_threads() {
+    // Workers take chunks of a level in turn; the merge is in chunk order, and a level with a
+    // violation counts only the chunks up to it, so even the steps generated are the same.
+    let model = Shipped::find("no-2msl-restart").unwrap().load().unwrap();
+    let run = |threads| {
+        let request = Request {
+            bounds: bounds(OPEN_CLOSE, 1, 0, 1),
+            properties: ALL,
+            limits: Limits::default(),
+            pair_graph: true,
+            full_graph: false,
+            threads,
+        };
+        let outcome = bfs(&model, request, &AtomicBool::new(false), &());
+        let mut pairs: Vec<_> = outcome.pairs.unwrap().into_iter().collect();
+        pairs.sort();
+        (outcome.stats, outcome.counterexample.map(|cx| cx.steps), pairs)
+    };
+    let one = run(1);
+    assert!(one.1.is_some());
+    assert_eq!(run(2), one);
+    assert_eq!(run(3), one);
+}

@@ -240,8 +240,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             .unwrap_or_default();
         write(path, &dot::pair_graph(model.name(), &edges, &highlight))?;
     }
+    let graph = match s.graph_bytes_per_state {
+        0 => String::new(),
+        n => format!(" (+{n} for the liveness graph)"),
+    };
     eprintln!(
-        "{} states generated, {} distinct, depth {}, {} left on queue; {:.2}s, {:.0} states/s, {} bytes/state",
+        "{} states generated, {} distinct, depth {}, {} left on queue; {:.2}s, {:.0} states/s, {} bytes/state{graph}",
         s.generated,
         s.distinct,
         s.depth,

@@ -613,3 +613,391 @@ impl<'m> Endpoint<'m> {
         Segment { src_port, dst_port, seq, ack, ctl, window, mss: None, payload }
     }
 }
+
+// ---- packing -------------------------------------------------------------------------------
+
+/// A lossless byte packing of what changes in an endpoint as it runs, for a model checker that
+/// stores compact states and restores them into one reusable endpoint. Packed are exactly the
+/// fields [`Endpoint::hash_at`] feeds, times relative to `now`; not packed are the model and the
+/// configuration (the same for every state of a search), history (the log, `accepted`), and a
+/// call's transient fields (`pending_send`, `current`), empty between events. The destructuring
+/// below names every field, so a field added to the endpoint fails to compile here until it is
+/// packed or declared history.
+pub mod pack {
+    use std::collections::VecDeque;
+
+    use super::{Endpoint, Event, Isn, Tcb};
+    use crate::model::{Call, Signal, State};
+    use crate::time::Instant;
+    use crate::wire::{Control, Segment, SeqNum};
+
+    #[inline]
+    pub fn u16(out: &mut Vec<u8>, v: u16) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    #[inline]
+    pub fn u32(out: &mut Vec<u8>, v: u32) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// LEB128: small numbers (times, lengths, counters) in few bytes.
+    #[inline]
+    pub fn varint(out: &mut Vec<u8>, mut v: u64) {
+        if v < 0x80 {
+            out.push(v as u8);
+            return;
+        }
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    #[inline]
+    pub fn bytes(out: &mut Vec<u8>, v: impl ExactSizeIterator<Item = u8>) {
+        varint(out, v.len() as u64);
+        out.extend(v);
+    }
+
+    /// A time relative to `now`, exactly (wrapping, so even a time before `now` round-trips).
+    #[inline]
+    pub fn time(out: &mut Vec<u8>, now: Instant, t: Option<Instant>) {
+        match t {
+            None => out.push(0),
+            Some(t) => {
+                out.push(1);
+                varint(out, t.as_micros().wrapping_sub(now.as_micros()));
+            }
+        }
+    }
+
+    #[inline]
+    pub fn take_u8(input: &mut &[u8]) -> Option<u8> {
+        let (&b, rest) = input.split_first()?;
+        *input = rest;
+        Some(b)
+    }
+
+    #[inline]
+    pub fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        if input.len() < n {
+            return None;
+        }
+        let (head, rest) = input.split_at(n);
+        *input = rest;
+        Some(head)
+    }
+
+    #[inline]
+    pub fn take_u16(input: &mut &[u8]) -> Option<u16> {
+        Some(u16::from_le_bytes(take(input, 2)?.try_into().ok()?))
+    }
+
+    #[inline]
+    pub fn take_u32(input: &mut &[u8]) -> Option<u32> {
+        Some(u32::from_le_bytes(take(input, 4)?.try_into().ok()?))
+    }
+
+    #[inline]
+    pub fn take_varint(input: &mut &[u8]) -> Option<u64> {
+        let (&first, rest) = input.split_first()?;
+        *input = rest;
+        if first < 0x80 {
+            return Some(u64::from(first));
+        }
+        let mut v = u64::from(first & 0x7f);
+        let mut shift = 7;
+        while shift < 64 {
+            let b = take_u8(input)?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+            shift += 7;
+        }
+        None
+    }
+
+    /// `VecDeque::clear` walks even an empty queue to drop its elements; most are empty here.
+    #[inline]
+    fn clear<T>(q: &mut VecDeque<T>) {
+        if !q.is_empty() {
+            q.clear();
+        }
+    }
+
+    #[inline]
+    pub fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let n = usize::try_from(take_varint(input)?).ok()?;
+        take(input, n)
+    }
+
+    #[inline]
+    pub fn take_time(input: &mut &[u8], now: Instant) -> Option<Option<Instant>> {
+        match take_u8(input)? {
+            0 => Some(None),
+            1 => Some(Some(Instant::from_micros(now.as_micros().wrapping_add(take_varint(input)?)))),
+            _ => None,
+        }
+    }
+
+    /// Reads a fixed-size header.
+    #[inline]
+    pub fn take_array<const N: usize>(input: &mut &[u8]) -> Option<[u8; N]> {
+        take(input, N)?.try_into().ok()
+    }
+
+    /// A segment: an 18-byte header, then the payload's length and octets.
+    #[inline]
+    pub fn segment(out: &mut Vec<u8>, s: &Segment) {
+        let Segment { src_port, dst_port, seq, ack, ctl, window, mss, payload } = s;
+        let mut h = [0u8; 18];
+        h[0] = u8::from(ack.is_some()) | u8::from(mss.is_some()) << 1;
+        h[1] = ctl.bits();
+        h[2..4].copy_from_slice(&src_port.to_le_bytes());
+        h[4..6].copy_from_slice(&dst_port.to_le_bytes());
+        h[6..10].copy_from_slice(&seq.0.to_le_bytes());
+        h[10..14].copy_from_slice(&ack.map_or(0, |a| a.0).to_le_bytes());
+        h[14..16].copy_from_slice(&window.to_le_bytes());
+        h[16..18].copy_from_slice(&mss.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&h);
+        varint(out, payload.len() as u64);
+        out.extend_from_slice(payload);
+    }
+
+    /// Restores a segment packed by [`segment`] into `s`, reusing its payload's buffer.
+    #[inline]
+    pub fn take_segment(input: &mut &[u8], s: &mut Segment) -> Option<()> {
+        let h: [u8; 18] = take_array(input)?;
+        let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        s.ctl = Control::from_bits(h[1]);
+        s.src_port = u16_at(2);
+        s.dst_port = u16_at(4);
+        s.seq = SeqNum(u32_at(6));
+        s.ack = (h[0] & 1 != 0).then(|| SeqNum(u32_at(10)));
+        s.window = u16_at(14);
+        s.mss = (h[0] & 2 != 0).then(|| u16_at(16));
+        s.payload.clear();
+        s.payload.extend_from_slice(take_bytes(input)?);
+        Some(())
+    }
+
+    #[inline]
+    fn enum_at<T: Copy>(all: &[T], input: &mut &[u8]) -> Option<T> {
+        all.get(usize::from(take_u8(input)?)).copied()
+    }
+
+    impl Endpoint<'_> {
+        /// Appends this endpoint's changing fields to `out`, times relative to `now`.
+        pub fn pack(&self, now: Instant, out: &mut Vec<u8>) {
+            let Endpoint {
+                model: _,
+                cfg: _,
+                state,
+                tcb,
+                timers,
+                isn,
+                pending_send: _,
+                current: _,
+                remote_port,
+                outbox,
+                events,
+                log: _,
+                accepted: _,
+            } = self;
+            let Tcb {
+                iss,
+                irs,
+                snd_una,
+                snd_nxt,
+                snd_wnd,
+                rcv_nxt,
+                peer_mss,
+                passive,
+                syn_sent,
+                fin_seq,
+                fin_pending,
+                unsent,
+                flight,
+                received,
+                queued,
+                retries,
+            } = tcb;
+            // A 46-byte header, then the timers and the queues.
+            let mut h = [0u8; 46];
+            let (clock, isn) = match isn {
+                Isn::Seeded(seed) => (false, *seed),
+                Isn::Clock { offset, per_second } => (true, u64::from(*offset) | u64::from(*per_second) << 32),
+            };
+            h[0] = *state as u8;
+            h[1] = u8::from(*passive)
+                | u8::from(*syn_sent) << 1
+                | u8::from(*fin_pending) << 2
+                | u8::from(fin_seq.is_some()) << 3
+                | u8::from(clock) << 4;
+            for (k, v) in
+                [iss.0, irs.0, snd_una.0, snd_nxt.0, rcv_nxt.0, *snd_wnd, fin_seq.map_or(0, |f| f.0), *retries]
+                    .into_iter()
+                    .enumerate()
+            {
+                h[2 + 4 * k..6 + 4 * k].copy_from_slice(&v.to_le_bytes());
+            }
+            h[34..36].copy_from_slice(&peer_mss.to_le_bytes());
+            h[36..38].copy_from_slice(&remote_port.to_le_bytes());
+            h[38..46].copy_from_slice(&isn.to_le_bytes());
+            out.extend_from_slice(&h);
+            for t in timers {
+                time(out, now, *t);
+            }
+            varint(out, unsent.len() as u64);
+            out.extend_from_slice(unsent);
+            let (front, back) = flight.as_slices();
+            varint(out, flight.len() as u64);
+            out.extend_from_slice(front);
+            out.extend_from_slice(back);
+            varint(out, received.len() as u64);
+            out.extend_from_slice(received);
+            bytes(out, queued.iter().map(|&c| c as u8));
+            varint(out, outbox.len() as u64);
+            for s in outbox {
+                segment(out, s);
+            }
+            varint(out, events.len() as u64);
+            for e in events {
+                match e {
+                    Event::Signal(s) => out.extend_from_slice(&[0, *s as u8]),
+                    Event::Data(d) => {
+                        out.push(1);
+                        bytes(out, d.iter().copied());
+                    }
+                }
+            }
+        }
+
+        /// Makes this endpoint a copy of `from`, reusing this endpoint's buffers: `clone_from`
+        /// without allocations once the buffers have grown (the derived `Clone` has none).
+        pub fn assign(&mut self, from: &Self) {
+            let Endpoint {
+                model,
+                cfg,
+                state,
+                tcb,
+                timers,
+                isn,
+                pending_send,
+                current,
+                remote_port,
+                outbox,
+                events,
+                log,
+                accepted,
+            } = from;
+            let Tcb {
+                iss,
+                irs,
+                snd_una,
+                snd_nxt,
+                snd_wnd,
+                rcv_nxt,
+                peer_mss,
+                passive,
+                syn_sent,
+                fin_seq,
+                fin_pending,
+                unsent,
+                flight,
+                received,
+                queued,
+                retries,
+            } = tcb;
+            let t = &mut self.tcb;
+            (t.iss, t.irs, t.snd_una, t.snd_nxt, t.snd_wnd, t.rcv_nxt) =
+                (*iss, *irs, *snd_una, *snd_nxt, *snd_wnd, *rcv_nxt);
+            (t.peer_mss, t.passive, t.syn_sent, t.fin_seq, t.fin_pending) =
+                (*peer_mss, *passive, *syn_sent, *fin_seq, *fin_pending);
+            fn copy<T: Clone>(to: &mut VecDeque<T>, from: &VecDeque<T>) {
+                if from.is_empty() {
+                    clear(to);
+                } else {
+                    to.clone_from(from);
+                }
+            }
+            t.unsent.clone_from(unsent);
+            copy(&mut t.flight, flight);
+            t.received.clone_from(received);
+            t.queued.clone_from(queued);
+            t.retries = *retries;
+            self.model = model;
+            self.cfg.clone_from(cfg);
+            (self.state, self.timers, self.isn, self.current, self.remote_port) =
+                (*state, *timers, *isn, *current, *remote_port);
+            self.pending_send.clone_from(pending_send);
+            copy(&mut self.outbox, outbox);
+            copy(&mut self.events, events);
+            self.log.clone_from(log);
+            self.accepted = *accepted;
+        }
+
+        /// Restores what [`Endpoint::pack`] wrote (for an endpoint of the same model and
+        /// configuration), reusing this endpoint's buffers; `None` if `input` is not such a
+        /// packing. History (the log, `accepted`) is left as it is.
+        pub fn unpack(&mut self, now: Instant, input: &mut &[u8]) -> Option<()> {
+            let h: [u8; 46] = take_array(input)?;
+            let u32_at = |k: usize| u32::from_le_bytes([h[2 + 4 * k], h[3 + 4 * k], h[4 + 4 * k], h[5 + 4 * k]]);
+            self.state = *State::ALL.get(usize::from(h[0]))?;
+            let t = &mut self.tcb;
+            (t.passive, t.syn_sent, t.fin_pending) = (h[1] & 1 != 0, h[1] & 2 != 0, h[1] & 4 != 0);
+            (t.iss, t.irs, t.snd_una, t.snd_nxt, t.rcv_nxt) =
+                (SeqNum(u32_at(0)), SeqNum(u32_at(1)), SeqNum(u32_at(2)), SeqNum(u32_at(3)), SeqNum(u32_at(4)));
+            t.snd_wnd = u32_at(5);
+            t.fin_seq = (h[1] & 8 != 0).then(|| SeqNum(u32_at(6)));
+            t.retries = u32_at(7);
+            t.peer_mss = u16::from_le_bytes([h[34], h[35]]);
+            self.remote_port = u16::from_le_bytes([h[36], h[37]]);
+            let isn = u64::from_le_bytes(h[38..46].try_into().ok()?);
+            self.isn = if h[1] & 16 != 0 {
+                Isn::Clock { offset: isn as u32, per_second: (isn >> 32) as u32 }
+            } else {
+                Isn::Seeded(isn)
+            };
+            for timer in &mut self.timers {
+                *timer = take_time(input, now)?;
+            }
+            let t = &mut self.tcb;
+            t.unsent.clear();
+            t.unsent.extend_from_slice(take_bytes(input)?);
+            clear(&mut t.flight);
+            let flight = take_bytes(input)?;
+            if !flight.is_empty() {
+                t.flight.extend(flight.iter().copied());
+            }
+            t.received.clear();
+            t.received.extend_from_slice(take_bytes(input)?);
+            t.queued.clear();
+            for &c in take_bytes(input)? {
+                t.queued.push(*Call::ALL.get(usize::from(c))?);
+            }
+            clear(&mut self.outbox);
+            for _ in 0..take_varint(input)? {
+                let mut s = Segment::default();
+                take_segment(input, &mut s)?;
+                self.outbox.push_back(s);
+            }
+            clear(&mut self.events);
+            for _ in 0..take_varint(input)? {
+                let event = match take_u8(input)? {
+                    0 => Event::Signal(enum_at(Signal::ALL, input)?),
+                    1 => Event::Data(take_bytes(input)?.to_vec()),
+                    _ => return None,
+                };
+                self.events.push_back(event);
+            }
+            self.pending_send.clear();
+            self.current = None;
+            Some(())
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::endpoint::{Config, Endpoint, Isn, Transition};
+use crate::endpoint::{pack, Config, Endpoint, Isn, Transition};
 use crate::model::{Call, Flags, Input, Model, State};
 use crate::simulate::{Ends, Entry, Side};
 use crate::time::{Duration, Instant};
@@ -130,6 +130,16 @@ pub struct Effects {
     pub last_fin_before: [Option<Instant>; 2],
 }
 
+impl Effects {
+    /// Empties the effects for the next step, keeping their buffers.
+    fn reset(&mut self, last_fin: [Option<Instant>; 2]) {
+        self.fired[0].clear();
+        self.fired[1].clear();
+        self.accepted_from = None;
+        self.last_fin_before = last_fin;
+    }
+}
+
 /// The explored state.
 #[derive(Clone, Debug)]
 pub struct World<'m> {
@@ -142,6 +152,8 @@ pub struct World<'m> {
     pub cursor: [u8; 2],
     pub ghost: Ghost,
     bounds: Bounds,
+    /// Per side, the last script position with an OPEN (`opens_pending`, precomputed).
+    last_open: [Option<usize>; 2],
 }
 
 /// Worlds hash by what determines their future: times are taken relative to `now` (timer
@@ -150,20 +162,58 @@ pub struct World<'m> {
 /// state only while a user still has an OPEN to make: clock-driven ISNs depend on it.
 impl Hash for World<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
+        self.ends.a.hash_at(self.now, h);
+        self.ends.b.hash_at(self.now, h);
+        self.hash_rest(h);
+    }
+}
+
+impl World<'_> {
+    /// What `Hash` feeds after the two endpoints: the network, counters and ghost (and `now`
+    /// while an OPEN is pending).
+    pub fn hash_rest<H: Hasher>(&self, h: &mut H) {
         let now = self.now;
-        self.ends.a.hash_at(now, h);
-        self.ends.b.hash_at(now, h);
         if self.opens_pending() {
             now.hash(h);
         }
+        // Each packet's fields one by one, as small numbers: FxHash is a polynomial in the
+        // words written, so fields shifted into the high bits of a packed word collide (a
+        // difference confined to high bits stays there). Cheaper than the derived `Hash`.
+        h.write_usize(self.net.len());
         for p in &self.net {
-            (p.to, &p.segment, now.since(p.sent), p.incarnation, p.copy).hash(h);
+            let s = &p.segment;
+            h.write_u8(
+                p.to as u8 | u8::from(p.copy) << 1 | u8::from(s.ack.is_some()) << 2 | u8::from(s.mss.is_some()) << 3,
+            );
+            h.write_u8(p.incarnation);
+            h.write_u64(now.since(p.sent).as_micros());
+            h.write_u16(s.src_port);
+            h.write_u16(s.dst_port);
+            h.write_u32(s.seq.0);
+            h.write_u32(s.ack.map_or(0, |a| a.0));
+            h.write_u8(s.ctl.bits());
+            h.write_u16(s.window);
+            h.write_u16(s.mss.unwrap_or(0));
+            h.write_usize(s.payload.len());
+            if !s.payload.is_empty() {
+                h.write(&s.payload);
+            }
         }
-        (self.lost, self.duplicated, self.cursor).hash(h);
+        // Small numbers one by one (arrays would go through a byte-slice hash).
+        for n in [self.lost, self.duplicated, self.cursor[0], self.cursor[1]] {
+            h.write_u8(n);
+        }
         for fin in self.ghost.last_fin {
-            fin.map(|t| now.since(t)).hash(h);
+            match fin {
+                None => h.write_u8(0),
+                Some(t) => {
+                    h.write_u8(1);
+                    h.write_u64(now.since(t).as_micros());
+                }
+            }
         }
-        self.ghost.incarnation.hash(h);
+        h.write_u8(self.ghost.incarnation[0]);
+        h.write_u8(self.ghost.incarnation[1]);
     }
 }
 
@@ -193,9 +243,17 @@ impl<'m> World<'m> {
             cursor: [0, 0],
             ghost: Ghost::default(),
             bounds,
+            last_open: [None; 2],
         };
         if bounds.workload == Workload::Simultaneous {
             world.bounds.incarnations = 1;
+        }
+        world.last_open = [Side::A, Side::B].map(|side| {
+            let script = script(world.bounds.workload, side, world.bounds.data > 0);
+            let total = script.len() * usize::from(world.bounds.incarnations);
+            (0..total).rev().find(|c| matches!(script[c % script.len()].0, Call::OpenActive | Call::OpenPassive))
+        });
+        if bounds.workload == Workload::Simultaneous {
             world.apply(Step::User(Side::A), None);
             world.apply(Step::User(Side::B), None);
         }
@@ -231,12 +289,7 @@ impl<'m> World<'m> {
 
     /// Whether a user still has an OPEN to make (then absolute time matters: it picks the ISN).
     fn opens_pending(&self) -> bool {
-        [Side::A, Side::B].into_iter().any(|side| {
-            let script = script(self.bounds.workload, side, self.bounds.data > 0);
-            let total = script.len() * usize::from(self.bounds.incarnations);
-            (usize::from(self.cursor[side as usize])..total)
-                .any(|c| matches!(script[c % script.len()].0, Call::OpenActive | Call::OpenPassive))
-        })
+        (0..2).any(|i| self.last_open[i].is_some_and(|last| usize::from(self.cursor[i]) <= last))
     }
 
     /// Whether anything is still going on: a timer or a segment in flight.
@@ -303,12 +356,20 @@ impl<'m> World<'m> {
     }
 
     /// Takes `step`, returning what the properties need; `trace` records it for a diagram.
-    pub fn apply(&mut self, step: Step, mut trace: Option<&mut Vec<Entry>>) -> Effects {
-        let mut fx = Effects { last_fin_before: self.ghost.last_fin, ..Effects::default() };
+    pub fn apply(&mut self, step: Step, trace: Option<&mut Vec<Entry>>) -> Effects {
+        let mut fx = Effects::default();
+        self.apply_into(step, trace, &mut fx);
+        fx
+    }
+
+    /// [`World::apply`] into `fx` (emptied first), reusing its buffers.
+    pub fn apply_into(&mut self, step: Step, mut trace: Option<&mut Vec<Entry>>, fx: &mut Effects) {
+        fx.reset(self.ghost.last_fin);
+        let fx = &mut *fx;
         let now = self.now;
         match step {
             Step::User(side) => {
-                let Some(call) = self.next_call(side) else { return fx };
+                let Some(call) = self.next_call(side) else { return };
                 self.cursor[side as usize] += 1;
                 if matches!(call, Call::OpenActive | Call::OpenPassive) {
                     self.ghost.incarnation[side as usize] += 1;
@@ -319,12 +380,15 @@ impl<'m> World<'m> {
                     t.push(Entry::Call { at: now, side, call, bytes: if call == Call::Send { bytes } else { 0 } });
                 }
                 if call == Call::Send {
-                    let data: Vec<u8> = (0..self.bounds.data).map(|i| b'a' + i % 26).collect();
-                    self.endpoint_mut(side).send(now, &data);
+                    let mut data = [0u8; 256];
+                    for (i, d) in data.iter_mut().enumerate().take(bytes) {
+                        *d = b'a' + (i % 26) as u8;
+                    }
+                    self.endpoint_mut(side).send(now, &data[..bytes]);
                 } else {
                     self.endpoint_mut(side).handle_user(now, call);
                 }
-                self.settle(side, &mut fx, trace);
+                self.settle(side, fx, trace);
             }
             Step::Deliver(i) => {
                 let packet = self.net.remove(i);
@@ -334,7 +398,7 @@ impl<'m> World<'m> {
                 if self.endpoint(side).accepted() != before {
                     fx.accepted_from = Some((side, packet));
                 }
-                self.settle(side, &mut fx, trace);
+                self.settle(side, fx, trace);
             }
             Step::Lose(i) => {
                 let packet = self.net.remove(i);
@@ -355,34 +419,170 @@ impl<'m> World<'m> {
                 self.now = now.after(TICK);
                 let msl = TICK.times(u64::from(self.bounds.msl));
                 let now = self.now;
-                let (alive, dead): (Vec<Packet>, Vec<Packet>) =
-                    self.net.drain(..).partition(|p| now.since(p.sent) <= msl);
-                self.net = alive;
                 if let Some(t) = trace.as_deref_mut() {
-                    t.extend(dead.into_iter().map(|p| Entry::Expired {
-                        at: now,
-                        from: p.to.other(),
-                        segment: p.segment,
-                    }));
+                    let dead = self.net.iter().filter(|p| now.since(p.sent) > msl);
+                    t.extend(dead.map(|p| Entry::Expired { at: now, from: p.to.other(), segment: p.segment.clone() }));
                 }
+                self.net.retain(|p| now.since(p.sent) <= msl);
                 for side in [Side::A, Side::B] {
                     if self.endpoint(side).poll_timeout().is_some_and(|d| d <= now) {
                         self.endpoint_mut(side).handle_timeout(now);
-                        self.settle(side, &mut fx, trace.as_deref_mut());
+                        self.settle(side, fx, trace.as_deref_mut());
                     }
                 }
             }
         }
-        fx
+    }
+
+    /// Appends a lossless packing of this world to `out`: what [`World`]'s `Hash` feeds, as
+    /// bytes (times relative to `now`), then `now` itself. Returns how many of the bytes
+    /// appended make the world's identity: all of them while an OPEN is pending, else all but
+    /// `now` (so worlds that hash alike pack to the same identity). The bounds and the model are
+    /// not packed: [`World::unpack`] restores into a world of the same search.
+    pub fn pack(&self, out: &mut Vec<u8>) -> usize {
+        out.reserve(256);
+        let start = out.len();
+        self.ends.a.pack(self.now, out);
+        self.ends.b.pack(self.now, out);
+        let endpoints = out.len() - start;
+        endpoints + self.pack_rest(out)
+    }
+
+    /// The part of [`World::pack`] after the two endpoints: the network, counters, ghost, and
+    /// `now` last. Returns how many of the bytes appended make the identity (see `pack`).
+    pub fn pack_rest(&self, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        let now = self.now;
+        pack::varint(out, self.net.len() as u64);
+        for p in &self.net {
+            out.extend_from_slice(&[p.to as u8 | u8::from(p.copy) << 1, p.incarnation]);
+            pack::varint(out, now.as_micros().wrapping_sub(p.sent.as_micros()));
+            pack::segment(out, &p.segment);
+        }
+        out.extend_from_slice(&[self.lost, self.duplicated, self.cursor[0], self.cursor[1]]);
+        for fin in self.ghost.last_fin {
+            match fin {
+                None => out.push(0),
+                Some(t) => {
+                    out.push(1);
+                    pack::varint(out, now.as_micros().wrapping_sub(t.as_micros()));
+                }
+            }
+        }
+        out.extend_from_slice(&self.ghost.incarnation);
+        let identity = out.len() - start;
+        out.extend_from_slice(&now.as_micros().to_le_bytes());
+        if self.opens_pending() {
+            out.len() - start
+        } else {
+            identity
+        }
+    }
+
+    /// Which endpoints `step` may change, and whose hash (relative to `now`) it may change: a
+    /// user's or a delivery's endpoint, both on a tick, neither on a loss or duplication.
+    pub fn touches(&self, step: Step) -> [bool; 2] {
+        let one = |side: Side| [side == Side::A, side == Side::B];
+        match step {
+            Step::User(side) => one(side),
+            Step::Deliver(i) => self.net.get(i).map_or([false; 2], |p| one(p.to)),
+            Step::Lose(_) | Step::Duplicate(_) => [false; 2],
+            Step::Tick => [true; 2],
+        }
+    }
+
+    /// Makes this world, a copy of `from` that then took a step touching the endpoints
+    /// `touched` (see [`World::touches`]), a copy of `from` again: cheaper than
+    /// [`World::assign`], the untouched endpoints are left as they are.
+    pub fn restore(&mut self, from: &World<'m>, touched: [bool; 2]) {
+        if touched[0] {
+            self.ends.a.assign(&from.ends.a);
+        }
+        if touched[1] {
+            self.ends.b.assign(&from.ends.b);
+        }
+        self.assign_rest(from);
+    }
+
+    /// Makes this world a copy of `from` (of the same search), reusing this world's buffers.
+    pub fn assign(&mut self, from: &World<'m>) {
+        self.ends.a.assign(&from.ends.a);
+        self.ends.b.assign(&from.ends.b);
+        self.assign_rest(from);
+    }
+
+    /// [`World::assign`] but for the endpoints.
+    fn assign_rest(&mut self, from: &World<'m>) {
+        self.net.truncate(from.net.len());
+        for (i, p) in from.net.iter().enumerate() {
+            if i == self.net.len() {
+                self.net.push(p.clone());
+                continue;
+            }
+            let q = &mut self.net[i];
+            let Segment { src_port, dst_port, seq, ack, ctl, window, mss, payload } = &p.segment;
+            let s = &mut q.segment;
+            (s.src_port, s.dst_port, s.seq, s.ack, s.ctl, s.window, s.mss) =
+                (*src_port, *dst_port, *seq, *ack, *ctl, *window, *mss);
+            if payload.is_empty() {
+                s.payload.clear();
+            } else {
+                s.payload.clone_from(payload);
+            }
+            (q.to, q.sent, q.incarnation, q.copy) = (p.to, p.sent, p.incarnation, p.copy);
+        }
+        self.now = from.now;
+        (self.lost, self.duplicated, self.cursor) = (from.lost, from.duplicated, from.cursor);
+        let Ghost { last_fin, incarnation } = &from.ghost;
+        (self.ghost.last_fin, self.ghost.incarnation) = (*last_fin, *incarnation);
+        (self.bounds, self.last_open) = (from.bounds, from.last_open);
+    }
+
+    /// Restores a world packed by [`World::pack`] in the same search, reusing this world's
+    /// buffers; `None` if `bytes` is not such a packing. Returns where endpoint A's and B's
+    /// bytes end (they are packed first, then the rest).
+    pub fn unpack(&mut self, bytes: &[u8]) -> Option<[usize; 2]> {
+        let (head, tail) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
+        let now = Instant::from_micros(u64::from_le_bytes(tail.try_into().ok()?));
+        let input = &mut &head[..];
+        self.now = now;
+        self.ends.a.unpack(now, input)?;
+        let end_a = head.len() - input.len();
+        self.ends.b.unpack(now, input)?;
+        let end_b = head.len() - input.len();
+        let n = usize::try_from(pack::take_varint(input)?).ok()?;
+        self.net.truncate(n);
+        for i in 0..n {
+            if i == self.net.len() {
+                let segment = Segment::default();
+                self.net.push(Packet { to: Side::A, segment, sent: now, incarnation: 0, copy: false });
+            }
+            let p = &mut self.net[i];
+            let bits = pack::take_u8(input)?;
+            (p.to, p.copy) = (if bits & 1 == 0 { Side::A } else { Side::B }, bits & 2 != 0);
+            p.incarnation = pack::take_u8(input)?;
+            p.sent = Instant::from_micros(now.as_micros().wrapping_sub(pack::take_varint(input)?));
+            pack::take_segment(input, &mut p.segment)?;
+        }
+        let [lost, duplicated, a, b] = pack::take(input, 4)?.try_into().ok()?;
+        (self.lost, self.duplicated, self.cursor) = (lost, duplicated, [a, b]);
+        for fin in &mut self.ghost.last_fin {
+            *fin = match pack::take_u8(input)? {
+                0 => None,
+                1 => Some(Instant::from_micros(now.as_micros().wrapping_sub(pack::take_varint(input)?))),
+                _ => return None,
+            };
+        }
+        self.ghost.incarnation = pack::take(input, 2)?.try_into().ok()?;
+        input.is_empty().then_some([end_a, end_b])
     }
 
     /// Collects what `side` did: fired rows, ghost updates, segments onto the network.
     fn settle(&mut self, side: Side, fx: &mut Effects, mut trace: Option<&mut Vec<Entry>>) {
         let now = self.now;
         let i = side as usize;
-        let fired = self.endpoint(side).transitions().to_vec();
-        self.endpoint_mut(side).clear_log();
-        for t in &fired {
+        let fired = self.ends.get(side).transitions();
+        for t in fired {
             let fin = matches!(t.input, Input::Segment(f) if f.contains(Flags::FIN));
             if t.to == State::TimeWait && (t.from != State::TimeWait || fin) {
                 self.ghost.last_fin[i] = Some(now);
@@ -394,7 +594,8 @@ impl<'m> World<'m> {
                 tr.push(Entry::Transition { at: now, side, transition: *t });
             }
         }
-        fx.fired[i].extend(fired);
+        fx.fired[i].extend_from_slice(fired);
+        self.endpoint_mut(side).clear_log();
         while let Some(event) = self.endpoint_mut(side).poll_event() {
             if let Some(tr) = trace.as_deref_mut() {
                 tr.push(Entry::Told { at: now, side, event });
@@ -406,6 +607,95 @@ impl<'m> World<'m> {
                 tr.push(Entry::Sent { at: now, from: side, segment: segment.clone(), lost: false, forged: false });
             }
             self.net.push(Packet { to: side.other(), segment, sent: now, incarnation, copy: false });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::shipped::Shipped;
+
+    /// The endpoints' `Debug` without their history (`accepted`), which packing leaves alone.
+    fn state_of(world: &World<'_>) -> String {
+        let text = format!("{world:?}");
+        let mut out = String::new();
+        for (k, part) in text.split("accepted: ").enumerate() {
+            out.push_str(if k == 0 { part } else { part.trim_start_matches(|c: char| c.is_ascii_digit()) });
+        }
+        out
+    }
+
+    fn fingerprint(world: &World<'_>) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        world.hash(&mut h);
+        h.finish()
+    }
+
+    /// Worlds reached breadth-first (without merging) from the start, at most `n`.
+    fn some_worlds<'m>(model: &'m Model, bounds: Bounds, n: usize) -> Vec<World<'m>> {
+        let mut worlds = vec![World::new(model, bounds)];
+        let mut steps = Vec::new();
+        let mut k = 0;
+        while worlds.len() < n && k < worlds.len() {
+            let world = worlds[k].clone();
+            world.steps(&mut steps);
+            for &step in &steps {
+                let mut next = world.clone();
+                next.apply(step, None);
+                worlds.push(next);
+            }
+            k += 1;
+        }
+        worlds
+    }
+
+    #[test]
+    fn packing_round_trips_and_copies_are_exact() {
+        let model = Shipped::find("rfc9293").unwrap().load().unwrap();
+        let bounds = Bounds { dup: 1, reorder: true, data: 2, ..Bounds::default() };
+        let mut steps = Vec::new();
+        let mut scratch = World::new(&model, bounds);
+        let mut copy = World::new(&model, bounds);
+        // `Debug` (which prints the model too) on some worlds; packings on all.
+        let exact = |a: &World<'_>, b: &World<'_>, k: usize| k % 64 != 0 || format!("{a:?}") == format!("{b:?}");
+        let packed = |w: &World<'_>| {
+            let mut bytes = Vec::new();
+            let identity = w.pack(&mut bytes);
+            (bytes, identity)
+        };
+        for (k, world) in some_worlds(&model, bounds, 3000).into_iter().enumerate() {
+            let (bytes, identity) = packed(&world);
+            scratch.unpack(&bytes).unwrap();
+            assert!(k % 64 != 0 || state_of(&scratch) == state_of(&world), "{world:?}");
+            assert_eq!(fingerprint(&scratch), fingerprint(&world));
+            assert_eq!(packed(&scratch), (bytes.clone(), identity));
+            assert!(scratch.unpack(&bytes[..bytes.len() - 1]).is_none());
+            // A step taken on a copy and undone by `restore` leaves the copy equal to the world.
+            copy.assign(&world);
+            assert!(exact(&copy, &world, k));
+            world.steps(&mut steps);
+            for &step in &steps {
+                let touched = world.touches(step);
+                let mut direct = world.clone();
+                let fx = direct.apply(step, None);
+                let mut fx2 = Effects::default();
+                copy.apply_into(step, None, &mut fx2);
+                assert_eq!(packed(&copy), packed(&direct));
+                assert!(exact(&copy, &direct, k));
+                assert_eq!(format!("{fx2:?}"), format!("{fx:?}"));
+                for side in [Side::A, Side::B] {
+                    if !touched[side as usize] {
+                        let (mut x, mut y) = (Vec::new(), Vec::new());
+                        copy.endpoint(side).pack(copy.now, &mut x);
+                        world.endpoint(side).pack(world.now, &mut y);
+                        assert_eq!(x, y, "{step:?} changed {side:?}");
+                    }
+                }
+                copy.restore(&world, touched);
+                assert_eq!(packed(&copy), (bytes.clone(), identity));
+                assert!(exact(&copy, &world, k));
+            }
         }
     }
 }
