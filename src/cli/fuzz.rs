@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tcpcheck::adapter::Reference;
+use tcpcheck::adapter::{Reference, Smoltcp};
 use tcpcheck::conform::finding::{Finding, FORMAT};
 use tcpcheck::conform::fuzz::{Found, Fuzzer, Stats};
-use tcpcheck::conform::{Coverage, Oracle, Script, Stack};
+use tcpcheck::conform::script::SEEDS;
+use tcpcheck::conform::{Clock, Coverage, Oracle, Script, Stack};
 use tcpcheck::export::dot;
 use tcpcheck::model::Model;
 use tcpcheck::time::Duration;
@@ -22,12 +23,19 @@ use super::{finding, load_model, CliError, OK};
 pub enum StackArg {
     /// Our reference endpoint executing --model (a mutant plays a buggy stack)
     Reference,
+    /// smoltcp 0.14.0 in process, on our virtual clock (--model does not apply)
+    Smoltcp,
+    /// This machine's Linux kernel, through a TUN device in a private network namespace, in
+    /// real time (needs root; --model does not apply)
+    Linux,
 }
 
 impl StackArg {
     pub fn name(self) -> &'static str {
         match self {
             StackArg::Reference => "reference",
+            StackArg::Smoltcp => "smoltcp",
+            StackArg::Linux => "linux",
         }
     }
 }
@@ -91,11 +99,49 @@ impl Models {
     }
 }
 
-/// A fresh stack of the named kind.
-pub fn make_stack<'m>(kind: StackArg, models: &'m Models, seed: u64) -> Box<dyn Stack + 'm> {
-    match kind {
+/// A fresh stack of the named kind; the Linux stack can fail to set up (no root, no TUN).
+pub fn make_stack<'m>(kind: StackArg, models: &'m Models, seed: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
+    Ok(match kind {
         StackArg::Reference => Box::new(Reference::new(&models.stack, seed)),
-    }
+        StackArg::Smoltcp => Box::new(Smoltcp::new(seed)),
+        StackArg::Linux => linux_stack()?,
+    })
+}
+
+/// The kernel under test; says once per process what it is and how it is configured.
+#[cfg(target_os = "linux")]
+fn linux_stack<'m>() -> Result<Box<dyn Stack + 'm>, CliError> {
+    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    let stack = tcpcheck::adapter::Linux::new().map_err(|e| CliError(format!("error: {e}\n")))?;
+    DESCRIBED.call_once(|| eprintln!("{}", stack.describe()));
+    // Where no command installed a Ctrl-C handler of its own (probe, replay), Ctrl-C removes
+    // the namespaces and exits; `fuzz` installs its own first, and this one is then refused.
+    let _ = ctrlc::set_handler(|| {
+        tcpcheck::adapter::linux::cleanup_all();
+        eprintln!("interrupted: network namespaces removed");
+        std::process::exit(130);
+    });
+    Ok(Box::new(stack))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn linux_stack<'m>() -> Result<Box<dyn Stack + 'm>, CliError> {
+    Err(CliError("error: the linux stack runs only on Linux\n".into()))
+}
+
+/// Roughly how long a script waits, in microseconds (a timer wait counted as one RTO).
+fn real_time(script: &Script, params: &tcpcheck::conform::Params) -> u64 {
+    use tcpcheck::conform::{Step, Wait};
+    script
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Wait(Wait::Ms(ms)) => u64::from(*ms) * 1000,
+            Step::Wait(Wait::Msl) => params.msl.as_micros(),
+            Step::Wait(Wait::NextTimer) => params.rto.as_micros(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// What every job reports when it stops.
@@ -147,7 +193,20 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         (None, None) => Some(std::time::Duration::from_secs(10)),
         (time, _) => time.map(|t| std::time::Duration::from_micros(t.as_micros())),
     };
-    let params = make_stack(args.stack, &models, args.seed).params().clone();
+    // Ctrl-C stops after the current run and saves what was found. A run on a real-time stack
+    // can last minutes, so a second Ctrl-C exits at once, removing the Linux stack's namespaces.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let presses = AtomicU64::new(0);
+    let _ = ctrlc::set_handler(move || {
+        flag.store(true, Ordering::Relaxed);
+        if presses.fetch_add(1, Ordering::Relaxed) > 0 {
+            #[cfg(target_os = "linux")]
+            tcpcheck::adapter::linux::cleanup_all();
+            std::process::exit(130);
+        }
+    });
+    let params = make_stack(args.stack, &models, args.seed)?.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone());
     eprintln!(
         "fuzzing {} against {} ({}), {jobs} job{}, corpus {} ({} scripts)",
@@ -165,9 +224,6 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         );
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     let runs = AtomicU64::new(0);
     let findings = AtomicU64::new(0);
     let started = std::time::Instant::now();
@@ -186,16 +242,47 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 (&models, &oracle, &imported, &stop, &runs, &findings, &results);
             let per_job = args.runs.map(|r| r / jobs as u64 + u64::from((job as u64) < r % jobs as u64));
             scope.spawn(move || {
-                let mut stack = make_stack(args.stack, models, args.seed.wrapping_add(job as u64));
-                let mut fuzzer =
-                    Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64), !args.no_seeds);
-                for script in imported {
-                    fuzzer.offer(script.clone());
+                let mut stack = match make_stack(args.stack, models, args.seed.wrapping_add(job as u64)) {
+                    Ok(stack) => stack,
+                    Err(e) => {
+                        // The first stack was made; one job's failing leaves the others going.
+                        eprint!("job {job}: {e}");
+                        let empty = JobResult {
+                            stats: Stats::default(),
+                            coverage: Coverage::new(&models.oracle),
+                            corpus: Vec::new(),
+                            found: Vec::new(),
+                        };
+                        if let Ok(mut all) = results.lock() {
+                            all.push(empty);
+                        }
+                        return;
+                    }
+                };
+                let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64), false);
+                // The seeds, then the imported corpus, as `Fuzzer::new` would offer the seeds, but
+                // minding the budget: on a real-time stack some seeds take minutes.
+                let mut seeds: Vec<Script> =
+                    SEEDS.iter().filter(|_| !args.no_seeds).map(|seed| seed.script()).collect();
+                if oracle.params().clock == Clock::Real {
+                    // Quick seeds first, so a short budget still runs most of them.
+                    seeds.sort_by_key(|script| real_time(script, oracle.params()));
+                }
+                for script in seeds.into_iter().chain(imported.iter().cloned()) {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    fuzzer.offer(script);
+                    if budget.is_some_and(|b| started.elapsed() >= b) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
                 }
                 let mut left = per_job;
-                const BATCH: u64 = 256;
+                // A real-time stack's run takes from milliseconds to minutes: look at the clock
+                // after every one.
+                let batch: u64 = if oracle.params().clock == Clock::Real { 1 } else { 256 };
                 while !stop.load(Ordering::Relaxed) && left != Some(0) {
-                    let n = left.map_or(BATCH, |l| l.min(BATCH));
+                    let n = left.map_or(batch, |l| l.min(batch));
                     let before = fuzzer.found().len();
                     fuzzer.round(n);
                     runs.fetch_add(n, Ordering::Relaxed);
@@ -278,10 +365,14 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let hits = coverage.row_hits();
     let covered = hits.iter().filter(|&&c| c > 0).count();
     println!(
-        "{} runs ({} steps) in {secs:.1}s: {:.0} runs/s; corpus {} scripts",
+        "{} runs ({} steps) in {secs:.1}s: {} runs/s; corpus {} scripts",
         stats.runs,
         stats.steps,
-        stats.runs as f64 / secs.max(1e-9),
+        // A real-time stack manages a run every few seconds: show that, not "0".
+        match stats.runs as f64 / secs.max(1e-9) {
+            rate if rate < 10.0 => format!("{rate:.2}"),
+            rate => format!("{rate:.0}"),
+        },
         corpus.len()
     );
     println!(

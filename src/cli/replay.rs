@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     };
     let models = Models::load(args.model.as_deref().or(file_model), args.oracle.as_deref().or(file_oracle))?;
     let seed = args.seed.or(file_seed).unwrap_or(ARTIFACT_SEED);
-    let mut stack = make_stack(stack_kind, &models, seed);
+    let mut stack = make_stack(stack_kind, &models, seed)?;
     let params = stack.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone());
     let run = oracle.run(stack.as_mut(), input.script(), true);

@@ -14,7 +14,7 @@ use rustc_hash::FxHashSet;
 
 use super::oracle::{Check, Coverage, Oracle, Run, Verdict};
 use super::script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
-use super::Stack;
+use super::{Clock, Stack};
 
 /// Scripts longer than this are not grown further.
 pub const MAX_LEN: usize = 48;
@@ -207,7 +207,9 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         let key = (verdict.check, verdict.row.clone());
         let mut best = Script { steps: script.steps[..(verdict.step + 1).min(script.steps.len())].to_vec() };
         let mut best_verdict = verdict;
-        let mut budget = MINIMIZE_BUDGET;
+        // On a real-time stack a run can take minutes (TIME-WAIT is real): the finding is kept
+        // cut after its verdict, and the user replays or trims it by hand.
+        let mut budget = if self.stack.params().clock == Clock::Real { 0 } else { MINIMIZE_BUDGET };
         let mut attempt = |candidate: &Script, budget: &mut usize| -> Option<Verdict> {
             *budget = budget.checked_sub(1)?;
             let v = self.oracle.run(self.stack, candidate, false).verdict?;

@@ -104,4 +104,19 @@ pub trait Stack {
 
     /// The connection's state, if the stack can tell (smoltcp's socket state, Linux `TCP_INFO`).
     fn state(&self) -> Option<State>;
+
+    /// When the stack will next act on its own (a retransmission, a delayed ACK, the end of
+    /// TIME-WAIT), if it can tell: a virtual-clock stack with a `poll_at` (smoltcp). The oracle
+    /// uses it to follow the stack's own retransmission timer, which RFC 6298 lets it estimate,
+    /// instead of the shadow's fixed one. `None` (the default) keeps the shadow's timing.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// How long after sending an ACK for an unacceptable segment (a challenge ACK, or the ACK
+    /// an out-of-window segment draws) the stack may stay silent for the next one: RFC 5961 7
+    /// asks for such ACKs to be rate-limited. `None` (the default) if every one is answered.
+    fn ack_throttle(&self) -> Option<Duration> {
+        None
+    }
 }

@@ -11,14 +11,38 @@
 //! - window sizes and options are the stack's choice and are not compared (they are learned);
 //! - PSH, URG, ECE and CWR are not part of the model's alphabet and are not compared;
 //! - a pure ACK the row sends may come up to [`Params::ack_delay`] late (delayed ACK,
-//!   RFC 9293 3.8.6.3); the harness waits that long for it, and only for it.
+//!   RFC 9293 3.8.6.3); the harness waits that long for it, and only for it;
+//! - segmentation is the sender's (RFC 9293 3.7): what the row sends and what the stack sent
+//!   in answer to one step are compared as the peer receives them ([`coalesce`]). A pure ACK
+//!   that another segment of the same answer acknowledges as much as is not needed, and text or
+//!   a FIN that continues the segment before it joins it: a FIN riding on the last text, or an
+//!   ACK piggybacked on text, is the same answer. Sequence space, text, the final ACK and every
+//!   SYN and RST are still compared exactly;
+//! - an ACK for an unacceptable segment (a challenge ACK, or the ACK an old, future or
+//!   unsent-data ACK segment draws) may be withheld if the stack sent one less than
+//!   [`Stack::ack_throttle`] before: RFC 5961 7 asks for such ACKs to be rate-limited. Only
+//!   pure ACKs of the rows that answer unacceptable segments are excused, and only within the
+//!   declared interval after the last one the stack did send;
+//! - retransmission *timing* is the stack's (RFC 6298 estimates the RTO from RTT samples and
+//!   caps the backoff as it likes, at least 60 s): when the stack says when it next acts
+//!   ([`Stack::next_deadline`]) and the shadow's next timer is an RTO whose row retransmits,
+//!   the shadow's RTO fires when the stack's timer does, earlier or later, and what is
+//!   retransmitted is compared then. What a retransmission carries, the count that ends in R2,
+//!   and every other timer are still the shadow's;
+//! - a retransmission may carry more than the row's (repacketization, RFC 9293 3.10.8 leaves
+//!   the size of a retransmitted segment open): the stack's may start at the same number and
+//!   continue over text or a FIN already sent (up to the shadow's SND.NXT), as a stack that
+//!   resends everything outstanding does;
+//! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
+//!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
+//!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
 //!
 //! The first difference ends the run with a [`Verdict`]: after it, the shadow no longer knows
 //! what the stack's TCB holds.
 
 use serde::{Deserialize, Serialize};
 
-use super::script::{pattern, Inject, Kind, Rel, Script, Step, UserCall, Wait, PEER_MSS};
+use super::script::{text, Inject, Kind, Rel, Script, Step, UserCall, Wait, PEER_MSS};
 use super::{Params, Stack};
 use crate::endpoint::{classify, Config, Endpoint, Event, Isn, Transition};
 use crate::model::spelled::spelled;
@@ -296,6 +320,7 @@ impl<'m> Oracle<'m> {
             time_wait_row: None,
             restarted: false,
             step_rows: Vec::new(),
+            throttled_at: None,
             beyond_window: false,
             sent: 0,
             handed: Vec::new(),
@@ -316,6 +341,16 @@ impl<'m> Oracle<'m> {
 
 /// A step ended the run with a verdict.
 struct Stop;
+
+/// When the shadow's next timer fires (see [`Harness::follow_rto`]).
+enum Follow {
+    /// At its own deadline.
+    Shadow,
+    /// At the stack's: the shadow's RTO fires when the stack retransmits.
+    Stack(Instant),
+    /// Not in this wait: the stack retransmits after it ends.
+    Hold,
+}
 
 /// How a difference showed, before it is named.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -343,6 +378,8 @@ struct Harness<'o, 'm, 's> {
     restarted: bool,
     /// Rows the shadow fired since the input being settled.
     step_rows: Vec<usize>,
+    /// When the stack last sent an ACK for an unacceptable segment (RFC 5961 7 throttling).
+    throttled_at: Option<Instant>,
     /// The segment being settled carried text beyond the receive window.
     beyond_window: bool,
     /// Octets SENT by the user so far (the text is a pattern by offset).
@@ -382,7 +419,7 @@ impl Harness<'_, '_, '_> {
             UserCall::Listen => (Call::OpenPassive, Vec::new()),
             UserCall::Connect => (Call::OpenActive, Vec::new()),
             UserCall::Send(n) => {
-                let text = (0..u32::from(n)).map(|i| pattern(self.sent.wrapping_add(i))).collect();
+                let text = text(self.sent, usize::from(n));
                 self.sent = self.sent.wrapping_add(u32::from(n));
                 (Call::Send, text)
             }
@@ -442,23 +479,66 @@ impl Harness<'_, '_, '_> {
         let from = self.now;
         let to = match wait {
             Wait::Ms(ms) => from.after(Duration::from_micros(u64::from(ms) * 1000)),
-            Wait::NextTimer => self.shadow.poll_timeout().unwrap_or(from.after(Duration::from_micros(1000))),
+            // A shadow RTO held for the stack's (see `follow_rto`) is overdue: the next timer is
+            // then the stack's.
+            Wait::NextTimer => match self.shadow.poll_timeout() {
+                Some(due) if due > from => due,
+                Some(_) => self.stack.next_deadline().filter(|&d| d > from).unwrap_or(from),
+                None => from.after(Duration::from_micros(1000)),
+            },
             Wait::Msl => from.after(self.params().msl),
         };
         self.log(Record::Waited { at: from, to });
-        // Timers fire at their deadlines, in lockstep, so retransmissions are compared when due.
-        while let Some(due) = self.shadow.poll_timeout().filter(|&d| d <= to) {
-            let due = due.max(self.now);
-            self.now = due;
+        // Timers fire at their deadlines, in lockstep, so retransmissions are compared when due
+        // (an RTO when the stack's own fires, see the module doc).
+        while let Some(deadline) = self.shadow.poll_timeout() {
+            let at = match self.follow_rto(deadline, to) {
+                Follow::Shadow if deadline <= to => deadline.max(self.now),
+                Follow::Stack(at) => at,
+                Follow::Shadow | Follow::Hold => break,
+            };
+            self.now = at;
             let before = self.shadow.state();
-            self.stack.advance(due);
-            self.shadow.handle_timeout(due);
+            self.stack.advance(at);
+            self.shadow.handle_timeout(at.max(deadline));
             self.settle(before, false)?;
         }
         let before = self.shadow.state();
         self.now = self.now.max(to);
         self.stack.advance(self.now);
         self.settle(before, false)
+    }
+
+    /// When the shadow's next timer, due at `deadline`, is to fire (the RTO tolerance in the
+    /// module doc): at its own deadline, at the stack's next deadline if that is the stack's
+    /// retransmission timer, or not before this wait ends.
+    fn follow_rto(&self, deadline: Instant, to: Instant) -> Follow {
+        if self.shadow.deadline(Timer::Rto) != Some(deadline) {
+            return Follow::Shadow;
+        }
+        let Some(stack_at) = self.stack.next_deadline() else { return Follow::Shadow };
+        let stack_at = stack_at.max(self.now);
+        if stack_at == deadline.max(self.now) {
+            return Follow::Shadow;
+        }
+        // Only a retransmission moves: an RTO that ends the connection (R2) is the shadow's.
+        let mut probe = self.shadow.clone();
+        probe.clear_log();
+        probe.handle_timeout(deadline);
+        let rows = self.oracle.model.rows();
+        if !probe.transitions().iter().any(|t| rows[t.row].rule.actions.contains(&Action::Retransmit)) {
+            return Follow::Shadow;
+        }
+        // Another of the shadow's timers before the stack's keeps its own time.
+        let other = [Timer::TwoMsl, Timer::User].into_iter().filter_map(|t| self.shadow.deadline(t)).min();
+        if other.is_some_and(|o| o <= stack_at) {
+            return Follow::Shadow;
+        }
+        if stack_at > to {
+            Follow::Hold
+        } else {
+            Follow::Stack(stack_at)
+        }
     }
 
     /// The segment an [`Inject`] describes, numbered from what the stack should expect.
@@ -496,9 +576,7 @@ impl Harness<'_, '_, '_> {
         };
         let payload_at = seq.add(u32::from(ctl.contains(Control::SYN)));
         let ctl = if inject.len > 0 { ctl.with(Control::PSH) } else { ctl };
-        let payload = (0..u32::from(inject.len))
-            .map(|i| pattern(payload_at.add(i).distance_from(PEER_ISS.add(1)) as u32))
-            .collect();
+        let payload = text(payload_at.distance_from(PEER_ISS.add(1)) as u32, usize::from(inject.len));
         let p = self.params();
         Segment {
             src_port: p.peer.port(),
@@ -544,6 +622,16 @@ impl Harness<'_, '_, '_> {
             }
         }
         self.learn();
+        coalesce(&mut self.expected);
+        coalesce(&mut self.actual);
+        self.throttle();
+        self.repacketized();
+        for (e, a) in self.expected.iter_mut().zip(&self.actual) {
+            let rst = Control::RST;
+            if e.ctl.contains(rst) && a.ctl.contains(rst) && e.ack.is_none() && e.seq == a.seq {
+                e.ack = a.ack;
+            }
+        }
         let differ = self.expected.len() != self.actual.len()
             || self.expected.iter().zip(&self.actual).any(|(e, a)| !same(e, a));
         if differ {
@@ -608,6 +696,58 @@ impl Harness<'_, '_, '_> {
             self.restarted = true;
         }
         self.log(Record::Row { at: t.at, transition: t });
+    }
+
+    /// The RFC 5961 7 tolerance: when the rows of this step answer an unacceptable segment,
+    /// their pure ACKs may be missing within [`Stack::ack_throttle`] of the last such ACK the
+    /// stack sent.
+    fn throttle(&mut self) {
+        let model = self.oracle.model;
+        let answers_unacceptable = self.step_rows.iter().any(|&row| {
+            let rule = &model.rows()[row].rule;
+            rule.actions.contains(&Action::ChallengeAck)
+                || rule
+                    .guard
+                    .0
+                    .iter()
+                    .any(|lit| !lit.negated && matches!(lit.atom, Atom::SeqOld | Atom::SeqFuture | Atom::AckFuture))
+        });
+        if !answers_unacceptable {
+            return;
+        }
+        let Some(interval) = self.stack.ack_throttle() else { return };
+        let now = self.now;
+        let recent = self.throttled_at.is_some_and(|at| now.since(at) < interval);
+        if recent {
+            let actual = &self.actual;
+            self.expected.retain(|e| !is_pure_ack(e) || actual.iter().any(|a| same(e, a)));
+        } else if self.actual.iter().any(is_pure_ack) {
+            self.throttled_at = Some(now);
+        }
+    }
+
+    /// The repacketization tolerance: in a step that retransmits, a stack's segment that starts
+    /// where the expected one does and extends it over sequence space already sent stands for
+    /// it.
+    fn repacketized(&mut self) {
+        let rows = self.oracle.model.rows();
+        if !self.step_rows.iter().any(|&row| rows[row].rule.actions.contains(&Action::Retransmit)) {
+            return;
+        }
+        let snd_nxt = self.shadow.view().snd_nxt;
+        for (e, a) in self.expected.iter_mut().zip(&self.actual) {
+            let controls = |s: &Segment| (s.ctl.contains(Control::SYN), s.ctl.contains(Control::RST));
+            let end = a.seq.add(a.payload.len() as u32 + u32::from(a.ctl.contains(Control::FIN)));
+            let extends = a.seq == e.seq
+                && a.ack == e.ack
+                && controls(a) == controls(e)
+                && (a.ctl.contains(Control::FIN) || !e.ctl.contains(Control::FIN))
+                && a.payload.starts_with(&e.payload)
+                && end.distance_from(snd_nxt) <= 0;
+            if extends {
+                *e = a.clone();
+            }
+        }
     }
 
     /// Takes the stack's ISS from its first SYN of a connection, shifting what the shadow
@@ -718,13 +858,73 @@ impl Harness<'_, '_, '_> {
     }
 }
 
+/// A segment that only acknowledges: no text, no SYN, FIN or RST.
+fn is_pure_ack(seg: &Segment) -> bool {
+    seg.flags() == Flags::ACK
+}
+
+/// One answer as its receiver takes it in (the segmentation tolerance in the module doc).
+/// Acknowledgments are cumulative, so every segment of the answer that is neither a SYN nor a
+/// RST carries the answer's latest ACK, and a pure ACK is kept only if nothing else carries it
+/// (one of them if there are several). Then text, or a FIN, that starts where the previous
+/// segment's text ends joins it. SYNs and RSTs are kept as they are.
+pub fn coalesce(segments: &mut Vec<Segment>) {
+    if segments.len() < 2 {
+        return;
+    }
+    let plain = |s: &Segment| !s.ctl.contains(Control::RST) && !s.ctl.contains(Control::SYN);
+    let latest =
+        segments
+            .iter()
+            .filter(|s| plain(s))
+            .filter_map(|s| s.ack)
+            .reduce(|a, b| if b.distance_from(a) > 0 { b } else { a });
+    let carried = segments.iter().any(|s| plain(s) && !is_pure_ack(s) && s.ack.is_some());
+    let mut pure_kept = false;
+    let mut out: Vec<Segment> = Vec::with_capacity(segments.len());
+    for mut seg in segments.drain(..) {
+        if plain(&seg) {
+            if seg.ack.is_some() {
+                seg.ack = latest;
+            }
+            if is_pure_ack(&seg) {
+                if carried || pure_kept {
+                    continue;
+                }
+                pure_kept = true;
+            }
+        }
+        let joins = out.last().is_some_and(|prev| {
+            plain(prev)
+                && plain(&seg)
+                && !prev.ctl.contains(Control::FIN)
+                && !prev.payload.is_empty()
+                && (seg.ctl.contains(Control::FIN) || !seg.payload.is_empty())
+                && (prev.src_port, prev.dst_port) == (seg.src_port, seg.dst_port)
+                && prev.seq.add(prev.payload.len() as u32) == seg.seq
+        });
+        match out.last_mut() {
+            Some(prev) if joins => {
+                prev.payload.extend_from_slice(&seg.payload);
+                prev.ctl = prev.ctl.with(seg.ctl);
+                prev.window = seg.window;
+            }
+            _ => out.push(seg),
+        }
+    }
+    *segments = out;
+}
+
 /// Whether the stack's segment is the one the row sends, up to the tolerances in the module doc.
 fn same(e: &Segment, a: &Segment) -> bool {
-    e.flags() == a.flags()
-        && e.seq == a.seq
+    // Cheap fields first; most segments carry no text, and comparing empty texts still costs
+    // a call to memcmp.
+    e.seq == a.seq
         && e.ack == a.ack
-        && e.payload == a.payload
+        && e.flags() == a.flags()
         && (e.src_port, e.dst_port) == (a.src_port, a.dst_port)
+        && e.payload.len() == a.payload.len()
+        && (e.payload.is_empty() || e.payload == a.payload)
 }
 
 /// A segment the stack sends, with numbers relative to its ISS and the peer's: `SYN|ACK 0 ack 1`.
@@ -820,5 +1020,145 @@ mod tests {
         assert!(v.cite.contains("RFC 9293 3.6.1"), "{}", v.cite);
         let text = serde_json::to_string(&v).unwrap();
         assert_eq!(serde_json::from_str::<Verdict>(&text).unwrap(), v);
+    }
+
+    // ---- tolerances: each one excuses exactly what its module-doc entry says -----------------
+
+    use crate::adapter::Smoltcp;
+    use crate::conform::script::{Inject, Kind, Rel, Step, UserCall, Wait, Window};
+    use crate::conform::Stack;
+
+    fn seg(seq: u32, ack: Option<u32>, ctl: Control, text: &[u8]) -> Segment {
+        Segment {
+            src_port: 8080,
+            dst_port: 40000,
+            seq: SeqNum(seq),
+            ack: ack.map(SeqNum),
+            ctl,
+            window: 4096,
+            mss: None,
+            payload: text.to_vec(),
+        }
+    }
+
+    #[test]
+    fn coalesce_takes_an_answer_as_the_peer_does() {
+        // An ACK piggybacked on text, and a FIN riding on the last text, are the same answer.
+        let mut a = vec![seg(1, Some(1), Control::PSH, b"a"), seg(2, Some(2), Control::NONE, b"")];
+        coalesce(&mut a);
+        assert_eq!(a, [seg(1, Some(2), Control::PSH, b"a")]);
+        let mut b = vec![
+            seg(1, Some(1), Control::NONE, b""),
+            seg(1, Some(1), Control::PSH, b"ab"),
+            seg(3, Some(1), Control::FIN, b""),
+        ];
+        coalesce(&mut b);
+        assert_eq!(b, [seg(1, Some(1), Control::PSH.with(Control::FIN), b"ab")]);
+        // SYNs and RSTs stay; a gap in the text stays; a lone pure ACK stays.
+        let keep = vec![seg(5, None, Control::RST, b""), seg(5, Some(3), Control::NONE, b"")];
+        let mut c = keep.clone();
+        coalesce(&mut c);
+        assert_eq!(c, keep);
+        let gap = vec![seg(1, Some(1), Control::PSH, b"a"), seg(5, Some(1), Control::PSH, b"b")];
+        let mut d = gap.clone();
+        coalesce(&mut d);
+        assert_eq!(d, gap);
+    }
+
+    /// smoltcp without the two things it tells the oracle: its timer and its ACK throttle.
+    struct Mute(Smoltcp);
+
+    impl Stack for Mute {
+        fn params(&self) -> &Params {
+            self.0.params()
+        }
+        fn reset(&mut self) {
+            self.0.reset()
+        }
+        fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+            self.0.call(now, call, data)
+        }
+        fn inject(&mut self, now: Instant, packet: &[u8]) {
+            self.0.inject(now, packet)
+        }
+        fn advance(&mut self, to: Instant) {
+            self.0.advance(to)
+        }
+        fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
+            self.0.transmit(out)
+        }
+        fn state(&self) -> Option<State> {
+            self.0.state()
+        }
+    }
+
+    fn peer(kind: Kind, seq: Rel, len: u8) -> Step {
+        Step::Inject(Inject { kind, seq, ack: Rel::Exact, len, window: Window::Open })
+    }
+
+    /// The verdict `steps` draw from smoltcp as it is and from smoltcp muted.
+    fn smoltcp_runs(steps: Vec<Step>) -> (Option<Verdict>, Option<Verdict>) {
+        let model = model("rfc9293");
+        let script = Script { steps };
+        let mut stack = Smoltcp::new(1);
+        let oracle = Oracle::new(&model, stack.params().clone());
+        let told = oracle.run(&mut stack, &script, false).verdict;
+        let mut mute = Mute(Smoltcp::new(1));
+        (told, oracle.run(&mut mute, &script, false).verdict)
+    }
+
+    fn passive_open() -> Vec<Step> {
+        vec![Step::User(UserCall::Listen), peer(Kind::Syn, Rel::Exact, 0), peer(Kind::Ack, Rel::Exact, 0)]
+    }
+
+    #[test]
+    fn a_throttled_ack_is_excused_only_within_the_declared_interval() {
+        // Two old segments at once: smoltcp answers the first and throttles the second
+        // (challenge_ack_reply, one per second); 1.5 s later it answers again.
+        let mut steps = passive_open();
+        steps.extend([peer(Kind::Ack, Rel::Old(3), 0), peer(Kind::Ack, Rel::Old(3), 0)]);
+        steps.extend([Step::Wait(Wait::Ms(1500)), peer(Kind::Ack, Rel::Old(3), 0)]);
+        let (told, mute) = smoltcp_runs(steps);
+        assert_eq!(told, None);
+        let v = mute.expect("without the throttle the withheld ACK is a difference");
+        assert_eq!((v.check, v.step, v.rule.as_str()), (Check::Output, 4, "ESTABLISHED * -> ESTABLISHED"), "{v}");
+    }
+
+    #[test]
+    fn the_rto_follows_the_stacks_timer() {
+        // The handshake's ACK comes 900 ms late: smoltcp measures it and sets RTO = 900 ms +
+        // 4 * 450 ms = 2.7 s (RFC 6298 2.2); the shadow's stays 1 s. smoltcp's retransmissions
+        // (at 3.6 s, then 9 s) are compared when it sends them.
+        let steps = vec![
+            Step::User(UserCall::Listen),
+            peer(Kind::Syn, Rel::Exact, 0),
+            Step::Wait(Wait::Ms(900)),
+            peer(Kind::Ack, Rel::Exact, 0),
+            Step::User(UserCall::Send(3)),
+            Step::Wait(Wait::Ms(20_000)),
+            peer(Kind::Ack, Rel::Exact, 0),
+        ];
+        let (told, mute) = smoltcp_runs(steps);
+        assert_eq!(told, None);
+        let v = mute.expect("on the shadow's timer the retransmission is late");
+        assert_eq!((v.check, v.rule.as_str()), (Check::Output, "ESTABLISHED TIMEOUT-RTO -> ESTABLISHED"), "{v}");
+        assert_eq!(v.at_us, 1_900_000, "{v}");
+    }
+
+    #[test]
+    fn a_repacketized_retransmission_stands_for_the_rows() {
+        // Text, then the FIN, each unacknowledged: smoltcp resends both in one segment.
+        let mut steps = passive_open();
+        steps.extend([Step::User(UserCall::Send(3)), Step::User(UserCall::Close), Step::Wait(Wait::NextTimer)]);
+        let (told, _) = smoltcp_runs(steps);
+        assert_eq!(told, None);
+    }
+
+    #[test]
+    fn an_abort_rst_may_carry_an_ack() {
+        let mut steps = passive_open();
+        steps.push(Step::User(UserCall::Abort));
+        let (told, _) = smoltcp_runs(steps);
+        assert_eq!(told, None);
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 
 use super::oracle::PEER_ISS;
 use super::script::{PEER_MSS, PEER_WINDOW};
-use super::{Params, Stack};
+use super::{Clock, Params, Stack};
 use crate::model::Call;
 use crate::time::{Duration, Instant};
 use crate::wire::{Control, Segment, SeqNum};
@@ -53,14 +53,20 @@ pub struct TimeWait {
     pub survives_rst: bool,
     /// The bisection's resolution.
     pub resolution: Duration,
+    /// How much a real-time stack's timer may fire late from one replay to the next: zero on a
+    /// virtual clock; on a real one, 1/8 of the measured length (Linux's timer wheel rounds a
+    /// timeout up to its level's granularity, at most 1/8 of it: 60 s TIME-WAIT fires up to
+    /// about 2 s late), so two replays that restart the same timer can differ by that much.
+    pub jitter: Duration,
     /// How many replays the measurements took.
     pub replays: u32,
 }
 
 impl TimeWait {
-    /// Whether the retransmitted FIN restarted the timer (within the resolution).
+    /// Whether the retransmitted FIN restarted the timer (within the resolution and the jitter).
     pub fn restarts(&self) -> bool {
-        self.after_restart.as_micros() + 2 * self.resolution.as_micros() >= self.lasts.as_micros()
+        self.after_restart.as_micros() + 2 * self.resolution.as_micros() + self.jitter.as_micros()
+            >= self.lasts.as_micros()
     }
 }
 
@@ -163,6 +169,9 @@ impl Peer<'_> {
 /// Measures TIME-WAIT on `stack`, bisecting to `resolution` up to `limit` after the FIN.
 pub fn time_wait(stack: &mut dyn Stack, resolution: Duration, limit: Duration) -> Result<TimeWait, Failed> {
     let params = stack.params().clone();
+    // A stack that rate-limits its ACKs (RFC 5961 7) cannot answer a second FIN sooner than
+    // this after the first: a probe that follows a restarting FIN waits at least that long.
+    let spacing = stack.ack_throttle().map_or(Duration::default(), |t| Duration::from_micros(t.as_micros() + 1000));
     let mut peer = Peer { stack, params, now: Instant::ZERO, stack_nxt: SeqNum(0), fin: SeqNum(0), buf: Vec::new() };
     let mut replays = 0;
     // Whether a probe `d` after `lead` (a FIN retransmitted `lead` after the first, if any)
@@ -175,6 +184,8 @@ pub fn time_wait(stack: &mut dyn Stack, resolution: Duration, limit: Duration) -
             if peer.probe()? != Answer::Ack {
                 return Ok(false);
             }
+            peer.wait(d.max(spacing));
+            return Ok(peer.probe()? == Answer::Ack);
         }
         peer.wait(d);
         Ok(peer.probe()? == Answer::Ack)
@@ -209,7 +220,11 @@ pub fn time_wait(stack: &mut dyn Stack, resolution: Duration, limit: Duration) -
     peer.take();
     peer.wait(Duration::from_secs(1).min(half));
     let survives_rst = lasts.as_micros() > 0 && peer.probe()? == Answer::Ack;
-    Ok(TimeWait { lasts, after_restart, survives_rst, resolution, replays })
+    let jitter = match peer.params.clock {
+        Clock::Virtual => Duration::default(),
+        Clock::Real => Duration::from_micros(lasts.as_micros() / 8),
+    };
+    Ok(TimeWait { lasts, after_restart, survives_rst, resolution, jitter, replays })
 }
 
 #[cfg(test)]

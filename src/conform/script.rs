@@ -152,10 +152,21 @@ impl Window {
     }
 }
 
-/// The octet at `offset` of a stream: text is a fixed pattern, so text delivered at the wrong
-/// place shows up as wrong octets.
-pub fn pattern(offset: u32) -> u8 {
-    b"abcdefghijklmnopqrstuvwxyz0123456789"[(offset % 36) as usize]
+/// The text of a stream is a fixed pattern, so text delivered at the wrong place shows up as
+/// wrong octets.
+const PATTERN: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `len` octets of the stream's text from `offset` on, copied a run of the pattern at a time
+/// (one division per call, not per octet: the fuzz loop builds a payload for every segment).
+pub fn text(offset: u32, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut at = (offset % 36) as usize;
+    while out.len() < len {
+        let run = (PATTERN.len() - at).min(len - out.len());
+        out.extend_from_slice(&PATTERN[at..at + run]);
+        at = 0;
+    }
+    out
 }
 
 /// A named script that walks a stack through one part of the state machine: the fuzz loop's
@@ -317,6 +328,18 @@ mod tests {
             r#"[{"user":"listen"},{"inject":{"kind":"syn","seq":"exact","ack":"exact","len":0,"window":"open"}},{"wait":{"ms":200}},{"user":{"send":3}}]"#
         );
         assert_eq!(serde_json::from_str::<Script>(&text).unwrap(), script);
+    }
+
+    #[test]
+    fn text_follows_the_pattern_from_any_offset() {
+        for offset in [0, 1, 35, 36, 1000, u32::MAX - 3] {
+            let t = text(offset, 100);
+            assert_eq!(t.len(), 100);
+            for (i, &octet) in t.iter().enumerate() {
+                assert_eq!(octet, PATTERN[((offset % 36) as usize + i) % 36], "offset {offset} + {i}");
+            }
+        }
+        assert!(text(7, 0).is_empty());
     }
 
     #[test]

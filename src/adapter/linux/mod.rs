@@ -1,0 +1,854 @@
+//! The Linux kernel under test: its TCP in a private network namespace ([`netns`]), reached
+//! through a TUN device ([`tun`]) whose far end is the harness, and used through ordinary
+//! sockets created inside that namespace.
+//!
+//! ```text
+//!   harness (peer 192.0.2.2:40000)  ==TUN tcpcheck0==  kernel (192.0.2.1:port of this run)
+//!                                                        ^ sockets: listen / connect / send ...
+//! ```
+//!
+//! The harness plays the socket's user as a BSD-socket user does, as the smoltcp adapter does:
+//! - OPEN-PASSIVE is `listen` (backlog 1); the connection is `accept`ed as soon as the kernel
+//!   has it, and the listening socket is then closed, so that there is one connection, as the
+//!   table has one TCB. OPEN-ACTIVE is a non-blocking `connect` from the run's port.
+//! - SEND is a non-blocking `send(MSG_NOSIGNAL)`. What the kernel cannot take yet (the
+//!   connection is still opening: Linux takes text only in ESTABLISHED and CLOSE-WAIT, where
+//!   RFC 9293 3.10.2 *queues* it in SYN-SENT and SYN-RECEIVED; or a passive connection not yet
+//!   accepted) waits in the adapter and is offered again after every input, as a blocking
+//!   `write` would complete later. Text the kernel refuses for good (EPIPE, ECONNRESET) is
+//!   dropped: the user's write failed.
+//! - RECEIVE reads with `recv(MSG_DONTWAIT)` until nothing is left.
+//! - CLOSE is `shutdown(SHUT_WR)` (on a listener with no connection: `close`). A CLOSE behind
+//!   queued text, or on a passive connection not yet accepted, waits for it, as `shutdown`
+//!   after a blocking `write` or `accept` would.
+//! - ABORT is `SO_LINGER` {on, 0} and `close`: the kernel sends a RST.
+//! - `TCP_NODELAY` is set, as in the smoltcp adapter: holding a small segment behind
+//!   unacknowledged text (Nagle) is a sender's choice the table does not model.
+//!
+//! [`Stack::state`] reads the namespace's `/proc/net/tcp` and finds the run's connection by its
+//! 4-tuple rather than asking `TCP_INFO` on the user's socket: when Linux enters TIME-WAIT (and
+//! orphaned FIN-WAIT-2) it hands the connection to a separate timewait socket and the user's
+//! socket reads `TCP_CLOSE`, and a passive connection before `accept` is a request socket the
+//! user has no descriptor for. `/proc/net/tcp` lists all three by address, and reading it needs
+//! no `unsafe`.
+//!
+//! **Time.** The kernel's clock is the wall clock. Virtual `now` is mapped to real time as
+//! "the run's origin + now": [`Stack::advance`] sleeps until then. Inputs happen at real instants
+//! a little after their virtual ones (the harness takes time to compute); when an input comes
+//! late, the origin moves forward by the lag, so every input happens at exactly its virtual time
+//! and the kernel's timers, armed by inputs, come due at their virtual times. The harness's own
+//! slowness is not the stack's time. Kernel timers fire *late*, never early (the timer wheel
+//! rounds a deadline up to its level's granularity, up to 1/8 of the timeout: about 30 ms on a
+//! 1 s RTO at HZ=250). [`Stack::next_deadline`] tells the harness when the connection's timer
+//! is due, from `/proc/net/tcp` (in 10 ms ticks, rounded down: a lower bound), and keeps telling
+//! it the same instant until that timer fires or an input re-arms it. A wait that ends at or
+//! after that instant goes on until the timer has fired, up to [`TIMER_GRACE`], and the packet
+//! counts as sent at the instant told; a wait that ends before it does not wait (nothing can
+//! come before a lower bound). When nothing was told, a wait that ends with a retransmission,
+//! keepalive or zero-window timer due within the tick is waited out the same way.
+//!
+//! **Runs are cheap to reset.** The namespace and TUN device live as long as the adapter; a run
+//! only has sockets. Each run uses a fresh local port (the harness still sees
+//! [`STACK_ADDR`]'s port: the adapter rewrites the port, and the checksum incrementally, in both
+//! directions), so a TIME-WAIT or an orphan of an earlier run is a different 4-tuple and cannot
+//! answer for this one; packets such leftovers send (a SYN|ACK retransmitted by a request of an
+//! earlier run) are dropped before the harness sees them.
+
+pub mod netns;
+pub mod tun;
+
+use std::cell::Cell;
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::socket::{
+    accept4, bind, connect, listen, recv, send, setsockopt, shutdown, socket, sockopt, AddressFamily, Backlog,
+    MsgFlags, Shutdown, SockFlag, SockProtocol, SockType, SockaddrIn,
+};
+
+use self::netns::Netns;
+use self::tun::Tun;
+use super::reference::{PEER_ADDR, STACK_ADDR};
+use crate::conform::{Clock, Params, Stack};
+use crate::model::{Call, State};
+use crate::time::{Duration, Instant};
+use crate::wire::{Control, Segment};
+
+pub use self::netns::{cleanup_all, live_names};
+
+/// The TUN interface's name inside the namespace (each namespace has its own).
+pub const TUN_NAME: &str = "tcpcheck0";
+
+/// The TUN device's MTU: Ethernet's, so the kernel announces its everyday MSS (1460).
+pub const MTU: u16 = 1500;
+
+/// Local ports of runs: run n uses `PORT_BASE + n mod PORT_SPAN`. At the few runs per second
+/// real time allows, a port comes back long after the 60 s TIME-WAIT of its last use.
+pub const PORT_BASE: u16 = 10_000;
+pub const PORT_SPAN: u16 = 50_000;
+
+/// The port the constructor opens a connection from to read the kernel's SYN (its MSS and window).
+const CALIBRATION_PORT: u16 = 9;
+
+/// Linux's fixed TIME-WAIT, `TCP_TIMEWAIT_LEN` (include/net/tcp.h: `60*HZ`). Not a sysctl.
+pub const TIME_WAIT: Duration = Duration::from_secs(60);
+/// `TCP_TIMEOUT_INIT` (include/net/tcp.h): 1 s, RFC 6298 2.1.
+pub const RTO_INIT: Duration = Duration::from_secs(1);
+/// `TCP_RTO_MIN` (include/net/tcp.h): 200 ms, below RFC 6298 2.4's 1 s (a SHOULD).
+pub const RTO_MIN: Duration = Duration::from_micros(200_000);
+/// `TCP_DELACK_MIN`: the delayed-ACK timer starts at 40 ms.
+pub const DELACK_MIN: Duration = Duration::from_micros(40_000);
+/// `TCP_DELACK_MAX`: 200 ms, the longest a delayed ACK waits in interactive ("pingpong")
+/// mode. Declared as the stack's ACK delay: RFC 9293 3.8.6.3 allows up to 0.5 s, and with the
+/// harness answering in microseconds Linux caps its delay near 40 ms (srtt-bounded), so this
+/// bound is generous rather than tight.
+pub const ACK_DELAY: Duration = Duration::from_micros(200_000);
+
+/// How long past a wait the adapter waits for a kernel timer that is due but has not fired:
+/// the timer wheel's granularity at the level of a 32 s timeout is 2 s at HZ=250.
+pub const TIMER_GRACE: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+/// After an input, how long to wait for the kernel's answer when none is queued yet. The
+/// kernel answers a TUN write and a socket call synchronously (in the system call), so this
+/// only guards against scheduling noise.
+const SETTLE_MS: u16 = 1;
+
+/// What the kernel told us about itself, read inside the namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kernel {
+    /// `uname -r` (`/proc/sys/kernel/osrelease`).
+    pub release: String,
+    /// `net.ipv4.tcp_rfc1337`: 1 ignores a RST in TIME-WAIT (RFC 1337), 0 (default) obeys it.
+    pub rfc1337: Option<u64>,
+    /// `net.ipv4.tcp_challenge_ack_limit`: challenge ACKs per second for the namespace.
+    pub challenge_ack_limit: Option<u64>,
+    /// `net.ipv4.tcp_invalid_ratelimit` (ms): at most one challenge or duplicate ACK per
+    /// socket per this long (RFC 5961 7 allows throttling).
+    pub invalid_ratelimit_ms: Option<u64>,
+    /// `net.ipv4.tcp_syn_retries`, `tcp_synack_retries`, `tcp_retries2`.
+    pub syn_retries: Option<u64>,
+    pub synack_retries: Option<u64>,
+    pub retries2: Option<u64>,
+    /// `net.ipv4.tcp_syn_linear_timeouts` (Linux 6.5+): this many SYN retransmissions at the
+    /// initial RTO before the backoff doubles (1, 1, 1, 1, 1, 2, 4 … s with 4).
+    pub syn_linear_timeouts: Option<u64>,
+    /// `net.ipv4.tcp_rto_min_us` and `tcp_rto_max_ms` (Linux 6.x): the RTO's bounds.
+    pub rto_min_us: Option<u64>,
+    pub rto_max_ms: Option<u64>,
+    /// `net.ipv4.tcp_timestamps`, `tcp_sack`, `tcp_window_scaling` (options it offers).
+    pub timestamps: Option<u64>,
+    pub sack: Option<u64>,
+    pub window_scaling: Option<u64>,
+}
+
+impl Kernel {
+    /// Reads it; must run inside the namespace (`/proc/sys/net` is the reader's namespace's).
+    fn read() -> Kernel {
+        let text = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
+        let num = |name: &str| text(&format!("/proc/sys/net/ipv4/{name}")).and_then(|s| s.parse().ok());
+        Kernel {
+            release: text("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
+            rfc1337: num("tcp_rfc1337"),
+            challenge_ack_limit: num("tcp_challenge_ack_limit"),
+            invalid_ratelimit_ms: num("tcp_invalid_ratelimit"),
+            syn_retries: num("tcp_syn_retries"),
+            synack_retries: num("tcp_synack_retries"),
+            retries2: num("tcp_retries2"),
+            syn_linear_timeouts: num("tcp_syn_linear_timeouts"),
+            rto_min_us: num("tcp_rto_min_us"),
+            rto_max_ms: num("tcp_rto_max_ms"),
+            timestamps: num("tcp_timestamps"),
+            sack: num("tcp_sack"),
+            window_scaling: num("tcp_window_scaling"),
+        }
+    }
+}
+
+/// The Linux kernel as a stack under test.
+pub struct Linux {
+    params: Params,
+    kernel: Kernel,
+    /// Runs since construction; picks the run's port.
+    run: u32,
+    /// The run's real local port (the harness sees `STACK_ADDR`'s).
+    port: u16,
+    /// Real time of virtual zero for this run (see the module doc).
+    origin: std::time::Instant,
+    listener: Option<OwnedFd>,
+    conn: Option<OwnedFd>,
+    /// SENT text the kernel has not taken yet, and a CLOSE behind it.
+    unsent: Vec<u8>,
+    close_pending: bool,
+    /// An input happened since the TUN was last found empty: worth waiting a moment for answers.
+    fresh: bool,
+    /// The deadline [`Stack::next_deadline`] told the harness for the timer it names (kind and
+    /// retransmission count), kept until an input or until that timer has fired: the estimate
+    /// must not move between the harness's questions, and a wait that ends before it must not
+    /// wait for that timer (the harness holds its own for it), or a packet it expects later
+    /// would come early.
+    told: Cell<Option<(Instant, TimerKey)>>,
+    /// The namespace's `/proc/net/tcp`, opened inside it (a `/proc` file keeps the namespace it
+    /// was opened in) and re-read from offset 0.
+    proc_tcp: File,
+    // Dropped in this order, after [`Drop::drop`] has closed the sockets: the device, then the
+    // namespace.
+    tun: Tun,
+    netns: Netns,
+}
+
+/// The wall clock. Only this adapter lives in real time, so only it may read the clock.
+#[allow(clippy::disallowed_methods)]
+fn wall() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn std_duration(at: Instant) -> std::time::Duration {
+    std::time::Duration::from_micros(at.as_micros())
+}
+
+impl Linux {
+    /// A namespace with a TUN device and the kernel's TCP behind it. Fails with a message
+    /// naming what is missing (root, CAP_NET_ADMIN, `/dev/net/tun`, iproute2).
+    pub fn new() -> Result<Linux, String> {
+        if !std::path::Path::new(tun::CLONE_DEVICE).exists() {
+            return Err(format!(
+                "the linux stack needs {}, which does not exist\n  help: load the tun driver \
+                 (`modprobe tun`) or run where it is available (in a container: --device /dev/net/tun)",
+                tun::CLONE_DEVICE
+            ));
+        }
+        let netns = Netns::create()?;
+        let (tun, proc_tcp, kernel) = netns.run(|| -> Result<_, String> {
+            // The namespace's IPv6 would send router solicitations and MLD reports out of the
+            // TUN device: noise that is not the conversation. Off before the device exists.
+            let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+            let tun = Tun::open(TUN_NAME)?;
+            let proc_tcp = File::open("/proc/thread-self/net/tcp")
+                .map_err(|e| format!("cannot open the namespace's /proc/thread-self/net/tcp: {e}"))?;
+            Ok((tun, proc_tcp, Kernel::read()))
+        })??;
+        let mtu = MTU.to_string();
+        let (stack_ip, peer_ip) = (STACK_ADDR.ip().to_string(), PEER_ADDR.ip().to_string());
+        netns.ip(&["link", "set", TUN_NAME, "mtu", &mtu, "up"])?;
+        netns.ip(&["addr", "add", &format!("{stack_ip}/32"), "dev", TUN_NAME])?;
+        netns.ip(&["route", "add", &format!("{peer_ip}/32"), "dev", TUN_NAME])?;
+        let params = Params {
+            name: format!("linux {}", kernel.release),
+            clock: Clock::Real,
+            stack: STACK_ADDR,
+            peer: PEER_ADDR,
+            // Linux has no MSL: a segment lives as long in the network whatever the host. The
+            // oracle holds TIME-WAIT to RFC 9293's 2·MSL and the fixed 60 s is declared below,
+            // so the difference is a finding, not a tolerance (as for smoltcp's 10 s).
+            msl: Duration::from_secs(120),
+            time_wait: Some(TIME_WAIT),
+            rto: RTO_INIT,
+            // Short scripts retransmit SYNs. tcp_write_timeout allows an active open
+            // tcp_syn_retries + tcp_syn_linear_timeouts retransmissions (6 + 4: SYNs at 1, 2, 3,
+            // 4, 5, 7, 11, 19, 35 and 67 s, then it gives up). Text is retransmitted up to
+            // tcp_retries2 (15, about 15 minutes), which no script waits for.
+            max_retries: kernel
+                .syn_retries
+                .map(|n| n.saturating_add(kernel.syn_linear_timeouts.unwrap_or(0)))
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(6),
+            // TCP_USER_TIMEOUT is not set: R2 alone ends a connection.
+            user_timeout: None,
+            // Read from the kernel's SYN below.
+            window: 0,
+            mss: MTU - 40,
+            ack_delay: ACK_DELAY,
+            isn: "the kernel's: a keyed hash of the 4-tuple plus a 64 ns clock (RFC 6528, secure_tcp_seq)".into(),
+        };
+        let mut linux = Linux {
+            params,
+            kernel,
+            run: 0,
+            port: CALIBRATION_PORT,
+            origin: wall(),
+            listener: None,
+            conn: None,
+            unsent: Vec::new(),
+            close_pending: false,
+            fresh: false,
+            told: Cell::new(None),
+            proc_tcp,
+            tun,
+            netns,
+        };
+        linux.calibrate()?;
+        Ok(linux)
+    }
+
+    /// Opens a connection and reads the kernel's SYN: its window and MSS are what it declares.
+    /// Also proves the device, addresses and route work before any verdict depends on them.
+    fn calibrate(&mut self) -> Result<(), String> {
+        self.drop_sockets();
+        self.port = CALIBRATION_PORT;
+        self.origin = wall();
+        self.call(Instant::ZERO, Call::OpenActive, &[]);
+        let mut buf = Vec::new();
+        let mut syn = None;
+        for _ in 0..100 {
+            while syn.is_none() && self.transmit(&mut buf) {
+                syn = Segment::from_ipv4(&buf).ok().map(|p| p.segment).filter(|s| s.ctl == Control::SYN);
+            }
+            if syn.is_some() {
+                break;
+            }
+            self.tun.readable_within(10);
+        }
+        self.drop_sockets();
+        self.drain();
+        let syn = syn.ok_or_else(|| {
+            format!(
+                "the kernel sent no SYN out of {TUN_NAME} in namespace {} within a second of connect()",
+                self.netns.name()
+            )
+        })?;
+        self.params.window = u32::from(syn.window);
+        self.params.mss = syn.mss.unwrap_or(MTU - 40);
+        Ok(())
+    }
+
+    /// What the kernel is and how it is configured, in lines, for the report.
+    pub fn describe(&self) -> String {
+        let k = &self.kernel;
+        let v = |x: Option<u64>| x.map_or("unreadable".to_string(), |n| n.to_string());
+        format!(
+            "linux {} in network namespace {} (TUN {TUN_NAME}, {} <-> {}, MTU {MTU})\n  \
+             net.ipv4.tcp_rfc1337 = {} (0: a RST ends TIME-WAIT, the RFC 1337 hazard; 1: ignored)\n  \
+             net.ipv4.tcp_challenge_ack_limit = {} per second in the namespace\n  \
+             net.ipv4.tcp_invalid_ratelimit = {} ms (one challenge or duplicate ACK per socket per that)\n  \
+             net.ipv4.tcp_syn_retries = {}, tcp_synack_retries = {}, tcp_retries2 = {}, \
+             tcp_syn_linear_timeouts = {}\n  \
+             net.ipv4.tcp_rto_min_us = {}, tcp_rto_max_ms = {}\n  \
+             net.ipv4.tcp_timestamps = {}, tcp_sack = {}, tcp_window_scaling = {} (the harness offers none)\n  \
+             TIME-WAIT {TIME_WAIT} fixed (TCP_TIMEWAIT_LEN); RTO initial {RTO_INIT} (TCP_TIMEOUT_INIT), \
+             min {RTO_MIN} (TCP_RTO_MIN); delayed ACK from {DELACK_MIN}, declared bound {ACK_DELAY}\n  \
+             MSS {}, window {} (read from its SYN); clock: real",
+            k.release,
+            self.netns.name(),
+            STACK_ADDR.ip(),
+            PEER_ADDR.ip(),
+            v(k.rfc1337),
+            v(k.challenge_ack_limit),
+            v(k.invalid_ratelimit_ms),
+            v(k.syn_retries),
+            v(k.synack_retries),
+            v(k.retries2),
+            v(k.syn_linear_timeouts),
+            v(k.rto_min_us),
+            v(k.rto_max_ms),
+            v(k.timestamps),
+            v(k.sack),
+            v(k.window_scaling),
+            self.params.mss,
+            self.params.window,
+        )
+    }
+
+    pub fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+
+    /// The namespace's name (`ip netns exec NAME …` looks inside).
+    pub fn netns_name(&self) -> &str {
+        self.netns.name()
+    }
+
+    /// Sleeps until virtual `now`, or, if it has passed, moves the origin so that it is now.
+    fn catch_up(&mut self, now: Instant) {
+        let wall = wall();
+        // Beyond the clock's range is centuries away: nothing to wait for in this process.
+        let Some(target) = self.origin.checked_add(std_duration(now)) else { return };
+        if wall < target {
+            std::thread::sleep(target - wall);
+        } else if let Some(origin) = wall.checked_sub(std_duration(now)) {
+            self.origin = origin;
+        }
+    }
+
+    /// A TCP socket of the namespace, bound to the run's port.
+    fn socket(&self) -> Result<OwnedFd, Errno> {
+        let fd = self
+            .netns
+            .run(|| {
+                socket(
+                    AddressFamily::Inet,
+                    SockType::Stream,
+                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                    SockProtocol::Tcp,
+                )
+            })
+            .map_err(|_| Errno::EIO)??;
+        // A port still in TIME-WAIT from earlier in this run may be bound again (RFC 9293
+        // 3.10.7.4 lets a new SYN reopen it, and a listener does not share its 4-tuple).
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+        setsockopt(&fd, sockopt::TcpNoDelay, &true)?;
+        bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(*STACK_ADDR.ip(), self.port)))?;
+        Ok(fd)
+    }
+
+    fn open_passive(&mut self, now: Instant) {
+        if self.listener.is_some() || self.conn.is_some() {
+            return; // "connection already exists"
+        }
+        let Ok(fd) = self.socket() else { return };
+        self.catch_up(now);
+        if listen(&fd, Backlog::new(1).unwrap_or(Backlog::MAXCONN)).is_ok() {
+            self.listener = Some(fd);
+        }
+    }
+
+    fn open_active(&mut self, now: Instant) {
+        if self.listener.is_some() || self.conn.is_some() {
+            return; // "connection already exists"; a socket cannot turn a listener active
+        }
+        let Ok(fd) = self.socket() else { return };
+        // The socket is made (a thread, a few system calls): now is when the SYN goes, so the
+        // kernel's RTO starts at the virtual instant of the OPEN.
+        self.catch_up(now);
+        match connect(fd.as_raw_fd(), &SockaddrIn::from(PEER_ADDR)) {
+            Ok(()) | Err(Errno::EINPROGRESS) => self.conn = Some(fd),
+            // The 4-tuple is still in TIME-WAIT (EADDRNOTAVAIL) or the like: the OPEN failed.
+            Err(_) => {}
+        }
+    }
+
+    fn send_text(&mut self, data: &[u8]) {
+        let opening = self.conn.is_none() && self.listener.is_some() && self.state() == Some(State::SynReceived);
+        if self.conn.is_some() || opening {
+            self.unsent.extend_from_slice(data);
+        }
+        // Otherwise CLOSED or LISTEN: RFC 9293 3.10.2 answers SEND with an error.
+    }
+
+    fn close(&mut self) {
+        let state = self.state();
+        if self.conn.is_none() {
+            if self.listener.is_some() && state == Some(State::SynReceived) {
+                // A socket user cannot close a connection it has not accepted: wait for it.
+                self.close_pending = true;
+            } else {
+                self.listener = None; // LISTEN: delete the TCB
+            }
+            return;
+        }
+        let waits = matches!(state, Some(State::SynReceived | State::Established | State::CloseWait));
+        if waits && !self.unsent.is_empty() {
+            self.close_pending = true;
+        } else {
+            self.unsent.clear();
+            if let Some(conn) = &self.conn {
+                let _ = shutdown(conn.as_raw_fd(), Shutdown::Write);
+            }
+        }
+    }
+
+    fn receive(&mut self) -> Vec<u8> {
+        let mut text = Vec::new();
+        let Some(conn) = &self.conn else { return text };
+        let mut chunk = [0u8; 4096];
+        // Bounded: the receive buffer is finite, and so is what a script can have sent.
+        for _ in 0..1024 {
+            match recv(conn.as_raw_fd(), &mut chunk, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) if n > 0 => text.extend_from_slice(&chunk[..n]),
+                _ => break,
+            }
+        }
+        text
+    }
+
+    /// Closes every socket of the run with `SO_LINGER` 0: ABORT, and the end of a run.
+    fn drop_sockets(&mut self) {
+        for fd in [self.conn.take(), self.listener.take()].into_iter().flatten() {
+            let _ = setsockopt(&fd, sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
+        }
+        self.unsent.clear();
+        self.close_pending = false;
+    }
+
+    /// After every input: take a passive connection the kernel has completed, then hand the
+    /// kernel queued text and a CLOSE behind it.
+    fn after_input(&mut self) {
+        self.fresh = true;
+        if self.conn.is_none() {
+            if let Some(listener) = &self.listener {
+                if let Ok(child) = accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC) {
+                    let _ = setsockopt(&child, sockopt::TcpNoDelay, &true);
+                    self.conn = Some(child);
+                    // One connection, one TCB: nobody listens any more.
+                    self.listener = None;
+                }
+            }
+        }
+        let Some(conn) = &self.conn else { return };
+        if !self.unsent.is_empty() {
+            match send(conn.as_raw_fd(), &self.unsent, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => {
+                    self.unsent.drain(..n.min(self.unsent.len()));
+                }
+                // Still opening, or the buffer is full: offered again after the next input.
+                Err(Errno::EAGAIN) => {}
+                // The connection can no longer send: the blocking write failed.
+                Err(_) => {
+                    self.unsent.clear();
+                }
+            }
+        }
+        if self.close_pending && self.unsent.is_empty() {
+            self.close_pending = false;
+            let _ = shutdown(conn.as_raw_fd(), Shutdown::Write);
+        }
+    }
+
+    /// Discards everything queued on the device.
+    fn drain(&mut self) {
+        let mut buf = Vec::new();
+        for _ in 0..10_000 {
+            if !self.tun.recv(&mut buf) {
+                break;
+            }
+        }
+    }
+
+    /// The namespace's TCP sockets, from `/proc/net/tcp`; `None` if it cannot be read.
+    fn sockets(&self) -> Option<Vec<Entry>> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16384];
+        let mut offset = 0u64;
+        // Bounded: far more than the few sockets and TIME-WAITs a namespace of ours holds.
+        for _ in 0..4096 {
+            match self.proc_tcp.read_at(&mut chunk, offset) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    offset += n as u64;
+                }
+                Err(_) => return None,
+            }
+        }
+        Some(parse_proc_tcp(&String::from_utf8_lossy(&buf)))
+    }
+
+    /// The run's connection in `/proc/net/tcp`: a live one before a TIME-WAIT on the same
+    /// 4-tuple; else its listener.
+    fn run_socket(&self, entries: &[Entry]) -> Option<Entry> {
+        let mine = entries.iter().filter(|e| e.local.port() == self.port && e.local.ip() == STACK_ADDR.ip());
+        let conn = mine.clone().filter(|e| e.remote == PEER_ADDR).min_by_key(|e| e.st == ST_TIME_WAIT);
+        conn.or_else(|| mine.clone().find(|e| e.st == ST_LISTEN)).copied()
+    }
+
+    /// Whether a wait that ends at `to` should go on for a kernel timer that has not fired: the
+    /// one [`Stack::next_deadline`] told the harness about, if it said it is due by `to` and it
+    /// is still pending (same state, kind and retransmission count); else, if it told nothing,
+    /// a retransmission, keepalive/FIN-WAIT-2 or zero-window timer that `/proc` says is due now.
+    fn timer_pending(&self, to: Instant) -> bool {
+        let Some(entries) = self.sockets() else { return false };
+        let Some(e) = self.run_socket(&entries).filter(|e| e.st != ST_LISTEN) else { return false };
+        match self.told.get() {
+            Some((told, key)) => told <= to && (e.st, e.timer, e.retransmits) == key,
+            None => matches!(e.timer, 1 | 2 | 4) && e.when == 0,
+        }
+    }
+
+    /// Rewrites a packet the kernel sent for the harness: the run's port becomes the declared
+    /// one. False if it is not for the harness: not IPv4 (the namespace's IPv6 is off, but a
+    /// packet that is not the conversation is never a verdict), or from an earlier run's port.
+    fn outbound(&self, packet: &mut [u8]) -> bool {
+        if packet.first().map(|b| b >> 4) != Some(4) {
+            return false;
+        }
+        let Some(tcp) = tcp_offset(packet) else { return true };
+        match read16(packet, tcp) {
+            Some(port) if port == self.port => {
+                patch16(packet, tcp, tcp + 16, STACK_ADDR.port());
+                true
+            }
+            Some(port) => !(PORT_BASE..PORT_BASE.saturating_add(PORT_SPAN)).contains(&port) && port != CALIBRATION_PORT,
+            None => true,
+        }
+    }
+}
+
+impl Stack for Linux {
+    fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn reset(&mut self) {
+        self.drop_sockets();
+        self.drain();
+        self.run = self.run.wrapping_add(1);
+        self.port = PORT_BASE + (self.run % u32::from(PORT_SPAN)) as u16;
+        self.fresh = false;
+        self.told.set(None);
+        self.origin = wall();
+    }
+
+    fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+        self.told.set(None);
+        if !matches!(call, Call::OpenPassive | Call::OpenActive) {
+            self.catch_up(now);
+        }
+        let mut read = Vec::new();
+        match call {
+            Call::OpenPassive => self.open_passive(now),
+            Call::OpenActive => self.open_active(now),
+            Call::Send => self.send_text(data),
+            Call::Receive => read = self.receive(),
+            Call::Close => self.close(),
+            Call::Abort => self.drop_sockets(),
+        }
+        self.after_input();
+        read
+    }
+
+    fn inject(&mut self, now: Instant, packet: &[u8]) {
+        self.told.set(None);
+        self.catch_up(now);
+        let mut bytes = packet.to_vec();
+        if let Some(tcp) = tcp_offset(&bytes) {
+            if read16(&bytes, tcp + 2) == Some(STACK_ADDR.port()) {
+                patch16(&mut bytes, tcp + 2, tcp + 16, self.port);
+            }
+        }
+        self.tun.send(&bytes);
+        self.after_input();
+    }
+
+    fn advance(&mut self, to: Instant) {
+        let now = wall();
+        if let Some(target) = self.origin.checked_add(std_duration(to)).filter(|&t| t > now) {
+            std::thread::sleep(target - now);
+        }
+        let start = wall();
+        while self.timer_pending(to) && wall().duration_since(start) < TIMER_GRACE {
+            if self.tun.readable_within(4) {
+                break;
+            }
+        }
+        self.after_input();
+    }
+
+    fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        // Bounded: the device's queue is finite (its txqueuelen).
+        for _ in 0..10_000 {
+            if self.tun.recv(out) {
+                if self.outbound(out) {
+                    return true;
+                }
+                continue;
+            }
+            if !self.fresh {
+                return false;
+            }
+            self.fresh = false;
+            if !self.tun.readable_within(SETTLE_MS) {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// The run's connection's pending timer (retransmission, keepalive or FIN-WAIT-2,
+    /// TIME-WAIT, zero-window probe) from `/proc/net/tcp`, in 10 ms ticks rounded down: the
+    /// timer fires at or after this, and [`Stack::advance`] waits out the rest.
+    fn next_deadline(&self) -> Option<Instant> {
+        let entries = self.sockets()?;
+        let entry = self.run_socket(&entries).filter(|e| e.timer != 0 && e.st != ST_LISTEN)?;
+        let key = (entry.st, entry.timer, entry.retransmits);
+        if let Some((at, _)) = self.told.get().filter(|&(_, told)| told == key) {
+            return Some(at);
+        }
+        // `when` is rounded down, so this is a lower bound: the timer fires at or after it.
+        let now = wall().checked_duration_since(self.origin).unwrap_or_default();
+        let at = now + std::time::Duration::from_millis(entry.when.saturating_mul(10));
+        let at = Instant::from_micros(u64::try_from(at.as_micros()).unwrap_or(u64::MAX));
+        self.told.set(Some((at, key)));
+        Some(at)
+    }
+
+    /// Challenge ACKs and the ACKs out-of-window segments draw share one per-socket limit,
+    /// `tcp_invalid_ratelimit` (`__tcp_oow_rate_limited`); the namespace-wide
+    /// `tcp_challenge_ack_limit` is INT_MAX (off) by default since Linux 6.0.
+    fn ack_throttle(&self) -> Option<Duration> {
+        self.kernel.invalid_ratelimit_ms.filter(|&ms| ms > 0).map(|ms| Duration::from_micros(ms.saturating_mul(1000)))
+    }
+
+    fn state(&self) -> Option<State> {
+        let entries = self.sockets()?;
+        Some(self.run_socket(&entries).map_or(State::Closed, |e| state_of(e.st).unwrap_or(State::Closed)))
+    }
+}
+
+impl Drop for Linux {
+    fn drop(&mut self) {
+        // RSTs for what is open, so nothing lingers in the namespace; the device and the
+        // namespace go with the fields.
+        self.drop_sockets();
+    }
+}
+
+const ST_TIME_WAIT: u8 = 0x06;
+const ST_LISTEN: u8 = 0x0A;
+
+/// One line of `/proc/net/tcp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    /// The kernel's `TCP_*` state number.
+    st: u8,
+    /// Which timer runs: 0 none, 1 retransmission (or a request's SYN|ACK), 2 keepalive or
+    /// FIN-WAIT-2, 3 TIME-WAIT, 4 zero-window probe.
+    timer: u8,
+    /// When it is due, in USER_HZ ticks (10 ms) from now, rounded down: 0 is "due now".
+    when: u64,
+    /// Timeouts so far without progress (`icsk_retransmits`; a request's SYN|ACK count).
+    retransmits: u64,
+}
+
+/// Which timer a deadline is for: (state, timer kind, retransmissions so far).
+type TimerKey = (u8, u8, u64);
+
+/// The kernel's `TCP_*` states (include/net/tcp_states.h) in the table's words. A request
+/// socket (`TCP_NEW_SYN_RECV`) is listed as SYN_RECV.
+fn state_of(st: u8) -> Option<State> {
+    Some(match st {
+        0x01 => State::Established,
+        0x02 => State::SynSent,
+        0x03 | 0x0C => State::SynReceived,
+        0x04 => State::FinWait1,
+        0x05 => State::FinWait2,
+        0x06 => State::TimeWait,
+        0x07 => State::Closed,
+        0x08 => State::CloseWait,
+        0x09 => State::LastAck,
+        0x0A => State::Listen,
+        0x0B => State::Closing,
+        _ => return None,
+    })
+}
+
+/// `0100007F:1F90`: the address is the `__be32` printed as a native-endian word.
+fn parse_addr(text: &str) -> Option<SocketAddrV4> {
+    let (ip, port) = text.split_once(':')?;
+    let ip = u32::from_str_radix(ip, 16).ok()?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    Some(SocketAddrV4::new(Ipv4Addr::from(ip.to_ne_bytes()), port))
+}
+
+fn parse_proc_tcp(text: &str) -> Vec<Entry> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let local = parse_addr(fields.next()?)?;
+            let remote = parse_addr(fields.next()?)?;
+            let st = u8::from_str_radix(fields.next()?, 16).ok()?;
+            let _queues = fields.next()?;
+            let (timer, when) = fields.next()?.split_once(':')?;
+            let timer = u8::from_str_radix(timer, 16).ok()?;
+            let when = u64::from_str_radix(when, 16).ok()?;
+            let retransmits = u64::from_str_radix(fields.next()?, 16).ok()?;
+            Some(Entry { local, remote, st, timer, when, retransmits })
+        })
+        .collect()
+}
+
+/// Where the TCP header starts, if `packet` is an unfragmented (first-fragment) IPv4 TCP
+/// packet long enough to hold the ports and the checksum.
+fn tcp_offset(packet: &[u8]) -> Option<usize> {
+    let first = *packet.first()?;
+    if first >> 4 != 4 || *packet.get(9)? != 6 {
+        return None;
+    }
+    let frag = read16(packet, 6)? & 0x1fff;
+    let ihl = usize::from(first & 0x0f) * 4;
+    (ihl >= 20 && frag == 0 && packet.len() >= ihl + 18).then_some(ihl)
+}
+
+fn read16(packet: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]))
+}
+
+/// Replaces the 16-bit word at `at` with `new` and updates the ones'-complement checksum at
+/// `sum` to match, without recomputing it (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')). A
+/// packet whose checksum was wrong stays exactly as wrong. Out-of-range offsets change nothing.
+fn patch16(packet: &mut [u8], at: usize, sum: usize, new: u16) {
+    let (Some(old), Some(hc)) = (read16(packet, at), read16(packet, sum)) else { return };
+    let mut acc = u32::from(!hc) + u32::from(!old) + u32::from(new);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    let hc = !(acc as u16);
+    packet[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    packet[sum..sum + 2].copy_from_slice(&hc.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::SeqNum;
+
+    #[test]
+    fn proc_net_tcp_lines_parse() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+                    0: 010200C0:2710 020200C0:9C40 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000\n   \
+                    1: 010200C0:2711 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123 1 0000000000000000 100 0 0 10 0\n";
+        let entries = parse_proc_tcp(text);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].local, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 10000));
+        assert_eq!(entries[0].remote, PEER_ADDR);
+        assert_eq!((entries[0].st, entries[0].timer, entries[0].when), (ST_TIME_WAIT, 3, 0x1770));
+        assert_eq!(state_of(entries[1].st), Some(State::Listen));
+        assert!(parse_proc_tcp("garbage\n0: x y z\n").is_empty());
+    }
+
+    fn packet(src_port: u16, dst_port: u16) -> Vec<u8> {
+        let seg = Segment {
+            src_port,
+            dst_port,
+            seq: SeqNum(7),
+            ack: Some(SeqNum(9)),
+            ctl: Control::NONE,
+            window: 100,
+            mss: None,
+            payload: b"abc".to_vec(),
+        };
+        let mut out = Vec::new();
+        seg.write_ipv4(*PEER_ADDR.ip(), *STACK_ADDR.ip(), &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn port_rewrite_keeps_the_checksum_right() {
+        for (from, to) in [(8080, 10_001), (40000, 1), (1, 65535), (0, 0xfffe)] {
+            let mut bytes = packet(40000, from);
+            let tcp = tcp_offset(&bytes).unwrap();
+            patch16(&mut bytes, tcp + 2, tcp + 16, to);
+            assert_eq!(bytes, packet(40000, to), "{from} -> {to}");
+            assert!(Segment::from_ipv4(&bytes).is_ok());
+        }
+    }
+
+    #[test]
+    fn rewriting_never_panics_on_short_or_odd_packets() {
+        let good = packet(1, 2);
+        for n in 0..good.len() {
+            let mut bytes = good[..n].to_vec();
+            if let Some(tcp) = tcp_offset(&bytes) {
+                patch16(&mut bytes, tcp + 2, tcp + 16, 5);
+            }
+            patch16(&mut bytes, 1000, 2000, 5);
+        }
+        let mut odd = good.clone();
+        odd[0] = 0x4f; // IHL 60 > the packet's header
+        assert_eq!(tcp_offset(&odd), None);
+    }
+}
