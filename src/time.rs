@@ -47,7 +47,7 @@ impl fmt::Display for Duration {
         if self.0 == 0 {
             return f.write_str("0s");
         }
-        let (unit, scale) = UNITS.iter().find(|(_, scale)| self.0 % scale == 0).unwrap_or(&("us", 1));
+        let (unit, scale) = UNITS.iter().find(|(_, scale)| self.0.is_multiple_of(*scale)).unwrap_or(&("us", 1));
         write!(f, "{}{unit}", self.0 / scale)
     }
 }

@@ -102,7 +102,7 @@ pub trait Stack {
     /// The oldest packet the stack has sent and the harness not yet taken, written into `out`.
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool;
 
-    /// The connection's state, if the stack can tell (smoltcp's socket state, Linux `TCP_INFO`).
+    /// The connection's state, if the stack can tell (smoltcp's socket state, Linux `/proc/net/tcp` in its namespace).
     fn state(&self) -> Option<State>;
 
     /// When the stack will next act on its own (a retransmission, a delayed ACK, the end of

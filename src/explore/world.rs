@@ -658,7 +658,8 @@ mod tests {
         let mut scratch = World::new(&model, bounds);
         let mut copy = World::new(&model, bounds);
         // `Debug` (which prints the model too) on some worlds; packings on all.
-        let exact = |a: &World<'_>, b: &World<'_>, k: usize| k % 64 != 0 || format!("{a:?}") == format!("{b:?}");
+        let exact =
+            |a: &World<'_>, b: &World<'_>, k: usize| !k.is_multiple_of(64) || format!("{a:?}") == format!("{b:?}");
         let packed = |w: &World<'_>| {
             let mut bytes = Vec::new();
             let identity = w.pack(&mut bytes);
