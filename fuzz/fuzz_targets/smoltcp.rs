@@ -19,19 +19,12 @@ use libfuzzer_sys::fuzz_target;
 use tcpcheck::adapter::Smoltcp;
 use tcpcheck::conform::finding::decode;
 use tcpcheck::conform::{Oracle, Stack};
-use tcpcheck::model::shipped::Shipped;
-use tcpcheck::model::{Model, Source, Table};
+use tcpcheck::model::shipped::load_arg;
+use tcpcheck::model::Model;
 
 fn load(var: &str) -> Model {
     let arg = std::env::var(var).unwrap_or_else(|_| "rfc9293".into());
-    let source = match std::fs::read_to_string(&arg) {
-        Ok(text) => Source::new(arg.as_str(), text),
-        Err(_) => match Shipped::find(&arg) {
-            Some(shipped) => shipped.source(),
-            None => panic!("{var}={arg}: no such file or shipped model"),
-        },
-    };
-    Table::load(source).unwrap_or_else(|problems| panic!("{var}={arg}: {}", problems.render_plain()))
+    load_arg(&arg).unwrap_or_else(|e| panic!("{var}={arg}: {e}"))
 }
 
 fn oracle_model() -> &'static Model {
