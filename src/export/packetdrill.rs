@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Params, Record, UserCall};
 use crate::endpoint::Event;
-use crate::model::State;
+use crate::model::{Input, State};
 use crate::time::{Duration, Instant};
 use crate::wire::{Control, Segment, SeqNum};
 
@@ -54,7 +54,6 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
     w.out.push('\n');
 
     let mut sockets = Sockets::default();
-    let mut handshake = Handshake::Idle;
     let mut accept_due = false;
     let mut waited_until: Option<Instant> = None;
     // Whether the peer's FIN is in, by the shadow's state: an empty read is then end-of-file.
@@ -72,24 +71,21 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
                     _ => 0,
                 };
                 sockets.call(&mut w, *at, *call, Read { octets: read, fin_in });
-                if *call == UserCall::Listen {
-                    handshake = Handshake::Idle;
-                }
             }
             Record::Inbound { at, segment } => {
-                handshake = handshake.inbound(segment);
-                if handshake == Handshake::Done && sockets.listening {
-                    handshake = Handshake::Idle;
-                    accept_due = true;
-                }
                 w.inbound(*at, segment);
             }
             Record::Outbound { at, segment } => {
-                handshake = handshake.outbound(segment);
                 w.outbound(*at, segment);
             }
             Record::Garbled { error, .. } => w.comment(&format!("stack sent malformed bytes: {error}")),
             Record::Row { transition: t, .. } => {
+                // `accept` returns once the table's passive open completes: the row that takes
+                // SYN-RECEIVED to a synchronized state on the peer's ACK.
+                let handshake_done = t.from == State::SynReceived
+                    && matches!(t.input, Input::Segment(_))
+                    && matches!(t.to, State::Established | State::CloseWait);
+                accept_due |= handshake_done && sockets.listening;
                 fin_in = matches!(t.to, State::CloseWait | State::LastAck | State::Closing | State::TimeWait);
                 let change = if t.from == t.to { t.from.to_string() } else { format!("{}=>{}", t.from, t.to) };
                 w.comment(&format!("shadow: {change} on {}", t.input));
@@ -136,38 +132,6 @@ fn read_after(rest: &[Record]) -> usize {
             _ => None,
         })
         .unwrap_or(0)
-}
-
-/// Where a passive open's handshake is, seen on the wire: packetdrill's `accept` returns once
-/// the third packet has arrived.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Handshake {
-    Idle,
-    /// The peer's SYN arrived.
-    Syn,
-    /// The stack answered SYN|ACK.
-    SynAck,
-    /// The peer's ACK of it arrived.
-    Done,
-}
-
-impl Handshake {
-    fn inbound(self, seg: &Segment) -> Handshake {
-        let (syn, rst) = (seg.ctl.contains(Control::SYN), seg.ctl.contains(Control::RST));
-        match self {
-            _ if rst => Handshake::Idle,
-            _ if syn && seg.ack.is_none() => Handshake::Syn,
-            Handshake::SynAck if !syn && seg.ack.is_some() => Handshake::Done,
-            other => other,
-        }
-    }
-
-    fn outbound(self, seg: &Segment) -> Handshake {
-        match self {
-            Handshake::Syn if seg.ctl.contains(Control::SYN) && seg.ack.is_some() => Handshake::SynAck,
-            other => other,
-        }
-    }
 }
 
 /// The sockets the script has opened: the one `socket` made, and the one `accept` returned.
