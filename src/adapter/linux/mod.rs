@@ -633,6 +633,11 @@ impl Stack for Linux {
                 break;
             }
         }
+        // Waited past the told timer: it has fired (or is late beyond the grace); the next
+        // question reads the next one.
+        if self.told.get().is_some_and(|(at, _)| at <= to) {
+            self.told.set(None);
+        }
         self.after_input();
     }
 
@@ -660,15 +665,23 @@ impl Stack for Linux {
     /// TIME-WAIT, zero-window probe) from `/proc/net/tcp`, in 10 ms ticks rounded down: the
     /// timer fires at or after this, and [`Stack::advance`] waits out the rest.
     fn next_deadline(&self) -> Option<Instant> {
+        // A told timer stands until the harness has waited past it, even once it has fired:
+        // the kernel may have acted (its packet queued on the device) between the harness's
+        // last wait and this question, and the harness must still see it happen at that instant,
+        // not learn the timer after it as the next one.
+        if let Some((at, _)) = self.told.get() {
+            return Some(at);
+        }
+        // The clock is read before `/proc`: the kernel computed `when` later than this.
+        let asked = wall().checked_duration_since(self.origin).unwrap_or_default();
         let entries = self.sockets()?;
         let entry = self.run_socket(&entries).filter(|e| e.timer != 0 && e.st != ST_LISTEN)?;
         let key = (entry.st, entry.timer, entry.retransmits);
-        if let Some((at, _)) = self.told.get().filter(|&(_, told)| told == key) {
-            return Some(at);
-        }
-        // `when` is rounded down, so this is a lower bound: the timer fires at or after it.
-        let now = wall().checked_duration_since(self.origin).unwrap_or_default();
-        let at = now + std::time::Duration::from_millis(entry.when.saturating_mul(10));
+        // A lower bound: the timer fires at or after it. `when` is rounded down to a 10 ms
+        // tick, and it counts from `jiffies`, which lags the real clock by up to one jiffy
+        // (10 ms at HZ=100, the slowest), so one tick is taken off.
+        let when = std::time::Duration::from_millis(entry.when.saturating_sub(1).saturating_mul(10));
+        let at = asked + when;
         let at = Instant::from_micros(u64::try_from(at.as_micros()).unwrap_or(u64::MAX));
         self.told.set(Some((at, key)));
         Some(at)
