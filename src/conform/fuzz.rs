@@ -22,6 +22,12 @@ pub const MAX_LEN: usize = 48;
 /// Runs a minimization may spend on one finding.
 const MINIMIZE_BUDGET: usize = 4000;
 
+/// On a real-time stack a new verdict is kept only if its script draws it again this many
+/// times: the kernel's timers and the harness's threads run in real time, and on a loaded
+/// machine a timer can fire, or a thread wake, later than every tolerance allows. A virtual
+/// clock is deterministic and needs no second run.
+const CONFIRMATIONS: usize = 2;
+
 /// A finding: a minimized script and the verdict it draws.
 #[derive(Clone, Debug)]
 pub struct Found {
@@ -36,6 +42,8 @@ pub struct Found {
 pub struct Stats {
     pub runs: u64,
     pub steps: u64,
+    /// Verdicts a real-time stack did not draw again (see [`CONFIRMATIONS`]), dropped.
+    pub unconfirmed: u64,
 }
 
 /// One fuzzing job: a stack, an oracle, a corpus and what it has found.
@@ -77,11 +85,20 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         self.stats.steps += run.steps as u64;
         let new = self.coverage.add(&run.features);
         if let Some(verdict) = &run.verdict {
-            if self.seen.insert((verdict.check, verdict.row.clone())) {
-                let found = self.minimize(script, verdict.clone());
-                self.found.push(found);
+            let key = (verdict.check, verdict.row.clone());
+            if !self.seen.contains(&key) {
+                if self.confirmed(&script, &key) {
+                    self.seen.insert(key);
+                    let found = self.minimize(script, verdict.clone());
+                    self.found.push(found);
+                } else {
+                    self.stats.unconfirmed += 1;
+                }
             }
         } else if new {
+            // Steps past the oracle's horizon never ran: they are not part of what was covered.
+            let mut script = script;
+            script.steps.truncate(run.steps);
             self.corpus.push(script);
         }
         run
@@ -111,7 +128,20 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
     fn random_step(&mut self) -> Step {
         let mut bytes = [0u8; 24];
         self.rng.fill_bytes(&mut bytes);
-        Step::arbitrary(&mut Unstructured::new(&bytes)).unwrap_or(Step::Wait(Wait::NextTimer))
+        let step = Step::arbitrary(&mut Unstructured::new(&bytes)).unwrap_or(Step::Wait(Wait::NextTimer));
+        self.within_horizon(step)
+    }
+
+    /// Under a horizon (see [`Oracle::with_horizon`]) waits are drawn well inside it: a longer
+    /// one would only end the run there, and on a real-time stack the horizon is kept short.
+    fn within_horizon(&self, step: Step) -> Step {
+        let Some(horizon) = self.oracle.horizon() else { return step };
+        let quarter = (horizon.as_micros() / 4_000).clamp(1, u64::from(u16::MAX)) as u16;
+        match step {
+            Step::Wait(Wait::Ms(ms)) => Step::Wait(Wait::Ms(ms % quarter)),
+            Step::Wait(Wait::Msl) if self.oracle.params().msl > horizon => Step::Wait(Wait::NextTimer),
+            step => step,
+        }
     }
 
     fn pick(&mut self) -> Script {
@@ -199,6 +229,18 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             3 => Rel::Future(small),
             _ => Rel::FromIsn(u32::from(small)),
         }
+    }
+
+    /// Whether `script` draws the verdict `key` again (on a virtual clock: it does).
+    fn confirmed(&mut self, script: &Script, key: &(Check, String)) -> bool {
+        if self.stack.params().clock == Clock::Virtual {
+            return true;
+        }
+        (0..CONFIRMATIONS).all(|_| {
+            self.stats.runs += 1;
+            let run = self.oracle.run(self.stack, script, false);
+            run.verdict.is_some_and(|v| v.check == key.0 && v.row == key.1)
+        })
     }
 
     /// Shrinks `script` while it draws a verdict with the same check and row: cut after the

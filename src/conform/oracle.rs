@@ -269,12 +269,24 @@ impl Coverage {
 pub struct Oracle<'m> {
     model: &'m Model,
     params: Params,
+    horizon: Option<Instant>,
 }
 
 impl<'m> Oracle<'m> {
     /// An oracle for stacks that declare `params`.
     pub fn new(model: &'m Model, params: Params) -> Self {
-        Oracle { model, params }
+        Oracle { model, params, horizon: None }
+    }
+
+    /// Runs stop, without a verdict, before a wait that would pass `horizon` (virtual time from
+    /// the run's start). On a real-time stack every wait is real: a fuzzer that bounds each run
+    /// bounds its cost, where a script's one MSL wait would otherwise take two minutes.
+    pub fn with_horizon(self, horizon: Option<Duration>) -> Self {
+        Oracle { horizon: horizon.map(|h| Instant::ZERO.after(h)), ..self }
+    }
+
+    pub fn horizon(&self) -> Option<Duration> {
+        self.horizon.map(|h| h.since(Instant::ZERO))
     }
 
     pub fn model(&self) -> &'m Model {
@@ -339,7 +351,7 @@ impl<'m> Oracle<'m> {
     }
 }
 
-/// A step ended the run with a verdict.
+/// A step ended the run: with a verdict, or at the oracle's horizon.
 struct Stop;
 
 /// When the shadow's next timer fires (see [`Harness::follow_rto`]).
@@ -488,6 +500,10 @@ impl Harness<'_, '_, '_> {
             },
             Wait::Msl => from.after(self.params().msl),
         };
+        if self.oracle.horizon.is_some_and(|h| to > h) {
+            self.run.steps = self.step;
+            return Err(Stop);
+        }
         self.log(Record::Waited { at: from, to });
         // Timers fire at their deadlines, in lockstep, so retransmissions are compared when due
         // (an RTO when the stack's own fires, see the module doc).

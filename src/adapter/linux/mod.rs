@@ -25,12 +25,11 @@
 //! - `TCP_NODELAY` is set, as in the smoltcp adapter: holding a small segment behind
 //!   unacknowledged text (Nagle) is a sender's choice the table does not model.
 //!
-//! [`Stack::state`] reads the namespace's `/proc/net/tcp` and finds the run's connection by its
-//! 4-tuple rather than asking `TCP_INFO` on the user's socket: when Linux enters TIME-WAIT (and
-//! orphaned FIN-WAIT-2) it hands the connection to a separate timewait socket and the user's
-//! socket reads `TCP_CLOSE`, and a passive connection before `accept` is a request socket the
-//! user has no descriptor for. `/proc/net/tcp` lists all three by address, and reading it needs
-//! no `unsafe`.
+//! [`Stack::state`] asks the namespace's kernel for the run's connection by its 4-tuple
+//! ([`diag`], as `ss` does) rather than asking `TCP_INFO` on the user's socket: when Linux
+//! enters TIME-WAIT (and orphaned FIN-WAIT-2) it hands the connection to a separate timewait
+//! socket and the user's socket reads `TCP_CLOSE`, and a passive connection before `accept` is
+//! a request socket the user has no descriptor for. The lookup finds all three by address.
 //!
 //! **Time.** The kernel's clock is the wall clock. Virtual `now` is mapped to real time as
 //! "the run's origin + now": [`Stack::advance`] sleeps until then. Inputs happen at real instants
@@ -40,8 +39,9 @@
 //! slowness is not the stack's time. Kernel timers fire *late*, never early (the timer wheel
 //! rounds a deadline up to its level's granularity, up to 1/8 of the timeout: about 30 ms on a
 //! 1 s RTO at HZ=250). [`Stack::next_deadline`] tells the harness when the connection's timer
-//! is due, from `/proc/net/tcp` (in 10 ms ticks, rounded down: a lower bound), and keeps telling
-//! it the same instant until that timer fires or an input re-arms it. A wait that ends at or
+//! is due, as the kernel reports it (in milliseconds counted from `jiffies`, less a jiffy: a
+//! lower bound), and keeps telling it the same instant until the harness has waited past it or
+//! an input re-arms it. A wait that ends at or
 //! after that instant goes on until the timer has fired, up to [`TIMER_GRACE`], and the packet
 //! counts as sent at the instant told; a wait that ends before it does not wait (nothing can
 //! come before a lower bound). When nothing was told, a wait that ends with a retransmission,
@@ -54,14 +54,13 @@
 //! answer for this one; packets such leftovers send (a SYN|ACK retransmitted by a request of an
 //! earlier run) are dropped before the harness sees them.
 
+pub mod diag;
 pub mod netns;
 pub mod tun;
 
 use std::cell::Cell;
-use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 
 use nix::errno::Errno;
 use nix::libc;
@@ -70,6 +69,7 @@ use nix::sys::socket::{
     MsgFlags, Shutdown, SockFlag, SockProtocol, SockType, SockaddrIn,
 };
 
+use self::diag::{Diag, Entry};
 use self::netns::Netns;
 use self::tun::Tun;
 use super::reference::{PEER_ADDR, STACK_ADDR};
@@ -191,9 +191,8 @@ pub struct Linux {
     /// wait for that timer (the harness holds its own for it), or a packet it expects later
     /// would come early.
     told: Cell<Option<(Instant, TimerKey)>>,
-    /// The namespace's `/proc/net/tcp`, opened inside it (a `/proc` file keeps the namespace it
-    /// was opened in) and re-read from offset 0.
-    proc_tcp: File,
+    /// Asks the namespace's kernel about the run's socket.
+    diag: Diag,
     // Dropped in this order, after [`Drop::drop`] has closed the sockets: the device, then the
     // namespace.
     tun: Tun,
@@ -222,14 +221,12 @@ impl Linux {
             ));
         }
         let netns = Netns::create()?;
-        let (tun, proc_tcp, kernel) = netns.run(|| -> Result<_, String> {
+        let (tun, diag, kernel) = netns.run(|| -> Result<_, String> {
             // The namespace's IPv6 would send router solicitations and MLD reports out of the
             // TUN device: noise that is not the conversation. Off before the device exists.
             let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
             let tun = Tun::open(TUN_NAME)?;
-            let proc_tcp = File::open("/proc/thread-self/net/tcp")
-                .map_err(|e| format!("cannot open the namespace's /proc/thread-self/net/tcp: {e}"))?;
-            Ok((tun, proc_tcp, Kernel::read()))
+            Ok((tun, Diag::open()?, Kernel::read()))
         })??;
         let mtu = MTU.to_string();
         let (stack_ip, peer_ip) = (STACK_ADDR.ip().to_string(), PEER_ADDR.ip().to_string());
@@ -276,7 +273,7 @@ impl Linux {
             close_pending: false,
             fresh: false,
             told: Cell::new(None),
-            proc_tcp,
+            diag,
             tun,
             netns,
         };
@@ -517,43 +514,21 @@ impl Linux {
         }
     }
 
-    /// The namespace's TCP sockets, from `/proc/net/tcp`; `None` if it cannot be read.
-    fn sockets(&self) -> Option<Vec<Entry>> {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 16384];
-        let mut offset = 0u64;
-        // Bounded: far more than the few sockets and TIME-WAITs a namespace of ours holds.
-        for _ in 0..4096 {
-            match self.proc_tcp.read_at(&mut chunk, offset) {
-                Ok(0) => break,
-                Ok(n) => {
-                    buf.extend_from_slice(&chunk[..n]);
-                    offset += n as u64;
-                }
-                Err(_) => return None,
-            }
-        }
-        Some(parse_proc_tcp(&String::from_utf8_lossy(&buf)))
-    }
-
-    /// The run's connection in `/proc/net/tcp`: a live one before a TIME-WAIT on the same
-    /// 4-tuple; else its listener.
-    fn run_socket(&self, entries: &[Entry]) -> Option<Entry> {
-        let mine = entries.iter().filter(|e| e.local.port() == self.port && e.local.ip() == STACK_ADDR.ip());
-        let conn = mine.clone().filter(|e| e.remote == PEER_ADDR).min_by_key(|e| e.st == ST_TIME_WAIT);
-        conn.or_else(|| mine.clone().find(|e| e.st == ST_LISTEN)).copied()
+    /// The run's connection (or its TIME-WAIT, or a request not yet accepted), else its
+    /// listener: `Some(None)` if there is neither, `None` if the kernel could not be asked.
+    fn run_socket(&self) -> Option<Option<Entry>> {
+        self.diag.lookup(SocketAddrV4::new(*STACK_ADDR.ip(), self.port), PEER_ADDR).ok()
     }
 
     /// Whether a wait that ends at `to` should go on for a kernel timer that has not fired: the
     /// one [`Stack::next_deadline`] told the harness about, if it said it is due by `to` and it
     /// is still pending (same state, kind and retransmission count); else, if it told nothing,
-    /// a retransmission, keepalive/FIN-WAIT-2 or zero-window timer that `/proc` says is due now.
+    /// a retransmission, keepalive/FIN-WAIT-2 or zero-window timer that the kernel says is due now.
     fn timer_pending(&self, to: Instant) -> bool {
-        let Some(entries) = self.sockets() else { return false };
-        let Some(e) = self.run_socket(&entries).filter(|e| e.st != ST_LISTEN) else { return false };
+        let Some(e) = self.run_socket().flatten().filter(|e| e.st != ST_LISTEN) else { return false };
         match self.told.get() {
             Some((told, key)) => told <= to && (e.st, e.timer, e.retransmits) == key,
-            None => matches!(e.timer, 1 | 2 | 4) && e.when == 0,
+            None => matches!(e.timer, 1 | 2 | 4) && e.expires_ms == 0,
         }
     }
 
@@ -662,7 +637,7 @@ impl Stack for Linux {
     }
 
     /// The run's connection's pending timer (retransmission, keepalive or FIN-WAIT-2,
-    /// TIME-WAIT, zero-window probe) from `/proc/net/tcp`, in 10 ms ticks rounded down: the
+    /// TIME-WAIT, zero-window probe) as the kernel reports it ([`diag`]), as a lower bound: the
     /// timer fires at or after this, and [`Stack::advance`] waits out the rest.
     fn next_deadline(&self) -> Option<Instant> {
         // A told timer stands until the harness has waited past it, even once it has fired:
@@ -672,16 +647,14 @@ impl Stack for Linux {
         if let Some((at, _)) = self.told.get() {
             return Some(at);
         }
-        // The clock is read before `/proc`: the kernel computed `when` later than this.
+        // The clock is read before asking: the kernel counted `expires_ms` from later than this.
         let asked = wall().checked_duration_since(self.origin).unwrap_or_default();
-        let entries = self.sockets()?;
-        let entry = self.run_socket(&entries).filter(|e| e.timer != 0 && e.st != ST_LISTEN)?;
+        let entry = self.run_socket().flatten().filter(|e| e.timer != 0 && e.st != ST_LISTEN)?;
         let key = (entry.st, entry.timer, entry.retransmits);
-        // A lower bound: the timer fires at or after it. `when` is rounded down to a 10 ms
-        // tick, and it counts from `jiffies`, which lags the real clock by up to one jiffy
-        // (10 ms at HZ=100, the slowest), so one tick is taken off.
-        let when = std::time::Duration::from_millis(entry.when.saturating_sub(1).saturating_mul(10));
-        let at = asked + when;
+        // A lower bound: the timer fires at or after it. `expires_ms` counts from `jiffies`,
+        // which lags the real clock by up to one jiffy (10 ms at HZ=100, the slowest), so that
+        // much is taken off.
+        let at = asked + std::time::Duration::from_millis(u64::from(entry.expires_ms.saturating_sub(10)));
         let at = Instant::from_micros(u64::try_from(at.as_micros()).unwrap_or(u64::MAX));
         self.told.set(Some((at, key)));
         Some(at)
@@ -695,8 +668,7 @@ impl Stack for Linux {
     }
 
     fn state(&self) -> Option<State> {
-        let entries = self.sockets()?;
-        Some(self.run_socket(&entries).map_or(State::Closed, |e| state_of(e.st).unwrap_or(State::Closed)))
+        Some(self.run_socket()?.map_or(State::Closed, |e| state_of(e.st).unwrap_or(State::Closed)))
     }
 }
 
@@ -708,27 +680,10 @@ impl Drop for Linux {
     }
 }
 
-const ST_TIME_WAIT: u8 = 0x06;
 const ST_LISTEN: u8 = 0x0A;
 
-/// One line of `/proc/net/tcp`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Entry {
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
-    /// The kernel's `TCP_*` state number.
-    st: u8,
-    /// Which timer runs: 0 none, 1 retransmission (or a request's SYN|ACK), 2 keepalive or
-    /// FIN-WAIT-2, 3 TIME-WAIT, 4 zero-window probe.
-    timer: u8,
-    /// When it is due, in USER_HZ ticks (10 ms) from now, rounded down: 0 is "due now".
-    when: u64,
-    /// Timeouts so far without progress (`icsk_retransmits`; a request's SYN|ACK count).
-    retransmits: u64,
-}
-
 /// Which timer a deadline is for: (state, timer kind, retransmissions so far).
-type TimerKey = (u8, u8, u64);
+type TimerKey = (u8, u8, u8);
 
 /// The kernel's `TCP_*` states (include/net/tcp_states.h) in the table's words. A request
 /// socket (`TCP_NEW_SYN_RECV`) is listed as SYN_RECV.
@@ -747,32 +702,6 @@ fn state_of(st: u8) -> Option<State> {
         0x0B => State::Closing,
         _ => return None,
     })
-}
-
-/// `0100007F:1F90`: the address is the `__be32` printed as a native-endian word.
-fn parse_addr(text: &str) -> Option<SocketAddrV4> {
-    let (ip, port) = text.split_once(':')?;
-    let ip = u32::from_str_radix(ip, 16).ok()?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    Some(SocketAddrV4::new(Ipv4Addr::from(ip.to_ne_bytes()), port))
-}
-
-fn parse_proc_tcp(text: &str) -> Vec<Entry> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace().skip(1);
-            let local = parse_addr(fields.next()?)?;
-            let remote = parse_addr(fields.next()?)?;
-            let st = u8::from_str_radix(fields.next()?, 16).ok()?;
-            let _queues = fields.next()?;
-            let (timer, when) = fields.next()?.split_once(':')?;
-            let timer = u8::from_str_radix(timer, 16).ok()?;
-            let when = u64::from_str_radix(when, 16).ok()?;
-            let retransmits = u64::from_str_radix(fields.next()?, 16).ok()?;
-            Some(Entry { local, remote, st, timer, when, retransmits })
-        })
-        .collect()
 }
 
 /// Where the TCP header starts, if `packet` is an unfragmented (first-fragment) IPv4 TCP
@@ -808,20 +737,6 @@ fn patch16(packet: &mut [u8], at: usize, sum: usize, new: u16) {
 mod tests {
     use super::*;
     use crate::wire::SeqNum;
-
-    #[test]
-    fn proc_net_tcp_lines_parse() {
-        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
-                    0: 010200C0:2710 020200C0:9C40 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000\n   \
-                    1: 010200C0:2711 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123 1 0000000000000000 100 0 0 10 0\n";
-        let entries = parse_proc_tcp(text);
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].local, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 10000));
-        assert_eq!(entries[0].remote, PEER_ADDR);
-        assert_eq!((entries[0].st, entries[0].timer, entries[0].when), (ST_TIME_WAIT, 3, 0x1770));
-        assert_eq!(state_of(entries[1].st), Some(State::Listen));
-        assert!(parse_proc_tcp("garbage\n0: x y z\n").is_empty());
-    }
 
     fn packet(src_port: u16, dst_port: u16) -> Vec<u8> {
         let seg = Segment {
