@@ -63,24 +63,24 @@ impl Diag {
         Ok(Diag { fd, seq: std::cell::Cell::new(0) })
     }
 
-    /// The socket with this 4-tuple, else the listener on `local`'s port, else `Ok(None)`;
-    /// `Err` if the kernel could not be asked or answered something unreadable.
-    pub fn lookup(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Result<Option<Entry>, ()> {
+    /// The socket with this 4-tuple, else the listener on `local`'s port, else `Some(None)`;
+    /// `None` if the kernel could not be asked or answered something unreadable.
+    pub fn lookup(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<Option<Entry>> {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
-        send(self.fd.as_raw_fd(), &request(seq, local, remote), MsgFlags::empty()).map_err(|_| ())?;
+        send(self.fd.as_raw_fd(), &request(seq, local, remote), MsgFlags::empty()).ok()?;
         let mut buf = [0u8; 512];
         // Bounded: an answer to an earlier, abandoned question may come first.
         for _ in 0..8 {
-            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(|_| ())?;
+            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
             match answer(&buf[..n], seq) {
                 Answer::Stale => continue,
-                Answer::Found(entry) => return Ok(Some(entry)),
-                Answer::None => return Ok(None),
-                Answer::Garbled => return Err(()),
+                Answer::Found(entry) => return Some(Some(entry)),
+                Answer::None => return Some(None),
+                Answer::Garbled => return None,
             }
         }
-        Err(())
+        None
     }
 }
 

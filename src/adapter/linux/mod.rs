@@ -517,7 +517,7 @@ impl Linux {
     /// The run's connection (or its TIME-WAIT, or a request not yet accepted), else its
     /// listener: `Some(None)` if there is neither, `None` if the kernel could not be asked.
     fn run_socket(&self) -> Option<Option<Entry>> {
-        self.diag.lookup(SocketAddrV4::new(*STACK_ADDR.ip(), self.port), PEER_ADDR).ok()
+        self.diag.lookup(SocketAddrV4::new(*STACK_ADDR.ip(), self.port), PEER_ADDR)
     }
 
     /// Whether a wait that ends at `to` should go on for a kernel timer that has not fired: the
