@@ -28,6 +28,9 @@ enum What {
     Check,
     /// The fuzz loop on one core: reference stack vs a silent stack, and coverage over time
     Fuzz,
+    /// Fuzz runs/s against this machine's kernel with 1, 16 and 256 jobs per core (needs
+    /// root), against the reference stack on one thread
+    Linux,
 }
 
 /// Measure throughput against a baseline taken in the same run.
@@ -47,6 +50,9 @@ pub struct Args {
     /// Rounds per workload; the fastest counts
     #[arg(long, default_value_t = 5)]
     rounds: u32,
+    /// Seconds per `linux` measurement
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
 }
 
 /// Runs `work` (which returns how many segments it handled) `rounds` times; the best rate.
@@ -111,6 +117,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         What::Endpoint => endpoint(&model, &args),
         What::Check => check(&model, &args),
         What::Fuzz => super::bench_fuzz::run(&model, args.runs, args.rounds),
+        #[cfg(target_os = "linux")]
+        What::Linux => super::bench_linux::run(&model, args.seconds),
+        #[cfg(not(target_os = "linux"))]
+        What::Linux => Err(CliError("error: the linux stack runs only on Linux\n".into())),
     }
 }
 

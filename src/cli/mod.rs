@@ -3,6 +3,8 @@
 
 mod bench;
 mod bench_fuzz;
+#[cfg(target_os = "linux")]
+mod bench_linux;
 mod check;
 mod diff;
 mod fuzz;

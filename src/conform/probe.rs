@@ -7,14 +7,20 @@
 //! or nothing. A probe changes what it measures (it restarts the timer), so every point is
 //! measured on its own replay, and the length of TIME-WAIT is found by bisection over the
 //! probe's time. Only the stack's packets are read, never its reported state, so the probe
-//! means the same on every adapter; on a real-time stack every wait is real.
+//! means the same on every adapter.
+//!
+//! On a real-time stack every wait is real, and bisection would take one TIME-WAIT per step (29
+//! minutes for Linux's 60 s). There, if the stack reports its state, the length is *observed*
+//! instead: one replay watches the reported state until TIME-WAIT ends, polling at the
+//! resolution, and a wire probe then checks that the stack indeed no longer acknowledges the FIN
+//! (so the reported state is not trusted blindly). Two replays and a few minutes in all.
 
 use std::fmt;
 
 use super::oracle::PEER_ISS;
 use super::script::{PEER_MSS, PEER_WINDOW};
 use super::{Clock, Params, Stack};
-use crate::model::Call;
+use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
 use crate::wire::{Control, Segment, SeqNum};
 
@@ -117,6 +123,79 @@ impl Peer<'_> {
         self.stack.advance(self.now);
     }
 
+    /// TIME-WAIT's length and its length after a FIN half-way, by bisection over replays, each
+    /// probed once.
+    fn bisected(
+        &mut self,
+        resolution: Duration,
+        limit: Duration,
+        spacing: Duration,
+        replays: &mut u32,
+    ) -> Result<(Duration, Duration), Failed> {
+        // Whether a probe `d` after `lead` (a FIN retransmitted `lead` after the first, if any)
+        // is still acknowledged.
+        let mut acked = |lead: Option<Duration>, d: Duration| -> Result<bool, Failed> {
+            *replays += 1;
+            self.enter_time_wait()?;
+            if let Some(lead) = lead {
+                self.wait(lead);
+                if self.probe()? != Answer::Ack {
+                    return Ok(false);
+                }
+                self.wait(d.max(spacing));
+                return Ok(self.probe()? == Answer::Ack);
+            }
+            self.wait(d);
+            Ok(self.probe()? == Answer::Ack)
+        };
+        let bisect = |acked: &mut dyn FnMut(Duration) -> Result<bool, Failed>| -> Result<Duration, Failed> {
+            if !acked(Duration::default())? {
+                return Ok(Duration::default());
+            }
+            if acked(limit)? {
+                return Ok(limit);
+            }
+            let (mut lo, mut hi) = (0u64, limit.as_micros());
+            while hi - lo > resolution.as_micros().max(1) {
+                let mid = lo + (hi - lo) / 2;
+                if acked(Duration::from_micros(mid))? {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            Ok(Duration::from_micros(lo))
+        };
+        let lasts = bisect(&mut |d| acked(None, d))?;
+        let half = Duration::from_micros(lasts.as_micros() / 2);
+        let after_restart = if lasts.as_micros() > 0 { bisect(&mut |d| acked(Some(half), d))? } else { lasts };
+        Ok((lasts, after_restart))
+    }
+
+    /// The same two lengths watched on the reported state, in two replays (see the module doc).
+    fn observed(&mut self, resolution: Duration, limit: Duration) -> Result<(Duration, Duration), Failed> {
+        self.enter_time_wait()?;
+        let lasts = self.watch(resolution, limit);
+        if lasts < limit && self.probe()? == Answer::Ack {
+            return Err(Failed(format!("the stack reported TIME-WAIT over after {lasts} but still acknowledged the FIN")));
+        }
+        self.enter_time_wait()?;
+        self.wait(Duration::from_micros(lasts.as_micros() / 2));
+        let after_restart =
+            if self.probe()? == Answer::Ack { self.watch(resolution, limit) } else { Duration::default() };
+        Ok((lasts, after_restart))
+    }
+
+    /// Watches the reported state, every `step`, until it leaves TIME-WAIT or `limit` has
+    /// passed; how long that took. Sends nothing: a probe would restart the timer.
+    fn watch(&mut self, step: Duration, limit: Duration) -> Duration {
+        let start = self.now;
+        while self.stack.state() == Some(State::TimeWait) && self.now.since(start) < limit {
+            self.wait(step);
+        }
+        self.now.since(start)
+    }
+
     /// Waits up to a second (in steps of 10 ms) for a segment with `ctl` from the stack.
     fn expect(&mut self, ctl: Control, what: &str) -> Result<Segment, Failed> {
         for _ in 0..100 {
@@ -174,43 +253,14 @@ pub fn time_wait(stack: &mut dyn Stack, resolution: Duration, limit: Duration) -
     let spacing = stack.ack_throttle().map_or(Duration::default(), |t| Duration::from_micros(t.as_micros() + 1000));
     let mut peer = Peer { stack, params, now: Instant::ZERO, stack_nxt: SeqNum(0), fin: SeqNum(0), buf: Vec::new() };
     let mut replays = 0;
-    // Whether a probe `d` after `lead` (a FIN retransmitted `lead` after the first, if any)
-    // is still acknowledged.
-    let mut acked = |lead: Option<Duration>, d: Duration| -> Result<bool, Failed> {
-        replays += 1;
-        peer.enter_time_wait()?;
-        if let Some(lead) = lead {
-            peer.wait(lead);
-            if peer.probe()? != Answer::Ack {
-                return Ok(false);
-            }
-            peer.wait(d.max(spacing));
-            return Ok(peer.probe()? == Answer::Ack);
-        }
-        peer.wait(d);
-        Ok(peer.probe()? == Answer::Ack)
+    let observe = peer.params.clock == Clock::Real && peer.stack.state().is_some();
+    let (lasts, after_restart) = if observe {
+        replays += 2;
+        peer.observed(resolution, limit)?
+    } else {
+        peer.bisected(resolution, limit, spacing, &mut replays)?
     };
-    let bisect = |acked: &mut dyn FnMut(Duration) -> Result<bool, Failed>| -> Result<Duration, Failed> {
-        if !acked(Duration::default())? {
-            return Ok(Duration::default());
-        }
-        if acked(limit)? {
-            return Ok(limit);
-        }
-        let (mut lo, mut hi) = (0u64, limit.as_micros());
-        while hi - lo > resolution.as_micros().max(1) {
-            let mid = lo + (hi - lo) / 2;
-            if acked(Duration::from_micros(mid))? {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(Duration::from_micros(lo))
-    };
-    let lasts = bisect(&mut |d| acked(None, d))?;
     let half = Duration::from_micros(lasts.as_micros() / 2);
-    let after_restart = if lasts.as_micros() > 0 { bisect(&mut |d| acked(Some(half), d))? } else { lasts };
     // A RST with the exact sequence number a second in, then a probe a second later.
     replays += 1;
     peer.enter_time_wait()?;

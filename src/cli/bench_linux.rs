@@ -1,0 +1,110 @@
+//! `tcpcheck bench linux`: fuzz runs/s against the kernel with N parallel jobs, each its own
+//! network namespace, TUN device and connection, in one run with the reference stack on one
+//! thread as the baseline: the same oracle, seeds, mutations and horizon, so the ratio says
+//! what real time costs against a stack on a virtual clock.
+#![allow(clippy::disallowed_methods)]
+
+use std::process::ExitCode;
+use std::sync::Barrier;
+use std::time::{Duration as Wall, Instant as WallClock};
+
+use tcpcheck::adapter::Reference;
+use tcpcheck::conform::fuzz::Fuzzer;
+use tcpcheck::conform::{Oracle, Stack};
+use tcpcheck::model::Model;
+use tcpcheck::time::Duration;
+
+use super::{CliError, OK};
+
+/// The fuzz command's horizon for a real-time stack, applied to both stacks.
+const HORIZON: Duration = Duration::from_secs(3);
+
+/// What one measurement did.
+struct Rate {
+    runs: u64,
+    secs: f64,
+    rows: usize,
+}
+
+/// Fuzzes for `time` with `jobs` stacks from `make`, each on its own thread; the clock starts
+/// once every stack is made (setting up namespaces is not the loop's speed).
+fn measure<'m>(
+    oracle: &Oracle<'_>,
+    jobs: usize,
+    time: Wall,
+    make: &(dyn Fn() -> Result<Box<dyn Stack + 'm>, String> + Sync),
+) -> Result<Rate, CliError> {
+    let gate = Barrier::new(jobs + 1);
+    let mut start = WallClock::now();
+    let results = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|job| {
+                let gate = &gate;
+                scope.spawn(move || {
+                    let stack = make();
+                    gate.wait();
+                    let out = stack.map(|mut stack| {
+                        let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), 1 + job as u64, true);
+                        let deadline = WallClock::now() + time;
+                        while WallClock::now() < deadline {
+                            fuzzer.round(1);
+                        }
+                        (fuzzer.stats.runs, fuzzer.coverage().row_hits().to_vec())
+                    });
+                    // Stacks go once every job has stopped (see `tcpcheck fuzz`: a forked `ip`
+                    // holds the process's sockets open).
+                    gate.wait();
+                    out
+                })
+            })
+            .collect();
+        gate.wait();
+        start = WallClock::now();
+        gate.wait();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a job panicked".into()))).collect::<Vec<_>>()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let mut runs = 0;
+    let mut hits = vec![0u32; oracle.model().rows().len()];
+    for result in results {
+        let (n, rows) = result.map_err(|e| CliError(format!("error: {e}\n")))?;
+        runs += n;
+        for (h, r) in hits.iter_mut().zip(rows) {
+            *h += r;
+        }
+    }
+    Ok(Rate { runs, secs, rows: hits.iter().filter(|&&h| h > 0).count() })
+}
+
+pub fn run(model: &Model, seconds: u64) -> Result<ExitCode, CliError> {
+    let time = Wall::from_secs(seconds.max(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let linux = || -> Result<Box<dyn Stack>, String> { Ok(Box::new(tcpcheck::adapter::Linux::new()?)) };
+    let probe = linux().map_err(|e| CliError(format!("error: {e}\n")))?;
+    let oracle = Oracle::new(model, probe.params().clone()).with_horizon(Some(HORIZON));
+    let name = probe.params().name.clone();
+    drop(probe);
+
+    let reference_params = Reference::new(model, 1).params().clone();
+    let reference_oracle = Oracle::new(model, reference_params).with_horizon(Some(HORIZON));
+    let reference = || -> Result<Box<dyn Stack + '_>, String> { Ok(Box::new(Reference::new(model, 1))) };
+    let base = measure(&reference_oracle, 1, time, &reference)?;
+    let base_rate = base.runs as f64 / base.secs;
+
+    println!(
+        "tcpcheck bench linux: {name} vs the reference stack ({}), oracle {}, {seconds} s each, runs cut at {HORIZON}, {cores} cores",
+        model.name(),
+        model.name()
+    );
+    println!("{:<44} {:>10} {:>12} {:>8} {:>14}", "stack", "runs", "runs/s", "rows", "vs baseline");
+    let row = |label: &str, r: &Rate| {
+        let rate = r.runs as f64 / r.secs;
+        println!("{label:<44} {:>10} {rate:>12.1} {:>8} {:>13.5}x", r.runs, r.rows, rate / base_rate);
+    };
+    row("baseline: reference, 1 thread (virtual time)", &base);
+    for jobs in [1, 16 * cores, 256 * cores] {
+        let r = measure(&oracle, jobs, time, &linux)?;
+        row(&format!("linux, {jobs} job{}", if jobs == 1 { "" } else { "s" }), &r);
+    }
+    Ok(OK)
+}
