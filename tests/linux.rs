@@ -239,3 +239,34 @@ fn a_namespace_left_by_a_killed_process_is_removed_by_the_next() {
     assert!(!netns_listed(&name), "{name} of a dead process was not removed");
     drop(stack);
 }
+
+#[test]
+fn fuzz_runs_in_parallel_and_leaves_no_namespace_behind() {
+    let _serial = serial();
+    if let Some(reason) = missing() {
+        eprintln!("*** SKIPPED: fuzz_runs_in_parallel_and_leaves_no_namespace_behind: {reason} ***");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcpcheck-linux-fuzz-{}", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
+        .args(["fuzz", "--stack", "linux", "--time", "4s", "--jobs", "16", "--corpus"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tcpcheck");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("tcpcheck fuzz");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // 0: nothing found; 1: findings (Linux's TIME-WAIT and RST handling draw verdicts).
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}\n{stderr}");
+    assert!(stderr.contains("16 jobs, each run cut at 3s"), "{stderr}");
+    let runs: u64 = stdout.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(runs >= 16, "every job ran: {stdout}");
+    let listed = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
+    let prefix = format!("tcpcheck-{pid}-");
+    let left: Vec<String> =
+        String::from_utf8_lossy(&listed.stdout).lines().filter(|l| l.starts_with(&prefix)).map(String::from).collect();
+    assert!(left.is_empty(), "namespaces left behind: {left:?}");
+}

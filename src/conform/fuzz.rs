@@ -13,7 +13,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rustc_hash::FxHashSet;
 
 use super::oracle::{Check, Coverage, Oracle, Run, Verdict};
-use super::script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
+use super::script::{Inject, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
 use super::{Clock, Stack};
 
 /// Scripts longer than this are not grown further.
@@ -133,12 +133,14 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
     }
 
     /// Under a horizon (see [`Oracle::with_horizon`]) waits are drawn well inside it: a longer
-    /// one would only end the run there, and on a real-time stack the horizon is kept short.
+    /// one would only end the run there, and on a real-time stack, where the horizon is used,
+    /// a run's waits are its cost. Timers are reached by `NextTimer`, so a plain wait need only
+    /// span delayed ACKs and the like.
     fn within_horizon(&self, step: Step) -> Step {
         let Some(horizon) = self.oracle.horizon() else { return step };
-        let quarter = (horizon.as_micros() / 4_000).clamp(1, u64::from(u16::MAX)) as u16;
+        let longest = (horizon.as_micros() / 16_000).clamp(1, u64::from(u16::MAX)) as u16;
         match step {
-            Step::Wait(Wait::Ms(ms)) => Step::Wait(Wait::Ms(ms % quarter)),
+            Step::Wait(Wait::Ms(ms)) => Step::Wait(Wait::Ms(ms % longest)),
             Step::Wait(Wait::Msl) if self.oracle.params().msl > horizon => Step::Wait(Wait::NextTimer),
             step => step,
         }
@@ -288,10 +290,6 @@ fn simplifications(step: Step) -> Vec<Step> {
     match step {
         Step::Inject(inject) => {
             let plain = Inject { seq: Rel::Exact, ack: Rel::Exact, len: 0, window: Window::Open, ..inject };
-            let named = match inject.kind {
-                Kind::Bits(_) => None,
-                _ => Some(inject.kind),
-            };
             for candidate in [
                 plain,
                 Inject { seq: Rel::Exact, ..inject },
@@ -303,7 +301,6 @@ fn simplifications(step: Step) -> Vec<Step> {
                     out.push(Step::Inject(candidate));
                 }
             }
-            let _ = named;
         }
         Step::Wait(Wait::Ms(ms)) if ms > 1 => out.extend([Step::Wait(Wait::NextTimer), Step::Wait(Wait::Ms(ms / 2))]),
         Step::User(UserCall::Send(n)) if n > 1 => out.push(Step::User(UserCall::Send(1))),
@@ -318,6 +315,7 @@ mod tests {
     use crate::adapter::Reference;
     use crate::model::shipped::Shipped;
     use crate::model::Model;
+    use crate::time::Duration;
 
     fn model(name: &str) -> Model {
         Shipped::find(name).unwrap().load().unwrap()
@@ -333,6 +331,26 @@ mod tests {
         assert!(fuzzer.found().is_empty(), "{}\n{:?}", fuzzer.found()[0].verdict, fuzzer.found()[0].script);
         let hit = fuzzer.coverage().row_hits().iter().filter(|&&c| c > 0).count();
         assert!(hit > 120, "only {hit} rows covered");
+    }
+
+    #[test]
+    fn under_a_horizon_waits_fit_inside_it() {
+        let rfc9293 = model("rfc9293");
+        let mut stack = Reference::new(&rfc9293, 3);
+        let oracle = Oracle::new(&rfc9293, stack.params().clone()).with_horizon(Some(Duration::from_secs(3)));
+        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, false);
+        fuzzer.round(3000);
+        let waits: Vec<Wait> = fuzzer
+            .corpus()
+            .iter()
+            .flat_map(|s| s.steps.iter())
+            .filter_map(|s| match s {
+                Step::Wait(w) => Some(*w),
+                _ => None,
+            })
+            .collect();
+        assert!(waits.iter().any(|w| matches!(w, Wait::Ms(_))), "{waits:?}");
+        assert!(waits.iter().all(|w| matches!(w, Wait::Ms(0..=186) | Wait::NextTimer)), "{waits:?}");
     }
 
     #[test]

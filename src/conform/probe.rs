@@ -177,7 +177,9 @@ impl Peer<'_> {
         self.enter_time_wait()?;
         let lasts = self.watch(resolution, limit);
         if lasts < limit && self.probe()? == Answer::Ack {
-            return Err(Failed(format!("the stack reported TIME-WAIT over after {lasts} but still acknowledged the FIN")));
+            return Err(Failed(format!(
+                "the stack reported TIME-WAIT over after {lasts} but still acknowledged the FIN"
+            )));
         }
         self.enter_time_wait()?;
         self.wait(Duration::from_micros(lasts.as_micros() / 2));
