@@ -11,6 +11,7 @@
 use std::process::Command;
 
 use tcpcheck::adapter::Linux;
+use tcpcheck::conform::finding::{self, Input};
 use tcpcheck::conform::script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
 use tcpcheck::conform::{Check, Oracle, Stack, Verdict};
 use tcpcheck::model::shipped::Shipped;
@@ -269,4 +270,42 @@ fn fuzz_runs_in_parallel_and_leaves_no_namespace_behind() {
     let left: Vec<String> =
         String::from_utf8_lossy(&listed.stdout).lines().filter(|l| l.starts_with(&prefix)).map(String::from).collect();
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
+}
+
+/// Replays every committed finding (`tests/findings/linux/`) to its recorded check and row, and
+/// every harness problem fixed since (`fixed/`) to no verdict. Time is real, so each gets three
+/// tries: a kernel or harness change fails all three, a scheduling hiccup does not.
+#[test]
+fn committed_findings_replay_to_their_verdicts() {
+    let _serial = serial();
+    let Some(mut stack) = linux("committed_findings_replay_to_their_verdicts") else { return };
+    let model = rfc9293();
+    let oracle = Oracle::new(&model, stack.params().clone()).with_horizon(Some(tcpcheck::time::Duration::from_secs(3)));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings/linux");
+    for (sub, fixed) in [(dir.clone(), false), (dir.join("fixed"), true)] {
+        let mut paths: Vec<_> = std::fs::read_dir(&sub)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        assert!(paths.len() >= 3, "findings missing from {}", sub.display());
+        for path in paths {
+            let name = path.display().to_string();
+            let Input::Finding(f) = finding::read(&name, &std::fs::read(&path).unwrap()).unwrap() else {
+                panic!("{name}: not a finding file");
+            };
+            assert_eq!(f.stack, "linux", "{name}");
+            let want = (!fixed).then_some((f.verdict.check, f.verdict.row.clone()));
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                let v = oracle.run(&mut stack, &f.script, false).verdict.map(|v| (v.check, v.row));
+                if v == want {
+                    break;
+                }
+                got.push(v);
+            }
+            assert!(got.len() < 3, "{name}: expected {want:?}, got {got:?}");
+        }
+    }
 }

@@ -22,6 +22,10 @@ pub const MAX_LEN: usize = 48;
 /// Runs a minimization may spend on one finding.
 const MINIMIZE_BUDGET: usize = 4000;
 
+/// The same on a real-time stack, where a run is up to a horizon of real seconds and every
+/// candidate is run twice (see [`CONFIRMATIONS`]).
+const REAL_TIME_MINIMIZE_BUDGET: usize = 48;
+
 /// On a real-time stack a new verdict is kept only if its script draws it again this many
 /// times: the kernel's timers and the harness's threads run in real time, and on a loaded
 /// machine a timer can fire, or a thread wake, later than every tolerance allows. A virtual
@@ -251,13 +255,26 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         let key = (verdict.check, verdict.row.clone());
         let mut best = Script { steps: script.steps[..(verdict.step + 1).min(script.steps.len())].to_vec() };
         let mut best_verdict = verdict;
-        // On a real-time stack a run can take minutes (TIME-WAIT is real): the finding is kept
-        // cut after its verdict, and the user replays or trims it by hand.
-        let mut budget = if self.stack.params().clock == Clock::Real { 0 } else { MINIMIZE_BUDGET };
+        // On a real-time stack without a horizon a run can take minutes (TIME-WAIT is real):
+        // the finding is kept cut after its verdict, and the user replays or trims it by hand.
+        // Under a horizon a few dozen runs are affordable, and a shorter script must draw the
+        // verdict twice in a row to count: one run could be the noise confirmation filters out.
+        let real = self.stack.params().clock == Clock::Real;
+        let mut budget = match (real, self.oracle.horizon()) {
+            (false, _) => MINIMIZE_BUDGET,
+            (true, Some(_)) => REAL_TIME_MINIMIZE_BUDGET,
+            (true, None) => 0,
+        };
+        let runs = if real { 2 } else { 1 };
         let mut attempt = |candidate: &Script, budget: &mut usize| -> Option<Verdict> {
-            *budget = budget.checked_sub(1)?;
-            let v = self.oracle.run(self.stack, candidate, false).verdict?;
-            (v.check == key.0 && v.row == key.1).then_some(v)
+            let mut last = None;
+            for _ in 0..runs {
+                *budget = budget.checked_sub(1)?;
+                let v = self.oracle.run(self.stack, candidate, false).verdict?;
+                last = Some(v).filter(|v| v.check == key.0 && v.row == key.1);
+                last.as_ref()?;
+            }
+            last
         };
         let mut i = best.steps.len();
         while i > 0 && budget > 0 {

@@ -641,7 +641,7 @@ impl Harness<'_, '_, '_> {
         self.learn();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
-        self.throttle();
+        self.throttle(now);
         self.repacketized();
         for (e, a) in self.expected.iter_mut().zip(&self.actual) {
             let rst = Control::RST;
@@ -670,10 +670,19 @@ impl Harness<'_, '_, '_> {
     /// Waits until `until` for the delayed ACKs still expected. On a real clock every wait is
     /// real, so it goes in steps and ends when they have come: Linux declares 200 ms and
     /// usually answers in 40. A virtual clock jumps, and a jump costs the same whatever it spans.
+    ///
+    /// On a real clock the wait also ends before the stack's own next timer (an RTO of 200 ms
+    /// can fall inside Linux's declared 200 ms): what the stack sends then belongs to that
+    /// timer, which a later step waits for. (A virtual stack's next deadline may be the delayed
+    /// ACK itself, so there the declared bound alone applies.)
     fn await_acks(&mut self, until: Instant) -> Result<(), Stop> {
-        let step = match self.params().clock {
-            Clock::Virtual => until.since(self.now),
-            Clock::Real => REAL_ACK_POLL,
+        let (step, until) = match self.params().clock {
+            Clock::Virtual => (until.since(self.now), until),
+            Clock::Real => {
+                let timer = self.stack.next_deadline().filter(|&d| d > self.now);
+                let until = timer.map_or(until, |d| until.min(Instant::from_micros(d.as_micros() - 1)));
+                (REAL_ACK_POLL, until)
+            }
         };
         while self.now < until && self.actual.len() < self.expected.len() {
             self.now = self.now.after(step).min(until);
@@ -733,8 +742,9 @@ impl Harness<'_, '_, '_> {
 
     /// The RFC 5961 7 tolerance: when the rows of this step answer an unacceptable segment,
     /// their pure ACKs may be missing within [`Stack::ack_throttle`] of the last such ACK the
-    /// stack sent.
-    fn throttle(&mut self) {
+    /// stack sent, counted from `now`, when the segment arrived (not from after a wait for
+    /// delayed ACKs).
+    fn throttle(&mut self, now: Instant) {
         let model = self.oracle.model;
         let answers_unacceptable = self.step_rows.iter().any(|&row| {
             let rule = &model.rows()[row].rule;
@@ -749,7 +759,6 @@ impl Harness<'_, '_, '_> {
             return;
         }
         let Some(interval) = self.stack.ack_throttle() else { return };
-        let now = self.now;
         let recent = self.throttled_at.is_some_and(|at| now.since(at) < interval);
         if recent {
             let actual = &self.actual;
@@ -810,7 +819,8 @@ impl Harness<'_, '_, '_> {
             .expected
             .iter()
             .zip(&self.actual)
-            .find(|(e, a)| e.window != a.window && same(e, a))
+            // A RST's window means nothing (Linux sends 0, RFC 9293 3.10.7.1 leaves it open).
+            .find(|(e, a)| e.window != a.window && !a.ctl.contains(Control::RST) && same(e, a))
             .map(|(e, a)| i64::from(a.window) - i64::from(e.window));
         if let Some(delta) = delta {
             let buffer = i64::from(self.shadow.config().buffer) + delta;

@@ -18,7 +18,8 @@
 //!   `write` would complete later. Text the kernel refuses for good (EPIPE, ECONNRESET) is
 //!   dropped: the user's write failed.
 //! - RECEIVE reads with `recv(MSG_DONTWAIT)` until nothing is left.
-//! - CLOSE is `shutdown(SHUT_WR)` (on a listener with no connection: `close`). A CLOSE behind
+//! - CLOSE is `shutdown(SHUT_WR)` (on a listener with no connection, or a connection still
+//!   in SYN-SENT: `close`, which deletes it as RFC 9293 3.10.4 does). A CLOSE behind
 //!   queued text, or on a passive connection not yet accepted, waits for it, as `shutdown`
 //!   after a blocking `write` or `accept` would.
 //! - ABORT is `SO_LINGER` {on, 0} and `close`: the kernel sends a RST.
@@ -434,6 +435,14 @@ impl Linux {
             } else {
                 self.listener = None; // LISTEN: delete the TCB
             }
+            return;
+        }
+        if state == Some(State::SynSent) {
+            // RFC 9293 3.10.4: delete the TCB. `shutdown` would leave the socket, and the next
+            // OPEN would find "connection already exists"; `close` of a connecting socket
+            // sends nothing (tcp_close_state: SYN-SENT -> CLOSED, no FIN).
+            self.conn = None;
+            self.unsent.clear();
             return;
         }
         let waits = matches!(state, Some(State::SynReceived | State::Established | State::CloseWait));
