@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use tcpcheck::conform::diagram;
 use tcpcheck::conform::finding::{self, Input};
+use tcpcheck::conform::oracle::MAX_STEPS;
 use tcpcheck::conform::{Clock, Oracle, Verdict};
 use tcpcheck::export::{packetdrill, pcap};
 
@@ -99,6 +100,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             None => format!("tcpcheck replay {name}: no verdict"),
         };
         write(path, packetdrill::packetdrill(&run.trace, &params, run.stack_iss, &header).as_bytes())?;
+    }
+    let steps = input.script().steps.len().min(MAX_STEPS);
+    if verdict.is_none() && run.steps < steps {
+        eprintln!(
+            "replay: the run ended before step {}: a call this stack's user cannot make in that state",
+            run.steps + 1
+        );
     }
     eprintln!("{}", compare(saved, verdict, params.clock == Clock::Real));
     Ok(if verdict.is_some() { exit_finding() } else { OK })

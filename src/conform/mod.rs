@@ -119,4 +119,13 @@ pub trait Stack {
     fn ack_throttle(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether the stack's user can make `call` now. A socket API cannot express every RFC
+    /// 9293 user call in every state (Linux: ABORT of a connection already handed to a timewait
+    /// socket, CLOSE of one not yet accepted, OPEN-ACTIVE on a listener). The oracle ends such a
+    /// run there, without a verdict, rather than judge the stack for its API. The default: every
+    /// call, always.
+    fn can_call(&self, _call: Call) -> bool {
+        true
+    }
 }

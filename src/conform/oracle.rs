@@ -354,7 +354,8 @@ impl<'m> Oracle<'m> {
     }
 }
 
-/// A step ended the run: with a verdict, or at the oracle's horizon.
+/// A step ended the run: with a verdict, at the oracle's horizon, or at a call the stack's user
+/// cannot make ([`Stack::can_call`]).
 struct Stop;
 
 /// When the shadow's next timer fires (see [`Harness::follow_rto`]).
@@ -428,7 +429,6 @@ impl Harness<'_, '_, '_> {
 
     fn user(&mut self, call: UserCall) -> Result<(), Stop> {
         let now = self.now;
-        self.log(Record::Call { at: now, call });
         let before = self.shadow.state();
         let (model_call, data) = match call {
             UserCall::Listen => (Call::OpenPassive, Vec::new()),
@@ -442,6 +442,11 @@ impl Harness<'_, '_, '_> {
             UserCall::Close => (Call::Close, Vec::new()),
             UserCall::Abort => (Call::Abort, Vec::new()),
         };
+        if !self.stack.can_call(model_call) {
+            self.run.steps = self.step;
+            return Err(Stop);
+        }
+        self.log(Record::Call { at: now, call });
         let read = self.stack.call(now, model_call, &data);
         if model_call == Call::Send {
             self.shadow.send(now, &data);

@@ -20,9 +20,12 @@
 //! - RECEIVE reads with `recv(MSG_DONTWAIT)` until nothing is left.
 //! - CLOSE is `shutdown(SHUT_WR)` (on a listener with no connection, or a connection still
 //!   in SYN-SENT: `close`, which deletes it as RFC 9293 3.10.4 does). A CLOSE behind
-//!   queued text, or on a passive connection not yet accepted, waits for it, as `shutdown`
-//!   after a blocking `write` or `accept` would.
+//!   queued text waits for it, as `shutdown` after a blocking `write` would.
 //! - ABORT is `SO_LINGER` {on, 0} and `close`: the kernel sends a RST.
+//! - What a socket user cannot do ([`Stack::can_call`] says so, and the oracle ends the run
+//!   there): CLOSE or ABORT a passive connection before `accept` (there is no descriptor yet),
+//!   ABORT in TIME-WAIT (the kernel has handed the connection to a timewait socket; the user's
+//!   descriptor no longer reaches it), and OPEN-ACTIVE on a listener (`connect` fails, as in BSD).
 //! - `TCP_NODELAY` is set, as in the smoltcp adapter: holding a small segment behind
 //!   unacknowledged text (Nagle) is a sender's choice the table does not model.
 //!
@@ -429,12 +432,7 @@ impl Linux {
     fn close(&mut self) {
         let state = self.state();
         if self.conn.is_none() {
-            if self.listener.is_some() && state == Some(State::SynReceived) {
-                // A socket user cannot close a connection it has not accepted: wait for it.
-                self.close_pending = true;
-            } else {
-                self.listener = None; // LISTEN: delete the TCB
-            }
+            self.listener = None; // LISTEN: delete the TCB
             return;
         }
         if state == Some(State::SynSent) {
@@ -674,6 +672,18 @@ impl Stack for Linux {
     /// `tcp_challenge_ack_limit` is INT_MAX (off) by default since Linux 6.0.
     fn ack_throttle(&self) -> Option<Duration> {
         self.kernel.invalid_ratelimit_ms.filter(|&ms| ms > 0).map(|ms| Duration::from_micros(ms.saturating_mul(1000)))
+    }
+
+    /// A socket user has no descriptor for a connection not yet accepted, nor for one the
+    /// kernel has handed to a timewait socket, and `connect` on a listening socket fails.
+    fn can_call(&self, call: Call) -> bool {
+        let unaccepted = || self.conn.is_none() && self.listener.is_some() && self.state() == Some(State::SynReceived);
+        match call {
+            Call::OpenActive => self.listener.is_none(),
+            Call::Close => !unaccepted(),
+            Call::Abort => !unaccepted() && self.state() != Some(State::TimeWait),
+            _ => true,
+        }
     }
 
     fn state(&self) -> Option<State> {
