@@ -271,7 +271,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 gate.wait();
                 let result = match &mut stack {
                     Ok(stack) => {
-                        let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64), false);
+                        let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64), false)
+                            .with_stop(stop);
                         // The seeds, then the imported corpus, as `Fuzzer::new` would offer the
                         // seeds, but minding the budget: on a real-time stack some seeds take minutes.
                         let mut seeds: Vec<Script> =

@@ -11,6 +11,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use rustc_hash::FxHashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::oracle::{Check, Coverage, Oracle, Run, Verdict};
 use super::script::{Inject, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
@@ -59,6 +60,9 @@ pub struct Fuzzer<'o, 'm, 's> {
     coverage: Coverage,
     seen: FxHashSet<(Check, String)>,
     found: Vec<Found>,
+    /// Set by whoever runs the job when it must stop: a minimization in progress then ends
+    /// with what it has (on a real-time stack it can take a minute).
+    stop: Option<&'o AtomicBool>,
     pub stats: Stats,
 }
 
@@ -73,12 +77,18 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             coverage: Coverage::new(oracle.model()),
             seen: FxHashSet::default(),
             found: Vec::new(),
+            stop: None,
             stats: Stats::default(),
         };
         for seed in SEEDS.iter().filter(|_| seeded) {
             fuzzer.offer(seed.script());
         }
         fuzzer
+    }
+
+    /// Ends minimizations early once `stop` is set (see the field).
+    pub fn with_stop(self, stop: &'o AtomicBool) -> Self {
+        Fuzzer { stop: Some(stop), ..self }
     }
 
     /// Runs `script` and keeps it if it covers something new; records a finding if it draws a
@@ -266,7 +276,11 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             (true, None) => 0,
         };
         let runs = if real { 2 } else { 1 };
+        let stop = self.stop;
         let mut attempt = |candidate: &Script, budget: &mut usize| -> Option<Verdict> {
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                *budget = 0;
+            }
             let mut last = None;
             for _ in 0..runs {
                 *budget = budget.checked_sub(1)?;
