@@ -26,7 +26,7 @@ enum What {
     /// The model checker at three growing bounds: states/s, bytes/state (visited set; and the
     /// liveness graph's, kept too since all properties are checked), 1 vs 2 threads
     Check,
-    /// The fuzz loop on one core: reference stack vs a silent stack, and coverage over time
+    /// The fuzz loop on one core: reference stack and smoltcp vs a silent stack, and coverage over time
     Fuzz,
     /// Fuzz runs/s against this machine's kernel with 1, 16 and 256 jobs per core (needs
     /// root), against the reference stack on one thread
