@@ -8,7 +8,7 @@ use crate::conform::{Clock, Params, Stack};
 use crate::endpoint::{Config, Endpoint, Event, Isn};
 use crate::model::{Call, Model, State};
 use crate::time::{Duration, Instant};
-use crate::wire::Segment;
+use crate::wire::{Segment, WireError};
 
 /// The addresses of the stack under test and of the peer the harness plays (TEST-NET-1).
 pub const STACK_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 8080);
@@ -105,6 +105,19 @@ impl Stack for Reference<'_> {
         }
     }
 
+    /// The segment as it is: the endpoint takes segments, and the bytes [`Stack::inject`]
+    /// would parse are this segment again.
+    fn inject_segment(&mut self, now: Instant, segment: &Segment, _: &mut Vec<u8>) -> Result<(), WireError> {
+        self.endpoint.handle_segment(now, segment);
+        self.drain();
+        Ok(())
+    }
+
+    /// The segment as the endpoint sent it, without writing bytes to parse them back.
+    fn transmit_segment(&mut self, _: &mut Vec<u8>) -> Option<Result<Segment, WireError>> {
+        self.outbox.pop_front().map(Ok)
+    }
+
     fn advance(&mut self, to: Instant) {
         self.endpoint.handle_timeout(to);
         self.drain();
@@ -123,5 +136,63 @@ impl Stack for Reference<'_> {
 
     fn state(&self) -> Option<State> {
         Some(self.endpoint.state())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conform::fuzz::Fuzzer;
+    use crate::conform::Oracle;
+    use crate::model::shipped::Shipped;
+
+    /// The reference stack seen only through bytes: the trait's default segment methods.
+    struct Wired<'m>(Reference<'m>);
+
+    impl Stack for Wired<'_> {
+        fn params(&self) -> &Params {
+            self.0.params()
+        }
+        fn reset(&mut self) {
+            self.0.reset()
+        }
+        fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+            self.0.call(now, call, data)
+        }
+        fn inject(&mut self, now: Instant, packet: &[u8]) {
+            self.0.inject(now, packet)
+        }
+        fn advance(&mut self, to: Instant) {
+            self.0.advance(to)
+        }
+        fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
+            self.0.transmit(out)
+        }
+        fn state(&self) -> Option<State> {
+            self.0.state()
+        }
+    }
+
+    #[test]
+    fn segments_without_the_wire_are_the_segments_on_it() {
+        // The fuzz loop's scripts, on the table and on a mutant (so verdicts too): the same
+        // runs, record by record, whether the segments go through bytes or not.
+        let oracle_model = Shipped::find("rfc9293").unwrap().load().unwrap();
+        for stack_model in ["rfc9293", "no-2msl-restart"] {
+            let stack_model = Shipped::find(stack_model).unwrap().load().unwrap();
+            let mut direct = Reference::new(&stack_model, 3);
+            let oracle = Oracle::new(&oracle_model, direct.params().clone());
+            let mut fuzzer = Fuzzer::new(&oracle, &mut direct, 1, true);
+            fuzzer.round(2000);
+            let mut scripts = fuzzer.corpus().to_vec();
+            scripts.extend(fuzzer.found().iter().map(|f| f.script.clone()));
+            assert_eq!(fuzzer.found().is_empty(), stack_model.name() == "rfc9293");
+            let mut wired = Wired(Reference::new(&stack_model, 3));
+            for script in &scripts {
+                let a = oracle.run(&mut direct, script, true);
+                let b = oracle.run(&mut wired, script, true);
+                assert_eq!((&a.trace, &a.verdict, &a.features), (&b.trace, &b.verdict, &b.features), "{script:?}");
+            }
+        }
     }
 }

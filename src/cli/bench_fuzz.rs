@@ -13,6 +13,7 @@ use tcpcheck::conform::fuzz::Fuzzer;
 use tcpcheck::conform::{Oracle, Params, Stack};
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
+use tcpcheck::wire::{Segment, WireError};
 
 use super::{CliError, OK};
 
@@ -28,6 +29,10 @@ impl Stack for Silent {
         Vec::new()
     }
     fn inject(&mut self, _: Instant, _: &[u8]) {}
+    /// Taken as it is: the baseline is the oracle alone, without writing bytes nobody reads.
+    fn inject_segment(&mut self, _: Instant, _: &Segment, _: &mut Vec<u8>) -> Result<(), WireError> {
+        Ok(())
+    }
     fn advance(&mut self, _: Instant) {}
     fn transmit(&mut self, _: &mut Vec<u8>) -> bool {
         false

@@ -19,6 +19,7 @@ use std::net::SocketAddrV4;
 
 use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
+use crate::wire::{Segment, WireError};
 
 pub use oracle::{Check, Coverage, Oracle, Record, Run, Verdict};
 pub use script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window};
@@ -101,6 +102,27 @@ pub trait Stack {
 
     /// The oldest packet the stack has sent and the harness not yet taken, written into `out`.
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool;
+
+    /// A segment from the peer: [`Stack::inject`] of its IPv4+TCP packet, written into
+    /// `scratch`. An error if it cannot be written; the stack then never saw it.
+    ///
+    /// A stack that takes segments as they are (our reference endpoint, in process) overrides
+    /// this to skip writing bytes it would parse straight back: the round trip is lossless
+    /// (`wire`'s tests), so it sees the same segment, and the fuzz loop saves two checksums.
+    fn inject_segment(&mut self, now: Instant, segment: &Segment, scratch: &mut Vec<u8>) -> Result<(), WireError> {
+        scratch.clear();
+        let (peer, stack) = (*self.params().peer.ip(), *self.params().stack.ip());
+        segment.write_ipv4(peer, stack, scratch)?;
+        self.inject(now, scratch);
+        Ok(())
+    }
+
+    /// The oldest packet the stack has sent and the harness not yet taken ([`Stack::transmit`]
+    /// into `scratch`), parsed; on an error `scratch` holds the bytes that are not a segment.
+    /// Overridden, like [`Stack::inject_segment`], by a stack whose segments need no wire.
+    fn transmit_segment(&mut self, scratch: &mut Vec<u8>) -> Option<Result<Segment, WireError>> {
+        self.transmit(scratch).then(|| Segment::from_ipv4(scratch).map(|packet| packet.segment))
+    }
 
     /// The connection's state, if the stack can tell (smoltcp's socket state, Linux `/proc/net/tcp` in its namespace).
     fn state(&self) -> Option<State>;

@@ -474,18 +474,15 @@ impl Harness<'_, '_, '_> {
         let now = self.now;
         let segment = self.build(inject);
         let before = self.shadow.state();
-        let p = &self.oracle.params;
-        let mut bytes = std::mem::take(&mut self.scratch);
-        bytes.clear();
-        if segment.write_ipv4(*p.peer.ip(), *p.stack.ip(), &mut bytes).is_err() {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let sent = self.stack.inject_segment(now, &segment, &mut scratch);
+        self.scratch = scratch;
+        if sent.is_err() {
             // Our own segments are small and always build; if one did not, the stack never
             // saw it and neither may the shadow.
-            self.scratch = bytes;
             self.log(Record::Inbound { at: now, segment });
             return Ok(());
         }
-        self.stack.inject(now, &bytes);
-        self.scratch = bytes;
         let seq_future =
             || classify::valuation(&self.shadow.view(), Some(&segment)).get(Family::Seq) == Atom::SeqFuture.value();
         self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq_future();
@@ -702,7 +699,7 @@ impl Harness<'_, '_, '_> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut burst = 0;
         let mut result = Ok(());
-        while self.stack.transmit(&mut scratch) {
+        while let Some(sent) = self.stack.transmit_segment(&mut scratch) {
             burst += 1;
             let before = self.shadow.state();
             if burst > MAX_BURST {
@@ -710,10 +707,12 @@ impl Harness<'_, '_, '_> {
                 result = Err(self.named(Check::Chatter, before, "the stack to go quiet".into(), actual));
                 break;
             }
-            match Segment::from_ipv4(&scratch) {
-                Ok(packet) => {
-                    self.log(Record::Outbound { at, segment: packet.segment.clone() });
-                    self.actual.push(packet.segment);
+            match sent {
+                Ok(segment) => {
+                    if self.record {
+                        self.log(Record::Outbound { at, segment: segment.clone() });
+                    }
+                    self.actual.push(segment);
                 }
                 Err(error) => {
                     let error = error.to_string();
