@@ -46,7 +46,7 @@ use super::script::{text, Inject, Kind, Rel, Script, Step, UserCall, Wait, PEER_
 use super::{Clock, Params, Stack};
 use crate::endpoint::{classify, Config, Endpoint, Event, Isn, Transition};
 use crate::model::spelled::spelled;
-use crate::model::{Action, Atom, Call, Family, Flags, Input, Model, State, Timer};
+use crate::model::{Action, Atom, Call, Family, Flags, Input, Model, Rule, State, Timer};
 use crate::time::{Duration, Instant};
 use crate::wire::{Control, Segment, SeqNum};
 
@@ -268,17 +268,66 @@ impl Coverage {
     }
 }
 
+/// What the harness asks of a fired row at every step, read once from the row's actions and
+/// guard (in [`Oracle::new`]) rather than searched for in them each time a row fires.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct RowFacts {
+    /// `start 2MSL`: TIME-WAIT begins.
+    starts_2msl: bool,
+    /// `restart 2MSL`: a retransmitted FIN restarts TIME-WAIT.
+    restarts_2msl: bool,
+    /// `send challenge-ACK` (RFC 5961 3.2, 4.2).
+    challenge_ack: bool,
+    /// `retransmit`.
+    retransmits: bool,
+    /// The row answers an unacceptable segment: a challenge ACK, or a guard that holds for
+    /// old, future or unsent-data ACK segments only (the RFC 5961 7 throttling tolerance).
+    answers_unacceptable: bool,
+}
+
+impl RowFacts {
+    fn of(rule: &Rule) -> RowFacts {
+        let has = |action: Action| rule.actions.contains(&action);
+        let unacceptable = rule
+            .guard
+            .0
+            .iter()
+            .any(|lit| !lit.negated && matches!(lit.atom, Atom::SeqOld | Atom::SeqFuture | Atom::AckFuture));
+        RowFacts {
+            starts_2msl: has(Action::Start(Timer::TwoMsl)),
+            restarts_2msl: has(Action::Restart(Timer::TwoMsl)),
+            challenge_ack: has(Action::ChallengeAck),
+            retransmits: has(Action::Retransmit),
+            answers_unacceptable: has(Action::ChallengeAck) || unacceptable,
+        }
+    }
+
+    /// The facts of a step that fired rows with facts `self` and `other`.
+    fn or(self, other: RowFacts) -> RowFacts {
+        RowFacts {
+            starts_2msl: self.starts_2msl | other.starts_2msl,
+            restarts_2msl: self.restarts_2msl | other.restarts_2msl,
+            challenge_ack: self.challenge_ack | other.challenge_ack,
+            retransmits: self.retransmits | other.retransmits,
+            answers_unacceptable: self.answers_unacceptable | other.answers_unacceptable,
+        }
+    }
+}
+
 /// Runs scripts against stacks, with the oracle model as the judge.
 pub struct Oracle<'m> {
     model: &'m Model,
     params: Params,
     horizon: Option<Instant>,
+    /// [`RowFacts`] of each row of `model`, by index.
+    facts: Vec<RowFacts>,
 }
 
 impl<'m> Oracle<'m> {
     /// An oracle for stacks that declare `params`.
     pub fn new(model: &'m Model, params: Params) -> Self {
-        Oracle { model, params, horizon: None }
+        let facts = model.rows().iter().map(|row| RowFacts::of(&row.rule)).collect();
+        Oracle { model, params, horizon: None, facts }
     }
 
     /// Runs stop, without a verdict, before a wait that would pass `horizon` (virtual time from
@@ -334,7 +383,8 @@ impl<'m> Oracle<'m> {
             last_row: None,
             time_wait_row: None,
             restarted: false,
-            step_rows: Vec::new(),
+            step_row: None,
+            step_facts: RowFacts::default(),
             throttled_at: None,
             beyond_window: false,
             sent: 0,
@@ -392,8 +442,10 @@ struct Harness<'o, 'm, 's> {
     time_wait_row: Option<usize>,
     /// A retransmitted FIN restarted TIME-WAIT's timer since it began.
     restarted: bool,
-    /// Rows the shadow fired since the input being settled.
-    step_rows: Vec<usize>,
+    /// The last row the shadow fired since the input being settled.
+    step_row: Option<usize>,
+    /// What the rows the shadow fired since the input being settled do, together.
+    step_facts: RowFacts,
     /// When the stack last sent an ACK for an unacceptable segment (RFC 5961 7 throttling).
     throttled_at: Option<Instant>,
     /// The segment being settled carried text beyond the receive window.
@@ -546,8 +598,7 @@ impl Harness<'_, '_, '_> {
         let mut probe = self.shadow.clone();
         probe.clear_log();
         probe.handle_timeout(deadline);
-        let rows = self.oracle.model.rows();
-        if !probe.transitions().iter().any(|t| rows[t.row].rule.actions.contains(&Action::Retransmit)) {
+        if !probe.transitions().iter().any(|t| self.oracle.facts[t.row].retransmits) {
             return Follow::Shadow;
         }
         // Another of the shadow's timers before the stack's keeps its own time.
@@ -614,7 +665,8 @@ impl Harness<'_, '_, '_> {
     /// After an input: takes what the shadow did and what the stack sent, and compares them.
     fn settle(&mut self, before: State, rst_in: bool) -> Result<(), Stop> {
         let now = self.now;
-        self.step_rows.clear();
+        self.step_row = None;
+        self.step_facts = RowFacts::default();
         let fired = self.shadow.transitions().len();
         for i in 0..fired {
             let t = self.shadow.transitions()[i];
@@ -731,13 +783,14 @@ impl Harness<'_, '_, '_> {
         let rows = self.oracle.model.rows().len();
         self.run.features.extend(Coverage::features(rows, self.last_row, &t));
         self.last_row = Some(t.row);
-        self.step_rows.push(t.row);
-        let actions = &self.oracle.model.rows()[t.row].rule.actions;
-        if actions.contains(&Action::Start(Timer::TwoMsl)) {
+        self.step_row = Some(t.row);
+        let facts = self.oracle.facts[t.row];
+        self.step_facts = self.step_facts.or(facts);
+        if facts.starts_2msl {
             self.time_wait_row = Some(t.row);
             self.restarted = false;
         }
-        if actions.contains(&Action::Restart(Timer::TwoMsl)) {
+        if facts.restarts_2msl {
             self.time_wait_row = Some(t.row);
             self.restarted = true;
         }
@@ -749,17 +802,7 @@ impl Harness<'_, '_, '_> {
     /// stack sent, counted from `now`, when the segment arrived (not from after a wait for
     /// delayed ACKs).
     fn throttle(&mut self, now: Instant) {
-        let model = self.oracle.model;
-        let answers_unacceptable = self.step_rows.iter().any(|&row| {
-            let rule = &model.rows()[row].rule;
-            rule.actions.contains(&Action::ChallengeAck)
-                || rule
-                    .guard
-                    .0
-                    .iter()
-                    .any(|lit| !lit.negated && matches!(lit.atom, Atom::SeqOld | Atom::SeqFuture | Atom::AckFuture))
-        });
-        if !answers_unacceptable {
+        if !self.step_facts.answers_unacceptable {
             return;
         }
         let Some(interval) = self.stack.ack_throttle() else { return };
@@ -776,8 +819,7 @@ impl Harness<'_, '_, '_> {
     /// where the expected one does and extends it over sequence space already sent stands for
     /// it.
     fn repacketized(&mut self) {
-        let rows = self.oracle.model.rows();
-        if !self.step_rows.iter().any(|&row| rows[row].rule.actions.contains(&Action::Retransmit)) {
+        if !self.step_facts.retransmits {
             return;
         }
         let snd_nxt = self.shadow.view().snd_nxt;
@@ -842,11 +884,9 @@ impl Harness<'_, '_, '_> {
     /// Names a difference: the general kind, specialised where the row tells which invariant
     /// the stack broke.
     fn verdict(&mut self, how: Mismatch, before: State, rst_in: bool, expected: String, actual: String) -> Stop {
-        let model = self.oracle.model;
         let after = self.shadow.state();
         let stack_state = self.stack.state();
-        let fired_challenge =
-            self.step_rows.iter().any(|&row| model.rows()[row].rule.actions.contains(&Action::ChallengeAck));
+        let fired_challenge = self.step_facts.challenge_ack;
         let left_time_wait = after == State::TimeWait && stack_state != Some(State::TimeWait);
         let acked_beyond = self.beyond_window
             && self.expected.iter().zip(&self.actual).any(|(e, a)| match (e.ack, a.ack) {
@@ -871,7 +911,7 @@ impl Harness<'_, '_, '_> {
         let table = model.table();
         let row = match check {
             Check::TimeWait2Msl | Check::TimeWaitRestart => self.time_wait_row.or(self.last_row),
-            _ => self.step_rows.last().copied().or(self.last_row),
+            _ => self.step_row.or(self.last_row),
         };
         let (location, rule, cite) = match row {
             Some(i) => {
