@@ -151,7 +151,7 @@ impl Family {
 }
 
 impl Atom {
-    pub fn family(self) -> Family {
+    pub const fn family(self) -> Family {
         use Atom::*;
         match self {
             SeqOk | SeqAhead | SeqOld | SeqFuture => Family::Seq,
@@ -166,10 +166,25 @@ impl Atom {
         }
     }
 
-    /// This atom's value index within its family (0 = "holds" for a boolean family).
-    pub fn value(self) -> u8 {
-        let atoms = self.family().atoms();
-        atoms.iter().position(|&a| a == self).unwrap_or(0) as u8
+    /// This atom's value index within its family (0 = "holds" for a boolean family). Read
+    /// from a table built at compile time: every guard literal asks, each time a row is tried.
+    pub const fn value(self) -> u8 {
+        const VALUES: [u8; Atom::ALL.len()] = {
+            let mut values = [0; Atom::ALL.len()];
+            let mut i = 0;
+            while i < Atom::ALL.len() {
+                let atom = Atom::ALL[i];
+                let atoms = atom.family().atoms();
+                let mut k = 0;
+                while atoms[k] as usize != atom as usize {
+                    k += 1;
+                }
+                values[i] = k as u8;
+                i += 1;
+            }
+            values
+        };
+        VALUES[self as usize]
     }
 
     /// The RFC definition the endpoint implements for this atom.
