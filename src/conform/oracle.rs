@@ -269,48 +269,51 @@ impl Coverage {
 }
 
 /// What the harness asks of a fired row at every step, read once from the row's actions and
-/// guard (in [`Oracle::new`]) rather than searched for in them each time a row fires.
+/// guard (in [`Oracle::new`]) rather than searched for in them each time a row fires. A set of
+/// bits, so a step's facts are its rows' facts or-ed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct RowFacts {
-    /// `start 2MSL`: TIME-WAIT begins.
-    starts_2msl: bool,
-    /// `restart 2MSL`: a retransmitted FIN restarts TIME-WAIT.
-    restarts_2msl: bool,
-    /// `send challenge-ACK` (RFC 5961 3.2, 4.2).
-    challenge_ack: bool,
-    /// `retransmit`.
-    retransmits: bool,
-    /// The row answers an unacceptable segment: a challenge ACK, or a guard that holds for
-    /// old, future or unsent-data ACK segments only (the RFC 5961 7 throttling tolerance).
-    answers_unacceptable: bool,
-}
+struct RowFacts(u8);
 
 impl RowFacts {
+    /// `start 2MSL`: TIME-WAIT begins.
+    const STARTS_2MSL: RowFacts = RowFacts(1);
+    /// `restart 2MSL`: a retransmitted FIN restarts TIME-WAIT.
+    const RESTARTS_2MSL: RowFacts = RowFacts(2);
+    /// `send challenge-ACK` (RFC 5961 3.2, 4.2).
+    const CHALLENGE_ACK: RowFacts = RowFacts(4);
+    /// `retransmit`.
+    const RETRANSMITS: RowFacts = RowFacts(8);
+    /// The row answers an unacceptable segment: a challenge ACK, or a guard that holds for
+    /// old, future or unsent-data ACK segments only (the RFC 5961 7 throttling tolerance).
+    const ANSWERS_UNACCEPTABLE: RowFacts = RowFacts(16);
+
     fn of(rule: &Rule) -> RowFacts {
-        let has = |action: Action| rule.actions.contains(&action);
         let unacceptable = rule
             .guard
             .0
             .iter()
             .any(|lit| !lit.negated && matches!(lit.atom, Atom::SeqOld | Atom::SeqFuture | Atom::AckFuture));
-        RowFacts {
-            starts_2msl: has(Action::Start(Timer::TwoMsl)),
-            restarts_2msl: has(Action::Restart(Timer::TwoMsl)),
-            challenge_ack: has(Action::ChallengeAck),
-            retransmits: has(Action::Retransmit),
-            answers_unacceptable: has(Action::ChallengeAck) || unacceptable,
+        let mut facts = RowFacts::default();
+        for (holds, fact) in [
+            (rule.actions.contains(&Action::Start(Timer::TwoMsl)), RowFacts::STARTS_2MSL),
+            (rule.actions.contains(&Action::Restart(Timer::TwoMsl)), RowFacts::RESTARTS_2MSL),
+            (rule.actions.contains(&Action::ChallengeAck), RowFacts::CHALLENGE_ACK),
+            (rule.actions.contains(&Action::Retransmit), RowFacts::RETRANSMITS),
+            (rule.actions.contains(&Action::ChallengeAck) || unacceptable, RowFacts::ANSWERS_UNACCEPTABLE),
+        ] {
+            if holds {
+                facts = facts.with(fact);
+            }
         }
+        facts
     }
 
-    /// The facts of a step that fired rows with facts `self` and `other`.
-    fn or(self, other: RowFacts) -> RowFacts {
-        RowFacts {
-            starts_2msl: self.starts_2msl | other.starts_2msl,
-            restarts_2msl: self.restarts_2msl | other.restarts_2msl,
-            challenge_ack: self.challenge_ack | other.challenge_ack,
-            retransmits: self.retransmits | other.retransmits,
-            answers_unacceptable: self.answers_unacceptable | other.answers_unacceptable,
-        }
+    fn with(self, other: RowFacts) -> RowFacts {
+        RowFacts(self.0 | other.0)
+    }
+
+    fn has(self, fact: RowFacts) -> bool {
+        self.0 & fact.0 == fact.0
     }
 }
 
@@ -598,7 +601,7 @@ impl Harness<'_, '_, '_> {
         let mut probe = self.shadow.clone();
         probe.clear_log();
         probe.handle_timeout(deadline);
-        if !probe.transitions().iter().any(|t| self.oracle.facts[t.row].retransmits) {
+        if !probe.transitions().iter().any(|t| self.oracle.facts[t.row].has(RowFacts::RETRANSMITS)) {
             return Follow::Shadow;
         }
         // Another of the shadow's timers before the stack's keeps its own time.
@@ -785,12 +788,12 @@ impl Harness<'_, '_, '_> {
         self.last_row = Some(t.row);
         self.step_row = Some(t.row);
         let facts = self.oracle.facts[t.row];
-        self.step_facts = self.step_facts.or(facts);
-        if facts.starts_2msl {
+        self.step_facts = self.step_facts.with(facts);
+        if facts.has(RowFacts::STARTS_2MSL) {
             self.time_wait_row = Some(t.row);
             self.restarted = false;
         }
-        if facts.restarts_2msl {
+        if facts.has(RowFacts::RESTARTS_2MSL) {
             self.time_wait_row = Some(t.row);
             self.restarted = true;
         }
@@ -802,7 +805,7 @@ impl Harness<'_, '_, '_> {
     /// stack sent, counted from `now`, when the segment arrived (not from after a wait for
     /// delayed ACKs).
     fn throttle(&mut self, now: Instant) {
-        if !self.step_facts.answers_unacceptable {
+        if !self.step_facts.has(RowFacts::ANSWERS_UNACCEPTABLE) {
             return;
         }
         let Some(interval) = self.stack.ack_throttle() else { return };
@@ -819,7 +822,7 @@ impl Harness<'_, '_, '_> {
     /// where the expected one does and extends it over sequence space already sent stands for
     /// it.
     fn repacketized(&mut self) {
-        if !self.step_facts.retransmits {
+        if !self.step_facts.has(RowFacts::RETRANSMITS) {
             return;
         }
         let snd_nxt = self.shadow.view().snd_nxt;
@@ -887,7 +890,7 @@ impl Harness<'_, '_, '_> {
     fn verdict(&mut self, how: Mismatch, before: State, rst_in: bool, expected: String, actual: String) -> Stop {
         let after = self.shadow.state();
         let stack_state = self.stack.state();
-        let fired_challenge = self.step_facts.challenge_ack;
+        let fired_challenge = self.step_facts.has(RowFacts::CHALLENGE_ACK);
         let left_time_wait = after == State::TimeWait && stack_state != Some(State::TimeWait);
         let acked_beyond = self.beyond_window
             && self.expected.iter().zip(&self.actual).any(|(e, a)| match (e.ack, a.ack) {
