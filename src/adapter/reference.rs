@@ -16,10 +16,10 @@ pub const PEER_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2
 
 /// Our endpoint as a stack under test.
 pub struct Reference<'m> {
-    model: &'m Model,
     params: Params,
-    seed: u64,
     endpoint: Endpoint<'m>,
+    /// The endpoint as [`Stack::reset`] makes it again, into the buffers `endpoint` has.
+    fresh: Endpoint<'m>,
     outbox: VecDeque<Segment>,
     /// Text the endpoint handed its user, kept until a RECEIVE, as a socket keeps it.
     readable: Vec<u8>,
@@ -44,8 +44,8 @@ impl<'m> Reference<'m> {
             ack_delay: Duration::default(),
             isn: format!("pseudo-random, seeded ({seed})"),
         };
-        let endpoint = Endpoint::new(model, Self::config(&params, seed));
-        Reference { model, params, seed, endpoint, outbox: VecDeque::new(), readable: Vec::new() }
+        let fresh = Endpoint::new(model, Self::config(&params, seed));
+        Reference { params, endpoint: fresh.clone(), fresh, outbox: VecDeque::new(), readable: Vec::new() }
     }
 
     fn config(params: &Params, seed: u64) -> Config {
@@ -78,7 +78,7 @@ impl Stack for Reference<'_> {
     }
 
     fn reset(&mut self) {
-        self.endpoint = Endpoint::new(self.model, Self::config(&self.params, self.seed));
+        self.endpoint.assign(&self.fresh);
         self.outbox.clear();
         self.readable.clear();
     }

@@ -13,7 +13,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rustc_hash::FxHashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::oracle::{Check, Coverage, Oracle, Run, Verdict};
+use super::oracle::{Check, Coverage, Oracle, Verdict, Workspace};
 use super::script::{Inject, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
 use super::{Clock, Stack};
 
@@ -55,6 +55,8 @@ pub struct Stats {
 pub struct Fuzzer<'o, 'm, 's> {
     oracle: &'o Oracle<'m>,
     stack: &'s mut dyn Stack,
+    /// The oracle's buffers, reused by every run of this job.
+    workspace: Workspace<'m>,
     rng: StdRng,
     corpus: Vec<Script>,
     coverage: Coverage,
@@ -72,6 +74,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         let mut fuzzer = Fuzzer {
             oracle,
             stack,
+            workspace: oracle.workspace(),
             rng: StdRng::seed_from_u64(seed),
             corpus: Vec::new(),
             coverage: Coverage::new(oracle.model()),
@@ -92,9 +95,9 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
     }
 
     /// Runs `script` and keeps it if it covers something new; records a finding if it draws a
-    /// verdict not seen before. Returns the run.
-    pub fn offer(&mut self, script: Script) -> Run {
-        let run = self.oracle.run(self.stack, &script, false);
+    /// verdict not seen before.
+    pub fn offer(&mut self, script: Script) {
+        let run = self.oracle.run_in(&mut self.workspace, self.stack, &script, false);
         self.stats.runs += 1;
         self.stats.steps += run.steps as u64;
         let new = self.coverage.add(&run.features);
@@ -115,7 +118,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             script.steps.truncate(run.steps);
             self.corpus.push(script);
         }
-        run
+        self.workspace.recycle(run);
     }
 
     /// Runs `n` mutated scripts.
@@ -254,7 +257,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         }
         (0..CONFIRMATIONS).all(|_| {
             self.stats.runs += 1;
-            let run = self.oracle.run(self.stack, script, false);
+            let run = self.oracle.run_in(&mut self.workspace, self.stack, script, false);
             run.verdict.is_some_and(|v| v.check == key.0 && v.row == key.1)
         })
     }
@@ -284,8 +287,10 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             let mut last = None;
             for _ in 0..runs {
                 *budget = budget.checked_sub(1)?;
-                let v = self.oracle.run(self.stack, candidate, false).verdict?;
-                last = Some(v).filter(|v| v.check == key.0 && v.row == key.1);
+                let mut run = self.oracle.run_in(&mut self.workspace, self.stack, candidate, false);
+                let verdict = run.verdict.take();
+                self.workspace.recycle(run);
+                last = verdict.filter(|v| v.check == key.0 && v.row == key.1);
                 last.as_ref()?;
             }
             last

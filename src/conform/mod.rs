@@ -21,7 +21,7 @@ use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
 use crate::wire::{Segment, WireError};
 
-pub use oracle::{Check, Coverage, Oracle, Record, Run, Verdict};
+pub use oracle::{Check, Coverage, Oracle, Record, Run, Verdict, Workspace};
 pub use script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window};
 
 /// How a stack keeps time.

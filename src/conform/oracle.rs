@@ -324,13 +324,40 @@ pub struct Oracle<'m> {
     horizon: Option<Instant>,
     /// [`RowFacts`] of each row of `model`, by index.
     facts: Vec<RowFacts>,
+    /// The shadow as every run starts it: fresh, configured from `params`.
+    shadow: Endpoint<'m>,
+}
+
+/// What a run fills and empties: the shadow, a copy of it to look ahead with, and the lists
+/// of segments and text compared at each step. A fuzz loop keeps one for all its runs
+/// ([`Oracle::run_in`]), so that its millions of runs reuse these buffers rather than
+/// allocate and free them each time (a tenth of the loop's instructions did that).
+#[derive(Clone, Debug)]
+pub struct Workspace<'m> {
+    shadow: Endpoint<'m>,
+    probe: Endpoint<'m>,
+    handed: Vec<u8>,
+    expected: Vec<Segment>,
+    actual: Vec<Segment>,
+    scratch: Vec<u8>,
+    features: Vec<u32>,
+}
+
+impl Workspace<'_> {
+    /// Takes back the buffers of a run the caller is done with.
+    pub fn recycle(&mut self, run: Run) {
+        let mut features = run.features;
+        features.clear();
+        self.features = features;
+    }
 }
 
 impl<'m> Oracle<'m> {
     /// An oracle for stacks that declare `params`.
     pub fn new(model: &'m Model, params: Params) -> Self {
         let facts = model.rows().iter().map(|row| RowFacts::of(&row.rule)).collect();
-        Oracle { model, params, horizon: None, facts }
+        let shadow = Endpoint::new(model, Oracle::shadow_config(&params));
+        Oracle { model, params, horizon: None, facts, shadow }
     }
 
     /// Runs stop, without a verdict, before a wait that would pass `horizon` (virtual time from
@@ -354,8 +381,7 @@ impl<'m> Oracle<'m> {
 
     /// The shadow's configuration: the stack's declared parameters. A socket listener never
     /// names its foreign socket, so the shadow does not either.
-    fn shadow_config(&self) -> Config {
-        let p = &self.params;
+    fn shadow_config(p: &Params) -> Config {
         Config {
             local_port: p.stack.port(),
             remote_port: p.peer.port(),
@@ -371,17 +397,39 @@ impl<'m> Oracle<'m> {
         }
     }
 
+    /// Buffers for [`Oracle::run_in`].
+    pub fn workspace(&self) -> Workspace<'m> {
+        Workspace {
+            shadow: self.shadow.clone(),
+            probe: self.shadow.clone(),
+            handed: Vec::new(),
+            expected: Vec::new(),
+            actual: Vec::new(),
+            scratch: Vec::new(),
+            features: Vec::new(),
+        }
+    }
+
     /// Runs `script` on a freshly reset `stack`. With `record`, the run keeps a full trace.
     pub fn run(&self, stack: &mut dyn Stack, script: &Script, record: bool) -> Run {
+        self.run_in(&mut self.workspace(), stack, script, record)
+    }
+
+    /// [`Oracle::run`] with the buffers of `workspace`, which must come from this oracle.
+    pub fn run_in(&self, workspace: &mut Workspace<'m>, stack: &mut dyn Stack, script: &Script, record: bool) -> Run {
         stack.reset();
+        let Workspace { shadow, probe, handed, expected, actual, scratch, features } = workspace;
+        shadow.assign(&self.shadow);
+        features.clear();
         let mut h = Harness {
             oracle: self,
-            shadow: Endpoint::new(self.model, self.shadow_config()),
+            shadow,
+            probe,
             stack,
             now: Instant::ZERO,
             step: 0,
             record,
-            run: Run::default(),
+            run: Run { features: std::mem::take(features), ..Run::default() },
             iss_learned: false,
             last_row: None,
             time_wait_row: None,
@@ -391,11 +439,12 @@ impl<'m> Oracle<'m> {
             throttled_at: None,
             beyond_window: false,
             sent: 0,
-            handed: Vec::new(),
-            expected: Vec::new(),
-            actual: Vec::new(),
-            scratch: Vec::new(),
+            handed: std::mem::take(handed),
+            expected: std::mem::take(expected),
+            actual: std::mem::take(actual),
+            scratch: std::mem::take(scratch),
         };
+        h.handed.clear();
         for (i, step) in script.steps.iter().take(MAX_STEPS).enumerate() {
             h.step = i;
             h.run.steps = i + 1;
@@ -403,6 +452,7 @@ impl<'m> Oracle<'m> {
                 break;
             }
         }
+        (*handed, *expected, *actual, *scratch) = (h.handed, h.expected, h.actual, h.scratch);
         h.run
     }
 }
@@ -430,9 +480,11 @@ enum Mismatch {
 }
 
 /// The run in progress.
-struct Harness<'o, 'm, 's> {
+struct Harness<'o, 'm, 's, 'w> {
     oracle: &'o Oracle<'m>,
-    shadow: Endpoint<'m>,
+    shadow: &'w mut Endpoint<'m>,
+    /// Where [`Harness::follow_rto`] tries the shadow's next timeout.
+    probe: &'w mut Endpoint<'m>,
     stack: &'s mut dyn Stack,
     now: Instant,
     step: usize,
@@ -463,7 +515,7 @@ struct Harness<'o, 'm, 's> {
     scratch: Vec<u8>,
 }
 
-impl Harness<'_, '_, '_> {
+impl Harness<'_, '_, '_, '_> {
     fn params(&self) -> &Params {
         &self.oracle.params
     }
@@ -588,7 +640,7 @@ impl Harness<'_, '_, '_> {
     /// When the shadow's next timer, due at `deadline`, is to fire (the RTO tolerance in the
     /// module doc): at its own deadline, at the stack's next deadline if that is the stack's
     /// retransmission timer, or not before this wait ends.
-    fn follow_rto(&self, deadline: Instant, to: Instant) -> Follow {
+    fn follow_rto(&mut self, deadline: Instant, to: Instant) -> Follow {
         if self.shadow.deadline(Timer::Rto) != Some(deadline) {
             return Follow::Shadow;
         }
@@ -598,10 +650,10 @@ impl Harness<'_, '_, '_> {
             return Follow::Shadow;
         }
         // Only a retransmission moves: an RTO that ends the connection (R2) is the shadow's.
-        let mut probe = self.shadow.clone();
-        probe.clear_log();
-        probe.handle_timeout(deadline);
-        if !probe.transitions().iter().any(|t| self.oracle.facts[t.row].has(RowFacts::RETRANSMITS)) {
+        self.probe.assign(self.shadow);
+        self.probe.clear_log();
+        self.probe.handle_timeout(deadline);
+        if !self.probe.transitions().iter().any(|t| self.oracle.facts[t.row].has(RowFacts::RETRANSMITS)) {
             return Follow::Shadow;
         }
         // Another of the shadow's timers before the stack's keeps its own time.
