@@ -512,8 +512,10 @@ impl<'m> Endpoint<'m> {
             if n == 0 {
                 break;
             }
-            let chunk: Vec<u8> = t.unsent.drain(..n).collect();
-            t.flight.extend(chunk.iter().copied());
+            // Copies of slices, not byte iterators: this runs for every data segment.
+            let chunk = t.unsent[..n].to_vec();
+            t.unsent.drain(..n);
+            t.flight.extend(&chunk);
             let seq = t.snd_nxt;
             t.snd_nxt = seq.add(n as u32);
             let out = self.segment(Control::PSH, seq, Some(self.tcb.rcv_nxt), chunk, None);
@@ -583,7 +585,9 @@ impl<'m> Endpoint<'m> {
             Some(Segment { mss: Some(self.cfg.mss), ..self.segment(Control::SYN, t.iss, ack, Vec::new(), None) })
         } else if !t.flight.is_empty() {
             let mss = usize::from(t.peer_mss.max(1)).min(usize::from(self.cfg.mss.max(1)));
-            let text: Vec<u8> = t.flight.iter().take(mss).copied().collect();
+            let (front, back) = t.flight.as_slices();
+            let mut text = front[..mss.min(front.len())].to_vec();
+            text.extend_from_slice(&back[..(mss - text.len()).min(back.len())]);
             Some(self.segment(Control::PSH, t.snd_una, Some(t.rcv_nxt), text, None))
         } else if t.fin_seq == Some(t.snd_una) {
             Some(self.segment(Control::FIN, t.snd_una, Some(t.rcv_nxt), Vec::new(), None))
