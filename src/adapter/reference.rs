@@ -1,7 +1,6 @@
 //! The reference stack: our endpoint executing a table, behind the adapter trait. With the
 //! oracle's own model it must never draw a verdict; with a mutant it is a stack with a known bug.
 
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::conform::{Clock, Params, Stack};
@@ -20,7 +19,6 @@ pub struct Reference<'m> {
     endpoint: Endpoint<'m>,
     /// The endpoint as [`Stack::reset`] makes it again, into the buffers `endpoint` has.
     fresh: Endpoint<'m>,
-    outbox: VecDeque<Segment>,
     /// Text the endpoint handed its user, kept until a RECEIVE, as a socket keeps it.
     readable: Vec<u8>,
 }
@@ -45,7 +43,7 @@ impl<'m> Reference<'m> {
             isn: format!("pseudo-random, seeded ({seed})"),
         };
         let fresh = Endpoint::new(model, Self::config(&params, seed));
-        Reference { params, endpoint: fresh.clone(), fresh, outbox: VecDeque::new(), readable: Vec::new() }
+        Reference { params, endpoint: fresh.clone(), fresh, readable: Vec::new() }
     }
 
     fn config(params: &Params, seed: u64) -> Config {
@@ -60,10 +58,9 @@ impl<'m> Reference<'m> {
         }
     }
 
+    /// Takes the text the endpoint handed its user. What it sends stays in its outbox until
+    /// [`Stack::transmit`] takes it.
     fn drain(&mut self) {
-        while let Some(seg) = self.endpoint.poll_transmit() {
-            self.outbox.push_back(seg);
-        }
         while let Some(event) = self.endpoint.poll_event() {
             if let Event::Data(d) = event {
                 self.readable.extend_from_slice(&d);
@@ -79,7 +76,6 @@ impl Stack for Reference<'_> {
 
     fn reset(&mut self) {
         self.endpoint.assign(&self.fresh);
-        self.outbox.clear();
         self.readable.clear();
     }
 
@@ -115,7 +111,7 @@ impl Stack for Reference<'_> {
 
     /// The segment as the endpoint sent it, without writing bytes to parse them back.
     fn transmit_segment(&mut self, _: &mut Vec<u8>) -> Option<Result<Segment, WireError>> {
-        self.outbox.pop_front().map(Ok)
+        self.endpoint.poll_transmit().map(Ok)
     }
 
     fn advance(&mut self, to: Instant) {
@@ -124,7 +120,7 @@ impl Stack for Reference<'_> {
     }
 
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
-        let Some(seg) = self.outbox.pop_front() else { return false };
+        let Some(seg) = self.endpoint.poll_transmit() else { return false };
         out.clear();
         // Our segments always build; were one not to, the empty packet goes out and the
         // oracle says it is malformed.
