@@ -42,7 +42,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::script::{text, Inject, Kind, Rel, Script, Step, UserCall, Wait, PEER_MSS};
+use super::script::{text_into, Inject, Kind, Rel, Script, Step, UserCall, Wait, PEER_MSS};
 use super::{Clock, Params, Stack};
 use crate::endpoint::{classify, Config, Endpoint, Event, Isn, Transition};
 use crate::model::spelled::spelled;
@@ -341,6 +341,8 @@ pub struct Workspace<'m> {
     actual: Vec<Segment>,
     scratch: Vec<u8>,
     features: Vec<u32>,
+    inbound: Segment,
+    sending: Vec<u8>,
 }
 
 impl Workspace<'_> {
@@ -407,6 +409,8 @@ impl<'m> Oracle<'m> {
             actual: Vec::new(),
             scratch: Vec::new(),
             features: Vec::new(),
+            inbound: Segment::default(),
+            sending: Vec::new(),
         }
     }
 
@@ -418,7 +422,7 @@ impl<'m> Oracle<'m> {
     /// [`Oracle::run`] with the buffers of `workspace`, which must come from this oracle.
     pub fn run_in(&self, workspace: &mut Workspace<'m>, stack: &mut dyn Stack, script: &Script, record: bool) -> Run {
         stack.reset();
-        let Workspace { shadow, probe, handed, expected, actual, scratch, features } = workspace;
+        let Workspace { shadow, probe, handed, expected, actual, scratch, features, inbound, sending } = workspace;
         shadow.assign(&self.shadow);
         features.clear();
         let mut h = Harness {
@@ -443,6 +447,8 @@ impl<'m> Oracle<'m> {
             expected: std::mem::take(expected),
             actual: std::mem::take(actual),
             scratch: std::mem::take(scratch),
+            inbound: std::mem::take(inbound),
+            sending: std::mem::take(sending),
         };
         h.handed.clear();
         for (i, step) in script.steps.iter().take(MAX_STEPS).enumerate() {
@@ -453,6 +459,7 @@ impl<'m> Oracle<'m> {
             }
         }
         (*handed, *expected, *actual, *scratch) = (h.handed, h.expected, h.actual, h.scratch);
+        (*inbound, *sending) = (h.inbound, h.sending);
         h.run
     }
 }
@@ -513,6 +520,10 @@ struct Harness<'o, 'm, 's, 'w> {
     expected: Vec<Segment>,
     actual: Vec<Segment>,
     scratch: Vec<u8>,
+    /// The segment being injected, built into the last one's buffers.
+    inbound: Segment,
+    /// The text of the SEND being made.
+    sending: Vec<u8>,
 }
 
 impl Harness<'_, '_, '_, '_> {
@@ -537,19 +548,22 @@ impl Harness<'_, '_, '_, '_> {
     fn user(&mut self, call: UserCall) -> Result<(), Stop> {
         let now = self.now;
         let before = self.shadow.state();
-        let (model_call, data) = match call {
-            UserCall::Listen => (Call::OpenPassive, Vec::new()),
-            UserCall::Connect => (Call::OpenActive, Vec::new()),
+        let mut data = std::mem::take(&mut self.sending);
+        data.clear();
+        let model_call = match call {
+            UserCall::Listen => Call::OpenPassive,
+            UserCall::Connect => Call::OpenActive,
             UserCall::Send(n) => {
-                let text = text(self.sent, usize::from(n));
+                text_into(&mut data, self.sent, usize::from(n));
                 self.sent = self.sent.wrapping_add(u32::from(n));
-                (Call::Send, text)
+                Call::Send
             }
-            UserCall::Receive => (Call::Receive, Vec::new()),
-            UserCall::Close => (Call::Close, Vec::new()),
-            UserCall::Abort => (Call::Abort, Vec::new()),
+            UserCall::Receive => Call::Receive,
+            UserCall::Close => Call::Close,
+            UserCall::Abort => Call::Abort,
         };
         if !self.stack.can_call(model_call) {
+            self.sending = data;
             self.run.steps = self.step;
             return Err(Stop);
         }
@@ -560,6 +574,7 @@ impl Harness<'_, '_, '_, '_> {
         } else {
             self.shadow.handle_user(now, model_call);
         }
+        self.sending = data;
         if !read.is_empty() {
             self.log(Record::Read { at: now, data: read.clone() });
         }
@@ -578,24 +593,36 @@ impl Harness<'_, '_, '_, '_> {
     }
 
     fn inject(&mut self, inject: Inject) -> Result<(), Stop> {
+        let mut segment = std::mem::take(&mut self.inbound);
+        self.build(inject, &mut segment);
+        let result = self.inject_built(&segment);
+        self.inbound = segment;
+        result
+    }
+
+    fn inject_built(&mut self, segment: &Segment) -> Result<(), Stop> {
         let now = self.now;
-        let segment = self.build(inject);
         let before = self.shadow.state();
         let mut scratch = std::mem::take(&mut self.scratch);
-        let sent = self.stack.inject_segment(now, &segment, &mut scratch);
+        let sent = self.stack.inject_segment(now, segment, &mut scratch);
         self.scratch = scratch;
+        let record = |segment: &Segment| Record::Inbound { at: now, segment: segment.clone() };
         if sent.is_err() {
             // Our own segments are small and always build; if one did not, the stack never
             // saw it and neither may the shadow.
-            self.log(Record::Inbound { at: now, segment });
+            if self.record {
+                self.log(record(segment));
+            }
             return Ok(());
         }
         let seq_future =
-            || classify::valuation(&self.shadow.view(), Some(&segment)).get(Family::Seq) == Atom::SeqFuture.value();
+            || classify::valuation(&self.shadow.view(), Some(segment)).get(Family::Seq) == Atom::SeqFuture.value();
         self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq_future();
-        self.shadow.handle_segment(now, &segment);
+        self.shadow.handle_segment(now, segment);
         let rst = segment.ctl.contains(Control::RST);
-        self.log(Record::Inbound { at: now, segment });
+        if self.record {
+            self.log(record(segment));
+        }
         self.settle(before, rst)
     }
 
@@ -668,8 +695,9 @@ impl Harness<'_, '_, '_, '_> {
         }
     }
 
-    /// The segment an [`Inject`] describes, numbered from what the stack should expect.
-    fn build(&self, inject: Inject) -> Segment {
+    /// The segment an [`Inject`] describes, numbered from what the stack should expect, written
+    /// into `out`.
+    fn build(&self, inject: Inject, out: &mut Segment) {
         let view = self.shadow.view();
         let synced = view.state.has_rcv_nxt();
         let rcv_nxt = if synced { view.rcv_nxt } else { PEER_ISS };
@@ -703,9 +731,10 @@ impl Harness<'_, '_, '_, '_> {
         };
         let payload_at = seq.add(u32::from(ctl.contains(Control::SYN)));
         let ctl = if inject.len > 0 { ctl.with(Control::PSH) } else { ctl };
-        let payload = text(payload_at.distance_from(PEER_ISS.add(1)) as u32, usize::from(inject.len));
+        let mut payload = std::mem::take(&mut out.payload);
+        text_into(&mut payload, payload_at.distance_from(PEER_ISS.add(1)) as u32, usize::from(inject.len));
         let p = self.params();
-        Segment {
+        *out = Segment {
             src_port: p.peer.port(),
             dst_port: p.stack.port(),
             seq,
@@ -714,7 +743,7 @@ impl Harness<'_, '_, '_, '_> {
             window: inject.window.octets(),
             mss: ctl.contains(Control::SYN).then_some(PEER_MSS),
             payload,
-        }
+        };
     }
 
     /// After an input: takes what the shadow did and what the stack sent, and compares them.

@@ -160,13 +160,19 @@ const PATTERN: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// (one division per call, not per octet: the fuzz loop builds a payload for every segment).
 pub fn text(offset: u32, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
+    text_into(&mut out, offset, len);
+    out
+}
+
+/// [`text`] into `out` (cleared first), reusing its buffer.
+pub fn text_into(out: &mut Vec<u8>, offset: u32, len: usize) {
+    out.clear();
     let mut at = (offset % 36) as usize;
     while out.len() < len {
         let run = (PATTERN.len() - at).min(len - out.len());
         out.extend_from_slice(&PATTERN[at..at + run]);
         at = 0;
     }
-    out
 }
 
 /// A named script that walks a stack through one part of the state machine: the fuzz loop's
