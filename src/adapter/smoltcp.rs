@@ -318,7 +318,10 @@ impl Stack for Smoltcp {
     }
 
     fn inject(&mut self, now: Instant, packet: &[u8]) {
-        self.device.rx.push_back(packet.to_vec());
+        let mut buffer = self.device.rx_spare.pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(packet);
+        self.device.rx.push_back(buffer);
         self.poll(smol_instant(now));
     }
 
@@ -347,6 +350,7 @@ impl Stack for Smoltcp {
         let Some(packet) = self.device.tx.pop_front() else { return false };
         out.clear();
         out.extend_from_slice(&packet);
+        self.device.tx_spare.push(packet);
         true
     }
 
@@ -370,19 +374,24 @@ struct Wire {
     rx: VecDeque<Vec<u8>>,
     /// Packets smoltcp sent, not yet taken by the harness.
     tx: VecDeque<Vec<u8>>,
+    /// Buffers of packets smoltcp has read, and of packets the harness has taken, for the
+    /// next ones: the fuzz loop moves a few packets each way at every step.
+    rx_spare: Vec<Vec<u8>>,
+    tx_spare: Vec<Vec<u8>>,
 }
 
 impl Device for Wire {
-    type RxToken<'a> = RxToken;
+    type RxToken<'a> = RxToken<'a>;
     type TxToken<'a> = TxToken<'a>;
 
-    fn receive(&mut self, _: smoltcp::time::Instant) -> Option<(RxToken, TxToken<'_>)> {
+    fn receive(&mut self, _: smoltcp::time::Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         let packet = self.rx.pop_front()?;
-        Some((RxToken(packet), TxToken(&mut self.tx)))
+        let rx = RxToken { packet, spare: &mut self.rx_spare };
+        Some((rx, TxToken { tx: &mut self.tx, spare: &mut self.tx_spare }))
     }
 
     fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<TxToken<'_>> {
-        (self.tx.len() < TX_LIMIT).then_some(TxToken(&mut self.tx))
+        (self.tx.len() < TX_LIMIT).then_some(TxToken { tx: &mut self.tx, spare: &mut self.tx_spare })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -395,24 +404,36 @@ impl Device for Wire {
     }
 }
 
-struct RxToken(Vec<u8>);
+struct RxToken<'a> {
+    packet: Vec<u8>,
+    spare: &'a mut Vec<Vec<u8>>,
+}
 
-impl phy::RxToken for RxToken {
+impl phy::RxToken for RxToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
+        let result = f(&self.packet);
+        self.spare.push(self.packet);
+        result
     }
 }
 
-struct TxToken<'a>(&'a mut VecDeque<Vec<u8>>);
+struct TxToken<'a> {
+    tx: &'a mut VecDeque<Vec<u8>>,
+    spare: &'a mut Vec<Vec<u8>>,
+}
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = vec![0; len];
+        let mut packet = self.spare.pop().unwrap_or_default();
+        packet.clear();
+        packet.resize(len, 0);
         let result = f(&mut packet);
         // A reply to an incoming packet comes through the token `receive` hands out, which
         // cannot say "busy": past the limit it is dropped, as a full NIC queue drops.
-        if self.0.len() < TX_LIMIT {
-            self.0.push_back(packet);
+        if self.tx.len() < TX_LIMIT {
+            self.tx.push_back(packet);
+        } else {
+            self.spare.push(packet);
         }
         result
     }
