@@ -35,6 +35,11 @@ pub fn acceptable(seq: SeqNum, len: u32, rcv_nxt: SeqNum, rcv_wnd: u32) -> bool 
 
 /// The guard valuation of `seg` (or of a user call or timeout when `None`) against `tcb`.
 /// Every family gets a value; the table reads only those that mean something where it is used.
+///
+/// Inlined: the endpoint builds the view just before it asks, and through memory the view's
+/// separately stored flags read back as one word stalled the store forwarding (perf put most of
+/// this function's samples on that load).
+#[inline]
 pub fn valuation(tcb: &TcbView, seg: Option<&Segment>) -> Valuation {
     let mut v = Valuation::default();
     let boolean = |holds: bool| if holds { 0 } else { 1 };
