@@ -31,7 +31,7 @@ use std::fmt;
 
 pub use action::{AckExpr, Action, SendSpec, SeqExpr, Signal};
 pub use diag::{did_you_mean, render, Kind, Problem, Problems, Source, Span};
-pub use guard::{Atom, Family, Guard, Literal, Valuation};
+pub use guard::{Atom, Family, Guard, GuardMasks, Literal, Valuation};
 pub use input::{Call, Flags, Input, Pattern, Timer};
 pub use state::State;
 pub use validate::{Model, Stats};

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use super::action::Action;
 use super::diag::{Kind, Problem, Problems, Span};
-use super::guard::{Family, Guard, Valuation};
+use super::guard::{Family, Guard, GuardMasks, Valuation};
 use super::input::{Flags, Input, Pattern, Timer};
 use super::state::State;
 use super::{Row, Table};
@@ -59,6 +59,8 @@ pub struct Model {
     table: Table,
     /// Candidate rows per (state, input), in table order: `state * Input::COUNT + input`.
     dispatch: Vec<Vec<u16>>,
+    /// Each row's guard as bits, by row index.
+    guards: Vec<GuardMasks>,
     timers: [TimerSet; State::COUNT],
     states: Vec<State>,
     stats: Stats,
@@ -99,8 +101,10 @@ impl Model {
     /// The row that fires, with its index: the first candidate whose guard holds under
     /// `valuation`.
     pub fn fire(&self, state: State, input: Input, valuation: &Valuation) -> Option<(usize, &Row)> {
-        first_match(&self.table.rows, self.candidates(state, input), valuation)
-            .map(|i| (i as usize, &self.table.rows[i as usize]))
+        let bits = valuation.bits();
+        let candidates = self.candidates(state, input);
+        let i = candidates.iter().copied().find(|&i| self.guards[usize::from(i)].holds(bits))?;
+        Some((usize::from(i), &self.table.rows[usize::from(i)]))
     }
 }
 
@@ -209,7 +213,8 @@ impl Table {
             return Err(Problems::new(&self.source, problems));
         }
         let stats = Stats { rows: self.rows.len(), states: states.len(), inputs: inputs_seen.len(), cases };
-        Ok(Model { table: self, dispatch, timers, states, stats })
+        let guards = self.rows.iter().map(|row| row.rule.guard.masks()).collect();
+        Ok(Model { table: self, dispatch, guards, timers, states, stats })
     }
 }
 
