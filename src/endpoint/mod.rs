@@ -370,8 +370,12 @@ impl<'m> Endpoint<'m> {
         if self.cfg.log {
             self.log.push(Transition { at: now, input, from, to: row.rule.to, row: index });
         }
+        // Calls queued "for processing after entering ESTABLISHED" (RFC 9293 3.10.2-3.10.4) run
+        // once the handshake completes, also when the segment that completes it carries the
+        // peer's FIN and the row lands in CLOSE-WAIT: the connection passed through ESTABLISHED
+        // within that segment. Their rows start the RTO for the text `accept-ack` just flushed.
         let established = !from.has_rcv_nxt() || from == State::SynReceived;
-        if established && self.state == State::Established {
+        if established && matches!(self.state, State::Established | State::CloseWait) {
             for call in std::mem::take(&mut self.tcb.queued) {
                 self.handle_user(now, call);
             }

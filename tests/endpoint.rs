@@ -1,0 +1,80 @@
+//! The reference endpoint on hand-built segments: paths through the table where what the rows
+//! leave to the endpoint (queued calls, timers, sequence numbers) matters.
+
+use tcpcheck::endpoint::{Config, Endpoint};
+use tcpcheck::model::shipped::Shipped;
+use tcpcheck::model::{Call, Model, State, Timer};
+use tcpcheck::time::Instant;
+use tcpcheck::wire::{Control, Segment, SeqNum};
+
+fn rfc9293() -> Model {
+    Shipped::find("rfc9293").unwrap().load().unwrap()
+}
+
+const PEER_ISS: SeqNum = SeqNum(5000);
+
+fn from_peer(ep: &Endpoint<'_>, seq: SeqNum, ack: Option<SeqNum>, ctl: Control, text: &[u8]) -> Segment {
+    let cfg = ep.config();
+    Segment {
+        src_port: cfg.remote_port,
+        dst_port: cfg.local_port,
+        seq,
+        ack,
+        ctl,
+        window: 4096,
+        mss: (ctl.contains(Control::SYN)).then_some(536),
+        payload: text.to_vec(),
+    }
+}
+
+fn drain(ep: &mut Endpoint<'_>) -> Vec<Segment> {
+    std::iter::from_fn(|| ep.poll_transmit()).collect()
+}
+
+/// A passive open that is in SYN-RECEIVED, its SYN|ACK taken off the wire.
+fn syn_received(model: &Model) -> Endpoint<'_> {
+    let mut ep = Endpoint::new(model, Config::default());
+    ep.handle_user(Instant::ZERO, Call::OpenPassive);
+    let syn = from_peer(&ep, PEER_ISS, None, Control::SYN, b"");
+    ep.handle_segment(Instant::ZERO, &syn);
+    assert_eq!(ep.state(), State::SynReceived);
+    drain(&mut ep);
+    ep
+}
+
+#[test]
+fn syn_received_fin_ack_runs_the_queued_send_and_times_it() {
+    // SEND in SYN-RECEIVED is queued (3.10.2); the peer's ACK of our SYN comes with its FIN,
+    // so the connection lands in CLOSE-WAIT. The queued text goes out there, and the RTO that
+    // retransmits it runs.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    ep.send(Instant::ZERO, b"abc");
+    assert!(drain(&mut ep).is_empty(), "queued until ESTABLISHED");
+    let fin = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::FIN, b"");
+    ep.handle_segment(Instant::ZERO, &fin);
+    assert_eq!(ep.state(), State::CloseWait);
+    let out = drain(&mut ep);
+    assert!(out.iter().any(|s| s.payload == b"abc"), "{out:?}");
+    let rto = ep.deadline(Timer::Rto).expect("the RTO times the text");
+    ep.handle_timeout(rto);
+    let again = drain(&mut ep);
+    assert!(again.iter().any(|s| s.payload == b"abc" && s.seq == ep.iss().add(1)), "{again:?}");
+}
+
+#[test]
+fn syn_received_fin_ack_runs_a_queued_close() {
+    // CLOSE after a SEND in SYN-RECEIVED is queued behind it (3.10.4); in CLOSE-WAIT it sends
+    // our FIN after the text and enters LAST-ACK.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    ep.send(Instant::ZERO, b"abc");
+    ep.handle_user(Instant::ZERO, Call::Close);
+    assert_eq!(ep.state(), State::SynReceived);
+    let fin = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::FIN, b"");
+    ep.handle_segment(Instant::ZERO, &fin);
+    assert_eq!(ep.state(), State::LastAck);
+    let out = drain(&mut ep);
+    let fin_at = ep.iss().add(4);
+    assert!(out.iter().any(|s| s.ctl.contains(Control::FIN) && s.seq == fin_at), "{out:?}");
+}
