@@ -78,3 +78,59 @@ fn syn_received_fin_ack_runs_a_queued_close() {
     let fin_at = ep.iss().add(4);
     assert!(out.iter().any(|s| s.ctl.contains(Control::FIN) && s.seq == fin_at), "{out:?}");
 }
+
+#[test]
+fn established_seq_ahead_takes_its_ack() {
+    // An out-of-order segment in the window is acceptable: its text is dropped, its ACK is not
+    // (RFC 9293 3.10.7.4, fifth check). Once it acknowledges all our text, nothing is left to
+    // retransmit.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ack = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::NONE, b"");
+    ep.handle_segment(Instant::ZERO, &ack);
+    assert_eq!(ep.state(), State::Established);
+    ep.send(Instant::ZERO, b"abc");
+    drain(&mut ep);
+    assert!(ep.deadline(Timer::Rto).is_some());
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(ep.iss().add(4)), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    let out = drain(&mut ep);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack, Some(PEER_ISS.add(1)), "the text ahead is not taken");
+    assert_eq!(ep.view().snd_una, ep.iss().add(4));
+    assert_eq!(ep.deadline(Timer::Rto), None, "nothing outstanding");
+}
+
+#[test]
+fn syn_received_seq_ahead_establishes_or_resets_by_its_ack() {
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(ep.iss().add(1)), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    assert_eq!(ep.state(), State::Established);
+    let out = drain(&mut ep);
+    assert_eq!(out.iter().map(|s| (s.ctl, s.ack)).collect::<Vec<_>>(), [(Control::NONE, Some(PEER_ISS.add(1)))]);
+
+    let mut ep = syn_received(&model);
+    let bad = ep.iss().add(7);
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(bad), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    assert_eq!(ep.state(), State::SynReceived);
+    let out = drain(&mut ep);
+    assert_eq!(out.iter().map(|s| (s.ctl, s.seq)).collect::<Vec<_>>(), [(Control::RST, bad)]);
+}
+
+#[test]
+fn fin_wait_1_seq_ahead_that_acks_our_fin_enters_fin_wait_2() {
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ack = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::NONE, b"");
+    ep.handle_segment(Instant::ZERO, &ack);
+    ep.handle_user(Instant::ZERO, Call::Close);
+    assert_eq!(ep.state(), State::FinWait1);
+    drain(&mut ep);
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(ep.iss().add(2)), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    assert_eq!(ep.state(), State::FinWait2);
+    assert_eq!(ep.deadline(Timer::Rto), None);
+}
