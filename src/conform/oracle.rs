@@ -33,6 +33,15 @@
 //!   the size of a retransmitted segment open): the stack's may start at the same number and
 //!   continue over text or a FIN already sent (up to the shadow's SND.NXT), as a stack that
 //!   resends everything outstanding does;
+//! - while the peer's window is closed (SND.WND = 0) and text is queued or in flight, the stack
+//!   may probe it (RFC 9293 3.8.6.1, MUST-36: "the sending TCP peer must regularly transmit at
+//!   least one octet of new data (if available), or retransmit ... even if the send window is
+//!   zero"); the table has no persist timer, so such probes are the stack's timing, as its RTO
+//!   is. A probe is a segment without SYN, RST or FIN that starts between SND.UNA and SND.NXT,
+//!   acknowledges RCV.NXT and carries at most one octet, the octet the user sent at that
+//!   number ([`is_zero_window_probe`]); it is excused only where no expected segment matches it.
+//!   smoltcp's probe is one new octet at SND.NXT (`dispatch`, `is_zero_window_probe`), or a
+//!   pure ACK when everything is in flight;
 //! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
 //!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
 //!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
@@ -646,6 +655,7 @@ impl Harness<'_, '_, '_> {
         self.learn();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
+        self.zero_window_probes();
         self.throttle(now);
         self.repacketized();
         for (e, a) in self.expected.iter_mut().zip(&self.actual) {
@@ -771,6 +781,23 @@ impl Harness<'_, '_, '_> {
         } else if self.actual.iter().any(is_pure_ack) {
             self.throttled_at = Some(now);
         }
+    }
+
+    /// The persist tolerance (module doc): the stack's probes of a closed window that no
+    /// expected segment stands for are not differences.
+    fn zero_window_probes(&mut self) {
+        let view = self.shadow.view();
+        let sends = matches!(
+            view.state,
+            State::Established | State::FinWait1 | State::CloseWait | State::Closing | State::LastAck
+        );
+        let outstanding = view.send_queued || view.snd_nxt != view.snd_una;
+        if self.shadow.snd_wnd() != 0 || !sends || !outstanding {
+            return;
+        }
+        let iss = self.shadow.iss();
+        let expected = &self.expected;
+        self.actual.retain(|a| expected.iter().any(|e| same(e, a)) || !is_zero_window_probe(a, &view, iss));
     }
 
     /// The repacketization tolerance: in a step that retransmits, a stack's segment that starts
@@ -904,6 +931,17 @@ impl Harness<'_, '_, '_> {
         }
         segments.iter().map(|s| show_outbound(s, self.run.stack_iss)).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// Whether `seg` can be a probe of a closed window (RFC 9293 3.8.6.1) from a stack whose TCB
+/// the shadow's `view` is, with initial sequence number `iss`: no SYN, RST or FIN, a start
+/// between SND.UNA and SND.NXT, RCV.NXT acknowledged, and at most one octet, the one the user
+/// sent at that number (the text is a pattern by offset from ISS+1).
+pub fn is_zero_window_probe(seg: &Segment, view: &crate::endpoint::TcbView, iss: SeqNum) -> bool {
+    let controls = [Control::SYN, Control::RST, Control::FIN].iter().any(|&c| seg.ctl.contains(c));
+    let within = seg.seq.distance_from(view.snd_una) >= 0 && seg.seq.distance_from(view.snd_nxt) <= 0;
+    let octet = || seg.payload == text(seg.seq.distance_from(iss.add(1)) as u32, seg.payload.len());
+    !controls && within && seg.ack == Some(view.rcv_nxt) && seg.payload.len() <= 1 && octet()
 }
 
 /// A segment that only acknowledges: no text, no SYN, FIN or RST.
@@ -1215,6 +1253,69 @@ mod tests {
         steps.extend([Step::User(UserCall::Send(3)), Step::User(UserCall::Close), Step::Wait(Wait::NextTimer)]);
         let (told, _) = smoltcp_runs(steps);
         assert_eq!(told, None);
+    }
+
+    #[test]
+    fn a_zero_window_probe_is_one_octet_of_the_users_text_from_snd_una_to_snd_nxt() {
+        use crate::endpoint::TcbView;
+        let iss = SeqNum(100);
+        // Three octets in flight, more queued: SND.UNA = 101, SND.NXT = 104.
+        let view = TcbView {
+            state: State::Established,
+            snd_una: SeqNum(101),
+            snd_nxt: SeqNum(104),
+            rcv_nxt: SeqNum(7),
+            ..TcbView::default()
+        };
+        let probe = |seq: u32, ctl: Control, payload: Vec<u8>| Segment {
+            seq: SeqNum(seq),
+            ack: Some(SeqNum(7)),
+            ctl,
+            payload,
+            ..Segment::default()
+        };
+        let octet = |offset: u32| text(offset, 1);
+        // New text at SND.NXT, the first octet again at SND.UNA, a pure ACK at SND.NXT.
+        assert!(is_zero_window_probe(&probe(104, Control::PSH, octet(3)), &view, iss));
+        assert!(is_zero_window_probe(&probe(101, Control::NONE, octet(0)), &view, iss));
+        assert!(is_zero_window_probe(&probe(104, Control::NONE, Vec::new()), &view, iss));
+        // Not a probe: two octets, another octet than the user's, beyond SND.NXT, before
+        // SND.UNA, with FIN or RST, acknowledging something else.
+        assert!(!is_zero_window_probe(&probe(104, Control::PSH, text(3, 2)), &view, iss));
+        assert!(!is_zero_window_probe(&probe(104, Control::PSH, octet(4)), &view, iss));
+        assert!(!is_zero_window_probe(&probe(105, Control::PSH, octet(4)), &view, iss));
+        assert!(!is_zero_window_probe(&probe(100, Control::NONE, Vec::new()), &view, iss));
+        assert!(!is_zero_window_probe(&probe(104, Control::FIN, Vec::new()), &view, iss));
+        assert!(!is_zero_window_probe(&probe(104, Control::RST, Vec::new()), &view, iss));
+        let other_ack = Segment { ack: Some(SeqNum(8)), ..probe(104, Control::PSH, octet(3)) };
+        assert!(!is_zero_window_probe(&other_ack, &view, iss));
+    }
+
+    #[test]
+    fn smoltcps_zero_window_probes_are_excused_while_the_window_is_closed() {
+        // The peer closes its window; SEND queues text that cannot go out. smoltcp probes at
+        // once (`send_slice` arms the probe timer at Instant::ZERO), then with backoff; the
+        // table has no persist timer and expects nothing until the window opens.
+        let mut steps = vec![Step::User(UserCall::Listen), peer(Kind::Syn, Rel::Exact, 0)];
+        steps.push(Step::Inject(Inject {
+            kind: Kind::Ack,
+            seq: Rel::Exact,
+            ack: Rel::Exact,
+            len: 0,
+            window: Window::Zero,
+        }));
+        steps.extend([Step::User(UserCall::Send(5)), Step::Wait(Wait::Ms(10_000)), peer(Kind::Ack, Rel::Exact, 0)]);
+        let model = model("rfc9293");
+        let mut stack = Smoltcp::new(1);
+        let oracle = Oracle::new(&model, stack.params().clone());
+        let run = oracle.run(&mut stack, &Script { steps }, true);
+        let probes = run
+            .trace
+            .iter()
+            .filter(|r| matches!(r, Record::Outbound { segment, .. } if segment.payload.len() == 1))
+            .count();
+        assert!(probes >= 2, "smoltcp probed {probes} times");
+        assert_eq!(run.verdict, None);
     }
 
     #[test]

@@ -242,6 +242,11 @@ impl<'m> Endpoint<'m> {
         self.cfg.buffer.saturating_sub(self.tcb.received.len() as u32)
     }
 
+    /// SND.WND: the window the peer last advertised in an acceptable ACK.
+    pub fn snd_wnd(&self) -> u32 {
+        self.tcb.snd_wnd
+    }
+
     /// When `timer` is due, if it is running.
     pub fn deadline(&self, timer: Timer) -> Option<Instant> {
         self.timers[timer as usize]
