@@ -37,11 +37,12 @@
 //!   may probe it (RFC 9293 3.8.6.1, MUST-36: "the sending TCP peer must regularly transmit at
 //!   least one octet of new data (if available), or retransmit ... even if the send window is
 //!   zero"); the table has no persist timer, so such probes are the stack's timing, as its RTO
-//!   is. A probe is a segment without SYN, RST or FIN that starts between SND.UNA and SND.NXT,
+//!   is. A probe is a segment without SYN or RST that starts between SND.UNA and SND.NXT,
 //!   acknowledges RCV.NXT and carries at most one octet, the octet the user sent at that
-//!   number ([`is_zero_window_probe`]); it is excused only where no expected segment matches it.
-//!   smoltcp's probe is one new octet at SND.NXT (`dispatch`, `is_zero_window_probe`), or a
-//!   pure ACK when everything is in flight;
+//!   number, and a FIN only where ours belongs ([`is_zero_window_probe`]); it is excused only
+//!   where no expected segment matches it, and stands for an expected pure ACK with its number.
+//!   smoltcp's probe is one new octet at SND.NXT (`dispatch`, `is_zero_window_probe`), with FIN
+//!   on the last octet after CLOSE, or a pure ACK when everything is in flight;
 //! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
 //!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
 //!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
@@ -653,9 +654,9 @@ impl Harness<'_, '_, '_> {
             }
         }
         self.learn();
+        self.zero_window_probes();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
-        self.zero_window_probes();
         self.throttle(now);
         self.repacketized();
         for (e, a) in self.expected.iter_mut().zip(&self.actual) {
@@ -784,7 +785,10 @@ impl Harness<'_, '_, '_> {
     }
 
     /// The persist tolerance (module doc): the stack's probes of a closed window that no
-    /// expected segment stands for are not differences.
+    /// expected segment stands for are not differences. A probe also acknowledges, so where the
+    /// step's rows send a pure ACK with the same number, the probe stands for that ACK (it is
+    /// kept as a pure ACK at SND.NXT for the comparison). Runs before [`coalesce`], which would
+    /// join a probe to the ACK it carries.
     fn zero_window_probes(&mut self) {
         let view = self.shadow.view();
         let sends = matches!(
@@ -795,9 +799,23 @@ impl Harness<'_, '_, '_> {
         if self.shadow.snd_wnd() != 0 || !sends || !outstanding {
             return;
         }
+        // Where our FIN goes once the queued text is out: a probe of the last octet may carry it.
+        let closing = matches!(view.state, State::FinWait1 | State::Closing | State::LastAck);
+        let fin_at = closing.then(|| view.fin_seq.unwrap_or(view.snd_nxt.add(self.shadow.unsent_len() as u32)));
         let iss = self.shadow.iss();
         let expected = &self.expected;
-        self.actual.retain(|a| expected.iter().any(|e| same(e, a)) || !is_zero_window_probe(a, &view, iss));
+        self.actual.retain_mut(|a| {
+            if expected.iter().any(|e| same(e, a)) || !is_zero_window_probe(a, &view, iss, fin_at) {
+                return true;
+            }
+            let acks = expected.iter().any(|e| is_pure_ack(e) && e.ack == a.ack);
+            if acks {
+                a.seq = view.snd_nxt;
+                a.ctl = Control::NONE;
+                a.payload.clear();
+            }
+            acks
+        });
     }
 
     /// The repacketization tolerance: in a step that retransmits, a stack's segment that starts
@@ -934,11 +952,19 @@ impl Harness<'_, '_, '_> {
 }
 
 /// Whether `seg` can be a probe of a closed window (RFC 9293 3.8.6.1) from a stack whose TCB
-/// the shadow's `view` is, with initial sequence number `iss`: no SYN, RST or FIN, a start
-/// between SND.UNA and SND.NXT, RCV.NXT acknowledged, and at most one octet, the one the user
-/// sent at that number (the text is a pattern by offset from ISS+1).
-pub fn is_zero_window_probe(seg: &Segment, view: &crate::endpoint::TcbView, iss: SeqNum) -> bool {
-    let controls = [Control::SYN, Control::RST, Control::FIN].iter().any(|&c| seg.ctl.contains(c));
+/// the shadow's `view` is, with initial sequence number `iss`: no SYN or RST, a start between
+/// SND.UNA and SND.NXT, RCV.NXT acknowledged, and at most one octet, the one the user sent at
+/// that number (the text is a pattern by offset from ISS+1). A FIN only where our FIN belongs,
+/// `fin_at` (a probe of the last queued octet after CLOSE carries it, as smoltcp's does).
+pub fn is_zero_window_probe(
+    seg: &Segment,
+    view: &crate::endpoint::TcbView,
+    iss: SeqNum,
+    fin_at: Option<SeqNum>,
+) -> bool {
+    let end = seg.seq.add(seg.payload.len() as u32);
+    let fin_ok = !seg.ctl.contains(Control::FIN) || fin_at == Some(end);
+    let controls = !fin_ok || [Control::SYN, Control::RST].iter().any(|&c| seg.ctl.contains(c));
     let within = seg.seq.distance_from(view.snd_una) >= 0 && seg.seq.distance_from(view.snd_nxt) <= 0;
     let octet = || seg.payload == text(seg.seq.distance_from(iss.add(1)) as u32, seg.payload.len());
     !controls && within && seg.ack == Some(view.rcv_nxt) && seg.payload.len() <= 1 && octet()
@@ -1276,19 +1302,23 @@ mod tests {
         };
         let octet = |offset: u32| text(offset, 1);
         // New text at SND.NXT, the first octet again at SND.UNA, a pure ACK at SND.NXT.
-        assert!(is_zero_window_probe(&probe(104, Control::PSH, octet(3)), &view, iss));
-        assert!(is_zero_window_probe(&probe(101, Control::NONE, octet(0)), &view, iss));
-        assert!(is_zero_window_probe(&probe(104, Control::NONE, Vec::new()), &view, iss));
+        assert!(is_zero_window_probe(&probe(104, Control::PSH, octet(3)), &view, iss, None));
+        assert!(is_zero_window_probe(&probe(101, Control::NONE, octet(0)), &view, iss, None));
+        assert!(is_zero_window_probe(&probe(104, Control::NONE, Vec::new()), &view, iss, None));
         // Not a probe: two octets, another octet than the user's, beyond SND.NXT, before
         // SND.UNA, with FIN or RST, acknowledging something else.
-        assert!(!is_zero_window_probe(&probe(104, Control::PSH, text(3, 2)), &view, iss));
-        assert!(!is_zero_window_probe(&probe(104, Control::PSH, octet(4)), &view, iss));
-        assert!(!is_zero_window_probe(&probe(105, Control::PSH, octet(4)), &view, iss));
-        assert!(!is_zero_window_probe(&probe(100, Control::NONE, Vec::new()), &view, iss));
-        assert!(!is_zero_window_probe(&probe(104, Control::FIN, Vec::new()), &view, iss));
-        assert!(!is_zero_window_probe(&probe(104, Control::RST, Vec::new()), &view, iss));
+        assert!(!is_zero_window_probe(&probe(104, Control::PSH, text(3, 2)), &view, iss, None));
+        assert!(!is_zero_window_probe(&probe(104, Control::PSH, octet(4)), &view, iss, None));
+        assert!(!is_zero_window_probe(&probe(105, Control::PSH, octet(4)), &view, iss, None));
+        assert!(!is_zero_window_probe(&probe(100, Control::NONE, Vec::new()), &view, iss, None));
+        assert!(!is_zero_window_probe(&probe(104, Control::FIN, Vec::new()), &view, iss, None));
+        assert!(!is_zero_window_probe(&probe(104, Control::RST, Vec::new()), &view, iss, None));
+        // The FIN rides only on the octet before where our FIN goes.
+        let fin_probe = probe(104, Control::PSH.with(Control::FIN), octet(3));
+        assert!(is_zero_window_probe(&fin_probe, &view, iss, Some(SeqNum(105))));
+        assert!(!is_zero_window_probe(&fin_probe, &view, iss, Some(SeqNum(107))));
         let other_ack = Segment { ack: Some(SeqNum(8)), ..probe(104, Control::PSH, octet(3)) };
-        assert!(!is_zero_window_probe(&other_ack, &view, iss));
+        assert!(!is_zero_window_probe(&other_ack, &view, iss, None));
     }
 
     #[test]
@@ -1315,6 +1345,35 @@ mod tests {
             .filter(|r| matches!(r, Record::Outbound { segment, .. } if segment.payload.len() == 1))
             .count();
         assert!(probes >= 2, "smoltcp probed {probes} times");
+        assert_eq!(run.verdict, None);
+    }
+
+    #[test]
+    fn a_probe_that_carries_the_ack_a_row_sends_stands_for_it() {
+        // A simultaneous open with text and CLOSE queued in SYN-RECEIVED; the ACK that
+        // completes it carries text and closes the window. The table sends an ACK; smoltcp
+        // sends a probe of the queued octet that carries that ACK (and the ACK again).
+        let steps = vec![
+            Step::User(UserCall::Connect),
+            Step::Wait(Wait::Ms(2023)),
+            Step::Inject(Inject { kind: Kind::Syn, seq: Rel::Exact, ack: Rel::Exact, len: 0, window: Window::Open }),
+            Step::User(UserCall::Send(1)),
+            Step::User(UserCall::Close),
+            Step::Inject(Inject { kind: Kind::Ack, seq: Rel::Exact, ack: Rel::Exact, len: 1, window: Window::Zero }),
+        ];
+        let model = model("rfc9293");
+        let mut stack = Smoltcp::new(1);
+        let oracle = Oracle::new(&model, stack.params().clone());
+        let run = oracle.run(&mut stack, &Script { steps }, true);
+        let last = run.trace.iter().rposition(Record::starts_step).unwrap();
+        let answer: Vec<&Segment> = run.trace[last..]
+            .iter()
+            .filter_map(|r| match r {
+                Record::Outbound { segment, .. } => Some(segment),
+                _ => None,
+            })
+            .collect();
+        assert!(answer.iter().any(|s| s.payload.len() == 1 && s.ack.is_some()), "{answer:?}");
         assert_eq!(run.verdict, None);
     }
 

@@ -247,6 +247,11 @@ impl<'m> Endpoint<'m> {
         self.tcb.snd_wnd
     }
 
+    /// Octets SENT by the user and not yet sent on the wire (the window or the state holds them).
+    pub fn unsent_len(&self) -> usize {
+        self.tcb.unsent.len()
+    }
+
     /// When `timer` is due, if it is running.
     pub fn deadline(&self, timer: Timer) -> Option<Instant> {
         self.timers[timer as usize]
