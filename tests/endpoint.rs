@@ -134,3 +134,21 @@ fn fin_wait_1_seq_ahead_that_acks_our_fin_enters_fin_wait_2() {
     assert_eq!(ep.state(), State::FinWait2);
     assert_eq!(ep.deadline(Timer::Rto), None);
 }
+
+#[test]
+fn send_octet_reads_flight_then_unsent() {
+    // What a probe or retransmission at a number must carry: in flight first, then queued.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ack = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::NONE, b"");
+    let ack = Segment { window: 2, ..ack };
+    ep.handle_segment(Instant::ZERO, &ack);
+    ep.send(Instant::ZERO, b"abcd");
+    let out = drain(&mut ep);
+    assert_eq!(out.iter().map(|s| s.payload.clone()).collect::<Vec<_>>(), [b"ab".to_vec()], "a window of 2");
+    let at = |n: u32| ep.send_octet(ep.iss().add(n));
+    assert_eq!(
+        (at(0), at(1), at(2), at(3), at(4), at(5)),
+        (None, Some(b'a'), Some(b'b'), Some(b'c'), Some(b'd'), None)
+    );
+}

@@ -252,6 +252,18 @@ impl<'m> Endpoint<'m> {
         self.tcb.unsent.len()
     }
 
+    /// The octet of our text numbered `seq`, if it is unacknowledged or not yet sent: what a
+    /// retransmission or a window probe at `seq` must carry.
+    pub fn send_octet(&self, seq: SeqNum) -> Option<u8> {
+        let t = &self.tcb;
+        let syn = u32::from(t.snd_una == t.iss && t.syn_sent);
+        let offset = seq.offset_from(t.snd_una.add(syn))? as usize;
+        match offset.checked_sub(t.flight.len()) {
+            None => t.flight.get(offset).copied(),
+            Some(rest) => t.unsent.get(rest).copied(),
+        }
+    }
+
     /// When `timer` is due, if it is running.
     pub fn deadline(&self, timer: Timer) -> Option<Instant> {
         self.timers[timer as usize]
