@@ -26,13 +26,13 @@ fn rfc9293() -> Model {
 const EXPECTED: &[(&str, Option<(Check, &str)>)] = &[
     ("passive-data-close", None),
     // CLOSE_DELAY: TIME-WAIT lasts 10 s, not 2*MSL.
-    ("active-time-wait", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:195"))),
+    ("active-time-wait", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:200"))),
     // The same 10 s end it before the first retransmitted FIN comes at 1 MSL.
-    ("time-wait-fin-again", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:195"))),
+    ("time-wait-fin-again", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:200"))),
     // Any in-window RST closes, TIME-WAIT included (RFC 1337).
-    ("time-wait-rst", Some((Check::RstTimeWait, "models/rfc9293.tcp:240"))),
+    ("time-wait-rst", Some((Check::RstTimeWait, "models/rfc9293.tcp:249"))),
     // An in-window RST that is not exact resets instead of drawing a challenge ACK.
-    ("challenge-acks", Some((Check::ChallengeAck, "models/rfc9293.tcp:151"))),
+    ("challenge-acks", Some((Check::ChallengeAck, "models/rfc9293.tcp:152"))),
     ("simultaneous-close", None),
     // smoltcp never gives up (no R2), and declares so; the backoff is followed by the oracle.
     ("retransmit-and-give-up", None),
