@@ -1381,6 +1381,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rsts_window_teaches_nothing() {
+        // A bad ACK in SYN-RECEIVED draws smoltcp's RST with window 0 (as the row says, up to
+        // the window); the text that follows in sequence is inside smoltcp's 4096-octet window,
+        // and the shadow must still think so.
+        let mut steps = vec![Step::User(UserCall::Listen), peer(Kind::Syn, Rel::Exact, 0)];
+        steps.push(Step::Inject(Inject {
+            kind: Kind::Ack,
+            seq: Rel::Exact,
+            ack: Rel::FromIsn(2),
+            len: 0,
+            window: Window::Open,
+        }));
+        steps.push(peer(Kind::Ack, Rel::Exact, 1));
+        let (told, _) = smoltcp_runs(steps);
+        assert_eq!(told, None);
+    }
+
+    #[test]
     fn an_abort_rst_may_carry_an_ack() {
         let mut steps = passive_open();
         steps.push(Step::User(UserCall::Abort));
