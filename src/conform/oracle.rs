@@ -679,6 +679,10 @@ impl Harness<'_, '_, '_> {
         }
         if matches!(model_state, State::Closed | State::Listen) {
             self.iss_learned = false;
+            // Text a RECEIVE queued before ESTABLISHED took is read from a socket by the next
+            // RECEIVE; once the connection is gone (ABORT, RST, a new OPEN) that read cannot
+            // happen, and the next RECEIVE belongs to another connection.
+            self.handed.clear();
         }
         Ok(())
     }
@@ -1378,6 +1382,23 @@ mod tests {
             .collect();
         assert!(answer.iter().any(|s| s.payload.len() == 1 && s.ack.is_some()), "{answer:?}");
         assert_eq!(run.verdict, None);
+    }
+
+    #[test]
+    fn text_handed_to_a_queued_receive_goes_with_its_connection() {
+        // RECEIVE queued in SYN-RECEIVED (simultaneous open); the peer's FIN|ACK brings text
+        // that completes it; ABORT, a new connection, RECEIVE: nothing to read.
+        let steps = vec![
+            Step::User(UserCall::Connect),
+            peer(Kind::Syn, Rel::Exact, 0),
+            Step::User(UserCall::Receive),
+            peer(Kind::Fin, Rel::Exact, 1),
+            Step::User(UserCall::Abort),
+            Step::User(UserCall::Listen),
+            Step::User(UserCall::Receive),
+        ];
+        let (told, _) = smoltcp_runs(steps);
+        assert_eq!(told, None);
     }
 
     #[test]
