@@ -37,8 +37,8 @@
 //!   may probe it (RFC 9293 3.8.6.1, MUST-36: "the sending TCP peer must regularly transmit at
 //!   least one octet of new data (if available), or retransmit ... even if the send window is
 //!   zero"); the table has no persist timer, so such probes are the stack's timing, as its RTO
-//!   is. A probe is a segment without SYN or RST that starts between SND.UNA and SND.NXT,
-//!   acknowledges RCV.NXT and carries at most one octet, the octet the user sent at that
+//!   is. A probe is a segment without SYN or RST that starts between SND.UNA and SND.NXT (or
+//!   an empty one at SND.UNA - 1, Linux's probe), acknowledges RCV.NXT and carries at most one octet, the octet the user sent at that
 //!   number, and a FIN only where ours belongs ([`is_zero_window_probe`]); it is excused only
 //!   where no expected segment matches it, and stands for an expected pure ACK with its number.
 //!   smoltcp's probe is one new octet at SND.NXT (`dispatch`, `is_zero_window_probe`), with FIN
@@ -956,7 +956,8 @@ impl Harness<'_, '_, '_> {
 }
 
 /// Whether `seg` can be a probe of a closed window (RFC 9293 3.8.6.1) from a stack whose TCB
-/// the shadow's `view` is: no SYN or RST, a start between SND.UNA and SND.NXT, RCV.NXT
+/// the shadow's `view` is: no SYN or RST, a start between SND.UNA and SND.NXT (or an empty
+/// segment at SND.UNA - 1), RCV.NXT
 /// acknowledged, and at most one octet, `octet`, the one the user sent at that number. A FIN
 /// only where our FIN belongs, `fin_at` (a probe of the last queued octet after CLOSE carries
 /// it, as smoltcp's does).
@@ -969,7 +970,10 @@ pub fn is_zero_window_probe(
     let end = seg.seq.add(seg.payload.len() as u32);
     let fin_ok = !seg.ctl.contains(Control::FIN) || fin_at == Some(end);
     let controls = !fin_ok || [Control::SYN, Control::RST].iter().any(|&c| seg.ctl.contains(c));
-    let within = seg.seq.distance_from(view.snd_una) >= 0 && seg.seq.distance_from(view.snd_nxt) <= 0;
+    // Or the keepalive-style probe, an empty segment at SND.UNA - 1 that the receiver must
+    // answer (Linux's `tcp_xmit_probe_skb`).
+    let keepalive = seg.payload.is_empty() && seg.seq == view.snd_una.sub(1);
+    let within = keepalive || (seg.seq.distance_from(view.snd_una) >= 0 && seg.seq.distance_from(view.snd_nxt) <= 0);
     let text_ok = match seg.payload.as_slice() {
         [] => true,
         [one] => octet == Some(*one),
@@ -1313,11 +1317,14 @@ mod tests {
         assert!(probe_of(&probe(101, Control::NONE, b"a"), Some(b'a')));
         assert!(probe_of(&probe(104, Control::NONE, b""), None));
         // Not a probe: two octets, another octet than the user's, beyond SND.NXT, before
-        // SND.UNA, with FIN or RST, acknowledging something else.
+        // SND.UNA (but for an empty one just before it), with FIN or RST, acknowledging
+        // something else.
         assert!(!probe_of(&probe(104, Control::PSH, b"de"), Some(b'd')));
         assert!(!probe_of(&probe(104, Control::PSH, b"x"), Some(b'd')));
         assert!(!probe_of(&probe(105, Control::PSH, b"e"), None));
-        assert!(!probe_of(&probe(100, Control::NONE, b""), None));
+        assert!(probe_of(&probe(100, Control::NONE, b""), None), "SND.UNA - 1, empty: Linux's probe");
+        assert!(!probe_of(&probe(100, Control::NONE, b"z"), Some(b'z')));
+        assert!(!probe_of(&probe(99, Control::NONE, b""), None));
         assert!(!probe_of(&probe(104, Control::FIN, b""), None));
         assert!(!probe_of(&probe(104, Control::RST, b""), None));
         // The FIN rides only on the octet before where our FIN goes.
