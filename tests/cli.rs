@@ -65,12 +65,12 @@ fn validate_without_arguments_checks_every_shipped_model() {
 fn shipped_models_have_pinned_sizes() {
     let out = tcpcheck(&["validate"]);
     let expected = [
-        "models/rfc9293.tcp: model rfc9293, 207 rows, 11 states, 41 inputs, 5869 guard valuations covered",
-        "models/rfc793.tcp: model rfc793, 201 rows, 11 states, 41 inputs, 6100 guard valuations covered",
-        "models/mutants/no-time-wait.tcp: model no-time-wait, 191 rows, 10 states, 40 inputs, 5542 guard valuations covered",
-        "models/mutants/two-packet-handshake.tcp: model two-packet-handshake, 207 rows, 11 states, 41 inputs, 5869 guard valuations covered",
-        "models/mutants/no-2msl-restart.tcp: model no-2msl-restart, 207 rows, 11 states, 41 inputs, 5869 guard valuations covered",
-        "models/mutants/rst-closes-time-wait.tcp: model rst-closes-time-wait, 209 rows, 11 states, 41 inputs, 6189 guard valuations covered",
+        "models/rfc9293.tcp: model rfc9293, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
+        "models/rfc793.tcp: model rfc793, 213 rows, 11 states, 41 inputs, 6212 guard valuations covered",
+        "models/mutants/no-time-wait.tcp: model no-time-wait, 202 rows, 10 states, 40 inputs, 5654 guard valuations covered",
+        "models/mutants/two-packet-handshake.tcp: model two-packet-handshake, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
+        "models/mutants/no-2msl-restart.tcp: model no-2msl-restart, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
+        "models/mutants/rst-closes-time-wait.tcp: model rst-closes-time-wait, 221 rows, 11 states, 41 inputs, 6301 guard valuations covered",
     ];
     let text = stdout(&out);
     for line in expected {
@@ -182,7 +182,7 @@ fn show_json_lists_every_row() {
     let out = tcpcheck(&["show", "rfc793", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["model"], "rfc793");
-    assert_eq!(json["rows"].as_array().unwrap().len(), 201);
+    assert_eq!(json["rows"].as_array().unwrap().len(), 213);
     assert_eq!(json["rows"][0]["cite"], "RFC 793 3.9 p.54");
 }
 
@@ -191,7 +191,7 @@ fn show_dot_has_an_edge_per_row() {
     let out = tcpcheck(&["show", "no-time-wait", "--format", "dot"]);
     let dot = stdout(&out);
     assert!(dot.starts_with("digraph \"no-time-wait\" {"));
-    assert_eq!(dot.matches(" -> ").count(), 191);
+    assert_eq!(dot.matches(" -> ").count(), 202);
     assert!(!dot.contains("TIME-WAIT\""));
 }
 

@@ -26,13 +26,13 @@ fn rfc9293() -> Model {
 const EXPECTED: &[(&str, Option<(Check, &str)>)] = &[
     ("passive-data-close", None),
     // CLOSE_DELAY: TIME-WAIT lasts 10 s, not 2*MSL.
-    ("active-time-wait", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:194"))),
+    ("active-time-wait", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:200"))),
     // The same 10 s end it before the first retransmitted FIN comes at 1 MSL.
-    ("time-wait-fin-again", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:194"))),
+    ("time-wait-fin-again", Some((Check::TimeWait2Msl, "models/rfc9293.tcp:200"))),
     // Any in-window RST closes, TIME-WAIT included (RFC 1337).
-    ("time-wait-rst", Some((Check::RstTimeWait, "models/rfc9293.tcp:237"))),
+    ("time-wait-rst", Some((Check::RstTimeWait, "models/rfc9293.tcp:249"))),
     // An in-window RST that is not exact resets instead of drawing a challenge ACK.
-    ("challenge-acks", Some((Check::ChallengeAck, "models/rfc9293.tcp:151"))),
+    ("challenge-acks", Some((Check::ChallengeAck, "models/rfc9293.tcp:152"))),
     ("simultaneous-close", None),
     // smoltcp never gives up (no R2), and declares so; the backoff is followed by the oracle.
     ("retransmit-and-give-up", None),
@@ -188,6 +188,57 @@ fn a_probe_timer_left_armed_in_fin_wait_2_floods_acks() {
     let flood = sent(&mut stack);
     assert_eq!(flood.len(), TX_LIMIT, "the flood is cut only by the device limit");
     assert!(flood.iter().all(|s| s.ctl == Control::NONE && s.payload.is_empty() && s.ack == Some(PEER_ISS.add(1))));
+}
+
+/// An ESTABLISHED active open with ten octets sent at 2 ms (at `iss + 1`), not yet ACKed.
+fn ten_octets_in_flight() -> (Smoltcp, SeqNum) {
+    let mut stack = Smoltcp::new(1);
+    stack.call(Instant::ZERO, Call::OpenActive, &[]);
+    let iss = sent(&mut stack)[0].seq;
+    from_peer(&mut stack, at(1), PEER_ISS, iss.add(1), Control::SYN);
+    stack.call(at(2), Call::Send, b"0123456789");
+    let out = sent(&mut stack);
+    assert!(out.iter().any(|s| s.payload.len() == 10), "{out:?}");
+    (stack, iss)
+}
+
+/// Open issue "zero window with text in flight", confirmed: the peer closes its window with an
+/// ACK that acknowledges nothing new. The retransmission timer keeps running (the probe timer
+/// starts only on an ACK of new data or from idle, `process` 2194-2199); when it expires,
+/// `dispatch` rewinds to SND.UNA and sets the timer idle (2505-2509), cannot send into the
+/// closed window and has no probe to send: nothing goes out, ever, and nothing is scheduled.
+/// RFC 9293 3.8.6.1 (MUST-36) asks the sender to keep probing; if the peer's window update is
+/// lost, the connection stalls for good.
+#[test]
+fn a_window_closed_without_new_ack_is_never_probed() {
+    let (mut stack, iss) = ten_octets_in_flight();
+    from_peer_window(&mut stack, at(3), PEER_ISS.add(1), iss.add(1), Control::NONE, 0);
+    let mut out = sent(&mut stack);
+    for s in [1, 2, 5, 10, 30, 60, 120, 300] {
+        stack.advance(at(s * 1000));
+        out.extend(sent(&mut stack));
+    }
+    assert!(out.is_empty(), "smoltcp sent {out:?}");
+    assert_eq!(stack.next_deadline(), None, "no timer left: the connection waits for the peer");
+    assert_eq!(stack.state(), Some(State::Established));
+}
+
+/// The contrast: the same closed window announced with an ACK of new data (five of the ten
+/// octets) starts the probe timer. With nothing unsent, smoltcp's probe is a pure ACK at SND.NXT
+/// (`dispatch` 2659-2661 asks for one octet, the buffer has none beyond the flight), which a
+/// receiver with a closed window finds unacceptable and answers: it works as a probe.
+#[test]
+fn a_window_closed_with_new_ack_is_probed() {
+    let (mut stack, iss) = ten_octets_in_flight();
+    from_peer_window(&mut stack, at(3), PEER_ISS.add(1), iss.add(6), Control::NONE, 0);
+    let _ = sent(&mut stack);
+    let mut probes = Vec::new();
+    for s in 1..=30 {
+        stack.advance(at(s * 1000));
+        probes.extend(sent(&mut stack));
+    }
+    assert!(probes.len() >= 3, "{probes:?}");
+    assert!(probes.iter().all(|p| p.seq == iss.add(11) && p.payload.is_empty()), "{probes:?}");
 }
 
 #[test]

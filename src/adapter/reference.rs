@@ -66,6 +66,11 @@ impl<'m> Reference<'m> {
                 self.readable.extend_from_slice(&d);
             }
         }
+        // Text a queued RECEIVE took waits for the next RECEIVE call, but not past its
+        // connection: the oracle reads it the same way.
+        if matches!(self.endpoint.state(), State::Closed | State::Listen) {
+            self.readable.clear();
+        }
     }
 }
 

@@ -116,7 +116,7 @@ mod tests {
                 check: Check::TimeWait2Msl,
                 step: 4,
                 at_us: 0,
-                row: "models/rfc9293.tcp:194".into(),
+                row: "models/rfc9293.tcp:200".into(),
                 rule: "FIN-WAIT-2 FIN|ACK -> TIME-WAIT".into(),
                 cite: "RFC 9293 3.10.7.4".into(),
                 expected: "TIME-WAIT".into(),

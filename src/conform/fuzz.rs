@@ -295,25 +295,33 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             }
             last
         };
-        let mut i = best.steps.len();
-        while i > 0 && budget > 0 {
-            i -= 1;
-            let mut candidate = best.clone();
-            candidate.steps.remove(i);
-            if let Some(v) = attempt(&candidate, &mut budget) {
-                best = candidate;
-                best_verdict = v;
-            }
-        }
-        for i in 0..best.steps.len() {
-            for simpler in simplifications(best.steps[i]) {
+        // Drop steps, then simplify the rest, until neither changes anything: a step that was
+        // needed while another carried odd numbers can often go once that one is simplified.
+        loop {
+            let before = best.clone();
+            let mut i = best.steps.len();
+            while i > 0 && budget > 0 {
+                i -= 1;
                 let mut candidate = best.clone();
-                candidate.steps[i] = simpler;
+                candidate.steps.remove(i);
                 if let Some(v) = attempt(&candidate, &mut budget) {
                     best = candidate;
                     best_verdict = v;
-                    break;
                 }
+            }
+            for i in 0..best.steps.len() {
+                for simpler in simplifications(best.steps[i]) {
+                    let mut candidate = best.clone();
+                    candidate.steps[i] = simpler;
+                    if let Some(v) = attempt(&candidate, &mut budget) {
+                        best = candidate;
+                        best_verdict = v;
+                        break;
+                    }
+                }
+            }
+            if best == before || budget == 0 {
+                break;
             }
         }
         Found { script: best, verdict: best_verdict, at_run: self.stats.runs }
@@ -396,11 +404,13 @@ mod tests {
         let mut stack = Reference::new(&mutant, 3);
         let oracle = Oracle::new(&oracle_model, stack.params().clone());
         let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, false);
-        while fuzzer.found().is_empty() && fuzzer.stats.runs < 200_000 {
+        // The mutant differs in two ways (an exact RST closes TIME-WAIT, an in-window one draws
+        // a challenge ACK there); which the search meets first depends on its path.
+        let assassinated = |f: &Fuzzer<'_, '_, '_>| f.found().iter().any(|x| x.verdict.check == Check::RstTimeWait);
+        while !assassinated(&fuzzer) && fuzzer.stats.runs < 200_000 {
             fuzzer.round(100);
         }
-        let found = &fuzzer.found()[0];
-        assert_eq!(found.verdict.check, Check::RstTimeWait, "{}", found.verdict);
+        let found = fuzzer.found().iter().find(|x| x.verdict.check == Check::RstTimeWait).expect("found");
         // Connect, SYN|ACK, CLOSE, a FIN|ACK that acknowledges our FIN, RST: nothing to drop.
         assert_eq!(found.script.steps.len(), 5, "{:?}", found.script);
         fuzzer.round(10);

@@ -33,6 +33,16 @@
 //!   the size of a retransmitted segment open): the stack's may start at the same number and
 //!   continue over text or a FIN already sent (up to the shadow's SND.NXT), as a stack that
 //!   resends everything outstanding does;
+//! - while the peer's window is closed (SND.WND = 0) and text is queued or in flight, the stack
+//!   may probe it (RFC 9293 3.8.6.1, MUST-36: "the sending TCP peer must regularly transmit at
+//!   least one octet of new data (if available), or retransmit ... even if the send window is
+//!   zero"); the table has no persist timer, so such probes are the stack's timing, as its RTO
+//!   is. A probe is a segment without SYN or RST that starts between SND.UNA and SND.NXT (or
+//!   an empty one at SND.UNA - 1, Linux's probe), acknowledges RCV.NXT and carries at most one octet, the octet the user sent at that
+//!   number, and a FIN only where ours belongs ([`is_zero_window_probe`]); it is excused only
+//!   where no expected segment matches it, and stands for an expected pure ACK with its number.
+//!   smoltcp's probe is one new octet at SND.NXT (`dispatch`, `is_zero_window_probe`), with FIN
+//!   on the last octet after CLOSE, or a pure ACK when everything is in flight;
 //! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
 //!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
 //!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
@@ -777,6 +787,7 @@ impl Harness<'_, '_, '_, '_> {
             }
         }
         self.learn();
+        self.zero_window_probes();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
         self.throttle(now);
@@ -801,6 +812,10 @@ impl Harness<'_, '_, '_, '_> {
         }
         if matches!(model_state, State::Closed | State::Listen) {
             self.iss_learned = false;
+            // Text a RECEIVE queued before ESTABLISHED took is read from a socket by the next
+            // RECEIVE; once the connection is gone (ABORT, RST, a new OPEN) that read cannot
+            // happen, and the next RECEIVE belongs to another connection.
+            self.handed.clear();
         }
         Ok(())
     }
@@ -897,6 +912,40 @@ impl Harness<'_, '_, '_, '_> {
         } else if self.actual.iter().any(is_pure_ack) {
             self.throttled_at = Some(now);
         }
+    }
+
+    /// The persist tolerance (module doc): the stack's probes of a closed window that no
+    /// expected segment stands for are not differences. A probe also acknowledges, so where the
+    /// step's rows send a pure ACK with the same number, the probe stands for that ACK (it is
+    /// kept as a pure ACK at SND.NXT for the comparison). Runs before [`coalesce`], which would
+    /// join a probe to the ACK it carries.
+    fn zero_window_probes(&mut self) {
+        let view = self.shadow.view();
+        let sends = matches!(
+            view.state,
+            State::Established | State::FinWait1 | State::CloseWait | State::Closing | State::LastAck
+        );
+        let outstanding = view.send_queued || view.snd_nxt != view.snd_una;
+        if self.shadow.snd_wnd() != 0 || !sends || !outstanding {
+            return;
+        }
+        // Where our FIN goes once the queued text is out: a probe of the last octet may carry it.
+        let closing = matches!(view.state, State::FinWait1 | State::Closing | State::LastAck);
+        let fin_at = closing.then(|| view.fin_seq.unwrap_or(view.snd_nxt.add(self.shadow.unsent_len() as u32)));
+        let (shadow, expected) = (&self.shadow, &self.expected);
+        self.actual.retain_mut(|a| {
+            let octet = shadow.send_octet(a.seq);
+            if expected.iter().any(|e| same(e, a)) || !is_zero_window_probe(a, &view, octet, fin_at) {
+                return true;
+            }
+            let acks = expected.iter().any(|e| is_pure_ack(e) && e.ack == a.ack);
+            if acks {
+                a.seq = view.snd_nxt;
+                a.ctl = Control::NONE;
+                a.payload.clear();
+            }
+            acks
+        });
     }
 
     /// The repacketization tolerance: in a step that retransmits, a stack's segment that starts
@@ -1028,6 +1077,33 @@ impl Harness<'_, '_, '_, '_> {
         }
         segments.iter().map(|s| show_outbound(s, self.run.stack_iss)).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// Whether `seg` can be a probe of a closed window (RFC 9293 3.8.6.1) from a stack whose TCB
+/// the shadow's `view` is: no SYN or RST, a start between SND.UNA and SND.NXT (or an empty
+/// segment at SND.UNA - 1), RCV.NXT
+/// acknowledged, and at most one octet, `octet`, the one the user sent at that number. A FIN
+/// only where our FIN belongs, `fin_at` (a probe of the last queued octet after CLOSE carries
+/// it, as smoltcp's does).
+pub fn is_zero_window_probe(
+    seg: &Segment,
+    view: &crate::endpoint::TcbView,
+    octet: Option<u8>,
+    fin_at: Option<SeqNum>,
+) -> bool {
+    let end = seg.seq.add(seg.payload.len() as u32);
+    let fin_ok = !seg.ctl.contains(Control::FIN) || fin_at == Some(end);
+    let controls = !fin_ok || [Control::SYN, Control::RST].iter().any(|&c| seg.ctl.contains(c));
+    // Or the keepalive-style probe, an empty segment at SND.UNA - 1 that the receiver must
+    // answer (Linux's `tcp_xmit_probe_skb`).
+    let keepalive = seg.payload.is_empty() && seg.seq == view.snd_una.sub(1);
+    let within = keepalive || (seg.seq.distance_from(view.snd_una) >= 0 && seg.seq.distance_from(view.snd_nxt) <= 0);
+    let text_ok = match seg.payload.as_slice() {
+        [] => true,
+        [one] => octet == Some(*one),
+        _ => false,
+    };
+    !controls && within && seg.ack == Some(view.rcv_nxt) && text_ok
 }
 
 /// A segment that only acknowledges: no text, no SYN, FIN or RST.
@@ -1341,6 +1417,139 @@ mod tests {
         // Text, then the FIN, each unacknowledged: smoltcp resends both in one segment.
         let mut steps = passive_open();
         steps.extend([Step::User(UserCall::Send(3)), Step::User(UserCall::Close), Step::Wait(Wait::NextTimer)]);
+        let (told, _) = smoltcp_runs(steps);
+        assert_eq!(told, None);
+    }
+
+    #[test]
+    fn a_zero_window_probe_is_one_octet_of_the_users_text_from_snd_una_to_snd_nxt() {
+        use crate::endpoint::TcbView;
+        // Three octets in flight, more queued: SND.UNA = 101, SND.NXT = 104.
+        let view = TcbView {
+            state: State::Established,
+            snd_una: SeqNum(101),
+            snd_nxt: SeqNum(104),
+            rcv_nxt: SeqNum(7),
+            ..TcbView::default()
+        };
+        let probe = |seq: u32, ctl: Control, payload: &[u8]| Segment {
+            seq: SeqNum(seq),
+            ack: Some(SeqNum(7)),
+            ctl,
+            payload: payload.to_vec(),
+            ..Segment::default()
+        };
+        let probe_of = |s: &Segment, octet: Option<u8>| is_zero_window_probe(s, &view, octet, None);
+        // New text at SND.NXT, the first octet again at SND.UNA, a pure ACK at SND.NXT.
+        assert!(probe_of(&probe(104, Control::PSH, b"d"), Some(b'd')));
+        assert!(probe_of(&probe(101, Control::NONE, b"a"), Some(b'a')));
+        assert!(probe_of(&probe(104, Control::NONE, b""), None));
+        // Not a probe: two octets, another octet than the user's, beyond SND.NXT, before
+        // SND.UNA (but for an empty one just before it), with FIN or RST, acknowledging
+        // something else.
+        assert!(!probe_of(&probe(104, Control::PSH, b"de"), Some(b'd')));
+        assert!(!probe_of(&probe(104, Control::PSH, b"x"), Some(b'd')));
+        assert!(!probe_of(&probe(105, Control::PSH, b"e"), None));
+        assert!(probe_of(&probe(100, Control::NONE, b""), None), "SND.UNA - 1, empty: Linux's probe");
+        assert!(!probe_of(&probe(100, Control::NONE, b"z"), Some(b'z')));
+        assert!(!probe_of(&probe(99, Control::NONE, b""), None));
+        assert!(!probe_of(&probe(104, Control::FIN, b""), None));
+        assert!(!probe_of(&probe(104, Control::RST, b""), None));
+        // The FIN rides only on the octet before where our FIN goes.
+        let fin_probe = probe(104, Control::PSH.with(Control::FIN), b"d");
+        assert!(is_zero_window_probe(&fin_probe, &view, Some(b'd'), Some(SeqNum(105))));
+        assert!(!is_zero_window_probe(&fin_probe, &view, Some(b'd'), Some(SeqNum(107))));
+        let other_ack = Segment { ack: Some(SeqNum(8)), ..probe(104, Control::PSH, b"d") };
+        assert!(!probe_of(&other_ack, Some(b'd')));
+    }
+
+    #[test]
+    fn smoltcps_zero_window_probes_are_excused_while_the_window_is_closed() {
+        // The peer closes its window; SEND queues text that cannot go out. smoltcp probes at
+        // once (`send_slice` arms the probe timer at Instant::ZERO), then with backoff; the
+        // table has no persist timer and expects nothing until the window opens.
+        let mut steps = vec![Step::User(UserCall::Listen), peer(Kind::Syn, Rel::Exact, 0)];
+        steps.push(Step::Inject(Inject {
+            kind: Kind::Ack,
+            seq: Rel::Exact,
+            ack: Rel::Exact,
+            len: 0,
+            window: Window::Zero,
+        }));
+        steps.extend([Step::User(UserCall::Send(5)), Step::Wait(Wait::Ms(10_000)), peer(Kind::Ack, Rel::Exact, 0)]);
+        let model = model("rfc9293");
+        let mut stack = Smoltcp::new(1);
+        let oracle = Oracle::new(&model, stack.params().clone());
+        let run = oracle.run(&mut stack, &Script { steps }, true);
+        let probes = run
+            .trace
+            .iter()
+            .filter(|r| matches!(r, Record::Outbound { segment, .. } if segment.payload.len() == 1))
+            .count();
+        assert!(probes >= 2, "smoltcp probed {probes} times");
+        assert_eq!(run.verdict, None);
+    }
+
+    #[test]
+    fn a_probe_that_carries_the_ack_a_row_sends_stands_for_it() {
+        // A simultaneous open with text and CLOSE queued in SYN-RECEIVED; the ACK that
+        // completes it carries text and closes the window. The table sends an ACK; smoltcp
+        // sends a probe of the queued octet that carries that ACK (and the ACK again).
+        let steps = vec![
+            Step::User(UserCall::Connect),
+            Step::Wait(Wait::Ms(2023)),
+            Step::Inject(Inject { kind: Kind::Syn, seq: Rel::Exact, ack: Rel::Exact, len: 0, window: Window::Open }),
+            Step::User(UserCall::Send(1)),
+            Step::User(UserCall::Close),
+            Step::Inject(Inject { kind: Kind::Ack, seq: Rel::Exact, ack: Rel::Exact, len: 1, window: Window::Zero }),
+        ];
+        let model = model("rfc9293");
+        let mut stack = Smoltcp::new(1);
+        let oracle = Oracle::new(&model, stack.params().clone());
+        let run = oracle.run(&mut stack, &Script { steps }, true);
+        let last = run.trace.iter().rposition(Record::starts_step).unwrap();
+        let answer: Vec<&Segment> = run.trace[last..]
+            .iter()
+            .filter_map(|r| match r {
+                Record::Outbound { segment, .. } => Some(segment),
+                _ => None,
+            })
+            .collect();
+        assert!(answer.iter().any(|s| s.payload.len() == 1 && s.ack.is_some()), "{answer:?}");
+        assert_eq!(run.verdict, None);
+    }
+
+    #[test]
+    fn text_handed_to_a_queued_receive_goes_with_its_connection() {
+        // RECEIVE queued in SYN-RECEIVED (simultaneous open); the peer's FIN|ACK brings text
+        // that completes it; ABORT, a new connection, RECEIVE: nothing to read.
+        let steps = vec![
+            Step::User(UserCall::Connect),
+            peer(Kind::Syn, Rel::Exact, 0),
+            Step::User(UserCall::Receive),
+            peer(Kind::Fin, Rel::Exact, 1),
+            Step::User(UserCall::Abort),
+            Step::User(UserCall::Listen),
+            Step::User(UserCall::Receive),
+        ];
+        let (told, _) = smoltcp_runs(steps);
+        assert_eq!(told, None);
+    }
+
+    #[test]
+    fn a_rsts_window_teaches_nothing() {
+        // A bad ACK in SYN-RECEIVED draws smoltcp's RST with window 0 (as the row says, up to
+        // the window); the text that follows in sequence is inside smoltcp's 4096-octet window,
+        // and the shadow must still think so.
+        let mut steps = vec![Step::User(UserCall::Listen), peer(Kind::Syn, Rel::Exact, 0)];
+        steps.push(Step::Inject(Inject {
+            kind: Kind::Ack,
+            seq: Rel::Exact,
+            ack: Rel::FromIsn(2),
+            len: 0,
+            window: Window::Open,
+        }));
+        steps.push(peer(Kind::Ack, Rel::Exact, 1));
         let (told, _) = smoltcp_runs(steps);
         assert_eq!(told, None);
     }

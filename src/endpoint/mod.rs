@@ -242,6 +242,28 @@ impl<'m> Endpoint<'m> {
         self.cfg.buffer.saturating_sub(self.tcb.received.len() as u32)
     }
 
+    /// SND.WND: the window the peer last advertised in an acceptable ACK.
+    pub fn snd_wnd(&self) -> u32 {
+        self.tcb.snd_wnd
+    }
+
+    /// Octets SENT by the user and not yet sent on the wire (the window or the state holds them).
+    pub fn unsent_len(&self) -> usize {
+        self.tcb.unsent.len()
+    }
+
+    /// The octet of our text numbered `seq`, if it is unacknowledged or not yet sent: what a
+    /// retransmission or a window probe at `seq` must carry.
+    pub fn send_octet(&self, seq: SeqNum) -> Option<u8> {
+        let t = &self.tcb;
+        let syn = u32::from(t.snd_una == t.iss && t.syn_sent);
+        let offset = seq.offset_from(t.snd_una.add(syn))? as usize;
+        match offset.checked_sub(t.flight.len()) {
+            None => t.flight.get(offset).copied(),
+            Some(rest) => t.unsent.get(rest).copied(),
+        }
+    }
+
     /// When `timer` is due, if it is running.
     pub fn deadline(&self, timer: Timer) -> Option<Instant> {
         self.timers[timer as usize]
@@ -376,8 +398,12 @@ impl<'m> Endpoint<'m> {
         if self.cfg.log {
             self.log.push(Transition { at: now, input, from, to: row.rule.to, row: index });
         }
+        // Calls queued "for processing after entering ESTABLISHED" (RFC 9293 3.10.2-3.10.4) run
+        // once the handshake completes, also when the segment that completes it carries the
+        // peer's FIN and the row lands in CLOSE-WAIT: the connection passed through ESTABLISHED
+        // within that segment. Their rows start the RTO for the text `accept-ack` just flushed.
         let established = !from.has_rcv_nxt() || from == State::SynReceived;
-        if established && self.state == State::Established {
+        if established && matches!(self.state, State::Established | State::CloseWait) {
             for call in std::mem::take(&mut self.tcb.queued) {
                 self.handle_user(now, call);
             }

@@ -1,0 +1,154 @@
+//! The reference endpoint on hand-built segments: paths through the table where what the rows
+//! leave to the endpoint (queued calls, timers, sequence numbers) matters.
+
+use tcpcheck::endpoint::{Config, Endpoint};
+use tcpcheck::model::shipped::Shipped;
+use tcpcheck::model::{Call, Model, State, Timer};
+use tcpcheck::time::Instant;
+use tcpcheck::wire::{Control, Segment, SeqNum};
+
+fn rfc9293() -> Model {
+    Shipped::find("rfc9293").unwrap().load().unwrap()
+}
+
+const PEER_ISS: SeqNum = SeqNum(5000);
+
+fn from_peer(ep: &Endpoint<'_>, seq: SeqNum, ack: Option<SeqNum>, ctl: Control, text: &[u8]) -> Segment {
+    let cfg = ep.config();
+    Segment {
+        src_port: cfg.remote_port,
+        dst_port: cfg.local_port,
+        seq,
+        ack,
+        ctl,
+        window: 4096,
+        mss: (ctl.contains(Control::SYN)).then_some(536),
+        payload: text.to_vec(),
+    }
+}
+
+fn drain(ep: &mut Endpoint<'_>) -> Vec<Segment> {
+    std::iter::from_fn(|| ep.poll_transmit()).collect()
+}
+
+/// A passive open that is in SYN-RECEIVED, its SYN|ACK taken off the wire.
+fn syn_received(model: &Model) -> Endpoint<'_> {
+    let mut ep = Endpoint::new(model, Config::default());
+    ep.handle_user(Instant::ZERO, Call::OpenPassive);
+    let syn = from_peer(&ep, PEER_ISS, None, Control::SYN, b"");
+    ep.handle_segment(Instant::ZERO, &syn);
+    assert_eq!(ep.state(), State::SynReceived);
+    drain(&mut ep);
+    ep
+}
+
+#[test]
+fn syn_received_fin_ack_runs_the_queued_send_and_times_it() {
+    // SEND in SYN-RECEIVED is queued (3.10.2); the peer's ACK of our SYN comes with its FIN,
+    // so the connection lands in CLOSE-WAIT. The queued text goes out there, and the RTO that
+    // retransmits it runs.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    ep.send(Instant::ZERO, b"abc");
+    assert!(drain(&mut ep).is_empty(), "queued until ESTABLISHED");
+    let fin = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::FIN, b"");
+    ep.handle_segment(Instant::ZERO, &fin);
+    assert_eq!(ep.state(), State::CloseWait);
+    let out = drain(&mut ep);
+    assert!(out.iter().any(|s| s.payload == b"abc"), "{out:?}");
+    let rto = ep.deadline(Timer::Rto).expect("the RTO times the text");
+    ep.handle_timeout(rto);
+    let again = drain(&mut ep);
+    assert!(again.iter().any(|s| s.payload == b"abc" && s.seq == ep.iss().add(1)), "{again:?}");
+}
+
+#[test]
+fn syn_received_fin_ack_runs_a_queued_close() {
+    // CLOSE after a SEND in SYN-RECEIVED is queued behind it (3.10.4); in CLOSE-WAIT it sends
+    // our FIN after the text and enters LAST-ACK.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    ep.send(Instant::ZERO, b"abc");
+    ep.handle_user(Instant::ZERO, Call::Close);
+    assert_eq!(ep.state(), State::SynReceived);
+    let fin = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::FIN, b"");
+    ep.handle_segment(Instant::ZERO, &fin);
+    assert_eq!(ep.state(), State::LastAck);
+    let out = drain(&mut ep);
+    let fin_at = ep.iss().add(4);
+    assert!(out.iter().any(|s| s.ctl.contains(Control::FIN) && s.seq == fin_at), "{out:?}");
+}
+
+#[test]
+fn established_seq_ahead_takes_its_ack() {
+    // An out-of-order segment in the window is acceptable: its text is dropped, its ACK is not
+    // (RFC 9293 3.10.7.4, fifth check). Once it acknowledges all our text, nothing is left to
+    // retransmit.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ack = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::NONE, b"");
+    ep.handle_segment(Instant::ZERO, &ack);
+    assert_eq!(ep.state(), State::Established);
+    ep.send(Instant::ZERO, b"abc");
+    drain(&mut ep);
+    assert!(ep.deadline(Timer::Rto).is_some());
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(ep.iss().add(4)), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    let out = drain(&mut ep);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack, Some(PEER_ISS.add(1)), "the text ahead is not taken");
+    assert_eq!(ep.view().snd_una, ep.iss().add(4));
+    assert_eq!(ep.deadline(Timer::Rto), None, "nothing outstanding");
+}
+
+#[test]
+fn syn_received_seq_ahead_establishes_or_resets_by_its_ack() {
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(ep.iss().add(1)), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    assert_eq!(ep.state(), State::Established);
+    let out = drain(&mut ep);
+    assert_eq!(out.iter().map(|s| (s.ctl, s.ack)).collect::<Vec<_>>(), [(Control::NONE, Some(PEER_ISS.add(1)))]);
+
+    let mut ep = syn_received(&model);
+    let bad = ep.iss().add(7);
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(bad), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    assert_eq!(ep.state(), State::SynReceived);
+    let out = drain(&mut ep);
+    assert_eq!(out.iter().map(|s| (s.ctl, s.seq)).collect::<Vec<_>>(), [(Control::RST, bad)]);
+}
+
+#[test]
+fn fin_wait_1_seq_ahead_that_acks_our_fin_enters_fin_wait_2() {
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ack = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::NONE, b"");
+    ep.handle_segment(Instant::ZERO, &ack);
+    ep.handle_user(Instant::ZERO, Call::Close);
+    assert_eq!(ep.state(), State::FinWait1);
+    drain(&mut ep);
+    let ahead = from_peer(&ep, PEER_ISS.add(11), Some(ep.iss().add(2)), Control::PSH, b"xyz");
+    ep.handle_segment(Instant::ZERO, &ahead);
+    assert_eq!(ep.state(), State::FinWait2);
+    assert_eq!(ep.deadline(Timer::Rto), None);
+}
+
+#[test]
+fn send_octet_reads_flight_then_unsent() {
+    // What a probe or retransmission at a number must carry: in flight first, then queued.
+    let model = rfc9293();
+    let mut ep = syn_received(&model);
+    let ack = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::NONE, b"");
+    let ack = Segment { window: 2, ..ack };
+    ep.handle_segment(Instant::ZERO, &ack);
+    ep.send(Instant::ZERO, b"abcd");
+    let out = drain(&mut ep);
+    assert_eq!(out.iter().map(|s| s.payload.clone()).collect::<Vec<_>>(), [b"ab".to_vec()], "a window of 2");
+    let at = |n: u32| ep.send_octet(ep.iss().add(n));
+    assert_eq!(
+        (at(0), at(1), at(2), at(3), at(4), at(5)),
+        (None, Some(b'a'), Some(b'b'), Some(b'c'), Some(b'd'), None)
+    );
+}
