@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration as Wall, Instant as WallClock};
 
@@ -27,7 +28,8 @@ struct Rate {
 }
 
 /// Fuzzes for `time` with `jobs` stacks from `make`, each on its own thread; the clock starts
-/// once every stack is made (setting up namespaces is not the loop's speed).
+/// once every stack is made (setting up namespaces is not the loop's speed) and stops when the
+/// last job has finished its run in progress.
 fn measure<'m>(
     oracle: &Oracle<'_>,
     jobs: usize,
@@ -35,18 +37,19 @@ fn measure<'m>(
     make: &(dyn Fn() -> Result<Box<dyn Stack + 'm>, String> + Sync),
 ) -> Result<Rate, CliError> {
     let gate = Barrier::new(jobs + 1);
-    let mut start = WallClock::now();
+    // Set when the time is up; it also ends a minimization in progress, as in `tcpcheck fuzz`.
+    let stop = AtomicBool::new(false);
+    let mut secs = 0.0;
     let results = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..jobs)
             .map(|job| {
-                let gate = &gate;
+                let (gate, stop) = (&gate, &stop);
                 scope.spawn(move || {
                     let stack = make();
                     gate.wait();
                     let out = stack.map(|mut stack| {
-                        let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), 1 + job as u64, true);
-                        let deadline = WallClock::now() + time;
-                        while WallClock::now() < deadline {
+                        let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), 1 + job as u64, true).with_stop(stop);
+                        while !stop.load(Ordering::Relaxed) {
                             fuzzer.round(1);
                         }
                         (fuzzer.stats.runs, fuzzer.coverage().row_hits().to_vec())
@@ -59,11 +62,13 @@ fn measure<'m>(
             })
             .collect();
         gate.wait();
-        start = WallClock::now();
+        let start = WallClock::now();
+        std::thread::sleep(time);
+        stop.store(true, Ordering::Relaxed);
         gate.wait();
+        secs = start.elapsed().as_secs_f64();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a job panicked".into()))).collect::<Vec<_>>()
     });
-    let secs = start.elapsed().as_secs_f64();
     let mut runs = 0;
     let mut hits = vec![0u32; oracle.model().rows().len()];
     for result in results {
