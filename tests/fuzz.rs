@@ -69,6 +69,25 @@ fn a_finding_replays_to_the_same_verdict_and_exports() {
 }
 
 #[test]
+fn findings_of_every_job_replay_with_that_jobs_seed() {
+    // Job k's stack draws its ISNs from seed + k, and a script may name raw numbers: a finding
+    // replayed with another job's seed can draw nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["fuzz", "--model", "no-time-wait", "--no-seeds", "--jobs", "2", "--seed", "1", "--runs", "400000"];
+    let out = tcpcheck(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let mut seeds = std::collections::BTreeSet::new();
+    for entry in dir.path().join("fuzz-out/findings").read_dir().unwrap() {
+        let path = entry.unwrap().path();
+        let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        seeds.insert(file["seed"].as_u64().unwrap());
+        let out = tcpcheck(dir.path(), &["replay", path.to_str().unwrap()]);
+        assert!(text(&out.stderr).contains("the same verdict as saved"), "{}: {}", path.display(), text(&out.stderr));
+    }
+    assert!(seeds.iter().all(|s| [1, 2].contains(s)), "{seeds:?}");
+}
+
+#[test]
 fn a_malformed_finding_is_rejected_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let bad = "{\n  \"format\": \"tcpcheck-finding/1\",\n  \"stack\": 42\n}\n";

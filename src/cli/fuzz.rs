@@ -164,7 +164,8 @@ struct JobResult {
     stats: Stats,
     coverage: Coverage,
     corpus: Vec<Script>,
-    found: Vec<Found>,
+    /// Each with the seed of the job's stack: its ISNs, which a script's raw numbers may name.
+    found: Vec<(u64, Found)>,
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> CliError {
@@ -267,12 +268,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 // making and removing a Linux stack forks `ip`, and a forked child holds every
                 // descriptor of this process until it execs, so a socket that another job closes
                 // meanwhile stays open (its listener still listens, its ABORT sends nothing).
-                let mut stack = make_stack(args.stack, models, args.seed.wrapping_add(job as u64));
+                let seed = args.seed.wrapping_add(job as u64);
+                let mut stack = make_stack(args.stack, models, seed);
                 gate.wait();
                 let result = match &mut stack {
                     Ok(stack) => {
-                        let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), args.seed.wrapping_add(job as u64), false)
-                            .with_stop(stop);
+                        let mut fuzzer = Fuzzer::new(oracle, stack.as_mut(), seed, false).with_stop(stop);
                         // The seeds, then the imported corpus, as `Fuzzer::new` would offer the
                         // seeds, but minding the budget: on a real-time stack some seeds take minutes.
                         let mut seeds: Vec<Script> =
@@ -309,7 +310,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                             stats: fuzzer.stats,
                             coverage: fuzzer.coverage().clone(),
                             corpus: fuzzer.corpus().to_vec(),
-                            found: fuzzer.found().to_vec(),
+                            found: fuzzer.found().iter().map(|f| (seed, f.clone())).collect(),
                         }
                     }
                     Err(e) => {
@@ -346,22 +347,22 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut coverage = Coverage::new(&models.oracle);
     let mut stats = Stats::default();
     let mut corpus: Vec<Script> = Vec::new();
-    let mut found: Vec<Found> = Vec::new();
+    let mut found: Vec<(u64, Found)> = Vec::new();
     for r in results {
         coverage.merge(&r.coverage);
         stats.runs += r.stats.runs;
         stats.steps += r.stats.steps;
         stats.unconfirmed += r.stats.unconfirmed;
         corpus.extend(r.corpus);
-        for f in r.found {
-            match found.iter_mut().find(|g| g.verdict.key() == f.verdict.key()) {
-                Some(g) if g.script.steps.len() > f.script.steps.len() => *g = f,
+        for (seed, f) in r.found {
+            match found.iter_mut().find(|(_, g)| g.verdict.key() == f.verdict.key()) {
+                Some((s, g)) if g.script.steps.len() > f.script.steps.len() => (*s, *g) = (seed, f),
                 Some(_) => {}
-                None => found.push(f),
+                None => found.push((seed, f)),
             }
         }
     }
-    found.sort_by(|a, b| a.verdict.key().cmp(&b.verdict.key()));
+    found.sort_by(|(_, a), (_, b)| a.verdict.key().cmp(&b.verdict.key()));
 
     std::fs::create_dir_all(&corpus_dir).map_err(|e| io_error(&corpus_dir, e))?;
     for script in &corpus {
@@ -373,7 +374,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if !found.is_empty() {
         std::fs::create_dir_all(&findings_dir).map_err(|e| io_error(&findings_dir, e))?;
     }
-    for f in &found {
+    for (seed, f) in &found {
         let line = f.verdict.row.rsplit(':').next().unwrap_or("0");
         let path = findings_dir.join(format!("{}-{}-line{line}.json", args.stack.name(), f.verdict.check));
         let file = Finding {
@@ -381,7 +382,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             stack: args.stack.name().into(),
             model: Some(args.model.clone().unwrap_or_else(|| models.stack.name().to_string())),
             oracle: args.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
-            seed: args.seed,
+            seed: *seed,
             verdict: f.verdict.clone(),
             script: f.script.clone(),
         };
@@ -435,7 +436,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         return Ok(OK);
     }
     println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
-    for (f, path) in found.iter().zip(&saved) {
+    for ((_, f), path) in found.iter().zip(&saved) {
         println!(
             "\n{}\n  found:    after {} runs of its job\n  replay:   tcpcheck replay {}",
             f.verdict,
