@@ -144,35 +144,8 @@ impl Stack for Reference<'_> {
 mod tests {
     use super::*;
     use crate::conform::fuzz::Fuzzer;
-    use crate::conform::Oracle;
+    use crate::conform::{Oracle, Plain};
     use crate::model::shipped::Shipped;
-
-    /// The reference stack seen only through bytes: the trait's default segment methods.
-    struct Wired<'m>(Reference<'m>);
-
-    impl Stack for Wired<'_> {
-        fn params(&self) -> &Params {
-            self.0.params()
-        }
-        fn reset(&mut self) {
-            self.0.reset()
-        }
-        fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
-            self.0.call(now, call, data)
-        }
-        fn inject(&mut self, now: Instant, packet: &[u8]) {
-            self.0.inject(now, packet)
-        }
-        fn advance(&mut self, to: Instant) {
-            self.0.advance(to)
-        }
-        fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
-            self.0.transmit(out)
-        }
-        fn state(&self) -> Option<State> {
-            self.0.state()
-        }
-    }
 
     #[test]
     fn segments_without_the_wire_are_the_segments_on_it() {
@@ -188,7 +161,8 @@ mod tests {
             let mut scripts = fuzzer.corpus().to_vec();
             scripts.extend(fuzzer.found().iter().map(|f| f.script.clone()));
             assert_eq!(fuzzer.found().is_empty(), stack_model.name() == "rfc9293");
-            let mut wired = Wired(Reference::new(&stack_model, 3));
+            // Through bytes: the trait's default segment methods.
+            let mut wired = Plain(Reference::new(&stack_model, 3));
             for script in &scripts {
                 let a = oracle.run(&mut direct, script, true);
                 let b = oracle.run(&mut wired, script, true);

@@ -151,3 +151,34 @@ pub trait Stack {
         true
     }
 }
+
+/// A stack seen through the trait's required methods only: every optional one (segments
+/// without the wire, the timer and throttle hints, `can_call`) takes its default. Tests run a
+/// stack plain and as it is to check that what the optional methods add changes nothing else.
+#[cfg(test)]
+pub(crate) struct Plain<S>(pub S);
+
+#[cfg(test)]
+impl<S: Stack> Stack for Plain<S> {
+    fn params(&self) -> &Params {
+        self.0.params()
+    }
+    fn reset(&mut self) {
+        self.0.reset()
+    }
+    fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+        self.0.call(now, call, data)
+    }
+    fn inject(&mut self, now: Instant, packet: &[u8]) {
+        self.0.inject(now, packet)
+    }
+    fn advance(&mut self, to: Instant) {
+        self.0.advance(to)
+    }
+    fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        self.0.transmit(out)
+    }
+    fn state(&self) -> Option<State> {
+        self.0.state()
+    }
+}

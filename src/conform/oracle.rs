@@ -1332,45 +1332,19 @@ mod tests {
         assert_eq!(d, gap);
     }
 
-    /// smoltcp without the two things it tells the oracle: its timer and its ACK throttle.
-    struct Mute(Smoltcp);
-
-    impl Stack for Mute {
-        fn params(&self) -> &Params {
-            self.0.params()
-        }
-        fn reset(&mut self) {
-            self.0.reset()
-        }
-        fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
-            self.0.call(now, call, data)
-        }
-        fn inject(&mut self, now: Instant, packet: &[u8]) {
-            self.0.inject(now, packet)
-        }
-        fn advance(&mut self, to: Instant) {
-            self.0.advance(to)
-        }
-        fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
-            self.0.transmit(out)
-        }
-        fn state(&self) -> Option<State> {
-            self.0.state()
-        }
-    }
-
     fn peer(kind: Kind, seq: Rel, len: u8) -> Step {
         Step::Inject(Inject { kind, seq, ack: Rel::Exact, len, window: Window::Open })
     }
 
-    /// The verdict `steps` draw from smoltcp as it is and from smoltcp muted.
+    /// The verdict `steps` draw from smoltcp as it is and from smoltcp muted: without the two
+    /// things it tells the oracle, its timer and its ACK throttle.
     fn smoltcp_runs(steps: Vec<Step>) -> (Option<Verdict>, Option<Verdict>) {
         let model = model("rfc9293");
         let script = Script { steps };
         let mut stack = Smoltcp::new(1);
         let oracle = Oracle::new(&model, stack.params().clone());
         let told = oracle.run(&mut stack, &script, false).verdict;
-        let mut mute = Mute(Smoltcp::new(1));
+        let mut mute = crate::conform::Plain(Smoltcp::new(1));
         (told, oracle.run(&mut mute, &script, false).verdict)
     }
 
