@@ -24,7 +24,7 @@ pub const MAX_LEN: usize = 48;
 const MINIMIZE_BUDGET: usize = 4000;
 
 /// The same on a real-time stack, where a run is up to a horizon of real seconds and every
-/// candidate is run twice (see [`CONFIRMATIONS`]).
+/// candidate is run [`CONFIRMATIONS`] times.
 const REAL_TIME_MINIMIZE_BUDGET: usize = 48;
 
 /// On a real-time stack a new verdict is kept only if its script draws it again this many
@@ -255,11 +255,24 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         if self.stack.params().clock == Clock::Virtual {
             return true;
         }
-        (0..CONFIRMATIONS).all(|_| {
-            self.stats.runs += 1;
-            let run = self.oracle.run_in(&mut self.workspace, self.stack, script, false);
-            run.verdict.is_some_and(|v| v.check == key.0 && v.row == key.1)
-        })
+        let mut budget = CONFIRMATIONS;
+        let again = self.draws(script, key, CONFIRMATIONS, &mut budget).is_some();
+        self.stats.runs += (CONFIRMATIONS - budget) as u64;
+        again
+    }
+
+    /// The verdict `key` if `script` draws it in `times` runs in a row, each taken from
+    /// `budget`; `None` at the first run that does not, or when the budget is spent.
+    fn draws(&mut self, script: &Script, key: &(Check, String), times: usize, budget: &mut usize) -> Option<Verdict> {
+        let mut last = None;
+        for _ in 0..times {
+            *budget = budget.checked_sub(1)?;
+            let mut run = self.oracle.run_in(&mut self.workspace, self.stack, script, false);
+            let verdict = run.verdict.take();
+            self.workspace.recycle(run);
+            last = Some(verdict.filter(|v| v.check == key.0 && v.row == key.1)?);
+        }
+        last
     }
 
     /// Shrinks `script` while it draws a verdict with the same check and row: cut after the
@@ -271,29 +284,19 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         // On a real-time stack without a horizon a run can take minutes (TIME-WAIT is real):
         // the finding is kept cut after its verdict, and the user replays or trims it by hand.
         // Under a horizon a few dozen runs are affordable, and a shorter script must draw the
-        // verdict twice in a row to count: one run could be the noise confirmation filters out.
+        // verdict as a new one must be confirmed: one run could be noise.
         let real = self.stack.params().clock == Clock::Real;
         let mut budget = match (real, self.oracle.horizon()) {
             (false, _) => MINIMIZE_BUDGET,
             (true, Some(_)) => REAL_TIME_MINIMIZE_BUDGET,
             (true, None) => 0,
         };
-        let runs = if real { 2 } else { 1 };
-        let stop = self.stop;
-        let mut attempt = |candidate: &Script, budget: &mut usize| -> Option<Verdict> {
-            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+        let times = if real { CONFIRMATIONS } else { 1 };
+        let attempt = |this: &mut Self, candidate: &Script, budget: &mut usize| -> Option<Verdict> {
+            if this.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                 *budget = 0;
             }
-            let mut last = None;
-            for _ in 0..runs {
-                *budget = budget.checked_sub(1)?;
-                let mut run = self.oracle.run_in(&mut self.workspace, self.stack, candidate, false);
-                let verdict = run.verdict.take();
-                self.workspace.recycle(run);
-                last = verdict.filter(|v| v.check == key.0 && v.row == key.1);
-                last.as_ref()?;
-            }
-            last
+            this.draws(candidate, &key, times, budget)
         };
         // Drop steps, then simplify the rest, until neither changes anything: a step that was
         // needed while another carried odd numbers can often go once that one is simplified.
@@ -304,7 +307,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
                 i -= 1;
                 let mut candidate = best.clone();
                 candidate.steps.remove(i);
-                if let Some(v) = attempt(&candidate, &mut budget) {
+                if let Some(v) = attempt(self, &candidate, &mut budget) {
                     best = candidate;
                     best_verdict = v;
                 }
@@ -313,7 +316,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
                 for simpler in simplifications(best.steps[i]) {
                     let mut candidate = best.clone();
                     candidate.steps[i] = simpler;
-                    if let Some(v) = attempt(&candidate, &mut budget) {
+                    if let Some(v) = attempt(self, &candidate, &mut budget) {
                         best = candidate;
                         best_verdict = v;
                         break;
