@@ -278,7 +278,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                         // seeds, but minding the budget: on a real-time stack some seeds take minutes.
                         let mut seeds: Vec<Script> =
                             SEEDS.iter().filter(|_| !args.no_seeds).map(|seed| seed.script()).collect();
-                        if oracle.params().clock == Clock::Real {
+                        if real {
                             // Quick seeds first, so a short budget still runs most of them.
                             seeds.sort_by_key(|script| real_time(script, oracle.params()));
                         }
@@ -294,7 +294,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                         let mut left = per_job;
                         // A real-time stack's run takes from milliseconds to minutes: look at the
                         // clock after every one.
-                        let batch: u64 = if oracle.params().clock == Clock::Real { 1 } else { 256 };
+                        let batch: u64 = if real { 1 } else { 256 };
                         while !stop.load(Ordering::Relaxed) && left != Some(0) {
                             let n = left.map_or(batch, |l| l.min(batch));
                             let before = fuzzer.found().len();

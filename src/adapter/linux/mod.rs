@@ -677,11 +677,14 @@ impl Stack for Linux {
     /// A socket user has no descriptor for a connection not yet accepted, nor for one the
     /// kernel has handed to a timewait socket, and `connect` on a listening socket fails.
     fn can_call(&self, call: Call) -> bool {
-        let unaccepted = || self.conn.is_none() && self.listener.is_some() && self.state() == Some(State::SynReceived);
         match call {
             Call::OpenActive => self.listener.is_none(),
-            Call::Close => !unaccepted(),
-            Call::Abort => !unaccepted() && self.state() != Some(State::TimeWait),
+            Call::Close | Call::Abort => {
+                let state = self.state();
+                let unaccepted = self.conn.is_none() && self.listener.is_some() && state == Some(State::SynReceived);
+                let handed_to_time_wait = call == Call::Abort && state == Some(State::TimeWait);
+                !(unaccepted || handed_to_time_wait)
+            }
             _ => true,
         }
     }
