@@ -19,7 +19,7 @@ use tcpcheck::time::Duration;
 use super::{finding, load_model, CliError, OK};
 
 /// The stacks `--stack` can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StackArg {
     /// Our reference endpoint executing --model (a mutant plays a buggy stack)
     Reference,
@@ -28,15 +28,50 @@ pub enum StackArg {
     /// This machine's Linux kernel, through a TUN device in a private network namespace, in
     /// real time (needs root; --model does not apply)
     Linux,
+    /// lwIP 2.1.3 in a child process on our virtual clock (`stacks/lwip/`, built by scripts/setup)
+    Lwip,
+    /// Any program that speaks the stack protocol (docs/stack-protocol.md)
+    Exec(String),
 }
 
+/// What `--stack` takes, for help and errors.
+pub const STACKS: &str = "reference, smoltcp, linux, lwip or exec:COMMAND";
+
 impl StackArg {
-    pub fn name(self) -> &'static str {
+    /// As `--stack` takes it and finding files record it.
+    pub fn name(&self) -> String {
+        match self {
+            StackArg::Reference => "reference".into(),
+            StackArg::Smoltcp => "smoltcp".into(),
+            StackArg::Linux => "linux".into(),
+            StackArg::Lwip => "lwip".into(),
+            StackArg::Exec(command) => format!("exec:{command}"),
+        }
+    }
+
+    /// A short name for file names.
+    pub fn short(&self) -> &'static str {
         match self {
             StackArg::Reference => "reference",
             StackArg::Smoltcp => "smoltcp",
             StackArg::Linux => "linux",
+            StackArg::Lwip => "lwip",
+            StackArg::Exec(_) => "exec",
         }
+    }
+
+    pub fn parse(text: &str) -> Result<StackArg, String> {
+        Ok(match text {
+            "reference" => StackArg::Reference,
+            "smoltcp" => StackArg::Smoltcp,
+            "linux" => StackArg::Linux,
+            "lwip" => StackArg::Lwip,
+            _ => match text.strip_prefix("exec:") {
+                Some(command) if !command.trim().is_empty() => StackArg::Exec(command.to_string()),
+                Some(_) => return Err("`exec:` needs a command: `exec:./my-harness --flag`".into()),
+                None => return Err(format!("unknown stack `{text}`; expected {STACKS}")),
+            },
+        })
     }
 }
 
@@ -51,8 +86,9 @@ impl StackArg {
 /// `tcpcheck replay`. Exit 0 if nothing was found, 1 with findings, 2 on bad input.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The stack under test
-    #[arg(long, value_enum, default_value = "reference")]
+    /// The stack under test: reference, smoltcp, linux, lwip, or exec:COMMAND for any program
+    /// that speaks the stack protocol (docs/stack-protocol.md)
+    #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
     stack: StackArg,
     /// The table the reference stack executes [default: rfc9293]
     #[arg(long, short)]
@@ -103,13 +139,40 @@ impl Models {
     }
 }
 
-/// A fresh stack of the named kind; the Linux stack can fail to set up (no root, no TUN).
-pub fn make_stack<'m>(kind: StackArg, models: &'m Models, seed: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
+/// A fresh stack of the named kind; the Linux stack can fail to set up (no root, no TUN), and
+/// a child process to start or to say hello.
+pub fn make_stack<'m>(kind: &StackArg, models: &'m Models, seed: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
     Ok(match kind {
         StackArg::Reference => Box::new(Reference::new(&models.stack, seed)),
         StackArg::Smoltcp => Box::new(Smoltcp::new(seed)),
         StackArg::Linux => linux_stack()?,
+        StackArg::Lwip => exec_stack(&lwip_command()?, seed)?,
+        StackArg::Exec(command) => exec_stack(command, seed)?,
     })
+}
+
+/// The command that runs lwIP's harness: `TCPCHECK_LWIP`, or where `scripts/setup` builds it.
+pub fn lwip_command() -> Result<String, CliError> {
+    let path = std::env::var("TCPCHECK_LWIP")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/lwip/build/tcpcheck-lwip").to_string());
+    if !Path::new(&path).exists() {
+        return Err(CliError(format!(
+            "error: lwIP's harness is not built: {path} does not exist\n  help: run scripts/setup (it fetches \
+             lwIP's source package and builds stacks/lwip/), or point TCPCHECK_LWIP at the harness\n"
+        )));
+    }
+    Ok(shlex::try_quote(&path).map_or(path.clone(), |q| q.into_owned()))
+}
+
+#[cfg(unix)]
+fn exec_stack<'m>(command: &str, seed: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
+    let stack = tcpcheck::adapter::Exec::spawn(command, seed).map_err(|e| CliError(format!("error: {e}\n")))?;
+    Ok(Box::new(stack))
+}
+
+#[cfg(not(unix))]
+fn exec_stack<'m>(_: &str, _: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
+    Err(CliError("error: stacks in child processes run only on Unix\n".into()))
 }
 
 /// The kernel under test; says once per process what it is and how it is configured.
@@ -204,7 +267,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let corpus_dir = dir.join("corpus");
     let findings_dir = dir.join("findings");
     let imported = read_corpus(&corpus_dir)?;
-    let params = make_stack(args.stack, &models, args.seed)?.params().clone();
+    let params = make_stack(&args.stack, &models, args.seed)?.params().clone();
     let real = params.clock == Clock::Real;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.unwrap_or(if real { REAL_TIME_JOBS_PER_CORE * cores } else { cores }).max(1);
@@ -262,14 +325,14 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             let (models, oracle, imported, stop, runs, findings, results) =
                 (&models, &oracle, &imported, &stop, &runs, &findings, &results);
             let per_job = args.runs.map(|r| r / jobs as u64 + u64::from((job as u64) < r % jobs as u64));
-            let gate = &gate;
+            let (gate, kind) = (&gate, &args.stack);
             scope.spawn(move || {
                 // Every job's stack is made before any job runs and dropped after all have run:
                 // making and removing a Linux stack forks `ip`, and a forked child holds every
                 // descriptor of this process until it execs, so a socket that another job closes
                 // meanwhile stays open (its listener still listens, its ABORT sends nothing).
                 let seed = args.seed.wrapping_add(job as u64);
-                let mut stack = make_stack(args.stack, models, seed);
+                let mut stack = make_stack(kind, models, seed);
                 gate.wait();
                 let result = match &mut stack {
                     Ok(stack) => {
@@ -376,10 +439,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     for (seed, f) in &found {
         let line = f.verdict.row.rsplit(':').next().unwrap_or("0");
-        let path = findings_dir.join(format!("{}-{}-line{line}.json", args.stack.name(), f.verdict.check));
+        let path = findings_dir.join(format!("{}-{}-line{line}.json", args.stack.short(), f.verdict.check));
         let file = Finding {
             format: FORMAT.into(),
-            stack: args.stack.name().into(),
+            stack: args.stack.name(),
             model: Some(args.model.clone().unwrap_or_else(|| models.stack.name().to_string())),
             oracle: args.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
             seed: *seed,

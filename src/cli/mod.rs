@@ -12,6 +12,8 @@ mod probe;
 mod replay;
 mod show;
 mod simulate;
+#[cfg(unix)]
+mod stack_server;
 mod validate;
 
 use std::fmt;
@@ -68,6 +70,8 @@ enum Command {
     Replay(replay::Args),
     Probe(probe::Args),
     Bench(bench::Args),
+    #[cfg(unix)]
+    StackServer(stack_server::Args),
 }
 
 impl Cli {
@@ -82,6 +86,8 @@ impl Cli {
             Command::Replay(args) => replay::run(args),
             Command::Probe(args) => probe::run(args),
             Command::Bench(args) => bench::run(args),
+            #[cfg(unix)]
+            Command::StackServer(args) => stack_server::run(args),
         }
     }
 }

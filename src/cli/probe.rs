@@ -25,7 +25,8 @@ enum What {
 pub struct Args {
     #[arg(value_enum)]
     what: What,
-    #[arg(long, value_enum, default_value = "reference")]
+    /// The stack: reference, smoltcp, linux, lwip or exec:COMMAND
+    #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
     stack: StackArg,
     /// The table the reference stack executes [default: rfc9293]
     #[arg(long, short)]
@@ -41,7 +42,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let What::TimeWait = args.what;
     let models = Models::load(args.model.as_deref(), None)?;
-    let mut stack = make_stack(args.stack, &models, 1)?;
+    let mut stack = make_stack(&args.stack, &models, 1)?;
     let params = stack.params().clone();
     let two_msl = params.msl.times(2);
     let limit = args.limit.unwrap_or(params.msl.times(5));

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::ValueEnum;
 use tcpcheck::conform::diagram;
 use tcpcheck::conform::finding::{self, Input};
 use tcpcheck::conform::oracle::MAX_STEPS;
@@ -26,7 +25,8 @@ use super::{finding as exit_finding, CliError, OK};
 pub struct Args {
     /// A finding file or a libFuzzer artifact
     file: PathBuf,
-    #[arg(long, value_enum)]
+    /// The stack to replay against [default: the one the finding names]
+    #[arg(long, value_parser = StackArg::parse)]
     stack: Option<StackArg>,
     /// The table the reference stack executes
     #[arg(long, short)]
@@ -67,17 +67,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     };
     let stack_kind = match (args.stack, file_stack) {
         (Some(kind), _) => kind,
-        (None, Some(text)) => StackArg::from_str(text, false).map_err(|_| {
-            CliError(format!(
-                "error: {name}: unknown stack `{text}`\n  help: the stacks are: {}\n",
-                StackArg::value_variants().iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
-            ))
-        })?,
+        (None, Some(text)) => StackArg::parse(text)
+            .map_err(|e| CliError(format!("error: {name}: {e}\n  help: pass --stack to choose one\n")))?,
         (None, None) => StackArg::Reference,
     };
     let models = Models::load(args.model.as_deref().or(file_model), args.oracle.as_deref().or(file_oracle))?;
     let seed = args.seed.or(file_seed).unwrap_or(ARTIFACT_SEED);
-    let mut stack = make_stack(stack_kind, &models, seed)?;
+    let mut stack = make_stack(&stack_kind, &models, seed)?;
     let params = stack.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone());
     let run = oracle.run(stack.as_mut(), input.script(), true);

@@ -80,6 +80,16 @@ impl Params {
     }
 }
 
+/// A stack that broke down rather than answered: a child process that crashed, hung or broke
+/// the stack protocol ([`crate::adapter::Exec`]). The oracle makes it the run's verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// [`Check::Crash`], [`Check::Hang`] or [`Check::Protocol`].
+    pub check: Check,
+    /// What happened, with what the stack said about it (the tail of a child's stderr).
+    pub detail: String,
+}
+
 /// A TCP implementation under test, seen from the wire and its user.
 ///
 /// Packets are IPv4+TCP bytes between [`Params::stack`] and [`Params::peer`]. Time is passed
@@ -149,6 +159,13 @@ pub trait Stack {
     /// call, always.
     fn can_call(&self, _call: Call) -> bool {
         true
+    }
+
+    /// Why the stack stopped answering in this run, if it did. Asked after every input; once
+    /// there is a fault the stack ignores everything until [`Stack::reset`], which brings it
+    /// back (a new child process). In-process stacks never have one.
+    fn fault(&self) -> Option<Fault> {
+        None
     }
 }
 

@@ -98,6 +98,12 @@ spelled! {
         Malformed = "malformed",
         /// The stack kept sending: more than [`MAX_BURST`] segments for one step.
         Chatter = "chatter",
+        /// The stack's process died (an assertion, a signal, an exit) instead of answering.
+        Crash = "crash",
+        /// The stack's process did not answer within the answer timeout.
+        Hang = "hang",
+        /// The stack's process wrote something that is not the stack protocol.
+        Protocol = "protocol",
     }
 }
 
@@ -115,6 +121,9 @@ impl Check {
             Check::ReceiveWindow => "text beyond the receive window was accepted",
             Check::Malformed => "the stack sent bytes that are not a valid IPv4+TCP packet",
             Check::Chatter => "the stack did not go quiet",
+            Check::Crash => "the stack's process died instead of answering",
+            Check::Hang => "the stack's process stopped answering",
+            Check::Protocol => "the stack's process broke the stack protocol",
         }
     }
 }
@@ -847,6 +856,10 @@ impl Harness<'_, '_, '_, '_> {
 
     /// Takes the stack's packets until it is quiet; malformed bytes and floods are verdicts.
     fn collect(&mut self, at: Instant) -> Result<(), Stop> {
+        if let Some(fault) = self.stack.fault() {
+            let before = self.shadow.state();
+            return Err(self.named(fault.check, before, "an answer".into(), fault.detail));
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut burst = 0;
         let mut result = Ok(());

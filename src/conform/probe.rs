@@ -123,6 +123,14 @@ impl Peer<'_> {
         self.stack.advance(self.now);
     }
 
+    /// A stack that broke down (a child process that crashed or hung) measures nothing.
+    fn healthy(&self) -> Result<(), Failed> {
+        match self.stack.fault() {
+            Some(fault) => Err(Failed(format!("{} at {}: {}", fault.check, self.now, fault.detail))),
+            None => Ok(()),
+        }
+    }
+
     /// TIME-WAIT's length and its length after a FIN half-way, by bisection over replays, each
     /// probed once.
     fn bisected(
@@ -204,6 +212,7 @@ impl Peer<'_> {
             if let Some(seg) = self.take().into_iter().find(|s| s.ctl.contains(ctl)) {
                 return Ok(seg);
             }
+            self.healthy()?;
             self.wait(Duration::from_micros(10_000));
         }
         Err(Failed(format!("the stack never sent {what} (at {})", self.now)))
@@ -238,6 +247,7 @@ impl Peer<'_> {
             self.wait(self.params.ack_delay);
             answer = self.take();
         }
+        self.healthy()?;
         Ok(match answer.first() {
             None => Answer::Silent,
             Some(s) if s.ctl.contains(Control::RST) => Answer::Rst,

@@ -1,0 +1,154 @@
+//! Stacks in child processes (`--stack exec:CMD`, docs/stack-protocol.md): through the pipe our
+//! reference stack runs exactly as in process, and a child that dies, hangs, writes garbage or
+//! closes its stdout becomes a finding that replays, never a harness crash or a lost script.
+#![cfg(unix)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use tcpcheck::adapter::{Exec, Reference};
+use tcpcheck::conform::fuzz::Fuzzer;
+use tcpcheck::conform::{Check, Oracle, Params, Stack};
+use tcpcheck::model::shipped::Shipped;
+use tcpcheck::model::Model;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcpcheck");
+
+fn model(name: &str) -> Model {
+    Shipped::find(name).unwrap().load().unwrap()
+}
+
+fn server(args: &str) -> String {
+    format!("{BIN} stack-server {args}")
+}
+
+fn tcpcheck(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).current_dir(dir).output().expect("run tcpcheck")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The same fuzzing job in process and through the pipe: the same corpus, coverage and findings.
+#[track_caller]
+fn same_as_in_process(stack_model: &str, runs: u64) {
+    let (stack_model, oracle_model) = (model(stack_model), model("rfc9293"));
+    let mut direct = Reference::new(&stack_model, 5);
+    let mut piped = Exec::spawn(&server(&format!("reference --model {}", stack_model.name())), 5).unwrap();
+    // Only the ISN policy's words differ: the server said hello before it knew the seed.
+    assert_eq!(Params { isn: direct.params().isn.clone(), ..piped.params().clone() }, *direct.params());
+    let oracle = Oracle::new(&oracle_model, direct.params().clone());
+    let mut a = Fuzzer::new(&oracle, &mut direct, 1, true);
+    a.round(runs);
+    let mut b = Fuzzer::new(&oracle, &mut piped, 1, true);
+    b.round(runs);
+    assert_eq!(a.corpus(), b.corpus());
+    assert_eq!(a.coverage().row_hits(), b.coverage().row_hits());
+    let found = |f: &Fuzzer| f.found().iter().map(|f| (f.script.clone(), f.verdict.clone())).collect::<Vec<_>>();
+    assert_eq!(found(&a), found(&b));
+    assert_eq!((a.stats.runs, a.stats.steps), (b.stats.runs, b.stats.steps));
+}
+
+#[test]
+fn through_the_pipe_the_reference_stack_runs_as_in_process() {
+    same_as_in_process("rfc9293", 1500);
+}
+
+#[test]
+fn through_the_pipe_a_mutant_draws_the_same_findings() {
+    same_as_in_process("no-2msl-restart", 1500);
+}
+
+/// Fuzzes a child that misbehaves at request `step` of every run; what it finds.
+fn broken(how: &str, step: u32) -> Vec<(Check, String, usize)> {
+    let rfc9293 = model("rfc9293");
+    let mut stack = Exec::spawn(&server(&format!("reference --fail {how}:{step}")), 1)
+        .unwrap()
+        .with_answer_timeout(Duration::from_millis(200));
+    let oracle = Oracle::new(&rfc9293, stack.params().clone());
+    let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, true);
+    fuzzer.round(20);
+    // The loop went on after each failure: every run ran, on a restarted child.
+    assert_eq!(fuzzer.stats.runs, 28);
+    let found = fuzzer.found().to_vec();
+    drop(fuzzer);
+    // Each finding replays to its verdict on a fresh child.
+    for f in &found {
+        let again = oracle.run(&mut stack, &f.script, false);
+        assert_eq!(again.verdict.as_ref().map(|v| v.key()), Some(f.verdict.key()), "{:?}", f.script);
+    }
+    assert!(!found.is_empty(), "{how}: nothing found");
+    found.into_iter().map(|f| (f.verdict.check, f.verdict.actual, f.script.steps.len())).collect()
+}
+
+#[test]
+fn a_child_that_aborts_is_a_crash_with_its_stderr() {
+    for (check, actual, steps) in broken("abort", 3) {
+        assert_eq!(check, Check::Crash, "{actual}");
+        assert!(actual.contains("killed by signal 6 (SIGABRT)"), "{actual}");
+        assert!(actual.contains("failing on purpose"), "{actual}");
+        // Minimized to the request that kills it (a wait may be several requests).
+        assert!((1..=3).contains(&steps), "{steps} steps: {actual}");
+    }
+}
+
+#[test]
+fn a_child_that_hangs_is_killed_and_is_a_hang() {
+    for (check, actual, _) in broken("hang", 2) {
+        assert_eq!(check, Check::Hang, "{actual}");
+        assert!(actual.contains("no answer to"), "{actual}");
+    }
+}
+
+#[test]
+fn a_child_that_writes_garbage_breaks_the_protocol() {
+    for (check, actual, _) in broken("garbage", 4) {
+        assert_eq!(check, Check::Protocol, "{actual}");
+        assert!(actual.contains("frame"), "{actual}");
+    }
+}
+
+#[test]
+fn a_child_that_closes_its_stdout_is_a_crash() {
+    for (check, actual, _) in broken("close", 1) {
+        assert_eq!(check, Check::Crash, "{actual}");
+        assert!(actual.contains("stdout ended"), "{actual}");
+    }
+}
+
+#[test]
+fn a_crash_found_by_the_cli_replays_from_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = format!("exec:{}", server("reference --fail abort:5"));
+    let out = tcpcheck(dir.path(), &["fuzz", "--stack", &stack, "--runs", "40", "--jobs", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    let findings: Vec<_> =
+        dir.path().join("fuzz-out/findings").read_dir().unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!findings.is_empty());
+    for finding in findings {
+        let name = finding.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(name.starts_with("exec-crash-line"), "{name}");
+        let out = tcpcheck(dir.path(), &["replay", finding.to_str().unwrap(), "--pcap", "run.pcap"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("the same verdict as saved"), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("crash: the stack's process died"), "{}", text(&out.stdout));
+    }
+}
+
+#[test]
+fn a_command_that_is_not_a_stack_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    for (stack, says) in [
+        ("exec:/nonexistent/harness", "cannot start `/nonexistent/harness`"),
+        ("exec:echo hello", "the child's hello"),
+        ("exec:'unclosed", "not a command line"),
+        ("exec:", "needs a command"),
+        ("exec:sh -c 'echo dying >&2; exit 3'", "its stderr ends: dying"),
+    ] {
+        let out = tcpcheck(dir.path(), &["fuzz", "--stack", stack, "--runs", "5"]);
+        assert_eq!(out.status.code(), Some(2), "{stack}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{stack}: {}", text(&out.stderr));
+    }
+}
