@@ -33,10 +33,10 @@ fn text(bytes: &[u8]) -> String {
 
 /// The same fuzzing job in process and through the pipe: the same corpus, coverage and findings.
 #[track_caller]
-fn same_as_in_process(stack_model: &str, runs: u64) {
+fn same_as_in_process(stack_model: &str, transport: &str, runs: u64) {
     let (stack_model, oracle_model) = (model(stack_model), model("rfc9293"));
     let mut direct = Reference::new(&stack_model, 5);
-    let mut piped = Exec::spawn(&server(&format!("reference --model {}", stack_model.name())), 5).unwrap();
+    let mut piped = Exec::spawn(&server(&format!("reference --model {} {transport}", stack_model.name())), 5).unwrap();
     // Only the ISN policy's words differ: the server said hello before it knew the seed.
     assert_eq!(Params { isn: direct.params().isn.clone(), ..piped.params().clone() }, *direct.params());
     let oracle = Oracle::new(&oracle_model, direct.params().clone());
@@ -51,20 +51,33 @@ fn same_as_in_process(stack_model: &str, runs: u64) {
     assert_eq!((a.stats.runs, a.stats.steps), (b.stats.runs, b.stats.steps));
 }
 
+/// The stack-server's flag for each transport: shared memory (offered by the harness, taken by
+/// default) and the pipes.
+const TRANSPORTS: [&str; 2] = ["", "--pipes"];
+
 #[test]
-fn through_the_pipe_the_reference_stack_runs_as_in_process() {
-    same_as_in_process("rfc9293", 1500);
+fn through_the_protocol_the_reference_stack_runs_as_in_process() {
+    for transport in TRANSPORTS {
+        same_as_in_process("rfc9293", transport, 1500);
+    }
 }
 
 #[test]
-fn through_the_pipe_a_mutant_draws_the_same_findings() {
-    same_as_in_process("no-2msl-restart", 1500);
+fn through_the_protocol_a_mutant_draws_the_same_findings() {
+    for transport in TRANSPORTS {
+        same_as_in_process("no-2msl-restart", transport, 1500);
+    }
 }
 
-/// Fuzzes a child that misbehaves at request `step` of every run; what it finds.
+/// Fuzzes a child that misbehaves at request `step` of every run, on both transports; what it
+/// finds.
 fn broken(how: &str, step: u32) -> Vec<(Check, String, usize)> {
+    TRANSPORTS.iter().flat_map(|transport| broken_on(how, step, transport)).collect()
+}
+
+fn broken_on(how: &str, step: u32, transport: &str) -> Vec<(Check, String, usize)> {
     let rfc9293 = model("rfc9293");
-    let mut stack = Exec::spawn(&server(&format!("reference --fail {how}:{step}")), 1)
+    let mut stack = Exec::spawn(&server(&format!("reference --fail {how}:{step} {transport}")), 1)
         .unwrap()
         .with_answer_timeout(Duration::from_millis(200));
     let oracle = Oracle::new(&rfc9293, stack.params().clone());

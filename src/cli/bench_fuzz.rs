@@ -8,9 +8,10 @@
 use std::process::ExitCode;
 use std::time::Instant as Wall;
 
-use tcpcheck::adapter::{Reference, Smoltcp};
+use tcpcheck::adapter::{Exec, Reference, Smoltcp};
 use tcpcheck::conform::fuzz::Fuzzer;
 use tcpcheck::conform::{Oracle, Params, Stack};
+use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
 use tcpcheck::wire::{Segment, WireError};
@@ -52,24 +53,70 @@ fn rate(oracle: &Oracle<'_>, stack: &mut dyn Stack, runs: u64) -> (f64, f64) {
     (s.runs as f64 / secs, s.steps as f64 / secs)
 }
 
+/// A stack measured by the bench: its name, the stack, its oracle, and the share of a round's
+/// runs it is given (the stacks in child processes are slower; their rate is per second all the
+/// same).
+struct Entry<'m> {
+    name: String,
+    stack: Box<dyn Stack + 'm>,
+    oracle: Oracle<'m>,
+    share: u64,
+}
+
+/// `tcpcheck stack-server reference` for `model`, as an `exec` stack; `flags` picks the transport.
+fn served<'m>(model: &'m Model, flags: &str) -> Result<Box<dyn Stack + 'm>, CliError> {
+    let exe = std::env::current_exe().map_err(|e| CliError(format!("error: cannot find tcpcheck itself: {e}\n")))?;
+    let exe = exe.to_string_lossy();
+    let model = if Shipped::find(model.name()).is_some() { model.name() } else { &model.table().source.name };
+    let quote = |s: &str| shlex::try_quote(s).map_or(s.to_string(), |q| q.into_owned());
+    let command = format!("{} stack-server reference --model {} {flags}", quote(&exe), quote(model));
+    Ok(Box::new(Exec::spawn(&command, 3).map_err(|e| CliError(format!("error: {e}\n")))?))
+}
+
 pub fn run(model: &Model, runs: u64, rounds: u32) -> Result<ExitCode, CliError> {
-    let mut reference = Reference::new(model, 3);
+    let reference = Reference::new(model, 3);
     let params = reference.params().clone();
-    let oracle = Oracle::new(model, params.clone());
-    // smoltcp declares other parameters (TIME-WAIT, retries, ACK delay): its own oracle.
-    let mut smoltcp = Smoltcp::new(1);
-    let smoltcp_oracle = Oracle::new(model, smoltcp.params().clone());
-    let mut silent = Silent(params);
+    let oracle = || Oracle::new(model, params.clone());
+    // smoltcp and lwIP declare other parameters (TIME-WAIT, retries, ACK delay): their own oracle.
+    fn judged<'m>(model: &'m Model, name: &str, stack: Box<dyn Stack + 'm>, share: u64) -> Entry<'m> {
+        let oracle = Oracle::new(model, stack.params().clone());
+        Entry { name: name.into(), stack, oracle, share }
+    }
+    let mut entries = vec![
+        Entry {
+            name: "baseline: silent stack (oracle alone)".into(),
+            stack: Box::new(Silent(params.clone())),
+            oracle: oracle(),
+            share: 1,
+        },
+        Entry { name: "reference".into(), stack: Box::new(reference), oracle: oracle(), share: 1 },
+        judged(model, "smoltcp", Box::new(Smoltcp::new(1)), 1),
+        Entry {
+            name: "reference via exec, shared memory".into(),
+            stack: served(model, "")?,
+            oracle: oracle(),
+            share: 4,
+        },
+        Entry {
+            name: "reference via exec, pipes".into(),
+            stack: served(model, "--pipes")?,
+            oracle: oracle(),
+            share: 64,
+        },
+    ];
+    match super::fuzz::lwip_command() {
+        Ok(command) => {
+            let lwip = Exec::spawn(&command, 1).map_err(|e| CliError(format!("error: {e}\n")))?;
+            entries.push(judged(model, "lwip via exec", Box::new(lwip), 4));
+        }
+        Err(_) => eprintln!("bench fuzz: lwIP is not built (scripts/setup builds it): left out"),
+    }
     // Rounds interleave the stacks, so a burst of load on a shared machine costs each of them
     // alike; the best round of each counts.
-    let mut best = [(0.0f64, 0.0f64); 3];
+    let mut best = vec![(0.0f64, 0.0f64); entries.len()];
     for _ in 0..rounds.max(1) {
-        let rates = [
-            rate(&oracle, &mut silent, runs),
-            rate(&oracle, &mut reference, runs),
-            rate(&smoltcp_oracle, &mut smoltcp, runs),
-        ];
-        for (b, r) in best.iter_mut().zip(rates) {
+        for (b, e) in best.iter_mut().zip(&mut entries) {
+            let r = rate(&e.oracle, e.stack.as_mut(), (runs / e.share).max(1));
             if r.0 > b.0 {
                 *b = r;
             }
@@ -77,12 +124,14 @@ pub fn run(model: &Model, runs: u64, rounds: u32) -> Result<ExitCode, CliError> 
     }
     println!("tcpcheck bench fuzz: oracle {}, {runs} runs per round, best of {rounds}, one thread", model.name());
     println!("{:<44} {:>12} {:>12} {:>12} {:>13}", "stack", "runs/s", "steps/s", "vs baseline", "vs reference");
-    let [(base, _), (reference_runs, _), _] = best;
-    let names = ["baseline: silent stack (oracle alone)", "reference", "smoltcp"];
-    for (name, (r, s)) in names.into_iter().zip(best) {
-        println!("{name:<44} {r:>12.0} {s:>12.0} {:>11.3}x {:>12.3}x", r / base, r / reference_runs);
+    let (base, reference_runs) = (best[0].0, best[1].0);
+    for (e, (r, s)) in entries.iter().zip(&best) {
+        println!("{:<44} {r:>12.0} {s:>12.0} {:>11.3}x {:>12.3}x", e.name, r / base, r / reference_runs);
     }
+    drop(entries);
 
+    let mut reference = Reference::new(model, 3);
+    let oracle = oracle();
     // Coverage from scratch: how many runs and how long until the rows stop growing.
     let mut fuzzer = Fuzzer::new(&oracle, &mut reference, 1, false);
     let total = model.rows().len();

@@ -4,6 +4,7 @@ use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use tcpcheck::adapter::exec::serve::{serve, Failure, Sabotage};
+use tcpcheck::adapter::exec::shm::{self, Region};
 use tcpcheck::adapter::{Reference, Smoltcp};
 use tcpcheck::conform::Stack;
 
@@ -36,6 +37,9 @@ pub struct Args {
     /// (stdout), as HOW:N (e.g. `abort:3`)
     #[arg(long, value_name = "HOW:N", value_parser = parse_failure)]
     fail: Option<Failure>,
+    /// Answer on the pipes even when the harness offers shared memory (to measure and test them)
+    #[arg(long)]
+    pipes: bool,
 }
 
 fn parse_failure(text: &str) -> Result<Failure, String> {
@@ -61,5 +65,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             Served::Smoltcp => Box::new(Smoltcp::new(seed)),
         }
     };
-    serve(make, input, output, args.fail).map(|()| OK).map_err(|e| CliError(format!("error: stack-server: {e}\n")))
+    // The harness offers shared memory; pipes if it cannot be used.
+    let shared = std::env::var_os(shm::ENV)
+        .filter(|_| !args.pipes)
+        .and_then(|path| Region::open(path.as_ref()).map_err(|e| eprintln!("stack-server: using the pipes: {e}")).ok());
+    serve(make, input, output, args.fail, shared)
+        .map(|()| OK)
+        .map_err(|e| CliError(format!("error: stack-server: {e}\n")))
 }

@@ -15,6 +15,7 @@
 
 pub mod protocol;
 pub mod serve;
+pub mod shm;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -22,6 +23,7 @@ use std::io::{Read, Write};
 use std::ops::Range;
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Duration as WallDuration;
 
@@ -30,7 +32,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::conform::{Check, Clock, Fault, Params, Stack};
 use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
-use protocol::{kind, shown, Frames, Hello, ReportView, Request, Reset, ALL_CALLS, CALLS};
+use protocol::{kind, shown, Frames, Hello, ReportView, Request, Reset, Transport, ALL_CALLS, CALLS};
+use shm::{Interrupted, Region, Way};
 
 /// How long a child may take to answer a request (plus, on a real clock, the wait itself).
 pub const ANSWER_TIMEOUT: WallDuration = WallDuration::from_secs(2);
@@ -65,6 +68,8 @@ pub struct Exec {
 /// (`state`, `can_call`, `next_deadline`) take `&self` and may have to read a queued reset's answer.
 struct Io {
     child: Option<Running>,
+    /// The shared-memory transport, if the child took it.
+    shared: Option<Region>,
     /// Requests queued but not yet written (a reset waits for the request after it).
     out: Vec<u8>,
     /// Kinds of the requests written or queued whose answers are not read, oldest first.
@@ -158,6 +163,7 @@ impl Io {
     fn new() -> Io {
         Io {
             child: None,
+            shared: None,
             out: Vec::new(),
             awaited: VecDeque::new(),
             frames: Frames::default(),
@@ -178,14 +184,30 @@ impl Io {
     fn start(&mut self, words: &[String]) -> Result<Hello, String> {
         self.stop();
         let (program, args) = words.split_first().ok_or("an empty command")?;
-        let mut process = Command::new(program)
+        // Offered to the child; the file is removed once both have mapped it (or not).
+        let path = shared_path();
+        let region = Region::create(&path, shm::CAPACITY).ok();
+        let mut command = Command::new(program);
+        if region.is_some() {
+            command.env(shm::ENV, &path);
+        }
+        let spawned = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+            .spawn();
+        let hello =
+            spawned.map_err(|e| format!("cannot start `{program}`: {e}")).and_then(|process| self.greet(process));
+        let _ = std::fs::remove_file(&path);
+        let hello = hello?;
+        self.shared = region.filter(|_| hello.transport == Transport::Shared);
+        Ok(hello)
+    }
+
+    /// Takes a started child's pipes and reads its hello.
+    fn greet(&mut self, mut process: Child) -> Result<Hello, String> {
         let (Some(stdin), Some(stdout), stderr) = (process.stdin.take(), process.stdout.take(), process.stderr.take())
         else {
             let _ = process.kill();
@@ -220,11 +242,14 @@ impl Io {
 
     fn try_exchange(&mut self, timeout: WallDuration) -> Result<(), Fault> {
         let Some(child) = &mut self.child else { return Err(self.crash("no child is running".into())) };
-        if let Err(e) = child.stdin.write_all(&self.out) {
-            self.out.clear();
-            return Err(self.died(&format!("it stopped reading its stdin ({e})")));
-        }
+        let sent = match &mut self.shared {
+            Some(region) => region.send(Way::Requests, &self.out),
+            None => child.stdin.write_all(&self.out).map_err(|e| format!("it stopped reading its stdin ({e})")),
+        };
         self.out.clear();
+        if let Err(e) = sent {
+            return Err(self.died(&e));
+        }
         while let Some(&asked) = self.awaited.front() {
             let (kind, body) = self.read_frame(timeout, describe(asked))?;
             self.awaited.pop_front();
@@ -293,6 +318,10 @@ impl Io {
                 Ok(None) => {}
                 Err(error) => return Err(self.broke(error.to_string())),
             }
+            if self.shared.is_some() {
+                self.receive_shared(start, timeout, awaited)?;
+                continue;
+            }
             let Some(child) = &mut self.child else { return Err(self.crash("no child is running".into())) };
             #[allow(clippy::disallowed_methods)]
             let left = timeout.saturating_sub(start.elapsed());
@@ -317,7 +346,7 @@ impl Io {
                 const CHUNK: usize = 64 * 1024;
                 let space = self.frames.space(CHUNK);
                 let n = child.stdout.read(space);
-                self.frames.filled(CHUNK, *n.as_ref().unwrap_or(&0));
+                self.frames.filled(*n.as_ref().unwrap_or(&0));
                 match n {
                     Ok(0) => {
                         let partial = self.frames.pending();
@@ -342,6 +371,50 @@ impl Io {
                 );
                 return Err(Fault { check: Check::Hang, detail });
             }
+        }
+    }
+
+    /// The next batch of answers through shared memory. Between futex naps it looks at the
+    /// pipes: stderr is kept, and anything on stdout means the child died (end of file) or
+    /// broke the protocol (it must be silent there now).
+    #[allow(clippy::disallowed_methods)]
+    fn receive_shared(&mut self, start: std::time::Instant, timeout: WallDuration, awaited: &str) -> Result<(), Fault> {
+        let Some(mut region) = self.shared.take() else { return Ok(()) };
+        let mut stdout_stirred = false;
+        let received = region.recv(Way::Answers, 1000, || {
+            while self.stderr_ready() {
+                self.read_stderr();
+            }
+            let Some(child) = &self.child else { return Err(Interrupted::Stopped) };
+            let mut fds = [PollFd::new(child.stdout.as_fd(), PollFlags::POLLIN)];
+            stdout_stirred = matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0);
+            if stdout_stirred || start.elapsed() >= timeout {
+                return Err(Interrupted::Stopped);
+            }
+            Ok(())
+        });
+        match received {
+            Ok(batch) => {
+                self.frames.push(batch);
+                self.shared = Some(region);
+                Ok(())
+            }
+            Err(Interrupted::Stopped) if stdout_stirred => {
+                let mut byte = [0u8; 1];
+                match self.child.as_mut().map(|c| c.stdout.read(&mut byte)) {
+                    Some(Ok(1)) => Err(self
+                        .broke("the child wrote to its stdout, which the shared-memory transport keeps silent".into())),
+                    _ => Err(self.died(&format!("its stdout ended while tcpcheck awaited an answer to {awaited}"))),
+                }
+            }
+            Err(Interrupted::Stopped) => Err(Fault {
+                check: Check::Hang,
+                detail: format!(
+                    "no answer to {awaited} within {:.1}s: the child was killed{}",
+                    timeout.as_secs_f64(),
+                    self.stderr_tail()
+                ),
+            }),
         }
     }
 
@@ -426,6 +499,7 @@ impl Io {
 
     /// Ends the child, if one runs: closes its stdin (a well-behaved child exits), then kills it.
     fn stop(&mut self) {
+        self.shared = None;
         let Some(Running { mut process, stdin, .. }) = self.child.take() else { return };
         drop(stdin);
         for _ in 0..20 {
@@ -437,6 +511,15 @@ impl Io {
         let _ = process.kill();
         let _ = process.wait();
     }
+}
+
+/// A fresh name for a transport file: in memory (`/dev/shm`) where there is one.
+fn shared_path() -> std::path::PathBuf {
+    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Path::new("/dev/shm");
+    let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
+    dir.join(format!("tcpcheck-{}-{n}", std::process::id()))
 }
 
 /// How a child ended, in words.

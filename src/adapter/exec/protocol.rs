@@ -75,48 +75,49 @@ pub fn frame(out: &mut Vec<u8>, kind: u8, body: impl FnOnce(&mut Vec<u8>)) {
 /// A byte stream cut into frames as it arrives: feed it what `read` returned, take whole frames.
 #[derive(Debug, Default)]
 pub struct Frames {
+    /// Bytes `at..end` are received and not yet taken; the rest is room, zeroed once when it
+    /// was first allocated, so that a read into it costs no clearing.
     buf: Vec<u8>,
-    /// Where the next frame starts in `buf`.
     at: usize,
+    end: usize,
     /// Frames taken, and stream bytes before `buf[0]`, for error positions.
     taken: u64,
     consumed: u64,
 }
 
 impl Frames {
-    /// Room to read into: the caller reads into the returned slice and then calls
-    /// [`Frames::filled`] with the count.
+    /// Room for `want` more bytes: the caller reads into it and then calls [`Frames::filled`]
+    /// with the count.
     pub fn space(&mut self, want: usize) -> &mut [u8] {
-        if self.at == self.buf.len() {
-            self.consumed += self.buf.len() as u64;
-            self.buf.clear();
-            self.at = 0;
-        } else if self.at > 0 && self.at >= self.buf.len() / 2 {
+        if self.at == self.end {
             self.consumed += self.at as u64;
-            self.buf.drain(..self.at);
-            self.at = 0;
+            (self.at, self.end) = (0, 0);
+        } else if self.end + want > self.buf.len() && self.at > 0 {
+            self.consumed += self.at as u64;
+            self.buf.copy_within(self.at..self.end, 0);
+            (self.at, self.end) = (0, self.end - self.at);
         }
-        let len = self.buf.len();
-        self.buf.resize(len + want, 0);
-        &mut self.buf[len..]
+        if self.end + want > self.buf.len() {
+            self.buf.resize((self.end + want).next_power_of_two(), 0);
+        }
+        &mut self.buf[self.end..self.end + want]
     }
 
     /// After a read into [`Frames::space`]: `n` of its bytes are data.
-    pub fn filled(&mut self, want: usize, n: usize) {
-        let len = self.buf.len() - want + n.min(want);
-        self.buf.truncate(len);
+    pub fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
     }
 
-    /// Appends bytes (for tests and fuzzing).
+    /// Appends bytes (a shared-memory batch; tests and fuzzing).
     pub fn push(&mut self, bytes: &[u8]) {
-        let space = self.space(bytes.len());
-        space.copy_from_slice(bytes);
+        self.space(bytes.len()).copy_from_slice(bytes);
+        self.filled(bytes.len());
     }
 
     /// The next whole frame, as its type and the range of its body in [`Frames::bytes`]; `None`
     /// if it has not all arrived.
     pub fn take(&mut self) -> Result<Option<(u8, Range<usize>)>, FrameError> {
-        let rest = &self.buf[self.at..];
+        let rest = &self.buf[self.at..self.end];
         let Some(head) = rest.get(..4) else { return Ok(None) };
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         if len == 0 || len > MAX_FRAME {
@@ -139,7 +140,7 @@ impl Frames {
 
     /// Bytes received that are not part of a whole frame yet.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.at
+        self.end - self.at
     }
 
     /// The number of the frame [`Frames::take`] returned last (1-based).
@@ -336,12 +337,23 @@ pub enum Reset {
     Restart,
 }
 
+/// How frames travel after the hello (the hello's `transport`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// On stdin and stdout.
+    #[default]
+    Pipes,
+    /// Through the shared-memory file the harness named in `TCPCHECK_SHM` ([`super::shm`]).
+    Shared,
+}
+
 /// What a child declares about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {
     pub params: Params,
     pub ack_throttle: Option<Duration>,
     pub reset: Reset,
+    pub transport: Transport,
 }
 
 /// The addresses when the hello names none: the in-process stacks' (TEST-NET-1).
@@ -366,6 +378,9 @@ impl Hello {
         t += &format!("isn {}\nstack {}\npeer {}\n", p.isn, p.stack, p.peer);
         if self.reset == Reset::Restart {
             t += "reset restart\n";
+        }
+        if self.transport == Transport::Shared {
+            t += "transport shm\n";
         }
         t
     }
@@ -414,6 +429,11 @@ impl Hello {
             Some((_, "restart")) => Reset::Restart,
             Some(at) => return Err(bad(at, "reset", "expected `in-place` or `restart`".into())),
         };
+        let transport = match get.get("transport").copied() {
+            None | Some((_, "pipes")) => Transport::Pipes,
+            Some((_, "shm")) => Transport::Shared,
+            Some(at) => return Err(bad(at, "transport", "expected `pipes` or `shm`".into())),
+        };
         let name = need("name")?.1;
         if name.is_empty() {
             return Err("the key `name` has no value: the stack's name and version".into());
@@ -440,7 +460,7 @@ impl Hello {
             ack_delay: opt_duration("ack-delay")?.unwrap_or_default(),
             isn: get.get("isn").map_or("not declared", |at| at.1).to_string(),
         };
-        Ok(Hello { params, ack_throttle: opt_duration("ack-throttle")?, reset })
+        Ok(Hello { params, ack_throttle: opt_duration("ack-throttle")?, reset, transport })
     }
 }
 
@@ -455,8 +475,12 @@ mod tests {
     fn a_hello_reads_back_what_it_declares() {
         let model = Shipped::find("rfc9293").unwrap().load().unwrap();
         let stack = Reference::new(&model, 3);
-        for (throttle, reset) in [(None, Reset::InPlace), (Some(Duration::from_secs(1)), Reset::Restart)] {
-            let hello = Hello { params: stack.params().clone(), ack_throttle: throttle, reset };
+        let cases = [
+            (None, Reset::InPlace, Transport::Pipes),
+            (Some(Duration::from_secs(1)), Reset::Restart, Transport::Shared),
+        ];
+        for (throttle, reset, transport) in cases {
+            let hello = Hello { params: stack.params().clone(), ack_throttle: throttle, reset, transport };
             assert_eq!(Hello::parse(&hello.to_text()), Ok(hello));
         }
     }
