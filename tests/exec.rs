@@ -165,3 +165,28 @@ fn a_command_that_is_not_a_stack_is_bad_input() {
         assert!(text(&out.stderr).contains(says), "{stack}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn a_stack_from_another_crate_is_judged_through_the_protocol() {
+    // examples/own_stack.rs, which `cargo test` builds beside this test's binary.
+    let example = Path::new(BIN).parent().unwrap().join("examples/own_stack");
+    if !example.exists() {
+        // `cargo test` builds the examples; `cargo test --test exec` alone does not.
+        eprintln!(
+            "*** SKIPPED: {} is not built: run `cargo test` or `cargo build --example own_stack` ***",
+            example.display()
+        );
+        return;
+    }
+    let rfc9293 = model("rfc9293");
+    let mut stack = Exec::spawn(&format!("{} serve", example.display()), 1).unwrap();
+    let oracle = Oracle::new(&rfc9293, stack.params().clone());
+    let closed = tcpcheck::conform::script::SEEDS.iter().find(|s| s.name == "closed-port").unwrap();
+    assert_eq!(oracle.run(&mut stack, &closed.script(), false).verdict, None, "a closed port is right");
+    let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, true);
+    fuzzer.round(200);
+    let mut found: Vec<_> = fuzzer.found().iter().map(|f| (f.verdict.check, f.verdict.rule.clone())).collect();
+    found.sort();
+    let expected = [(Check::Output, "CLOSED OPEN-ACTIVE -> SYN-SENT"), (Check::State, "CLOSED OPEN-PASSIVE -> LISTEN")];
+    assert_eq!(found, expected.map(|(c, r)| (c, r.to_string())));
+}
