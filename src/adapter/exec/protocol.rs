@@ -241,6 +241,10 @@ impl<'a> Request<'a> {
             kind::ADVANCE => Request::Advance { to: Instant::from_micros(c.u64("a u64 time")?) },
             other => return Err((0, format!("a request type (R, C, P or A), not {}", shown(other)))),
         })
+        .and_then(|request| match c.at {
+            at if at == body.len() => Ok(request),
+            at => Err((at, format!("the end of the request, but {} more bytes follow", body.len() - at))),
+        })
     }
 }
 
