@@ -190,3 +190,50 @@ fn a_stack_from_another_crate_is_judged_through_the_protocol() {
     let expected = [(Check::Output, "CLOSED OPEN-ACTIVE -> SYN-SENT"), (Check::State, "CLOSED OPEN-PASSIVE -> LISTEN")];
     assert_eq!(found, expected.map(|(c, r)| (c, r.to_string())));
 }
+
+/// Builds `stacks/c/examples/NAME.c` with the C library into `dir`; `None` (and a loud skip)
+/// where there is no C compiler.
+fn build_c_example(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = dir.join(name);
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let built = Command::new(&cc)
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-std=c99", "-I"])
+        .arg(root.join("stacks/c"))
+        .arg(root.join(format!("stacks/c/examples/{name}.c")))
+        .arg(root.join("stacks/c/tcpcheck_stack.c"))
+        .arg("-o")
+        .arg(&out)
+        .output();
+    match built {
+        Ok(o) if o.status.success() => Some(out),
+        Ok(o) => panic!("{cc} failed on the C library:\n{}", text(&o.stderr)),
+        Err(e) => {
+            eprintln!("*** SKIPPED: no C compiler `{cc}` ({e}) ***");
+            None
+        }
+    }
+}
+
+#[test]
+fn the_c_library_serves_alike_through_shared_memory_pipes_and_a_fork_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(silent) = build_c_example(dir.path(), "silent") else { return };
+    let rfc9293 = model("rfc9293");
+    let silent = silent.display();
+    // `env -u` takes the shared memory the harness offers away: the library then uses the
+    // pipes. The fork server uses the pipes whatever is offered.
+    let commands = [format!("{silent}"), format!("env -u TCPCHECK_SHM {silent}"), format!("{silent} fork")];
+    let mut outcomes = Vec::new();
+    for command in &commands {
+        let mut stack = Exec::spawn(command, 1).unwrap();
+        let oracle = Oracle::new(&rfc9293, stack.params().clone());
+        let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, true);
+        fuzzer.round(300);
+        let found: Vec<_> = fuzzer.found().iter().map(|f| (f.verdict.clone(), f.script.clone())).collect();
+        assert!(found.iter().any(|(v, _)| v.rule == "CLOSED OPEN-ACTIVE -> SYN-SENT"), "{command}: {found:?}");
+        outcomes.push((fuzzer.corpus().to_vec(), found, fuzzer.stats.steps));
+    }
+    assert_eq!(outcomes[0], outcomes[1], "shared memory and pipes");
+    assert_eq!(outcomes[0], outcomes[2], "in place and fork server");
+}

@@ -23,9 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #ifndef MAP_ANONYMOUS
 #define MAP_ANONYMOUS MAP_ANON
@@ -60,8 +68,22 @@ struct buf {
     size_t len, cap;
 };
 
+/*
+ * The shared-memory transport (docs/stack-protocol.md, "Shared memory"), if tcpcheck offered it
+ * in TCPCHECK_SHM and the stack resets in place: requests and answers go through the mapped
+ * file instead of the pipes. Layout: a 64-byte header (magic, version, capacity), then the
+ * requests' header line (seq, waiting, len) and data, then the answers'.
+ */
+struct shm {
+    uint8_t *base;
+    size_t capacity;
+    uint32_t seen[2]; /* the seq last seen or published, per way */
+};
+enum way { REQUESTS = 0, ANSWERS = 1 };
+
 static struct {
     const struct tcpcheck_stack *stack;
+    struct shm *shm;     /* NULL: the pipes */
     void *ctx;
     struct input *in;
     struct buf out;      /* answers composed and not yet written */
@@ -130,8 +152,18 @@ uint64_t tcpcheck_seed(void) {
     return g.seed;
 }
 
-/* Writes everything composed, whatever short writes and signals do; 0, or -1 if stdout is gone. */
+static void shm_send(enum way way, const uint8_t *p, size_t len);
+
+/* Writes everything composed, whatever short writes and signals do; 0, or -1 if stdout is gone.
+ * Through shared memory, everything composed is one batch: the answers to one batch of
+ * requests. */
 static int flush(void) {
+    if (g.shm) {
+        if (g.out.len)
+            shm_send(ANSWERS, g.out.p, g.out.len);
+        g.out.len = 0;
+        return 0;
+    }
     size_t done = 0;
     while (done < g.out.len && !g.stdout_gone) {
         ssize_t n = write(STDOUT_FILENO, g.out.p + done, g.out.len - done);
@@ -215,6 +247,110 @@ static void report(void) {
     g.npackets = 0;
 }
 
+/* The header of `way`: seq, waiting and len, each a u32 the other process reads too. */
+static uint32_t *shm_word(enum way way, int index) {
+    size_t header = way == REQUESTS ? 64 : 128 + ((g.shm->capacity + 63) / 64) * 64;
+    return (uint32_t *)(g.shm->base + header) + index;
+}
+
+static uint8_t *shm_data(enum way way) {
+    return (uint8_t *)shm_word(way, 0) + 64;
+}
+
+static void futex(uint32_t *word, int op, uint32_t value, const struct timespec *timeout) {
+#ifdef __linux__
+    /* Not FUTEX_PRIVATE: the word is shared with tcpcheck's process. */
+    syscall(SYS_futex, word, op, value, timeout, NULL, 0);
+#else
+    (void)word, (void)op, (void)value, (void)timeout;
+#endif
+}
+
+/* Publishes a batch: data, then len, then seq (sequentially consistent), then a wake if the
+ * other side said it sleeps. */
+static void shm_send(enum way way, const uint8_t *p, size_t len) {
+    if (len > g.shm->capacity) {
+        fprintf(stderr, "tcpcheck_stack: an answer batch of %zu bytes exceeds the shared area\n", len);
+        abort();
+    }
+    memcpy(shm_data(way), p, len);
+    __atomic_store_n(shm_word(way, 2), (uint32_t)len, __ATOMIC_RELAXED);
+    __atomic_store_n(shm_word(way, 0), ++g.shm->seen[way], __ATOMIC_SEQ_CST);
+    if (__atomic_exchange_n(shm_word(way, 1), 0, __ATOMIC_SEQ_CST))
+        futex(shm_word(way, 0), FUTEX_WAKE, 1, NULL);
+}
+
+/* Whether stdin has ended (tcpcheck is gone), without waiting. */
+static int stdin_ended(void) {
+    struct pollfd fd = {.fd = STDIN_FILENO, .events = POLLIN};
+    return poll(&fd, 1, 0) > 0;
+}
+
+/*
+ * Waits for the next batch of requests and copies it to `to` (room for `room` bytes): its
+ * length, or 0 when tcpcheck is gone. Spins about a microsecond (tcpcheck is usually busy on
+ * the other core for less), yields a while (it may be waiting for this core), then sleeps on
+ * the futex in slices of 10 ms, looking at stdin between them.
+ */
+static ssize_t shm_recv(uint8_t *to, size_t room) {
+    uint32_t *seq = shm_word(REQUESTS, 0), last = g.shm->seen[REQUESTS];
+    int ready = 0;
+    for (int i = 0; i < 32 && !ready; i++)
+        ready = __atomic_load_n(seq, __ATOMIC_ACQUIRE) != last;
+    for (int i = 0; i < 64 && !ready; i++) {
+        sched_yield();
+        ready = __atomic_load_n(seq, __ATOMIC_ACQUIRE) != last;
+    }
+    while (!ready) {
+        __atomic_store_n(shm_word(REQUESTS, 1), 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(seq, __ATOMIC_SEQ_CST) == last) {
+            struct timespec slice = {0, 10 * 1000 * 1000};
+            futex(seq, FUTEX_WAIT, last, &slice);
+        }
+        ready = __atomic_load_n(seq, __ATOMIC_ACQUIRE) != last;
+        if (!ready && stdin_ended())
+            return 0;
+    }
+    g.shm->seen[REQUESTS] = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+    size_t len = __atomic_load_n(shm_word(REQUESTS, 2), __ATOMIC_ACQUIRE);
+    if (len > room || len > g.shm->capacity) {
+        fprintf(stderr, "tcpcheck_stack: a request batch of %zu bytes does not fit\n", len);
+        abort();
+    }
+    memcpy(to, shm_data(REQUESTS), len);
+    return (ssize_t)len;
+}
+
+/* Maps the file tcpcheck names in TCPCHECK_SHM, if it is a transport file of version 1. */
+static struct shm *shm_open_offered(void) {
+    const char *path = getenv("TCPCHECK_SHM");
+    if (!path)
+        return NULL;
+    int fd = open(path, O_RDWR);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 128) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    uint8_t *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED)
+        return NULL;
+    static struct shm shm;
+    uint32_t head[3];
+    memcpy(head, base, sizeof head);
+    size_t capacity = head[2], need = 128 + 2 * ((capacity + 63) / 64 * 64) + 128;
+    /* "TCPS", version 1, and a file as long as its capacity says. */
+    if (head[0] != 0x53504354u || head[1] != 1 || need > (size_t)st.st_size) {
+        munmap(base, (size_t)st.st_size);
+        return NULL;
+    }
+    shm.base = base;
+    shm.capacity = capacity;
+    return &shm;
+}
+
 /*
  * Takes the next request frame: 1 and its type and body, 0 at a clean end of stdin, -1 after a
  * malformed frame or a read error (answered with `E`). Answers composed so far are written
@@ -248,7 +384,8 @@ static int next_frame(char *type, const uint8_t **body, size_t *len) {
             in->start = 0;
             in->end = have;
         }
-        ssize_t got = read(STDIN_FILENO, in->data + in->end, INPUT_CAPACITY - in->end);
+        ssize_t got = g.shm ? shm_recv(in->data + in->end, INPUT_CAPACITY - in->end)
+                            : read(STDIN_FILENO, in->data + in->end, INPUT_CAPACITY - in->end);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
@@ -487,14 +624,19 @@ int tcpcheck_serve(const struct tcpcheck_stack *stack, void *ctx) {
     }
     memset(g.in, 0, offsetof(struct input, data));
 
-    static const char first[] = "tcpcheck-stack 1\n";
+    /* Shared memory only with a reset in place: a fork server's copies read the pipes. */
+    struct shm *shm = stack->reset ? shm_open_offered() : NULL;
+    static const char first[] = "tcpcheck-stack 1\n", shared[] = "transport shm\n";
     const char *hello = stack->hello ? stack->hello : "";
-    put_le(&g.out, 1 + strlen(first) + strlen(hello), 4);
+    const char *transport = shm ? shared : "";
+    put_le(&g.out, 1 + strlen(first) + strlen(hello) + strlen(transport), 4);
     put(&g.out, "H", 1);
     put(&g.out, first, strlen(first));
     put(&g.out, hello, strlen(hello));
+    put(&g.out, transport, strlen(transport));
     if (flush() < 0)
         return 1;
+    g.shm = shm; /* from here on, frames go through it */
 
     int result = stack->reset ? serve_in_place() : fork_server();
     return result < 0 ? 1 : 0;
