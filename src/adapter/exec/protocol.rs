@@ -234,7 +234,7 @@ impl<'a> Request<'a> {
                 let number = c.u8("a call number")?;
                 let call = *CALLS
                     .get(usize::from(number))
-                    .ok_or((8, format!("a call number from 0 to 5 (OPEN-PASSIVE .. ABORT), not {number}")))?;
+                    .ok_or_else(|| (8, format!("a call number from 0 to 5 (OPEN-PASSIVE .. ABORT), not {number}")))?;
                 Request::Call { now, call, text: c.rest() }
             }
             kind::PACKET => Request::Packet { now: Instant::from_micros(c.u64("a u64 time")?), packet: c.rest() },
@@ -304,7 +304,7 @@ impl ReportView {
         let state = c.u8("a state number")?;
         self.state = match state {
             255 => None,
-            n => Some(*State::ALL.get(usize::from(n)).ok_or((0, format!("a state from 0 to 10, or 255, not {n}")))?),
+            n => Some(*State::ALL.get(usize::from(n)).ok_or_else(|| (0, format!("a state from 0 to 10, or 255, not {n}")))?),
         };
         self.calls = c.u8("the calls bits")?;
         if self.calls & !ALL_CALLS != 0 {
@@ -321,7 +321,7 @@ impl ReportView {
         for i in 0..count {
             let len = usize::from(c.u16("a packet length")?);
             let at = c.at;
-            c.take(len, &format!("packet {} of {count}", i + 1))?;
+            c.take(len, "a packet")?;
             self.packets.push(base + at..base + at + len);
         }
         if c.at != body.len() {
