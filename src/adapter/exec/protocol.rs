@@ -318,7 +318,7 @@ impl ReportView {
         self.text = base + at..base + at + len;
         let count = c.u16("the packet count")?;
         self.packets.clear();
-        for i in 0..count {
+        for _ in 0..count {
             let len = usize::from(c.u16("a packet length")?);
             let at = c.at;
             c.take(len, "a packet")?;
