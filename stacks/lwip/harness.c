@@ -1,0 +1,705 @@
+/*
+ * lwIP under tcpcheck: lwIP's raw TCP API on one raw-IP network interface, driven over the
+ * stack protocol (docs/stack-protocol.md) by stacks/c/tcpcheck_stack.c. Built by build.sh, which
+ * fetches lwIP's source; lwipopts.h says how lwIP is configured.
+ *
+ * The wire. lwIP is 192.0.2.1 on a /24 with tcpcheck's peer 192.0.2.2 on it, on a network
+ * interface whose input is ip4_input and whose output hands each IPv4 packet (a pbuf chain,
+ * flattened) to tcpcheck_output. No link layer: the packets are the protocol's.
+ *
+ * The user. The harness plays lwIP's application as a blocking socket user would, as the
+ * smoltcp and Linux adapters do (src/adapter/):
+ * - OPEN-PASSIVE binds 192.0.2.1:8080 and listens. The connection is the pcb lwIP hands to the
+ *   accept callback (when the handshake completes); the listener is then closed, so that there
+ *   is one connection, as the table has one TCB. OPEN-ACTIVE binds 8080 and connects to
+ *   192.0.2.2:40000. Either is refused (changes nothing) while a listener or a connection exists.
+ * - SEND queues the text in the harness and offers it to lwIP (tcp_write, copied, then
+ *   tcp_output) at once and again after every input and timer, as a blocking write completes
+ *   later: lwIP takes text in SYN-SENT, SYN-RECEIVED, ESTABLISHED and CLOSE-WAIT as far as its
+ *   send buffer allows; a connection not yet accepted has no pcb the user could write to.
+ *   Text left when the connection can no longer send is dropped: the user's write failed.
+ * - RECEIVE returns everything lwIP delivered and the user has not read, and only then tells
+ *   lwIP it was read (tcp_recved), so lwIP's receive window is the socket buffer's space.
+ * - CLOSE is tcp_shutdown(pcb, 0, 1), shutdown(SHUT_WR), behind queued text as after a
+ *   blocking write; on a listener, or a connection still in SYN-SENT, it is tcp_close, which
+ *   deletes it (RFC 9293 3.10.4), as the Linux adapter's close() does.
+ * - ABORT is tcp_abort of the connection (tcp_close of a lone listener: lwIP asserts on
+ *   tcp_abort of a listen pcb).
+ * - What a socket user cannot do (can_call): CLOSE or ABORT a connection not yet accepted (it
+ *   has no descriptor for it), OPEN-ACTIVE on a listener.
+ * - Nagle is off (TCP_NODELAY), as in the other adapters: holding back a small segment is a
+ *   sender's choice the table does not model.
+ *
+ * State. lwIP moves and frees pcbs without telling the application (a connection entering
+ * TIME-WAIT moves to tcp_tw_pcbs, and is freed from there silently), and a connection in
+ * SYN-RECEIVED is not the application's until accepted, so the state is read from the pcb
+ * lists by the run's 4-tuple; LISTEN if only the listener exists, CLOSED if nothing does.
+ *
+ * Time. lwIP's clock (sys_now, milliseconds) is tcpcheck's virtual clock: microseconds / 1000.
+ * lwIP's TCP timer runs every TCP_TMR_INTERVAL (250 ms): tcp_fasttmr every tick (delayed ACKs),
+ * tcp_slowtmr every other tick (retransmissions, persist probes, TIME-WAIT and the other
+ * timeouts, counted in 500 ms ticks). The timer is started when the first pcb becomes active
+ * and stopped when none is left, so its phase depends on the run. advance() fires each tick at
+ * its own due time: a jump over several would fire the periodic timer once.
+ *
+ * Deadline. When lwIP next acts on its own: sends something or changes the connection's
+ * state. A tick where counters merely move is not an act. Computed by simulation: lwIP's state
+ * is saved, the timer run forward tick by tick until lwIP sends or the state changes, and the
+ * state restored. Two cases are answered without simulating: nothing pending at all (no pcb
+ * has a timer that can fire: no deadline), and a connection in TIME-WAIT with nothing else
+ * pending (its end is a count of slow ticks). TCPCHECK_LWIP_CHECK_DEADLINE=1 checks those
+ * two against the simulation at every report and aborts on a difference.
+ *
+ * Resetting. lwIP keeps all its state in global variables. build.sh links lwIP's .data and
+ * .bss into two sections of their own (tcpcheck_lwip_data, tcpcheck_lwip_bss; the linker
+ * provides their bounds), which are saved once after lwip_init and the interface's setup and
+ * copied back on RESET; the harness's own lwIP-facing state (the interface, the clock, the
+ * user's pcbs and queues) is one struct, saved and restored with them. The same copies, to and
+ * from a scratch area, make the deadline's simulation.
+ *
+ * Crashes. A failed lwIP assertion prints to stderr and aborts (arch/cc.h): tcpcheck's crash.
+ * One that fails inside the deadline's simulation ends the simulation instead, and that tick
+ * is the deadline: the assertion fails for real when tcpcheck lets time run to it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwip/init.h"
+#include "lwip/ip.h"
+#include "lwip/ip_addr.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/sys.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+
+#include "tcpcheck_stack.h"
+
+#define STACK_PORT 8080
+#define PEER_PORT 40000
+
+/* Ticks advance() fires in one call before it gives up on reaching `to` tick by tick (at four
+ * ticks a second, 72 hours of virtual time); then the clock jumps and lwIP catches up once. */
+#define MAX_TICKS (1u << 20)
+
+/* Ticks the deadline's simulation looks ahead: beyond lwIP's longest backoff (an RTO is at
+ * most 0x7fff slow ticks, tcp.c:1290) and TIME-WAIT (240 slow ticks). */
+#define SIM_TICKS 70000u
+
+/* The linker's bounds of lwIP's variables (build.sh renames lwIP's .data and .bss). */
+extern char __start_tcpcheck_lwip_data[], __stop_tcpcheck_lwip_data[];
+extern char __start_tcpcheck_lwip_bss[], __stop_tcpcheck_lwip_bss[];
+
+/* A growable byte buffer, outside the saved state: only its length is part of a run. */
+struct text {
+    uint8_t *p;
+    size_t cap;
+};
+
+/* The harness's lwIP-facing state: everything a run changes outside lwIP's own variables. */
+struct run {
+    struct netif netif;
+    uint64_t clock_ms;        /* lwIP's clock: sys_now() */
+    uint64_t seed;            /* RESET's seed, for ISNs */
+    uint32_t isns;            /* ISNs drawn in this run */
+    int next_tick_slow;       /* whether lwIP's next TCP timer tick runs tcp_slowtmr */
+    struct tcp_pcb *listener; /* the user's listening pcb */
+    struct tcp_pcb *conn;     /* the user's connection (connected or accepted); see conn() */
+    int close_listener;       /* a connection was accepted: close the listener after this input */
+    size_t unsent_at, unsent_end; /* SEND text lwIP has not taken: unsent.p[at .. end) */
+    int close_pending;        /* a CLOSE waits behind that text */
+    size_t received;          /* text delivered and not read: received.p[0 .. received) */
+    int deadline_known;       /* `deadline` holds for the state as it is */
+    uint64_t deadline;
+    int simulating;           /* inside the deadline's simulation: packets are not reported */
+    int acted;                /* the simulation saw lwIP send */
+};
+
+static struct run run;
+static struct run clean_run, sim_run;
+static struct text unsent, received;
+static uint8_t *clean_lwip, *sim_lwip; /* copies of lwIP's data and bss, one after the other */
+static int check_deadline;           /* TCPCHECK_LWIP_CHECK_DEADLINE */
+static ip_addr_t stack_ip, peer_ip;
+
+static size_t lwip_data_size(void) {
+    return (size_t)(__stop_tcpcheck_lwip_data - __start_tcpcheck_lwip_data);
+}
+
+static size_t lwip_bss_size(void) {
+    return (size_t)(__stop_tcpcheck_lwip_bss - __start_tcpcheck_lwip_bss);
+}
+
+static void save(uint8_t *lwip, struct run *r) {
+    memcpy(lwip, __start_tcpcheck_lwip_data, lwip_data_size());
+    memcpy(lwip + lwip_data_size(), __start_tcpcheck_lwip_bss, lwip_bss_size());
+    *r = run;
+}
+
+static void restore(const uint8_t *lwip, const struct run *r) {
+    memcpy(__start_tcpcheck_lwip_data, lwip, lwip_data_size());
+    memcpy(__start_tcpcheck_lwip_bss, lwip + lwip_data_size(), lwip_bss_size());
+    run = *r;
+}
+
+static void fail(const char *what) {
+    fprintf(stderr, "tcpcheck-lwip: %s\n", what);
+    abort();
+}
+
+static void reserve(struct text *t, size_t need) {
+    if (need <= t->cap)
+        return;
+    size_t cap = t->cap ? t->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(t->p, cap);
+    if (!p)
+        fail("out of memory");
+    t->p = p;
+    t->cap = cap;
+}
+
+/* ---- lwIP's port: clock, ISNs, diagnostics ---- */
+
+u32_t sys_now(void) {
+    return (u32_t)run.clock_ms;
+}
+
+/* splitmix64: a good 64-bit mix, so that neighbouring seeds give unrelated ISNs. */
+static uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15u;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+/* LWIP_HOOK_TCP_ISN (lwipopts.h): the n-th ISN of a run is a function of the seed and n. */
+uint32_t tcpcheck_lwip_isn(void) {
+    run.isns++;
+    return (uint32_t)(mix(run.seed ^ mix(run.isns)) >> 32);
+}
+
+/* Where a failed assertion inside the deadline's simulation returns to (see simulate). */
+static jmp_buf sim_exit;
+
+void tcpcheck_lwip_assert(const char *message, int line, const char *file) {
+    if (run.simulating)
+        longjmp(sim_exit, 1);
+    fprintf(stderr, "lwIP assertion \"%s\" failed at line %d in %s\n", message, line, file);
+    fflush(stderr);
+    abort();
+}
+
+void tcpcheck_lwip_diag(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    fputs("lwIP: ", stderr);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+}
+
+/* ---- the network interface ---- */
+
+static err_t netif_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst) {
+    static uint8_t packet[0xffff];
+    (void)netif, (void)dst;
+    if (run.simulating) {
+        run.acted = 1;
+        return ERR_OK;
+    }
+    u16_t len = pbuf_copy_partial(p, packet, p->tot_len, 0);
+    tcpcheck_output(packet, len);
+    return ERR_OK;
+}
+
+static err_t netif_setup(struct netif *netif) {
+    netif->name[0] = 't';
+    netif->name[1] = 'c';
+    netif->output = netif_output;
+    netif->mtu = 1500; /* above TCP_MSS + 40: lwIP announces TCP_MSS (tcp_out.c:1501) */
+    netif->flags = 0;  /* no broadcast, no ARP: a point-to-point raw-IP link */
+    return ERR_OK;
+}
+
+/* ---- the connection ---- */
+
+static int is_tuple(const struct tcp_pcb *pcb) {
+    return pcb->local_port == STACK_PORT && pcb->remote_port == PEER_PORT && ip_addr_cmp(&pcb->local_ip, &stack_ip) &&
+           ip_addr_cmp(&pcb->remote_ip, &peer_ip);
+}
+
+/* The pcb of the run's 4-tuple, accepted or not, in TIME-WAIT or not; NULL if none. */
+static struct tcp_pcb *tuple_pcb(void) {
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+        if (is_tuple(pcb))
+            return pcb;
+    for (struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next)
+        if (is_tuple(pcb))
+            return pcb;
+    return NULL;
+}
+
+static int listed(const struct tcp_pcb *list, const struct tcp_pcb *pcb) {
+    for (; list; list = list->next)
+        if (list == pcb)
+            return 1;
+    return 0;
+}
+
+/* The user's connection, if lwIP still has it: lwIP frees a pcb at the end of TIME-WAIT
+ * without calling back, so the pointer is only trusted while the pcb is on a list. */
+static struct tcp_pcb *conn(void) {
+    if (run.conn && !listed(tcp_active_pcbs, run.conn) && !listed(tcp_tw_pcbs, run.conn))
+        run.conn = NULL;
+    return run.conn;
+}
+
+/* A passive connection lwIP has and the user has not accepted (SYN-RECEIVED). */
+static int unaccepted(void) {
+    return !conn() && run.listener && tuple_pcb();
+}
+
+static int can_send(const struct tcp_pcb *pcb) {
+    return pcb->state == SYN_SENT || pcb->state == SYN_RCVD || pcb->state == ESTABLISHED || pcb->state == CLOSE_WAIT;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
+    (void)arg, (void)pcb, (void)err;
+    if (!p)
+        return ERR_OK; /* the peer's FIN: the next read would return 0 */
+    reserve(&received, run.received + p->tot_len);
+    run.received += pbuf_copy_partial(p, received.p + run.received, p->tot_len, 0);
+    pbuf_free(p);
+    return ERR_OK;
+}
+
+/* lwIP freed the pcb (reset, aborted, timed out, fully closed): arg is the pcb it was. */
+static void on_err(void *arg, err_t err) {
+    (void)err;
+    if (arg == run.conn)
+        run.conn = NULL;
+}
+
+static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
+    (void)arg, (void)pcb, (void)err;
+    return ERR_OK;
+}
+
+/* The user's callbacks on a pcb that is the connection. */
+static void adopt(struct tcp_pcb *pcb) {
+    tcp_arg(pcb, pcb);
+    tcp_recv(pcb, on_recv);
+    tcp_err(pcb, on_err);
+    tcp_nagle_disable(pcb);
+    run.conn = pcb;
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err) {
+    (void)arg;
+    /* One connection per run: the peer's segments all carry the run's 4-tuple. A second
+     * (impossible from tcpcheck) is refused, which makes lwIP abort it. */
+    if (err != ERR_OK || !pcb || conn())
+        return ERR_VAL;
+    adopt(pcb);
+    run.close_listener = 1;
+    return ERR_OK;
+}
+
+/* Offers queued SEND text to lwIP, and a CLOSE behind it; drops them when the connection can
+ * no longer send. Called after every call, input and timer tick. */
+static void flush(void) {
+    struct tcp_pcb *pcb = conn();
+    if (run.unsent_at == run.unsent_end && !run.close_pending)
+        return;
+    if (!pcb) {
+        if (unaccepted())
+            return; /* still opening: the user's write blocks until accept */
+        run.unsent_at = run.unsent_end = 0;
+        run.close_pending = 0;
+        return;
+    }
+    if (!can_send(pcb)) {
+        run.unsent_at = run.unsent_end = 0;
+        run.close_pending = 0;
+        return;
+    }
+    int wrote = 0;
+    while (run.unsent_at < run.unsent_end) {
+        size_t n = run.unsent_end - run.unsent_at;
+        if (n > tcp_sndbuf(pcb))
+            n = tcp_sndbuf(pcb);
+        if (n == 0 || tcp_write(pcb, unsent.p + run.unsent_at, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+            break; /* no room: offered again later */
+        run.unsent_at += n;
+        wrote = 1;
+    }
+    if (wrote)
+        tcp_output(pcb);
+    if (run.close_pending && run.unsent_at == run.unsent_end) {
+        run.close_pending = 0;
+        tcp_shutdown(pcb, 0, 1);
+    }
+}
+
+/* After every call, input and timer tick. */
+static void settle(void) {
+    if (run.close_listener) {
+        run.close_listener = 0;
+        if (run.listener)
+            tcp_close(run.listener);
+        run.listener = NULL;
+    }
+    flush();
+}
+
+/* ---- the user's calls ---- */
+
+static void open_conn(int active) {
+    if (run.listener || conn())
+        return; /* "connection already exists" */
+    struct tcp_pcb *pcb = tcp_new();
+    if (!pcb)
+        return;
+    if (tcp_bind(pcb, &stack_ip, STACK_PORT) != ERR_OK) {
+        tcp_close(pcb);
+        return;
+    }
+    if (active) {
+        adopt(pcb);
+        if (tcp_connect(pcb, &peer_ip, PEER_PORT, on_connected) != ERR_OK) {
+            run.conn = NULL;
+            tcp_close(pcb);
+        }
+        return;
+    }
+    struct tcp_pcb *listener = tcp_listen(pcb);
+    if (!listener) {
+        tcp_close(pcb);
+        return;
+    }
+    tcp_accept(listener, on_accept);
+    run.listener = listener;
+}
+
+static void send_text(const uint8_t *text, size_t len) {
+    struct tcp_pcb *pcb = conn();
+    if (pcb ? !can_send(pcb) : !unaccepted())
+        return; /* CLOSED, LISTEN or closing: RFC 9293 3.10.2 refuses a SEND */
+    if (run.unsent_at == run.unsent_end)
+        run.unsent_at = run.unsent_end = 0;
+    reserve(&unsent, run.unsent_end + len);
+    memcpy(unsent.p + run.unsent_end, text, len);
+    run.unsent_end += len;
+}
+
+static void receive(void) {
+    tcpcheck_text(received.p, run.received);
+    struct tcp_pcb *pcb = conn();
+    for (size_t left = run.received; pcb && left > 0;) {
+        u16_t n = left > 0xffff ? 0xffff : (u16_t)left;
+        tcp_recved(pcb, n);
+        left -= n;
+    }
+    run.received = 0;
+}
+
+static void close_conn(void) {
+    struct tcp_pcb *pcb = conn();
+    if (!pcb) {
+        if (run.listener && !unaccepted()) {
+            tcp_close(run.listener); /* LISTEN: delete the TCB */
+            run.listener = NULL;
+        }
+        return;
+    }
+    if (pcb->state == SYN_SENT) {
+        /* RFC 9293 3.10.4: delete the TCB; tcp_shutdown would refuse (ERR_CONN). */
+        run.conn = NULL;
+        run.unsent_at = run.unsent_end = 0;
+        tcp_close(pcb);
+        return;
+    }
+    if (can_send(pcb) && run.unsent_at < run.unsent_end) {
+        run.close_pending = 1;
+        return;
+    }
+    run.unsent_at = run.unsent_end = 0;
+    tcp_shutdown(pcb, 0, 1);
+}
+
+static void abort_conn(void) {
+    struct tcp_pcb *pcb = conn();
+    run.unsent_at = run.unsent_end = 0;
+    run.close_pending = 0;
+    run.received = 0;
+    if (pcb) {
+        run.conn = NULL;
+        tcp_abort(pcb);
+    } else if (run.listener && !unaccepted()) {
+        tcp_close(run.listener);
+        run.listener = NULL;
+    }
+}
+
+/* ---- time ---- */
+
+/* Fires lwIP's next timer if it is due by `to_ms`, at its own time; 0 if none is. */
+static int tick(uint64_t to_ms) {
+    u32_t sleep = sys_timeouts_sleeptime();
+    if (sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE || run.clock_ms + sleep > to_ms)
+        return 0;
+    run.clock_ms += sleep;
+    u32_t slow_ticks = tcp_ticks;
+    sys_check_timeouts(); /* the TCP timer is lwIP's only timer in this configuration */
+    run.next_tick_slow = tcp_ticks == slow_ticks;
+    settle();
+    return 1;
+}
+
+static void advance_to(uint64_t to_us) {
+    uint64_t to_ms = to_us / 1000;
+    unsigned n = 0;
+    while (n < MAX_TICKS && tick(to_ms))
+        n++;
+    if (n == MAX_TICKS)
+        fprintf(stderr, "tcpcheck-lwip: advance to %llu us stopped after %u timer ticks\n", (unsigned long long)to_us, n);
+    if (to_ms > run.clock_ms)
+        run.clock_ms = to_ms;
+}
+
+/* ---- the deadline ---- */
+
+static int state_now(void) {
+    struct tcp_pcb *pcb = tuple_pcb();
+    if (pcb)
+        return (int)pcb->state; /* lwIP's enum tcp_state has the protocol's numbering */
+    return run.listener ? TCPCHECK_STATE_LISTEN : TCPCHECK_STATE_CLOSED;
+}
+
+/* Runs lwIP's timer forward on a copy of its state until it sends or the connection's state
+ * changes: the time of that tick, or no deadline within SIM_TICKS. A tick at which an lwIP
+ * assertion fails counts as one where lwIP acts: the assertion leaves the simulation (whose
+ * state is thrown away), and fails for real when tcpcheck lets time run to it, so the crash is
+ * reported at the step where it happens. */
+static uint64_t simulate(void) {
+    static uint64_t at;
+    save(sim_lwip, &sim_run);
+    run.simulating = 1;
+    run.acted = 0;
+    int before = state_now();
+    at = TCPCHECK_NO_DEADLINE;
+    if (setjmp(sim_exit) == 0) {
+        for (unsigned n = 0; n < SIM_TICKS && tick(UINT64_MAX); n++) {
+            if (run.acted || state_now() != before) {
+                at = run.clock_ms * 1000;
+                break;
+            }
+        }
+    } else {
+        at = run.clock_ms * 1000; /* the tick that failed an assertion */
+    }
+    restore(sim_lwip, &sim_run);
+    return at;
+}
+
+/* An active pcb whose timers cannot make it act: nothing in flight or queued, no delayed
+ * ACK or pending FIN, no probe, and none of the state timeouts (SYN-RECEIVED, LAST-ACK,
+ * FIN-WAIT-2 after a full close, keepalive) running. What tcp_fasttmr and tcp_slowtmr check
+ * (tcp.c:1484-1520 and 1200-1440). */
+static int quiet(const struct tcp_pcb *pcb) {
+    const tcpflags_t pending = TF_ACK_DELAY | TF_ACK_NOW | TF_CLOSEPEND | TF_NAGLEMEMERR;
+    u8_t max_rtx = pcb->state == SYN_SENT ? TCP_SYNMAXRTX : TCP_MAXRTX;
+    return pcb->rtime < 0 && pcb->persist_backoff == 0 && !pcb->unsent && !pcb->unacked && !pcb->refused_data &&
+           !(pcb->flags & pending) && pcb->nrtx < max_rtx && pcb->state != SYN_RCVD && pcb->state != LAST_ACK &&
+           !(pcb->state == FIN_WAIT_2 && (pcb->flags & TF_RXCLOSED)) && !ip_get_option(pcb, SOF_KEEPALIVE);
+}
+
+/* The deadline without simulating, where that is exact: 1 and *at if the case is one of them. */
+static int known_deadline(uint64_t *at) {
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+        if (!quiet(pcb))
+            return 0;
+    struct tcp_pcb *tw = tuple_pcb();
+    u32_t sleep = sys_timeouts_sleeptime();
+    if (!tw || tw->state != TIME_WAIT || sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
+        *at = TCPCHECK_NO_DEADLINE; /* other pcbs in TIME-WAIT end silently: no act */
+        return 1;
+    }
+    /* tcp_slowtmr frees a TIME-WAIT pcb at the slow tick that makes tcp_ticks - tmr exceed
+     * 2 * TCP_MSL / TCP_SLOW_INTERVAL (tcp.c:1446): the m-th slow tick from now, counting from
+     * 0, has tcp_ticks + 1 + m. Slow ticks are every other tick of the 250 ms timer. */
+    const u32_t limit = 2 * TCP_MSL / TCP_SLOW_INTERVAL;
+    u32_t elapsed = tcp_ticks - tw->tmr;
+    uint64_t m = elapsed >= limit ? 0 : limit - elapsed;
+    uint64_t ticks = (run.next_tick_slow ? 0 : 1) + 2 * m;
+    *at = (run.clock_ms + sleep + ticks * TCP_TMR_INTERVAL) * 1000;
+    return 1;
+}
+
+static uint64_t deadline_now(void) {
+    uint64_t at;
+    if (!known_deadline(&at))
+        return simulate();
+    if (check_deadline) {
+        uint64_t sim = simulate();
+        if (sim != at) {
+            fprintf(stderr, "tcpcheck-lwip: deadline %llu us computed, %llu us simulated (state %d, clock %llu ms)\n",
+                    (unsigned long long)at, (unsigned long long)sim, state_now(), (unsigned long long)run.clock_ms);
+            abort();
+        }
+    }
+    return at;
+}
+
+/* ---- the stack protocol's callbacks ---- */
+
+static void on_reset(void *ctx, uint64_t seed) {
+    (void)ctx;
+    restore(clean_lwip, &clean_run);
+    run.seed = seed;
+}
+
+/* Calls and packets come after the library has let time run to `now` (on_advance). */
+static void on_call(void *ctx, uint64_t now, enum tcpcheck_call call, const uint8_t *text, size_t len) {
+    (void)ctx, (void)now;
+    switch (call) {
+    case TCPCHECK_OPEN_PASSIVE: open_conn(0); break;
+    case TCPCHECK_OPEN_ACTIVE: open_conn(1); break;
+    case TCPCHECK_SEND: send_text(text, len); break;
+    case TCPCHECK_RECEIVE: receive(); break;
+    case TCPCHECK_CLOSE: close_conn(); break;
+    case TCPCHECK_ABORT: abort_conn(); break;
+    }
+    settle();
+    run.deadline_known = 0;
+}
+
+static void on_packet(void *ctx, uint64_t now, const uint8_t *bytes, size_t len) {
+    (void)ctx, (void)now;
+    /* As a driver would: one PBUF_RAM pbuf per packet; one lwIP cannot hold is dropped. */
+    struct pbuf *p = len <= 0xffff ? pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM) : NULL;
+    if (p) {
+        pbuf_take(p, bytes, (u16_t)len);
+        if (run.netif.input(p, &run.netif) != ERR_OK)
+            pbuf_free(p);
+    }
+    settle();
+    run.deadline_known = 0;
+}
+
+static void on_advance(void *ctx, uint64_t to) {
+    (void)ctx;
+    advance_to(to);
+    /* Ticks before the deadline changed nothing that shows; the one at it did. */
+    if (run.deadline_known && run.deadline <= to)
+        run.deadline_known = 0;
+}
+
+static int on_state(void *ctx) {
+    (void)ctx;
+    return state_now();
+}
+
+static uint64_t on_deadline(void *ctx) {
+    (void)ctx;
+    if (!run.deadline_known) {
+        run.deadline = deadline_now();
+        run.deadline_known = 1;
+    }
+    return run.deadline;
+}
+
+static unsigned on_can_call(void *ctx) {
+    (void)ctx;
+    unsigned calls = TCPCHECK_ALL_CALLS;
+    if (run.listener)
+        calls &= ~TCPCHECK_CALL_BIT(TCPCHECK_OPEN_ACTIVE);
+    if (unaccepted())
+        calls &= ~(TCPCHECK_CALL_BIT(TCPCHECK_CLOSE) | TCPCHECK_CALL_BIT(TCPCHECK_ABORT));
+    return calls;
+}
+
+/*
+ * What lwIP is, from its source (lwIP 2.1.3; files under src/, line numbers of that release):
+ * - msl: TCP_MSL 60000 ms (include/lwip/priv/tcp_priv.h:137).
+ * - time-wait: a TIME-WAIT pcb is freed when tcp_ticks - pcb->tmr > 2 * TCP_MSL /
+ *   TCP_SLOW_INTERVAL (core/tcp.c:1446), 240 slow ticks of 500 ms: 120 s counted in ticks, so
+ *   it ends between 120 s and 120.5 s after it began, at a slow tick. LAST-ACK times out the
+ *   same way (core/tcp.c:1373).
+ * - rto: pcb->rto = 3000 / TCP_SLOW_INTERVAL (core/tcp.c:1901), 6 slow ticks; rtime counts slow
+ *   ticks from the segment's sending, so the first retransmission comes 2.5 to 3 s after it.
+ *   Backoff doubles (tcp_backoff, core/tcp.c:1286-1290); a SYN is resent without backoff.
+ * - max-retries: TCP_MAXRTX 12 (include/lwip/opt.h:1246, checked at core/tcp.c:1232); a SYN
+ *   gives up after TCP_SYNMAXRTX 6 (opt.h:1253, core/tcp.c:1229). The pcb is freed at the next
+ *   slow tick after the last retransmission, without a RST.
+ * - window: TCP_WND 4 * TCP_MSS = 2144 (lwipopts.h, lwIP's default, opt.h:1239).
+ * - mss: TCP_MSS 536 (lwipopts.h, lwIP's default, opt.h:1293), announced as is on an interface
+ *   whose MTU allows it (core/tcp_out.c:1501).
+ * - ack-delay: a delayed ACK goes at the next tcp_fasttmr (core/tcp.c:1493), every
+ *   TCP_FAST_INTERVAL 250 ms (include/lwip/priv/tcp_priv.h:124).
+ * - Not declared, as the table has no such timers: SYN-RECEIVED gives up after
+ *   TCP_SYN_RCVD_TIMEOUT 20 s, and FIN-WAIT-2 after TCP_FIN_WAIT_TIMEOUT 20 s but only once the
+ *   application closed both directions (tcp_priv.h:131-132, core/tcp.c:1316-1325, 1363-1367);
+ *   the harness's CLOSE is a half close, so FIN-WAIT-2 waits for ever.
+ * - ack-throttle: none; lwIP 2.1.3 does not rate-limit the ACKs it sends for unacceptable
+ *   segments.
+ */
+static const char hello[] = "name lwip " LWIP_VERSION_STRING "\n"
+                            "clock virtual\n"
+                            "msl 60s\n"
+                            "time-wait 120s\n"
+                            "rto 3s\n"
+                            "max-retries 12\n"
+                            "window 2144\n"
+                            "mss 536\n"
+                            "ack-delay 250ms\n"
+                            "isn seeded by RESET (a hash of the seed and the count of ISNs drawn)\n"
+                            "stack 192.0.2.1:8080\n"
+                            "peer 192.0.2.2:40000\n";
+
+int main(void) {
+    const char *check = getenv("TCPCHECK_LWIP_CHECK_DEADLINE");
+    check_deadline = check && *check && strcmp(check, "0") != 0;
+
+    IP_ADDR4(&stack_ip, 192, 0, 2, 1);
+    IP_ADDR4(&peer_ip, 192, 0, 2, 2);
+    lwip_init();
+    ip4_addr_t addr, mask, gw;
+    IP4_ADDR(&addr, 192, 0, 2, 1);
+    IP4_ADDR(&mask, 255, 255, 255, 0);
+    IP4_ADDR(&gw, 0, 0, 0, 0);
+    if (!netif_add(&run.netif, &addr, &mask, &gw, NULL, netif_setup, ip_input))
+        fail("netif_add failed");
+    netif_set_default(&run.netif);
+    netif_set_up(&run.netif);
+    netif_set_link_up(&run.netif);
+    /* The deadline and the tick stepping assume the TCP timer is lwIP's only timer, and it
+     * only runs while a pcb is active: none may be pending now. */
+    if (sys_timeouts_sleeptime() != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
+        fail("lwIP has a timer other than TCP's: check lwipopts.h");
+    run.next_tick_slow = 1; /* tcp_timer starts at 0: the first tick is slow (tcp.c:1470) */
+
+    size_t size = lwip_data_size() + lwip_bss_size();
+    clean_lwip = malloc(size);
+    sim_lwip = malloc(size);
+    if (!clean_lwip || !sim_lwip)
+        fail("out of memory");
+    save(clean_lwip, &clean_run);
+
+    static const struct tcpcheck_stack stack = {
+        .hello = hello,
+        .reset = on_reset,
+        .call = on_call,
+        .packet = on_packet,
+        .advance = on_advance,
+        .state = on_state,
+        .deadline = on_deadline,
+        .can_call = on_can_call,
+    };
+    return tcpcheck_serve(&stack, NULL);
+}
