@@ -15,9 +15,11 @@
  *   192.0.2.2:40000. Either is refused (changes nothing) while a listener or a connection exists.
  * - SEND queues the text in the harness and offers it to lwIP (tcp_write, copied, then
  *   tcp_output) at once and again after every input and timer, as a blocking write completes
- *   later: lwIP takes text in SYN-SENT, SYN-RECEIVED, ESTABLISHED and CLOSE-WAIT as far as its
- *   send buffer allows; a connection not yet accepted has no pcb the user could write to.
- *   Text left when the connection can no longer send is dropped: the user's write failed.
+ *   later: in ESTABLISHED and CLOSE-WAIT, as far as lwIP's send buffer allows. While the
+ *   connection is still opening (SYN-SENT, SYN-RECEIVED, or not yet accepted) the text waits,
+ *   as a socket's write waits for the connection (lwIP's own socket layer never calls tcp_write
+ *   before the connection is established, though the raw API would take it). Text left when
+ *   the connection can no longer send is dropped: the user's write failed.
  * - RECEIVE returns everything lwIP delivered and the user has not read, and only then tells
  *   lwIP it was read (tcp_recved), so lwIP's receive window is the socket buffer's space.
  * - CLOSE is tcp_shutdown(pcb, 0, 1), shutdown(SHUT_WR), behind queued text as after a
@@ -251,11 +253,19 @@ static int listed(const struct tcp_pcb *list, const struct tcp_pcb *pcb) {
     return 0;
 }
 
+/* The connection is gone (reset, aborted, timed out, closed and deleted): so is the text it
+ * had received and the user had not read, as a socket's receive queue goes with it (RFC 9293:
+ * a reset flushes all segment queues; a deleted TCB has none). */
+static void forget_conn(void) {
+    run.conn = NULL;
+    run.received = 0;
+}
+
 /* The user's connection, if lwIP still has it: lwIP frees a pcb at the end of TIME-WAIT
  * without calling back, so the pointer is only trusted while the pcb is on a list. */
 static struct tcp_pcb *conn(void) {
     if (run.conn && !listed(tcp_active_pcbs, run.conn) && !listed(tcp_tw_pcbs, run.conn))
-        run.conn = NULL;
+        forget_conn();
     return run.conn;
 }
 
@@ -264,8 +274,14 @@ static int unaccepted(void) {
     return !conn() && run.listener && tuple_pcb();
 }
 
+/* Still opening: a SEND waits (RFC 9293 3.10.2 queues it). */
+static int opening(const struct tcp_pcb *pcb) {
+    return pcb->state == SYN_SENT || pcb->state == SYN_RCVD;
+}
+
+/* The states where a SEND is taken, now or once the connection is open. */
 static int can_send(const struct tcp_pcb *pcb) {
-    return pcb->state == SYN_SENT || pcb->state == SYN_RCVD || pcb->state == ESTABLISHED || pcb->state == CLOSE_WAIT;
+    return opening(pcb) || pcb->state == ESTABLISHED || pcb->state == CLOSE_WAIT;
 }
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
@@ -282,7 +298,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
 static void on_err(void *arg, err_t err) {
     (void)err;
     if (arg == run.conn)
-        run.conn = NULL;
+        forget_conn();
 }
 
 static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
@@ -323,6 +339,8 @@ static void flush(void) {
         run.close_pending = 0;
         return;
     }
+    if (opening(pcb))
+        return;
     if (!can_send(pcb)) {
         run.unsent_at = run.unsent_end = 0;
         run.close_pending = 0;
@@ -398,8 +416,8 @@ static void send_text(const uint8_t *text, size_t len) {
 }
 
 static void receive(void) {
-    tcpcheck_text(received.p, run.received);
     struct tcp_pcb *pcb = conn();
+    tcpcheck_text(received.p, run.received);
     for (size_t left = run.received; pcb && left > 0;) {
         u16_t n = left > 0xffff ? 0xffff : (u16_t)left;
         tcp_recved(pcb, n);
@@ -419,7 +437,7 @@ static void close_conn(void) {
     }
     if (pcb->state == SYN_SENT) {
         /* RFC 9293 3.10.4: delete the TCB; tcp_shutdown would refuse (ERR_CONN). */
-        run.conn = NULL;
+        forget_conn();
         run.unsent_at = run.unsent_end = 0;
         tcp_close(pcb);
         return;
@@ -438,7 +456,7 @@ static void abort_conn(void) {
     run.close_pending = 0;
     run.received = 0;
     if (pcb) {
-        run.conn = NULL;
+        forget_conn();
         tcp_abort(pcb);
     } else if (run.listener && !unaccepted()) {
         tcp_close(run.listener);
