@@ -44,13 +44,15 @@
  * and stopped when none is left, so its phase depends on the run. advance() fires each tick at
  * its own due time: a jump over several would fire the periodic timer once.
  *
+ * Most ticks only move counters (a retransmission timer counting up, TIME-WAIT counting down):
+ * those are skipped, their effect on the counters applied at once (see skippable()), and every
+ * tick that may do anything else is fired for real.
+ *
  * Deadline. When lwIP next acts on its own: sends something or changes the connection's
  * state. A tick where counters merely move is not an act. Computed by simulation: lwIP's state
- * is saved, the timer run forward tick by tick until lwIP sends or the state changes, and the
- * state restored. Two cases are answered without simulating: nothing pending at all (no pcb
- * has a timer that can fire: no deadline), and a connection in TIME-WAIT with nothing else
- * pending (its end is a count of slow ticks). TCPCHECK_LWIP_CHECK_DEADLINE=1 checks those
- * two against the simulation at every report and aborts on a difference.
+ * is saved, its time run forward (skipping as above) until lwIP sends or the state changes, and
+ * the state restored. TCPCHECK_LWIP_CHECK_DEADLINE=1 checks every skip against firing the
+ * ticks for real and aborts on a difference (slow: for testing the harness).
  *
  * Resetting. lwIP keeps all its state in global variables. build.sh links lwIP's .data and
  * .bss into two sections of their own (tcpcheck_lwip_data, tcpcheck_lwip_bss; the linker
@@ -88,9 +90,10 @@
  * ticks a second, 72 hours of virtual time); then the clock jumps and lwIP catches up once. */
 #define MAX_TICKS (1u << 20)
 
-/* Ticks the deadline's simulation looks ahead: beyond lwIP's longest backoff (an RTO is at
- * most 0x7fff slow ticks, tcp.c:1290) and TIME-WAIT (240 slow ticks). */
-#define SIM_TICKS 70000u
+/* Ticks the deadline's simulation fires (skipped ones do not count) before it concludes that
+ * lwIP will not act: far more than any sequence of lwIP's timers needs (an RTO or a probe is one
+ * fired tick after the skipped ones, and a connection gives up after at most 12 of them). */
+#define SIM_TICKS 10000u
 
 /* The linker's bounds of lwIP's variables (build.sh renames lwIP's .data and .bss). */
 extern char __start_tcpcheck_lwip_data[], __stop_tcpcheck_lwip_data[];
@@ -479,15 +482,196 @@ static int tick(uint64_t to_ms) {
     return 1;
 }
 
-static void advance_to(uint64_t to_us) {
-    uint64_t to_ms = to_us / 1000;
-    unsigned n = 0;
-    while (n < MAX_TICKS && tick(to_ms))
-        n++;
-    if (n == MAX_TICKS)
-        fprintf(stderr, "tcpcheck-lwip: advance to %llu us stopped after %u timer ticks\n", (unsigned long long)to_us, n);
+/*
+ * Skipping ticks. Most ticks of lwIP's TCP timer only move counters: a connection waiting for
+ * its retransmission timer, idle in ESTABLISHED or counting down TIME-WAIT goes through
+ * hundreds of them (a minute is 240). skippable() says how many of the next ticks are of that
+ * kind, from the conditions tcp_fasttmr and tcp_slowtmr test (core/tcp.c:1200-1520), and
+ * skip() applies their effect on the counters at once, without firing them. The first tick
+ * that may do anything else (send, change a state, free a pcb, drop queued segments, fail an
+ * assertion) is always fired for real.
+ *
+ * Three of the counters are lwIP's file-static variables, made visible to the harness by
+ * build.sh (objcopy --globalize-symbol; lwIP's source is not changed).
+ * TCPCHECK_LWIP_CHECK_DEADLINE=1 fires every skipped tick for real as well, on a copy, and
+ * aborts unless lwIP's variables and the harness's state come out byte for byte the same.
+ */
+extern u8_t tcp_timer, tcp_timer_ctr;   /* core/tcp.c:188-189 */
+extern struct sys_timeo *next_timeout; /* core/timeouts.c */
+
+/* Slow ticks of the timer's next `n` ticks. */
+static uint32_t slow_among(uint32_t n) {
+    return run.next_tick_slow ? (n + 1) / 2 : n / 2;
+}
+
+/* Ticks before the m-th slow tick from now (0-based): the index of that tick. */
+static uint32_t slow_tick(uint32_t m) {
+    return (run.next_tick_slow ? 0 : 1) + 2 * m;
+}
+
+/* The m of the first slow tick at which tcp_ticks - since exceeds `limit` (u32, as lwIP
+ * compares): tcp_ticks is then tcp_ticks + 1 + m. */
+static uint32_t slow_until_exceeds(u32_t since, uint32_t limit) {
+    u32_t elapsed = tcp_ticks - since;
+    return elapsed >= limit ? 0 : limit - elapsed;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b) {
+    return a < b ? a : b;
+}
+
+/* Whether tcp_output (called on every slow tick by the poll, core/tcp.c:1420-1432) would do
+ * nothing: no ACK to send, and the first unsent segment neither fits the window nor starts the
+ * persist timer (core/tcp_out.c:1262-1322). */
+static int output_idle(const struct tcp_pcb *pcb) {
+    if (pcb->flags & (TF_ACK_NOW | TF_NAGLEMEMERR))
+        return 0;
+    const struct tcp_seg *seg = pcb->unsent;
+    if (!seg)
+        return 1;
+    u32_t wnd = LWIP_MIN(pcb->snd_wnd, pcb->cwnd);
+    int fits = lwip_ntohl(seg->tcphdr->seqno) - pcb->lastack + seg->len <= wnd;
+    int starts_persist = wnd == pcb->snd_wnd && !pcb->unacked && pcb->persist_backoff == 0;
+    return !fits && !starts_persist;
+}
+
+/* How many of the timer's next ticks only move counters: UINT32_MAX if all of them. */
+static uint32_t skippable(void) {
+    if (!next_timeout)
+        return UINT32_MAX; /* the timer is off: no ticks */
+    if (!tcp_active_pcbs && !tcp_tw_pcbs)
+        return 0; /* the next tick stops the timer */
+    /* The harness's own queue: offered to lwIP after each tick (settle) unless the
+     * connection is still opening, when the offer does nothing. */
+    struct tcp_pcb *c = conn();
+    if (run.close_listener || ((run.unsent_at < run.unsent_end || run.close_pending) && c && !opening(c)))
+        return 0;
+    uint32_t n = UINT32_MAX;
+    for (const struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+        /* tcp_fasttmr: a delayed ACK, a pending FIN, refused data. */
+        if ((pcb->flags & (TF_ACK_DELAY | TF_CLOSEPEND)) || pcb->refused_data || pcb->pollinterval != 0 ||
+            ip_get_option(pcb, SOF_KEEPALIVE) || !output_idle(pcb))
+            return 0;
+        /* tcp_slowtmr, in its order. */
+        uint32_t m = UINT32_MAX;
+        if ((pcb->state == SYN_SENT && pcb->nrtx >= TCP_SYNMAXRTX) || pcb->nrtx >= TCP_MAXRTX) {
+            m = 0;
+        } else if (pcb->persist_backoff > 0) {
+            if (pcb->unacked || !pcb->unsent || pcb->persist_probe >= TCP_MAXRTX ||
+                pcb->persist_backoff > 7 /* tcp_persist_backoff[] has 7 */)
+                m = 0; /* asserts (core/tcp.c:1237-1238) or gives up */
+            else {
+                static const u8_t backoff[7] = {3, 6, 12, 24, 48, 96, 120}; /* core/tcp.c:166 */
+                u8_t due = backoff[pcb->persist_backoff - 1];
+                m = pcb->persist_cnt + 1u >= due ? 0 : due - pcb->persist_cnt - 1u;
+            }
+        } else if (pcb->rtime >= 0) {
+            m = pcb->rtime == 0x7fff || pcb->rtime + 1 >= pcb->rto ? 0 : (uint32_t)(pcb->rto - pcb->rtime - 1);
+        }
+        if (pcb->state == SYN_RCVD)
+            m = min_u32(m, slow_until_exceeds(pcb->tmr, TCP_SYN_RCVD_TIMEOUT / TCP_SLOW_INTERVAL));
+        if (pcb->state == LAST_ACK)
+            m = min_u32(m, slow_until_exceeds(pcb->tmr, 2 * TCP_MSL / TCP_SLOW_INTERVAL));
+        if (pcb->state == FIN_WAIT_2 && (pcb->flags & TF_RXCLOSED))
+            m = min_u32(m, slow_until_exceeds(pcb->tmr, TCP_FIN_WAIT_TIMEOUT / TCP_SLOW_INTERVAL));
+        if (pcb->ooseq) { /* dropped when tcp_ticks - tmr >= rto * TCP_OOSEQ_TIMEOUT */
+            u32_t limit = (u32_t)pcb->rto * TCP_OOSEQ_TIMEOUT;
+            m = min_u32(m, limit == 0 ? 0 : slow_until_exceeds(pcb->tmr, limit - 1));
+        }
+        if (m != UINT32_MAX)
+            n = min_u32(n, slow_tick(m));
+    }
+    for (const struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next)
+        n = min_u32(n, slow_tick(slow_until_exceeds(pcb->tmr, 2 * TCP_MSL / TCP_SLOW_INTERVAL)));
+    return n;
+}
+
+/* The effect of the timer's next `n` ticks (n <= skippable()), without firing them. */
+static void skip_counters(uint32_t n) {
+    uint32_t slow = slow_among(n);
+    tcp_timer = (u8_t)(tcp_timer + n);
+    tcp_timer_ctr = (u8_t)(tcp_timer_ctr + n + slow);
+    tcp_ticks += slow;
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+        pcb->last_timer = tcp_timer_ctr;
+        if (slow == 0)
+            continue;
+        tcp_active_pcbs_changed = 0; /* cleared before each poll (core/tcp.c:1424) */
+        pcb->polltmr = 0;
+        if (pcb->persist_backoff > 0)
+            pcb->persist_cnt = (u8_t)(pcb->persist_cnt + slow);
+        else if (pcb->rtime >= 0)
+            pcb->rtime = (s16_t)min_u32((uint32_t)pcb->rtime + slow, 0x7fff);
+    }
+    u32_t last_due = next_timeout->time + (u32_t)TCP_TMR_INTERVAL * (n - 1);
+    next_timeout->time = last_due + TCP_TMR_INTERVAL;
+    run.clock_ms = last_due;
+    run.next_tick_slow ^= n & 1;
+}
+
+static uint8_t *check_lwip;
+static struct run check_run;
+
+static void skip(uint32_t n) {
+    if (!check_deadline) {
+        skip_counters(n);
+        return;
+    }
+    /* Fire them for real, keep the result, then skip from the same start and compare. */
+    static uint8_t *before_lwip;
+    static struct run before_run;
+    size_t size = lwip_data_size() + lwip_bss_size();
+    if (!before_lwip && !(before_lwip = malloc(size)))
+        fail("out of memory");
+    save(before_lwip, &before_run);
+    int simulating = run.simulating;
+    run.simulating = 1; /* what they send is a difference, not a packet */
+    for (uint32_t i = 0; i < n; i++)
+        if (!tick(UINT64_MAX))
+            fail("a skipped tick was not due");
+    run.simulating = simulating;
+    save(check_lwip, &check_run);
+    restore(before_lwip, &before_run);
+    skip_counters(n);
+    uint8_t *now_lwip = before_lwip;
+    struct run now_run;
+    save(now_lwip, &now_run);
+    for (size_t i = 0; i < size; i++)
+        if (now_lwip[i] != check_lwip[i]) {
+            fprintf(stderr, "tcpcheck-lwip: skipping %u ticks differs from firing them at byte %zu of lwIP's state\n",
+                    n, i);
+            abort();
+        }
+    if (memcmp(&now_run, &check_run, sizeof now_run) != 0) {
+        fprintf(stderr, "tcpcheck-lwip: skipping %u ticks differs from firing them in the harness's state\n", n);
+        abort();
+    }
+}
+
+/* Lets lwIP's time run to `to_ms`: every timer tick due by then at its own time, skipping
+ * those that only move counters; at most MAX_TICKS fired. */
+static void run_to(uint64_t to_ms) {
+    for (unsigned fired = 0; fired < MAX_TICKS;) {
+        u32_t sleep = sys_timeouts_sleeptime();
+        if (sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE || run.clock_ms + sleep > to_ms)
+            break;
+        uint64_t due = (to_ms - (run.clock_ms + sleep)) / TCP_TMR_INTERVAL + 1; /* ticks due by to_ms */
+        uint32_t n = min_u32(skippable(), (uint32_t)(due < UINT32_MAX ? due : UINT32_MAX));
+        if (n > 0) {
+            skip(n);
+            continue;
+        }
+        tick(to_ms);
+        fired++;
+        if (fired == MAX_TICKS)
+            fprintf(stderr, "tcpcheck-lwip: stopped after %u timer ticks\n", fired);
+    }
     if (to_ms > run.clock_ms)
         run.clock_ms = to_ms;
+}
+
+static void advance_to(uint64_t to_us) {
+    run_to(to_us / 1000);
 }
 
 /* ---- the deadline ---- */
@@ -499,11 +683,14 @@ static int state_now(void) {
     return run.listener ? TCPCHECK_STATE_LISTEN : TCPCHECK_STATE_CLOSED;
 }
 
-/* Runs lwIP's timer forward on a copy of its state until it sends or the connection's state
- * changes: the time of that tick, or no deadline within SIM_TICKS. A tick at which an lwIP
- * assertion fails counts as one where lwIP acts: the assertion leaves the simulation (whose
- * state is thrown away), and fails for real when tcpcheck lets time run to it, so the crash is
- * reported at the step where it happens. */
+/*
+ * The deadline: lwIP's timer run forward on a copy of its state until it sends or the
+ * connection's state changes, skipping the ticks that cannot (so a 2-minute TIME-WAIT costs one
+ * tick); the time of that tick, or no deadline if no tick can do anything within SIM_TICKS
+ * fired ones. A tick at which an lwIP assertion fails counts as one where lwIP acts: the
+ * assertion leaves the simulation (whose state is thrown away), and fails for real when
+ * tcpcheck lets time run to it, so the crash is reported at the step where it happens.
+ */
 static uint64_t simulate(void) {
     static uint64_t at;
     save(sim_lwip, &sim_run);
@@ -512,7 +699,14 @@ static uint64_t simulate(void) {
     int before = state_now();
     at = TCPCHECK_NO_DEADLINE;
     if (setjmp(sim_exit) == 0) {
-        for (unsigned n = 0; n < SIM_TICKS && tick(UINT64_MAX); n++) {
+        for (unsigned fired = 0; fired < SIM_TICKS; fired++) {
+            uint32_t n = skippable();
+            if (n == UINT32_MAX)
+                break;
+            if (n > 0)
+                skip(n);
+            if (!tick(UINT64_MAX))
+                break;
             if (run.acted || state_now() != before) {
                 at = run.clock_ms * 1000;
                 break;
@@ -522,55 +716,6 @@ static uint64_t simulate(void) {
         at = run.clock_ms * 1000; /* the tick that failed an assertion */
     }
     restore(sim_lwip, &sim_run);
-    return at;
-}
-
-/* An active pcb whose timers cannot make it act: nothing in flight or queued, no delayed
- * ACK or pending FIN, no probe, and none of the state timeouts (SYN-RECEIVED, LAST-ACK,
- * FIN-WAIT-2 after a full close, keepalive) running. What tcp_fasttmr and tcp_slowtmr check
- * (tcp.c:1484-1520 and 1200-1440). */
-static int quiet(const struct tcp_pcb *pcb) {
-    const tcpflags_t pending = TF_ACK_DELAY | TF_ACK_NOW | TF_CLOSEPEND | TF_NAGLEMEMERR;
-    u8_t max_rtx = pcb->state == SYN_SENT ? TCP_SYNMAXRTX : TCP_MAXRTX;
-    return pcb->rtime < 0 && pcb->persist_backoff == 0 && !pcb->unsent && !pcb->unacked && !pcb->refused_data &&
-           !(pcb->flags & pending) && pcb->nrtx < max_rtx && pcb->state != SYN_RCVD && pcb->state != LAST_ACK &&
-           !(pcb->state == FIN_WAIT_2 && (pcb->flags & TF_RXCLOSED)) && !ip_get_option(pcb, SOF_KEEPALIVE);
-}
-
-/* The deadline without simulating, where that is exact: 1 and *at if the case is one of them. */
-static int known_deadline(uint64_t *at) {
-    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-        if (!quiet(pcb))
-            return 0;
-    struct tcp_pcb *tw = tuple_pcb();
-    u32_t sleep = sys_timeouts_sleeptime();
-    if (!tw || tw->state != TIME_WAIT || sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
-        *at = TCPCHECK_NO_DEADLINE; /* other pcbs in TIME-WAIT end silently: no act */
-        return 1;
-    }
-    /* tcp_slowtmr frees a TIME-WAIT pcb at the slow tick that makes tcp_ticks - tmr exceed
-     * 2 * TCP_MSL / TCP_SLOW_INTERVAL (tcp.c:1446): the m-th slow tick from now, counting from
-     * 0, has tcp_ticks + 1 + m. Slow ticks are every other tick of the 250 ms timer. */
-    const u32_t limit = 2 * TCP_MSL / TCP_SLOW_INTERVAL;
-    u32_t elapsed = tcp_ticks - tw->tmr;
-    uint64_t m = elapsed >= limit ? 0 : limit - elapsed;
-    uint64_t ticks = (run.next_tick_slow ? 0 : 1) + 2 * m;
-    *at = (run.clock_ms + sleep + ticks * TCP_TMR_INTERVAL) * 1000;
-    return 1;
-}
-
-static uint64_t deadline_now(void) {
-    uint64_t at;
-    if (!known_deadline(&at))
-        return simulate();
-    if (check_deadline) {
-        uint64_t sim = simulate();
-        if (sim != at) {
-            fprintf(stderr, "tcpcheck-lwip: deadline %llu us computed, %llu us simulated (state %d, clock %llu ms)\n",
-                    (unsigned long long)at, (unsigned long long)sim, state_now(), (unsigned long long)run.clock_ms);
-            abort();
-        }
-    }
     return at;
 }
 
@@ -626,7 +771,7 @@ static int on_state(void *ctx) {
 static uint64_t on_deadline(void *ctx) {
     (void)ctx;
     if (!run.deadline_known) {
-        run.deadline = deadline_now();
+        run.deadline = simulate();
         run.deadline_known = 1;
     }
     return run.deadline;
@@ -705,7 +850,8 @@ int main(void) {
     size_t size = lwip_data_size() + lwip_bss_size();
     clean_lwip = malloc(size);
     sim_lwip = malloc(size);
-    if (!clean_lwip || !sim_lwip)
+    check_lwip = malloc(size);
+    if (!clean_lwip || !sim_lwip || !check_lwip)
         fail("out of memory");
     save(clean_lwip, &clean_run);
 
