@@ -486,10 +486,10 @@ static int tick(uint64_t to_ms) {
  * Skipping ticks. Most ticks of lwIP's TCP timer only move counters: a connection waiting for
  * its retransmission timer, idle in ESTABLISHED or counting down TIME-WAIT goes through
  * hundreds of them (a minute is 240). skippable() says how many of the next ticks are of that
- * kind, from the conditions tcp_fasttmr and tcp_slowtmr test (core/tcp.c:1200-1520), and
- * skip() applies their effect on the counters at once, without firing them. The first tick
- * that may do anything else (send, change a state, free a pcb, drop queued segments, fail an
- * assertion) is always fired for real.
+ * kind, from the conditions tcp_slowtmr and tcp_fasttmr test (core/tcp.c:1193-1471,
+ * 1480-1523), and skip() applies their effect on the counters at once, without firing them.
+ * The first tick that may do anything else (send, change a state, free a pcb, drop queued
+ * segments, fail an assertion) is always fired for real.
  *
  * Three of the counters are lwIP's file-static variables, made visible to the harness by
  * build.sh (objcopy --globalize-symbol; lwIP's source is not changed).
@@ -847,7 +847,7 @@ int main(void) {
      * only runs while a pcb is active: none may be pending now. */
     if (sys_timeouts_sleeptime() != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
         fail("lwIP has a timer other than TCP's: check lwipopts.h");
-    run.next_tick_slow = 1; /* tcp_timer starts at 0: the first tick is slow (tcp.c:1470) */
+    run.next_tick_slow = 1; /* tcp_timer starts at 0: the first tick is slow (core/tcp.c:189, 239) */
 
     size_t size = lwip_data_size() + lwip_bss_size();
     clean_lwip = malloc(size);
