@@ -52,6 +52,7 @@ impl ClosedPorts {
             window: 4096,
             mss: 536,
             ack_delay: Duration::default(),
+            granularity: Duration::default(),
             isn: "never chooses one".into(),
         };
         ClosedPorts { params, sent: VecDeque::new() }

@@ -40,6 +40,7 @@ impl<'m> Reference<'m> {
             window: cfg.buffer,
             mss: cfg.mss,
             ack_delay: Duration::default(),
+            granularity: Duration::default(),
             isn: format!("pseudo-random, seeded ({seed})"),
         };
         let fresh = Endpoint::new(model, Self::config(&params, seed));

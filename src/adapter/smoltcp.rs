@@ -119,6 +119,7 @@ impl Smoltcp {
             window: RX_BUFFER as u32,
             mss: (MTU - 40) as u16,
             ack_delay: ACK_DELAY,
+            granularity: Duration::default(),
             isn: format!("smoltcp's interface PRNG (Config::random_seed = {seed}), one draw per SYN (tcp.rs 1075)"),
         };
         let mut device = Wire::default();

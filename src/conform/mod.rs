@@ -69,6 +69,10 @@ pub struct Params {
     pub mss: u16,
     /// How late the stack may send a pure ACK (delayed ACK, RFC 9293 3.8.6.3); zero if never.
     pub ack_delay: Duration,
+    /// How late a timer of the stack may fire after its nominal time: the tick of a stack whose
+    /// timers are counted in periodic ticks (lwIP's slow timer: 500 ms), so that a TIME-WAIT of
+    /// 2·MSL ends at the first tick after it. Zero for a stack with exact timers.
+    pub granularity: Duration,
     /// How initial sequence numbers are chosen, in words (the oracle learns them from SYNs).
     pub isn: String,
 }

@@ -43,6 +43,10 @@
 //!   where no expected segment matches it, and stands for an expected pure ACK with its number.
 //!   smoltcp's probe is one new octet at SND.NXT (`dispatch`, `is_zero_window_probe`), with FIN
 //!   on the last octet after CLOSE, or a pure ACK when everything is in flight;
+//! - a stack whose timers run on periodic ticks ([`Params::granularity`], lwIP's 500 ms slow
+//!   timer) acts at the first tick after a timer's time: the shadow's other timers (2MSL, USER)
+//!   fire when the stack says it next acts ([`Stack::next_deadline`]), if that is at most one
+//!   tick after their own time, never before it;
 //! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
 //!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
 //!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
@@ -688,7 +692,7 @@ impl Harness<'_, '_, '_, '_> {
     /// retransmission timer, or not before this wait ends.
     fn follow_rto(&mut self, deadline: Instant, to: Instant) -> Follow {
         if self.shadow.deadline(Timer::Rto) != Some(deadline) {
-            return Follow::Shadow;
+            return self.follow_tick(deadline, to);
         }
         let Some(stack_at) = self.stack.next_deadline() else { return Follow::Shadow };
         let stack_at = stack_at.max(self.now);
@@ -708,6 +712,25 @@ impl Harness<'_, '_, '_, '_> {
             return Follow::Shadow;
         }
         if stack_at > to {
+            Follow::Hold
+        } else {
+            Follow::Stack(stack_at)
+        }
+    }
+
+    /// The granularity tolerance (module doc): another timer of the shadow, due at `deadline`,
+    /// fires when the stack says it next acts, if that is no more than [`Params::granularity`]
+    /// later (a tick-driven stack ends TIME-WAIT at the first tick after 2·MSL). Never earlier:
+    /// a TIME-WAIT that ends early is the stack's.
+    fn follow_tick(&mut self, deadline: Instant, to: Instant) -> Follow {
+        let tick = self.params().granularity;
+        let Some(stack_at) = self.stack.next_deadline().filter(|_| tick > Duration::default()) else {
+            return Follow::Shadow;
+        };
+        let due = deadline.max(self.now);
+        if stack_at <= due || stack_at.since(due) > tick {
+            Follow::Shadow
+        } else if stack_at > to {
             Follow::Hold
         } else {
             Follow::Stack(stack_at)

@@ -282,9 +282,10 @@ pub fn time_wait(stack: &mut dyn Stack, resolution: Duration, limit: Duration) -
     peer.take();
     peer.wait(Duration::from_secs(1).min(half));
     let survives_rst = lasts.as_micros() > 0 && peer.probe()? == Answer::Ack;
+    // A tick-driven stack ends TIME-WAIT at the first tick after 2*MSL: up to a tick late.
     let jitter = match peer.params.clock {
-        Clock::Virtual => Duration::default(),
-        Clock::Real => Duration::from_micros(lasts.as_micros() / 8),
+        Clock::Virtual => peer.params.granularity,
+        Clock::Real => Duration::from_micros(lasts.as_micros() / 8).max(peer.params.granularity),
     };
     Ok(TimeWait { lasts, after_restart, survives_rst, resolution, jitter, replays })
 }

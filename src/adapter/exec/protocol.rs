@@ -304,7 +304,9 @@ impl ReportView {
         let state = c.u8("a state number")?;
         self.state = match state {
             255 => None,
-            n => Some(*State::ALL.get(usize::from(n)).ok_or_else(|| (0, format!("a state from 0 to 10, or 255, not {n}")))?),
+            n => Some(
+                *State::ALL.get(usize::from(n)).ok_or_else(|| (0, format!("a state from 0 to 10, or 255, not {n}")))?,
+            ),
         };
         self.calls = c.u8("the calls bits")?;
         if self.calls & !ALL_CALLS != 0 {
@@ -376,6 +378,9 @@ impl Hello {
             t += &format!("user-timeout {u}\n");
         }
         t += &format!("window {}\nmss {}\nack-delay {}\n", p.window, p.mss, p.ack_delay);
+        if p.granularity > Duration::default() {
+            t += &format!("timer-granularity {}\n", p.granularity);
+        }
         if let Some(th) = self.ack_throttle {
             t += &format!("ack-throttle {th}\n");
         }
@@ -462,6 +467,7 @@ impl Hello {
             window: limit("window", number("window")?, u64::from(u32::MAX))? as u32,
             mss: limit("mss", number("mss")?, u64::from(u16::MAX))? as u16,
             ack_delay: opt_duration("ack-delay")?.unwrap_or_default(),
+            granularity: opt_duration("timer-granularity")?.unwrap_or_default(),
             isn: get.get("isn").map_or("not declared", |at| at.1).to_string(),
         };
         Ok(Hello { params, ack_throttle: opt_duration("ack-throttle")?, reset, transport })
