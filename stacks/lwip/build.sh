@@ -41,13 +41,14 @@ mirrors() {
             }
             /^[ \t]*#/ { next }
             /^[ \t]*$/ { flush(); next }
+            /^[ \t]/ { next }  # a continuation line (an inline key)
             {
                 key = tolower($1); sub(/:$/, "", key); $1 = ""; sub(/^[ \t]+/, "")
                 if (key == "types") types = $0
                 else if (key == "uris") uris = $0
                 else if (key == "suites") suites = $0
                 else if (key == "components") comps = $0
-                else if (key == "signed-by") opts = "[signed-by=" $0 "]"
+                else if (key == "signed-by" && $0 ~ /^\//) opts = "[signed-by=" $0 "]"
                 else if (key == "enabled" && tolower($0) == "no") types = ""
             }
             END { flush() }
