@@ -51,7 +51,7 @@
  * Deadline. When lwIP next acts on its own: sends something or changes the connection's
  * state. A tick where counters merely move is not an act. Computed by simulation: lwIP's state
  * is saved, its time run forward (skipping as above) until lwIP sends or the state changes, and
- * the state restored. TCPCHECK_LWIP_CHECK_DEADLINE=1 checks every skip against firing the
+ * the state restored. TCPCHECK_LWIP_CHECK=1 checks every skip against firing the
  * ticks for real and aborts on a difference (slow: for testing the harness).
  *
  * Resetting. lwIP keeps all its state in global variables. build.sh links lwIP's .data and
@@ -128,7 +128,7 @@ static struct run run;
 static struct run clean_run, sim_run;
 static struct text unsent, received;
 static uint8_t *clean_lwip, *sim_lwip; /* copies of lwIP's data and bss, one after the other */
-static int check_deadline;           /* TCPCHECK_LWIP_CHECK_DEADLINE */
+static int check_skips;              /* TCPCHECK_LWIP_CHECK */
 static ip_addr_t stack_ip, peer_ip;
 
 static size_t lwip_data_size(void) {
@@ -493,7 +493,7 @@ static int tick(uint64_t to_ms) {
  *
  * Three of the counters are lwIP's file-static variables, made visible to the harness by
  * build.sh (objcopy --globalize-symbol; lwIP's source is not changed).
- * TCPCHECK_LWIP_CHECK_DEADLINE=1 fires every skipped tick for real as well, on a copy, and
+ * TCPCHECK_LWIP_CHECK=1 fires every skipped tick for real as well, on a copy, and
  * aborts unless lwIP's variables and the harness's state come out byte for byte the same.
  */
 extern u8_t tcp_timer, tcp_timer_ctr;   /* core/tcp.c:188-189 */
@@ -613,7 +613,7 @@ static uint8_t *check_lwip;
 static struct run check_run;
 
 static void skip(uint32_t n) {
-    if (!check_deadline) {
+    if (!check_skips) {
         skip_counters(n);
         return;
     }
@@ -831,8 +831,8 @@ static const char hello[] = "name lwip " LWIP_VERSION_STRING "\n"
                             "peer 192.0.2.2:40000\n";
 
 int main(void) {
-    const char *check = getenv("TCPCHECK_LWIP_CHECK_DEADLINE");
-    check_deadline = check && *check && strcmp(check, "0") != 0;
+    const char *check = getenv("TCPCHECK_LWIP_CHECK");
+    check_skips = check && *check && strcmp(check, "0") != 0;
 
     IP_ADDR4(&stack_ip, 192, 0, 2, 1);
     IP_ADDR4(&peer_ip, 192, 0, 2, 2);
