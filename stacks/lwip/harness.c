@@ -811,7 +811,7 @@ static unsigned on_can_call(void *ctx) {
  *   TCP_SYN_RCVD_TIMEOUT 20 s, and FIN-WAIT-2 after TCP_FIN_WAIT_TIMEOUT 20 s but only once the
  *   application closed both directions (tcp_priv.h:131-132, core/tcp.c:1316-1325, 1363-1367);
  *   the harness's CLOSE is a half close, so FIN-WAIT-2 waits for ever.
- * - timer-granularity: the slow tick, TCP_SLOW_INTERVAL 500 ms (tcp_priv.h:125): TIME-WAIT
+ * - timer-granularity: the slow tick, TCP_SLOW_INTERVAL 500 ms (tcp_priv.h:128): TIME-WAIT
  *   and a retransmission come at the first slow tick after their time.
  * - ack-throttle: none; lwIP 2.1.3 does not rate-limit the ACKs it sends for unacceptable
  *   segments.
