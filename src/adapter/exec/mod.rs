@@ -313,9 +313,9 @@ impl Io {
 
     /// The next frame from the child, waiting up to `timeout`; keeps its stderr meanwhile.
     fn read_frame(&mut self, timeout: WallDuration, awaited: &str) -> Result<(u8, Range<usize>), Fault> {
-        // The clock only bounds how long a child may be silent; it never reaches the core.
-        #[allow(clippy::disallowed_methods)]
-        let start = std::time::Instant::now();
+        // The clock only bounds how long a child may be silent; it never reaches the core. Read
+        // once the wait is long: most answers come before a clock would be worth reading.
+        let mut start = None;
         loop {
             match self.frames.take() {
                 Ok(Some(frame)) => return Ok(frame),
@@ -323,9 +323,11 @@ impl Io {
                 Err(error) => return Err(self.broke(error.to_string())),
             }
             if self.shared.is_some() {
-                self.receive_shared(start, timeout, awaited)?;
+                self.receive_shared(timeout, awaited)?;
                 continue;
             }
+            #[allow(clippy::disallowed_methods)]
+            let start = *start.get_or_insert_with(std::time::Instant::now);
             let Some(child) = &mut self.child else { return Err(self.crash("no child is running".into())) };
             #[allow(clippy::disallowed_methods)]
             let left = timeout.saturating_sub(start.elapsed());
@@ -382,10 +384,13 @@ impl Io {
     /// pipes: stderr is kept, and anything on stdout means the child died (end of file) or
     /// broke the protocol (it must be silent there now).
     #[allow(clippy::disallowed_methods)]
-    fn receive_shared(&mut self, start: std::time::Instant, timeout: WallDuration, awaited: &str) -> Result<(), Fault> {
+    fn receive_shared(&mut self, timeout: WallDuration, awaited: &str) -> Result<(), Fault> {
         let Some(mut region) = self.shared.take() else { return Ok(()) };
         let mut stdout_stirred = false;
+        // Timed from the first nap on: the spinning before it is a few microseconds.
+        let mut start = None;
         let received = region.recv(Way::Answers, 1000, || {
+            let start = *start.get_or_insert_with(std::time::Instant::now);
             while self.stderr_ready() {
                 self.read_stderr();
             }
