@@ -237,3 +237,23 @@ fn the_c_library_serves_alike_through_shared_memory_pipes_and_a_fork_server() {
     assert_eq!(outcomes[0], outcomes[1], "shared memory and pipes");
     assert_eq!(outcomes[0], outcomes[2], "in place and fork server");
 }
+
+#[test]
+fn a_fork_servers_dead_copy_is_a_crash_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(silent) = build_c_example(dir.path(), "silent") else { return };
+    let rfc9293 = model("rfc9293");
+    let mut stack = Exec::spawn(&format!("{} fork crash", silent.display()), 1).unwrap();
+    let server = stack.pid();
+    let oracle = Oracle::new(&rfc9293, stack.params().clone());
+    let mut fuzzer = Fuzzer::new(&oracle, &mut stack, 1, true);
+    fuzzer.round(100);
+    let crashes: Vec<_> = fuzzer.found().iter().filter(|f| f.verdict.check == Check::Crash).collect();
+    assert!(!crashes.is_empty(), "{:?}", fuzzer.found());
+    for f in &crashes {
+        assert!(f.verdict.actual.contains("killed by signal 6 (SIGABRT), reported its fork server"), "{}", f.verdict);
+    }
+    drop(fuzzer);
+    // Every crash was a copy's: the same server served all 108 runs.
+    assert_eq!(stack.pid(), server);
+}

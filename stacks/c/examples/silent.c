@@ -7,9 +7,15 @@
  *     tcpcheck fuzz --stack exec:./silent --time 10s
  *
  * With the argument `fork` it resets as a fork server instead (reset = NULL), which exercises
- * the library's fork path with nothing else in the way.
+ * the library's fork path with nothing else in the way. With `crash` as well, it aborts on every
+ * SYN it is sent, as a stack's failed assertion would: the fork server reports each such death
+ * with an `x` frame and serves the next run (tests/exec.rs checks that tcpcheck makes it a
+ * `crash` finding).
  */
+#include <stdlib.h>
 #include <string.h>
+
+static int crash_on_syn;
 
 #include "tcpcheck_stack.h"
 
@@ -22,7 +28,11 @@ static void call(void *ctx, uint64_t now, enum tcpcheck_call call, const uint8_t
 }
 
 static void packet(void *ctx, uint64_t now, const uint8_t *p, size_t len) {
-    (void)ctx, (void)now, (void)p, (void)len;
+    (void)ctx, (void)now;
+    /* The TCP flags: byte 13 of the TCP header, after an IPv4 header of IHL words. */
+    size_t flags = len > 0 ? (size_t)(p[0] & 0x0f) * 4 + 13 : len;
+    if (crash_on_syn && flags < len && (p[flags] & 0x02))
+        abort();
 }
 
 static void advance(void *ctx, uint64_t to) {
@@ -51,5 +61,6 @@ int main(int argc, char **argv) {
     };
     if (argc > 1 && strcmp(argv[1], "fork") == 0)
         stack.reset = NULL;
+    crash_on_syn = argc > 2 && strcmp(argv[2], "crash") == 0;
     return tcpcheck_serve(&stack, NULL);
 }
