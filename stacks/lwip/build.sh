@@ -106,7 +106,9 @@ rm -rf "$obj"
 mkdir -p "$obj"
 # -fno-pie: lwIP's initialised pointers stay in .data (not .data.rel*); -fno-common: its
 # uninitialised variables in .bss. Both are checked below.
-flags=(-std=gnu99 -O2 -g -fno-pie -fno-common -I "$here" -I "$src/src/include")
+# -ffile-prefix-map: an assertion names lwIP's file as `lwip-2.1.3/src/...`, not this checkout's
+# path, so a crash finding reads the same wherever it is replayed.
+flags=(-std=gnu99 -O2 -g -fno-pie -fno-common -ffile-prefix-map="$src"=lwip-2.1.3 -I "$here" -I "$src/src/include")
 objs=()
 for f in "${core[@]}"; do
     objs+=("$obj/$(basename "$f").o")
