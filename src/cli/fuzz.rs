@@ -491,7 +491,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     if stats.unconfirmed > 0 {
         println!(
-            "{} verdict{} did not come again when the script was rerun (real-time noise): dropped",
+            "{} verdict{} did not come again when the script was rerun (real-time noise, or a child process stopped from outside): dropped",
             stats.unconfirmed,
             if stats.unconfirmed == 1 { "" } else { "s" }
         );

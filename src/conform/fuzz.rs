@@ -47,7 +47,8 @@ pub struct Found {
 pub struct Stats {
     pub runs: u64,
     pub steps: u64,
-    /// Verdicts a real-time stack did not draw again (see [`CONFIRMATIONS`]), dropped.
+    /// Verdicts that did not come again when rerun (see [`CONFIRMATIONS`] and `confirmed`),
+    /// dropped.
     pub unconfirmed: u64,
 }
 
@@ -250,14 +251,18 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         }
     }
 
-    /// Whether `script` draws the verdict `key` again (on a virtual clock: it does).
+    /// Whether `script` draws the verdict `key` again. On a virtual clock it does, unless the
+    /// verdict is a child process's crash, hang or broken frame: something outside the stack
+    /// (the OOM killer, a signal, a stopped process) can cause those, so they are run once more.
     fn confirmed(&mut self, script: &Script, key: &(Check, String)) -> bool {
-        if self.stack.params().clock == Clock::Virtual {
-            return true;
-        }
-        let mut budget = CONFIRMATIONS;
-        let again = self.draws(script, key, CONFIRMATIONS, &mut budget).is_some();
-        self.stats.runs += (CONFIRMATIONS - budget) as u64;
+        let times = match (self.stack.params().clock, key.0) {
+            (Clock::Real, _) => CONFIRMATIONS,
+            (Clock::Virtual, Check::Crash | Check::Hang | Check::Protocol) => 1,
+            (Clock::Virtual, _) => return true,
+        };
+        let mut budget = times;
+        let again = self.draws(script, key, times, &mut budget).is_some();
+        self.stats.runs += (times - budget) as u64;
         again
     }
 
