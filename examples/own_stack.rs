@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 
-use tcpcheck::adapter::exec::serve::serve;
+use tcpcheck::adapter::exec::serve::{serve, Serving};
 use tcpcheck::adapter::exec::shm::{self, Region};
 use tcpcheck::conform::fuzz::Fuzzer;
 use tcpcheck::conform::{Clock, Oracle, Params, Stack};
@@ -121,7 +121,8 @@ fn main() {
         Some("serve") => {
             let output = std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).expect("stdout");
             let shared = std::env::var_os(shm::ENV).and_then(|path| Region::open(path.as_ref()).ok());
-            let served = serve(|_seed| Box::new(ClosedPorts::new()), std::io::stdin().lock(), output, None, shared);
+            let serving = Serving { shared, ..Serving::default() };
+            let served = serve(|_seed| Box::new(ClosedPorts::new()), std::io::stdin().lock(), output, serving);
             if let Err(e) = served {
                 eprintln!("own_stack: {e}");
                 std::process::exit(2);

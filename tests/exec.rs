@@ -60,6 +60,15 @@ fn through_the_protocol_the_reference_stack_runs_as_in_process() {
     for transport in TRANSPORTS {
         same_as_in_process("rfc9293", transport, 1500);
     }
+    // A new server process for every run, as for a stack that cannot reset at all.
+    same_as_in_process("rfc9293", "--restart", 150);
+    let mut stack = Exec::spawn(&server("reference --restart"), 1).unwrap();
+    let rfc9293 = model("rfc9293");
+    let oracle = Oracle::new(&rfc9293, stack.params().clone());
+    let script = tcpcheck::conform::script::SEEDS[0].script();
+    let pids: Vec<_> = (0..2).map(|_| (oracle.run(&mut stack, &script, false).verdict, stack.pid())).collect();
+    assert_eq!((&pids[0].0, &pids[1].0), (&None, &None));
+    assert_ne!(pids[0].1, pids[1].1, "a child that says `reset restart` is started anew for each run");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
-use tcpcheck::adapter::exec::serve::{serve, Failure, Sabotage};
+use tcpcheck::adapter::exec::protocol::Reset;
+use tcpcheck::adapter::exec::serve::{serve, Failure, Sabotage, Serving};
 use tcpcheck::adapter::exec::shm::{self, Region};
 use tcpcheck::adapter::{Reference, Smoltcp};
 use tcpcheck::conform::Stack;
@@ -40,6 +41,10 @@ pub struct Args {
     /// Answer on the pipes even when the harness offers shared memory (to measure and test them)
     #[arg(long)]
     pipes: bool,
+    /// Say `reset restart` in the hello: the harness starts a new server for every run (to
+    /// measure and test that path)
+    #[arg(long)]
+    restart: bool,
 }
 
 fn parse_failure(text: &str) -> Result<Failure, String> {
@@ -69,7 +74,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let shared = std::env::var_os(shm::ENV)
         .filter(|_| !args.pipes)
         .and_then(|path| Region::open(path.as_ref()).map_err(|e| eprintln!("stack-server: using the pipes: {e}")).ok());
-    serve(make, input, output, args.fail, shared)
+    let reset = if args.restart { Reset::Restart } else { Reset::InPlace };
+    serve(make, input, output, Serving { failure: args.fail, shared, reset })
         .map(|()| OK)
         .map_err(|e| CliError(format!("error: stack-server: {e}\n")))
 }

@@ -42,24 +42,36 @@ pub struct Failure {
     pub step: u32,
 }
 
+/// How [`serve`] serves, beyond the stack.
+#[derive(Default)]
+pub struct Serving {
+    /// Misbehave on purpose ([`Failure`]).
+    pub failure: Option<Failure>,
+    /// The shared memory the harness offered ([`super::shm::ENV`]), if it is to be used.
+    pub shared: Option<Region>,
+    /// What the hello says about resetting: [`Reset::Restart`] has the harness start a new
+    /// child for every run (to measure or test that path; the child still serves `RESET`).
+    pub reset: Reset,
+}
+
 /// Serves stacks made by `make(seed)` until `input` ends. A new stack is made when a reset
 /// brings a seed other than the current stack's; otherwise [`Stack::reset`] is enough.
-/// With `shared`, requests and answers go through that region after the hello (the harness
-/// offered it in [`super::shm::ENV`]); `input` then only tells when the harness is gone.
+/// With shared memory, requests and answers go through it after the hello; `input` then only
+/// tells when the harness is gone.
 /// An error is a malformed request or a broken pipe; it has been answered with an `E` frame
 /// where that was still possible.
 pub fn serve<'s>(
     make: impl FnMut(u64) -> Box<dyn Stack + 's>,
     mut input: impl Read + AsFd,
     mut output: impl Write,
-    failure: Option<Failure>,
-    mut shared: Option<Region>,
+    serving: Serving,
 ) -> Result<(), String> {
+    let Serving { failure, mut shared, reset } = serving;
     let mut server = Server::new(make);
     let hello = Hello {
         params: server.stack.params().clone(),
         ack_throttle: server.stack.ack_throttle(),
-        reset: Reset::InPlace,
+        reset,
         transport: if shared.is_some() { Transport::Shared } else { Transport::Pipes },
     };
     let mut out = Vec::new();
