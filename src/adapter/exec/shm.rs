@@ -5,7 +5,7 @@
 //! Why: a pipe round trip costs two system calls on each side and, when the two processes sit
 //! on different cores, a cross-core wakeup. On the 2-core VMs this was built on that is 7 µs on
 //! one core and 34 µs across two, against 0.4 µs for a cache line bounced between two spinning
-//! cores, while a whole in-process fuzz run of ~28 steps takes about 4 µs. A script step is a
+//! cores, while a whole in-process fuzz run of ~28 steps takes 4 to 7 µs. A script step is a
 //! round trip, so the transport decides whether an `exec` stack runs at 2 % of in-process speed
 //! or at a useful fraction of it.
 //!
