@@ -43,6 +43,9 @@
 //!   where no expected segment matches it, and stands for an expected pure ACK with its number.
 //!   smoltcp's probe is one new octet at SND.NXT (`dispatch`, `is_zero_window_probe`), with FIN
 //!   on the last octet after CLOSE, or a pure ACK when everything is in flight;
+//! - after a RECEIVE that returned text, the stack may tell the peer that its window opened
+//!   (RFC 9293 3.8.6.2.2, receiver-side window management): a pure ACK of RCV.NXT at SND.NXT
+//!   that no expected segment stands for is such a window update, not a difference;
 //! - a stack whose timers run on periodic ticks ([`Params::granularity`], lwIP's 500 ms slow
 //!   timer) acts at the first tick after a timer's time: the shadow's other timers (2MSL, USER)
 //!   fire when the stack says it next acts ([`Stack::next_deadline`]), if that is at most one
@@ -465,6 +468,7 @@ impl<'m> Oracle<'m> {
             step_facts: RowFacts::default(),
             throttled_at: None,
             beyond_window: false,
+            read_text: false,
             sent: 0,
             handed: std::mem::take(handed),
             expected: std::mem::take(expected),
@@ -535,6 +539,8 @@ struct Harness<'o, 'm, 's, 'w> {
     throttled_at: Option<Instant>,
     /// The segment being settled carried text beyond the receive window.
     beyond_window: bool,
+    /// The step being settled is a RECEIVE that returned text: it opened the receive window.
+    read_text: bool,
     /// Octets SENT by the user so far (the text is a pattern by offset).
     sent: u32,
     /// Text the shadow handed its user since the last RECEIVE: a RECEIVE queued before
@@ -601,7 +607,10 @@ impl Harness<'_, '_, '_, '_> {
         if !read.is_empty() {
             self.log(Record::Read { at: now, data: read.clone() });
         }
-        self.settle(before, false)?;
+        self.read_text = !read.is_empty();
+        let settled = self.settle(before, false);
+        self.read_text = false;
+        settled?;
         let delivered = if model_call == Call::Receive { std::mem::take(&mut self.handed) } else { Vec::new() };
         if model_call == Call::Receive && !same_text(&read, &delivered) {
             return Err(self.verdict(
@@ -819,6 +828,7 @@ impl Harness<'_, '_, '_, '_> {
             }
         }
         self.learn();
+        self.window_update();
         self.zero_window_probes();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
@@ -948,6 +958,21 @@ impl Harness<'_, '_, '_, '_> {
         } else if self.actual.iter().any(is_pure_ack) {
             self.throttled_at = Some(now);
         }
+    }
+
+    /// The window-update tolerance (module doc): after a RECEIVE that returned text, a pure ACK
+    /// of RCV.NXT at SND.NXT that no expected segment stands for tells the peer the window has
+    /// opened (RFC 9293 3.8.6.2.2), and is not a difference. Its window is the stack's to choose.
+    fn window_update(&mut self) {
+        if !self.read_text {
+            return;
+        }
+        let view = self.shadow.view();
+        let expected = &self.expected;
+        self.actual.retain(|a| {
+            let update = is_pure_ack(a) && a.seq == view.snd_nxt && a.ack == Some(view.rcv_nxt);
+            !update || expected.iter().any(|e| same(e, a))
+        });
     }
 
     /// The persist tolerance (module doc): the stack's probes of a closed window that no
@@ -1330,6 +1355,7 @@ mod tests {
     use crate::adapter::Smoltcp;
     use crate::conform::script::{Inject, Kind, Rel, Step, UserCall, Wait, Window};
     use crate::conform::Stack;
+    use crate::wire::WireError;
 
     fn seg(seq: u32, ack: Option<u32>, ctl: Control, text: &[u8]) -> Segment {
         Segment {
@@ -1386,6 +1412,84 @@ mod tests {
 
     fn passive_open() -> Vec<Step> {
         vec![Step::User(UserCall::Listen), peer(Kind::Syn, Rel::Exact, 0), peer(Kind::Ack, Rel::Exact, 0)]
+    }
+
+    /// The reference stack, and a window update (a pure ACK at SND.NXT of RCV.NXT, with a
+    /// wider window) after every RECEIVE that returns text, or after every RECEIVE at all.
+    struct WindowUpdates<'m> {
+        inner: Reference<'m>,
+        last: Option<Segment>,
+        queued: Vec<Segment>,
+        always: bool,
+    }
+
+    impl Stack for WindowUpdates<'_> {
+        fn params(&self) -> &Params {
+            self.inner.params()
+        }
+        fn reset(&mut self) {
+            self.inner.reset();
+            (self.last, self.queued) = (None, Vec::new());
+        }
+        fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+            let read = self.inner.call(now, call, data);
+            while let Some(Ok(seg)) = self.inner.transmit_segment(&mut Vec::new()) {
+                self.queued.push(seg);
+            }
+            if call == Call::Receive && (self.always || !read.is_empty()) {
+                if let Some(last) = self.queued.last().or(self.last.as_ref()) {
+                    let update = Segment {
+                        seq: last.seq.add(last.len()),
+                        ctl: Control::NONE,
+                        window: last.window.saturating_add(100),
+                        payload: Vec::new(),
+                        mss: None,
+                        ..last.clone()
+                    };
+                    self.queued.push(update);
+                }
+            }
+            read
+        }
+        fn inject(&mut self, now: Instant, packet: &[u8]) {
+            self.inner.inject(now, packet)
+        }
+        fn advance(&mut self, to: Instant) {
+            self.inner.advance(to)
+        }
+        fn transmit(&mut self, _: &mut Vec<u8>) -> bool {
+            unreachable!("segments are taken through transmit_segment")
+        }
+        fn transmit_segment(&mut self, _: &mut Vec<u8>) -> Option<Result<Segment, WireError>> {
+            let seg = if self.queued.is_empty() {
+                self.inner.transmit_segment(&mut Vec::new())?.ok()?
+            } else {
+                self.queued.remove(0)
+            };
+            self.last = Some(seg.clone());
+            Some(Ok(seg))
+        }
+        fn state(&self) -> Option<State> {
+            self.inner.state()
+        }
+    }
+
+    #[test]
+    fn a_window_update_after_a_receive_that_read_text_is_not_a_difference() {
+        let rfc9293 = model("rfc9293");
+        let mut steps = passive_open();
+        steps.extend([peer(Kind::Ack, Rel::Exact, 10), Step::User(UserCall::Receive), Step::User(UserCall::Receive)]);
+        let script = Script { steps };
+        let run = |always| {
+            let mut stack =
+                WindowUpdates { inner: Reference::new(&rfc9293, 1), last: None, queued: Vec::new(), always };
+            let oracle = Oracle::new(&rfc9293, stack.params().clone());
+            oracle.run(&mut stack, &script, false).verdict
+        };
+        assert_eq!(run(false), None);
+        // After the second RECEIVE, which read nothing, nothing opened: its ACK is a difference.
+        let verdict = run(true).expect("an ACK after an empty RECEIVE");
+        assert_eq!((verdict.check, verdict.step), (Check::Output, 5));
     }
 
     #[test]
