@@ -9,6 +9,8 @@
 //! lwIP is not in this repository: `scripts/setup` builds it (`stacks/lwip/build.sh`). Where it
 //! is not built, each test says so on stderr and passes.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -60,16 +62,7 @@ const EXPECTED: &[(&str, Option<(Check, &str)>)] = &[
 #[test]
 fn every_seed_draws_its_pinned_verdict() {
     let Some(mut stack) = lwip(1) else { return };
-    let model = rfc9293();
-    let oracle = Oracle::new(&model, stack.params().clone());
-    assert_eq!(SEEDS.len(), EXPECTED.len(), "a seed was added: pin what lwIP does with it");
-    for seed in SEEDS {
-        let (_, expected) = EXPECTED.iter().find(|(name, _)| *name == seed.name).expect("seed pinned");
-        let verdict = oracle.run(&mut stack, &seed.script(), false).verdict;
-        let got = verdict.as_ref().map(|v| (v.check, v.row.as_str()));
-        let text = verdict.as_ref().map(|v| v.to_string()).unwrap_or_default();
-        assert_eq!(got, *expected, "{}: {text}", seed.name);
-    }
+    common::assert_seeds_pinned(&mut stack, EXPECTED);
 }
 
 #[test]

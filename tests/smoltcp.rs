@@ -5,6 +5,8 @@
 //! verdict (check and row), so a smoltcp upgrade that changes behaviour fails here first.
 //! `docs/findings/smoltcp.md` explains each deviation with the smoltcp source that causes it.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -41,17 +43,7 @@ const EXPECTED: &[(&str, Option<(Check, &str)>)] = &[
 
 #[test]
 fn every_seed_draws_its_pinned_verdict() {
-    let model = rfc9293();
-    let mut stack = Smoltcp::new(1);
-    let oracle = Oracle::new(&model, stack.params().clone());
-    assert_eq!(SEEDS.len(), EXPECTED.len(), "a seed was added: pin what smoltcp does with it");
-    for seed in SEEDS {
-        let (_, expected) = EXPECTED.iter().find(|(name, _)| *name == seed.name).expect("seed pinned");
-        let verdict = oracle.run(&mut stack, &seed.script(), false).verdict;
-        let got = verdict.as_ref().map(|v| (v.check, v.row.as_str()));
-        let text = verdict.as_ref().map(|v| v.to_string()).unwrap_or_default();
-        assert_eq!(got, *expected, "{}: {text}", seed.name);
-    }
+    common::assert_seeds_pinned(&mut Smoltcp::new(1), EXPECTED);
 }
 
 #[test]
