@@ -171,13 +171,8 @@ pub fn full_graph(title: &str, states: &[Pair], edges: &[(u32, u32, Option<u8>)]
 
 /// A counterexample as a chain of (A, B) state pairs, each edge the step taken.
 pub fn trace(title: &str, start: (State, State), path: &[(String, (State, State))]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "digraph \"{}\" {{", escape(title));
-    let _ = writeln!(
-        out,
-        "    rankdir=TB; node [fontname=\"Helvetica\", shape=box]; edge [fontname=\"Helvetica\", fontsize=9];"
-    );
-    let _ = writeln!(out, "    label=\"{}\";", escape(title));
+    // The header is `document`'s; a second `digraph` line inside it was a Graphviz syntax error.
+    let mut out = String::from("    node [shape=box];\n");
     let node = |i: usize, (a, b): (State, State)| format!("    s{i} [label=\"{i}: A {a}\\nB {b}\"];");
     let _ = writeln!(out, "{}", node(0, start));
     for (i, (label, pair)) in path.iter().enumerate() {
@@ -202,6 +197,15 @@ mod tests {
         assert_eq!(dot.matches("shape=").count(), model.states().len());
         let fewer = to_dot(&model, DotOptions { no_loops: true });
         assert!(fewer.matches(" -> ").count() < model.rows().len());
+    }
+
+    #[test]
+    fn a_trace_is_one_graph() {
+        let pair = (State::Closed, State::Listen);
+        let dot = trace("m: p violated", (State::Closed, State::Closed), &[("B: OPEN-PASSIVE".into(), pair)]);
+        assert_eq!(dot.matches("digraph").count(), 1, "{dot}");
+        assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{dot}");
+        assert!(dot.contains("s0 -> s1 [label=\"B: OPEN-PASSIVE\", color=red"), "{dot}");
     }
 
     #[test]
