@@ -356,3 +356,23 @@ fn check_graph_full_writes_every_state_and_step() {
     assert_eq!(dot.matches(" -> ").count(), 3204);
     assert_eq!(tcpcheck(&["check", "--graph-full"]).status.code(), Some(2));
 }
+
+/// `tcpcheck validate | head -1`: the reader goes after one line, and tcpcheck ends quietly by
+/// SIGPIPE, as `cat` does, rather than panicking (exit 101) in `println!`.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    for args in [&["validate"][..], &["show", "--format", "dot"]] {
+        let mut child = Command::new(BIN).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        // The reader is dropped here, after one line, as `head -1` exits.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success() || out.status.signal() == Some(13), "{args:?}: {:?}", out.status);
+    }
+}

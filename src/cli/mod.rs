@@ -76,6 +76,20 @@ enum Command {
 
 impl Cli {
     pub fn run(self) -> Result<ExitCode, CliError> {
+        // A report piped into `head` ends quietly when the reader goes, as `cat` does, instead
+        // of panicking in `println!`. Not for the commands that talk to stacks in child
+        // processes: there a write to a dead child must be an error the harness reports, not a
+        // signal that kills tcpcheck.
+        let talks_to_children =
+            matches!(self.command, Command::Fuzz(_) | Command::Replay(_) | Command::Probe(_) | Command::Bench(_));
+        #[cfg(unix)]
+        if !talks_to_children {
+            // SAFETY: restores the default disposition of SIGPIPE before any thread is started
+            // or any pipe written; no handler of ours is replaced.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            }
+        }
         match self.command {
             Command::Check(args) => check::run(args),
             Command::Validate(args) => validate::run(args),
