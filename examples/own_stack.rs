@@ -20,10 +20,8 @@
 //!     cargo run --example own_stack -- serve   # speak the stack protocol on stdin/stdout
 
 use std::collections::VecDeque;
-use std::os::fd::AsFd;
 
-use tcpcheck::adapter::exec::serve::{serve, Serving};
-use tcpcheck::adapter::exec::shm::{self, Region};
+use tcpcheck::adapter::exec::serve::{offered_memory, serve_stdio, Serving};
 use tcpcheck::conform::fuzz::Fuzzer;
 use tcpcheck::conform::{Clock, Oracle, Params, Stack};
 use tcpcheck::model::shipped::Shipped;
@@ -119,10 +117,8 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         // The stack protocol on stdin and stdout, for `tcpcheck --stack exec:...`.
         Some("serve") => {
-            let output = std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from).expect("stdout");
-            let shared = std::env::var_os(shm::ENV).and_then(|path| Region::open(path.as_ref()).ok());
-            let serving = Serving { shared, ..Serving::default() };
-            let served = serve(|_seed| Box::new(ClosedPorts::new()), std::io::stdin().lock(), output, serving);
+            let serving = Serving { shared: offered_memory(), ..Serving::default() };
+            let served = serve_stdio(|_seed| Box::new(ClosedPorts::new()), serving);
             if let Err(e) = served {
                 eprintln!("own_stack: {e}");
                 std::process::exit(2);

@@ -12,7 +12,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use tcpcheck::adapter::Exec;
 use tcpcheck::conform::finding::{self, Input};
@@ -134,15 +133,7 @@ fn the_fuzz_loop_runs_lwip_without_harness_faults() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
-        .args(["fuzz", "--stack", "lwip", "--runs", "3000", "--jobs", "1", "--corpus", "out"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // 1: findings (lwIP deviates); a failure of the run itself would be another code.
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(" runs (") && stdout.contains("coverage of"), "{stdout}");
+    common::fuzz_finds("lwip", dir.path());
     let findings = dir.path().join("out/findings");
     for entry in std::fs::read_dir(&findings).unwrap() {
         let file = entry.unwrap().path();

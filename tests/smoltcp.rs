@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use tcpcheck::adapter::reference::{PEER_ADDR, STACK_ADDR};
 use tcpcheck::adapter::Smoltcp;
@@ -250,15 +249,7 @@ fn smoltcp_declares_what_its_source_says() {
 #[test]
 fn the_fuzz_loop_runs_smoltcp_without_crashing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
-        .args(["fuzz", "--stack", "smoltcp", "--runs", "3000", "--jobs", "1"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // 1: findings (smoltcp deviates); a crash or bad input would be another code.
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(" runs (") && stdout.contains("coverage of"), "{stdout}");
+    let stdout = common::fuzz_finds("smoltcp", dir.path());
     assert!(stdout.contains("time-wait-2msl"), "{stdout}");
 }
 

@@ -1,11 +1,9 @@
 //! `tcpcheck stack-server`: a built-in stack served over the stack protocol on stdin/stdout.
 
-use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use tcpcheck::adapter::exec::protocol::Reset;
-use tcpcheck::adapter::exec::serve::{serve, Failure, Sabotage, Serving};
-use tcpcheck::adapter::exec::shm::{self, Region};
+use tcpcheck::adapter::exec::serve::{offered_memory, serve_stdio, Failure, Sabotage, Serving};
 use tcpcheck::adapter::{Reference, Smoltcp};
 use tcpcheck::conform::Stack;
 
@@ -57,25 +55,15 @@ fn parse_failure(text: &str) -> Result<Failure, String> {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let model = load_model(args.model.as_deref())?;
-    // One write per answer: a handle of our own on descriptor 1, not the line-buffered stdout.
-    let output = std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::fs::File::from)
-        .map_err(|e| CliError(format!("error: cannot use stdout: {e}\n")))?;
-    let input = std::io::stdin().lock();
     let make = |seed| -> Box<dyn Stack + '_> {
         match args.stack {
             Served::Reference => Box::new(Reference::new(&model, seed)),
             Served::Smoltcp => Box::new(Smoltcp::new(seed)),
         }
     };
-    // The harness offers shared memory; pipes if it cannot be used.
-    let shared = std::env::var_os(shm::ENV)
-        .filter(|_| !args.pipes)
-        .and_then(|path| Region::open(path.as_ref()).map_err(|e| eprintln!("stack-server: using the pipes: {e}")).ok());
+    let shared = if args.pipes { None } else { offered_memory() };
     let reset = if args.restart { Reset::Restart } else { Reset::InPlace };
-    serve(make, input, output, Serving { failure: args.fail, shared, reset })
+    serve_stdio(make, Serving { failure: args.fail, shared, reset })
         .map(|()| OK)
         .map_err(|e| CliError(format!("error: stack-server: {e}\n")))
 }

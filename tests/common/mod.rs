@@ -1,5 +1,9 @@
-//! What the stack test suites share: one body for "every seed draws its pinned verdict", run
-//! against each stack (smoltcp in process, lwIP through the stack protocol).
+//! What the stack test suites share, run against each stack (smoltcp in process, lwIP through
+//! the stack protocol): "every seed draws its pinned verdict" and a short fuzz run from the
+//! command line.
+
+use std::path::Path;
+use std::process::Command;
 
 use tcpcheck::conform::script::SEEDS;
 use tcpcheck::conform::{Check, Oracle, Stack};
@@ -20,4 +24,20 @@ pub fn assert_seeds_pinned(stack: &mut dyn Stack, expected: &[(&str, Option<(Che
         let text = verdict.as_ref().map(|v| v.to_string()).unwrap_or_default();
         assert_eq!(got, *want, "{name}, {}: {text}", seed.name);
     }
+}
+
+/// `tcpcheck fuzz --stack STACK --runs 3000 --jobs 1` in `dir`, findings in `dir/out/findings`.
+/// The stack deviates, so the run must end in findings (exit 1; a failure of the run itself
+/// would be another code) and print its report. Its stdout.
+#[track_caller]
+pub fn fuzz_finds(stack: &str, dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
+        .args(["fuzz", "--stack", stack, "--runs", "3000", "--jobs", "1", "--corpus", "out"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(" runs (") && stdout.contains("coverage of"), "{stdout}");
+    stdout
 }

@@ -54,6 +54,25 @@ pub struct Serving {
     pub reset: Reset,
 }
 
+/// The shared memory the harness offers in [`super::shm::ENV`], mapped; `None` (said on
+/// stderr if it was offered) means the pipes.
+pub fn offered_memory() -> Option<Region> {
+    let path = std::env::var_os(super::shm::ENV)?;
+    Region::open(path.as_ref()).map_err(|e| eprintln!("stack protocol: using the pipes: {e}")).ok()
+}
+
+/// [`serve`] on this process's stdin and stdout, as a child of `tcpcheck --stack exec:...` is
+/// run. Each answer goes out in one write: the handle is our own on descriptor 1, not the
+/// line-buffered `Stdout`.
+pub fn serve_stdio<'s>(make: impl FnMut(u64) -> Box<dyn Stack + 's>, serving: Serving) -> Result<(), String> {
+    let output = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .map_err(|e| format!("cannot use stdout: {e}"))?;
+    serve(make, std::io::stdin().lock(), output, serving)
+}
+
 /// Serves stacks made by `make(seed)` until `input` ends. A new stack is made when a reset
 /// brings a seed other than the current stack's; otherwise [`Stack::reset`] is enough.
 /// With shared memory, requests and answers go through it after the hello; `input` then only
