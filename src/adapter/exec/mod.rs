@@ -354,28 +354,13 @@ impl Io {
                 let n = child.stdout.read(space);
                 self.frames.filled(*n.as_ref().unwrap_or(&0));
                 match n {
-                    Ok(0) => {
-                        let partial = self.frames.pending();
-                        let mid = if partial > 0 {
-                            format!(" after {partial} bytes of an unfinished frame")
-                        } else {
-                            String::new()
-                        };
-                        return Err(
-                            self.died(&format!("its stdout ended{mid} while tcpcheck awaited an answer to {awaited}"))
-                        );
-                    }
+                    Ok(0) => return Err(self.stdout_ended(awaited)),
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(self.died(&format!("its stdout failed ({e})"))),
                 }
             } else if !err_ready && left.is_zero() {
-                let detail = format!(
-                    "no answer to {awaited} within {:.1}s: the child was killed{}",
-                    timeout.as_secs_f64(),
-                    self.stderr_tail()
-                );
-                return Err(Fault { check: Check::Hang, detail });
+                return Err(self.hung(awaited, timeout));
             }
         }
     }
@@ -413,18 +398,28 @@ impl Io {
                 match self.child.as_mut().map(|c| c.stdout.read(&mut byte)) {
                     Some(Ok(1)) => Err(self
                         .broke("the child wrote to its stdout, which the shared-memory transport keeps silent".into())),
-                    _ => Err(self.died(&format!("its stdout ended while tcpcheck awaited an answer to {awaited}"))),
+                    _ => Err(self.stdout_ended(awaited)),
                 }
             }
-            Err(Interrupted::Stopped) => Err(Fault {
-                check: Check::Hang,
-                detail: format!(
-                    "no answer to {awaited} within {:.1}s: the child was killed{}",
-                    timeout.as_secs_f64(),
-                    self.stderr_tail()
-                ),
-            }),
+            Err(Interrupted::Stopped) => Err(self.hung(awaited, timeout)),
         }
+    }
+
+    /// The child's stdout ended while an answer was awaited: it died, or closed it.
+    fn stdout_ended(&mut self, awaited: &str) -> Fault {
+        let partial = self.frames.pending();
+        let mid = if partial > 0 { format!(" after {partial} bytes of an unfinished frame") } else { String::new() };
+        self.died(&format!("its stdout ended{mid} while tcpcheck awaited an answer to {awaited}"))
+    }
+
+    /// No answer within `timeout` (the caller then kills the child).
+    fn hung(&self, awaited: &str, timeout: WallDuration) -> Fault {
+        let detail = format!(
+            "no answer to {awaited} within {:.1}s: the child was killed{}",
+            timeout.as_secs_f64(),
+            self.stderr_tail()
+        );
+        Fault { check: Check::Hang, detail }
     }
 
     /// Reads what the child's stderr has, keeping the tail.
