@@ -16,6 +16,7 @@ use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
 use tcpcheck::wire::{Segment, WireError};
 
+use super::fuzz::Child;
 use super::{CliError, OK};
 
 /// A stack that takes every packet and call and never sends: the baseline's stand-in.
@@ -104,12 +105,14 @@ pub fn run(model: &Model, runs: u64, rounds: u32) -> Result<ExitCode, CliError> 
             share: 64,
         },
     ];
-    match super::fuzz::lwip_command() {
-        Ok(command) => {
-            let lwip = Exec::spawn(&command, 1).map_err(|e| CliError(format!("error: {e}\n")))?;
-            entries.push(judged(model, "lwip via exec", Box::new(lwip), 4));
+    for child in Child::ALL {
+        match child.command() {
+            Ok(command) => {
+                let stack = Exec::spawn(&command, 1).map_err(|e| CliError(format!("error: {e}\n")))?;
+                entries.push(judged(model, &format!("{} via exec", child.name()), Box::new(stack), 4));
+            }
+            Err(_) => eprintln!("bench fuzz: {} is not built (scripts/setup builds it): left out", child.name()),
         }
-        Err(_) => eprintln!("bench fuzz: lwIP is not built (scripts/setup builds it): left out"),
     }
     // Rounds interleave the stacks, so a burst of load on a shared machine costs each of them
     // alike; the best round of each counts.

@@ -28,14 +28,56 @@ pub enum StackArg {
     /// This machine's Linux kernel, through a TUN device in a private network namespace, in
     /// real time (needs root; --model does not apply)
     Linux,
-    /// lwIP 2.1.3 in a child process on our virtual clock (`stacks/lwip/`, built by scripts/setup)
-    Lwip,
+    /// A stack in a child process that `scripts/setup` builds: lwIP 2.1.3 (`stacks/lwip/`) or
+    /// gVisor's netstack (`stacks/gvisor/`), on our virtual clock
+    Child(Child),
     /// Any program that speaks the stack protocol (docs/stack-protocol.md)
     Exec(String),
 }
 
 /// What `--stack` takes, for help and errors.
-pub const STACKS: &str = "reference, smoltcp, linux, lwip or exec:COMMAND";
+pub const STACKS: &str = "reference, smoltcp, linux, lwip, gvisor or exec:COMMAND";
+
+/// The stacks under `stacks/` that speak the stack protocol, built by `scripts/setup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Child {
+    Lwip,
+    Gvisor,
+}
+
+impl Child {
+    pub const ALL: [Child; 2] = [Child::Lwip, Child::Gvisor];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Child::Lwip => "lwip",
+            Child::Gvisor => "gvisor",
+        }
+    }
+
+    /// What it is, for the error that says it is not built.
+    fn about(self) -> &'static str {
+        match self {
+            Child::Lwip => "lwIP's harness (stacks/lwip/) from lwIP's Debian source package",
+            Child::Gvisor => "gVisor's harness (stacks/gvisor/) with Debian's Go and gVisor packages",
+        }
+    }
+
+    /// The command that runs it: `TCPCHECK_LWIP` / `TCPCHECK_GVISOR`, or where `scripts/setup`
+    /// builds it.
+    pub fn command(self) -> Result<String, CliError> {
+        let var = format!("TCPCHECK_{}", self.name().to_uppercase());
+        let built = format!("{}/stacks/{}/build/tcpcheck-{}", env!("CARGO_MANIFEST_DIR"), self.name(), self.name());
+        let path = std::env::var(&var).unwrap_or(built);
+        if !Path::new(&path).exists() {
+            return Err(CliError(format!(
+                "error: {path} does not exist\n  help: run scripts/setup, which builds {}, or point {var} at it\n",
+                self.about()
+            )));
+        }
+        Ok(shlex::try_quote(&path).map_or(path.clone(), |q| q.into_owned()))
+    }
+}
 
 impl StackArg {
     /// As `--stack` takes it and finding files record it.
@@ -44,7 +86,7 @@ impl StackArg {
             StackArg::Reference => "reference".into(),
             StackArg::Smoltcp => "smoltcp".into(),
             StackArg::Linux => "linux".into(),
-            StackArg::Lwip => "lwip".into(),
+            StackArg::Child(child) => child.name().into(),
             StackArg::Exec(command) => format!("exec:{command}"),
         }
     }
@@ -55,17 +97,19 @@ impl StackArg {
             StackArg::Reference => "reference",
             StackArg::Smoltcp => "smoltcp",
             StackArg::Linux => "linux",
-            StackArg::Lwip => "lwip",
+            StackArg::Child(child) => child.name(),
             StackArg::Exec(_) => "exec",
         }
     }
 
     pub fn parse(text: &str) -> Result<StackArg, String> {
+        if let Some(child) = Child::ALL.into_iter().find(|c| c.name() == text) {
+            return Ok(StackArg::Child(child));
+        }
         Ok(match text {
             "reference" => StackArg::Reference,
             "smoltcp" => StackArg::Smoltcp,
             "linux" => StackArg::Linux,
-            "lwip" => StackArg::Lwip,
             _ => match text.strip_prefix("exec:") {
                 Some(command) if !command.trim().is_empty() => StackArg::Exec(command.to_string()),
                 Some(_) => return Err("`exec:` needs a command: `exec:./my-harness --flag`".into()),
@@ -86,7 +130,7 @@ impl StackArg {
 /// `tcpcheck replay`. Exit 0 if nothing was found, 1 with findings, 2 on bad input.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The stack under test: reference, smoltcp, linux, lwip, or exec:COMMAND for any program
+    /// The stack under test: reference, smoltcp, linux, lwip, gvisor, or exec:COMMAND for any program
     /// that speaks the stack protocol (docs/stack-protocol.md)
     #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
     stack: StackArg,
@@ -147,22 +191,9 @@ pub fn make_stack<'m>(kind: &StackArg, models: &'m Models, seed: u64) -> Result<
         StackArg::Reference => Box::new(Reference::new(&models.stack, seed)),
         StackArg::Smoltcp => Box::new(Smoltcp::new(seed)),
         StackArg::Linux => linux_stack()?,
-        StackArg::Lwip => exec_stack(&lwip_command()?, seed)?,
+        StackArg::Child(child) => exec_stack(&child.command()?, seed)?,
         StackArg::Exec(command) => exec_stack(command, seed)?,
     })
-}
-
-/// The command that runs lwIP's harness: `TCPCHECK_LWIP`, or where `scripts/setup` builds it.
-pub fn lwip_command() -> Result<String, CliError> {
-    let path = std::env::var("TCPCHECK_LWIP")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/lwip/build/tcpcheck-lwip").to_string());
-    if !Path::new(&path).exists() {
-        return Err(CliError(format!(
-            "error: lwIP's harness is not built: {path} does not exist\n  help: run scripts/setup (it fetches \
-             lwIP's source package and builds stacks/lwip/), or point TCPCHECK_LWIP at the harness\n"
-        )));
-    }
-    Ok(shlex::try_quote(&path).map_or(path.clone(), |q| q.into_owned()))
 }
 
 #[cfg(unix)]
@@ -274,7 +305,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     // A stack in a child process keeps a core busy beside its job's: a job per two cores. (On
     // 2 cores, the reference stack through shared memory ran 20,900 runs/s as one job, 10,200 as
     // two, and 8,500 as two with each job and its child pinned to a core.)
-    let child = matches!(args.stack, StackArg::Exec(_) | StackArg::Lwip);
+    let child = matches!(args.stack, StackArg::Exec(_) | StackArg::Child(_));
     let per_job = if child { 2 } else { 1 };
     let jobs = args.jobs.unwrap_or(if real { REAL_TIME_JOBS_PER_CORE * cores } else { cores / per_job }).max(1);
     let horizon = args.horizon.or(real.then_some(REAL_TIME_HORIZON));

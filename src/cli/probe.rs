@@ -25,7 +25,7 @@ enum What {
 pub struct Args {
     #[arg(value_enum)]
     what: What,
-    /// The stack: reference, smoltcp, linux, lwip or exec:COMMAND
+    /// The stack: reference, smoltcp, linux, lwip, gvisor or exec:COMMAND
     #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
     stack: StackArg,
     /// The table the reference stack executes [default: rfc9293]
