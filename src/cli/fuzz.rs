@@ -485,6 +485,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             seed: *seed,
             verdict: f.verdict.clone(),
             script: f.script.clone(),
+            triage: None,
         };
         std::fs::write(&path, file.to_json()).map_err(|e| io_error(&path, e))?;
         saved.push(path);

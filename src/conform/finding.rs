@@ -32,6 +32,26 @@ pub struct Finding {
     /// What the script drew when it was saved.
     pub verdict: Verdict,
     pub script: Script,
+    /// What a person who read the run judged it to be, once it is committed under
+    /// `tests/findings/STACK/` beside the stack's report; `tcpcheck matrix` reads it. Absent in
+    /// what `fuzz` saves: nobody has judged it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triage: Option<Triage>,
+}
+
+/// A triaged finding's judgement (`docs/findings/*.md` explain each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Triage {
+    /// The stack does what the RFC says not to, or not what it says to.
+    Bug,
+    /// The RFC leaves it open, or it is a documented choice of the stack: a deviation from the
+    /// table, not from the RFCs.
+    Permitted,
+    /// Our table or oracle does not model what the stack may do: a gap of tcpcheck's.
+    Oracle,
+    /// The harness that plays the stack's user does it differently from a socket user.
+    Harness,
 }
 
 /// What a replayed file holds.
@@ -123,6 +143,7 @@ mod tests {
                 actual: "CLOSED".into(),
             },
             script: SEEDS[1].script(),
+            triage: None,
         }
     }
 
@@ -130,6 +151,15 @@ mod tests {
     fn findings_round_trip() {
         let f = finding();
         assert_eq!(read("f.json", f.to_json().as_bytes()).unwrap(), Input::Finding(Box::new(f)));
+    }
+
+    #[test]
+    fn a_triage_is_read_and_written() {
+        let f = Finding { triage: Some(Triage::Permitted), ..finding() };
+        let text = f.to_json();
+        assert!(text.contains("\"triage\": \"permitted\""), "{text}");
+        assert_eq!(read("f.json", text.as_bytes()).unwrap(), Input::Finding(Box::new(f)));
+        assert!(!finding().to_json().contains("triage"));
     }
 
     #[test]
