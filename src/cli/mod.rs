@@ -8,6 +8,7 @@ mod bench_linux;
 mod check;
 mod diff;
 mod fuzz;
+mod matrix;
 mod probe;
 mod replay;
 mod show;
@@ -69,6 +70,7 @@ enum Command {
     Fuzz(fuzz::Args),
     Replay(replay::Args),
     Probe(probe::Args),
+    Matrix(matrix::Args),
     Bench(bench::Args),
     #[cfg(unix)]
     StackServer(stack_server::Args),
@@ -80,8 +82,10 @@ impl Cli {
         // of panicking in `println!`. Not for the commands that talk to stacks in child
         // processes: there a write to a dead child must be an error the harness reports, not a
         // signal that kills tcpcheck.
-        let talks_to_children =
-            matches!(self.command, Command::Fuzz(_) | Command::Replay(_) | Command::Probe(_) | Command::Bench(_));
+        let talks_to_children = matches!(
+            self.command,
+            Command::Fuzz(_) | Command::Replay(_) | Command::Probe(_) | Command::Bench(_) | Command::Matrix(_)
+        );
         #[cfg(unix)]
         if !talks_to_children {
             // SAFETY: restores the default disposition of SIGPIPE before any thread is started
@@ -99,6 +103,7 @@ impl Cli {
             Command::Fuzz(args) => fuzz::run(args),
             Command::Replay(args) => replay::run(args),
             Command::Probe(args) => probe::run(args),
+            Command::Matrix(args) => matrix::run(args),
             Command::Bench(args) => bench::run(args),
             #[cfg(unix)]
             Command::StackServer(args) => stack_server::run(args),

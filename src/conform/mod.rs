@@ -10,6 +10,7 @@
 pub mod diagram;
 pub mod finding;
 pub mod fuzz;
+pub mod matrix;
 pub mod oracle;
 pub mod probe;
 pub mod script;
