@@ -376,3 +376,38 @@ fn a_closed_pipe_ends_output_quietly() {
         assert!(out.status.success() || out.status.signal() == Some(13), "{args:?}: {:?}", out.status);
     }
 }
+
+/// The documented exit codes (0 fine, 1 violation or difference, 2 bad input or usage, 3
+/// stopped early without a finding), for inputs that once broke them.
+#[test]
+fn exit_codes_keep_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| write_temp(&dir, name, text).display().to_string();
+    let (empty, null, list, script) = (
+        file("empty", ""),
+        file("null.json", "null"),
+        file("list.json", "[]"),
+        file("s.json", "[{\"user\": \"listen\"}]"),
+    );
+    let cases: &[(&[&str], i32)] = &[
+        (&["validate"], 0),
+        (&["check", "--max-states", "10"], 3),
+        (&["check", "no-time-wait"], 1),
+        (&["check", "--delay", "0"], 2),
+        (&["check", "--incarnations", "0"], 2),
+        (&["check", "--threads", "0"], 2),
+        (&["fuzz", "--jobs", "100000", "--runs", "1"], 2),
+        (&["fuzz", "--jobs", "0", "--runs", "1"], 2),
+        (&["fuzz", "--stack", "smoltcp", "--model", "rfc793", "--runs", "1"], 2),
+        (&["probe", "time-wait", "--stack", "smoltcp", "--model", "rfc793"], 2),
+        (&["replay", &empty], 2),
+        (&["replay", &null], 2),
+        (&["replay", &list], 2),
+        (&["replay", &script], 2),
+    ];
+    for (args, code) in cases {
+        let out = tcpcheck(args);
+        assert_eq!(out.status.code(), Some(*code), "tcpcheck {}: {}", args.join(" "), stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "tcpcheck {}: {}", args.join(" "), stderr(&out));
+    }
+}

@@ -51,14 +51,14 @@ pub struct Args {
     /// Deliver any segment in flight (default: the oldest of each direction)
     #[arg(long)]
     reorder: bool,
-    /// Connections opened in turn on the same 4-tuple
-    #[arg(long)]
+    /// Connections opened in turn on the same 4-tuple (at least 1)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
     incarnations: Option<u8>,
     /// Maximum segment lifetime in ticks: network duplicates live this long; TIME-WAIT twice it
     #[arg(long, default_value_t = 2)]
     msl: u8,
-    /// The network delivers an original segment within this many ticks, or loses it
-    #[arg(long, default_value_t = 1)]
+    /// The network delivers an original segment within this many ticks, or loses it (at least 1)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     delay: u8,
     /// Bytes each side sends per connection
     #[arg(long, default_value_t = 1)]
@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     retries: u8,
     /// Worker threads [default: all cores]
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| super::parse_count(s, 1024))]
     threads: Option<usize>,
     /// Stop after this many distinct states (partial statistics; nothing is verified)
     #[arg(long)]
@@ -144,9 +144,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         loss: args.loss,
         dup: args.dup,
         reorder: args.reorder,
-        incarnations: args.incarnations.unwrap_or(default_incarnations).max(1),
+        incarnations: args.incarnations.unwrap_or(default_incarnations),
         msl: args.msl.max(1),
-        delay: args.delay.max(1),
+        delay: args.delay,
         data: args.data,
         retries: args.retries,
     };

@@ -154,7 +154,7 @@ pub struct Args {
     corpus: Option<PathBuf>,
     /// Parallel jobs [default: all cores; one per two cores for a stack in a child process, which
     /// takes a core of its own; on a real-time stack 256 per core, as its runs mostly wait]
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| super::parse_count(s, MAX_JOBS))]
     jobs: Option<usize>,
     /// End each run before a wait that would pass this much time from its start (e.g. 3s)
     /// [default: none; 3s on a real-time stack, where every wait is real]
@@ -181,6 +181,20 @@ pub struct Models {
 impl Models {
     pub fn load(stack: Option<&str>, oracle: Option<&str>) -> Result<Models, CliError> {
         Ok(Models { stack: load_model(stack)?, oracle: load_model(oracle)? })
+    }
+
+    /// [`Models::load`] for `kind`, refusing a `--model` it would ignore: only the reference
+    /// stack executes a table; every other stack is what it is.
+    pub fn for_stack(kind: &StackArg, model: Option<&str>, oracle: Option<&str>) -> Result<Models, CliError> {
+        if let (Some(model), false) = (model, *kind == StackArg::Reference) {
+            return Err(CliError(format!(
+                "error: --model {model} does not apply to the {} stack: only the reference stack executes a table\n  \
+                 help: to judge {} by another table, use --oracle {model}\n",
+                kind.name(),
+                kind.name()
+            )));
+        }
+        Models::load(model, oracle)
     }
 }
 
@@ -243,6 +257,9 @@ fn real_time(script: &Script, params: &tcpcheck::conform::Params) -> u64 {
         .sum()
 }
 
+/// The most jobs `--jobs` takes: twice the real-time default on a 4-core machine.
+const MAX_JOBS: usize = 4096;
+
 /// A real-time stack's runs mostly sleep: this many jobs per core keep the cores busy. Each
 /// job is a stack (for Linux, a network namespace); on 2 cores, 512 jobs ran 3.6x the runs/s
 /// of 128, and 2048 spent most of a 40 s budget creating namespaces.
@@ -294,7 +311,7 @@ fn script_name(script: &Script) -> String {
 // The time budget and the report's rates are wall-clock; the loop itself never reads a clock.
 #[allow(clippy::disallowed_methods)]
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let models = Models::load(args.model.as_deref(), args.oracle.as_deref())?;
+    let models = Models::for_stack(&args.stack, args.model.as_deref(), args.oracle.as_deref())?;
     let dir = args.corpus.clone().unwrap_or_else(|| PathBuf::from("fuzz-out"));
     let corpus_dir = dir.join("corpus");
     let findings_dir = dir.join("findings");

@@ -111,6 +111,17 @@ impl Cli {
     }
 }
 
+/// A count of threads or jobs: at least one, at most `max` (each is an OS thread, and for a
+/// real-time stack a network namespace: a hundred thousand would exhaust the machine and abort).
+pub fn parse_count(text: &str, max: usize) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) if n > max => Err(format!("{n} is more than this command can run at once (at most {max})")),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a count: {e}")),
+    }
+}
+
 /// An error the user must act on; printed in full and mapped to exit code 2.
 #[derive(Debug)]
 pub struct CliError(String);

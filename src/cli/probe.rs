@@ -41,7 +41,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let What::TimeWait = args.what;
-    let models = Models::load(args.model.as_deref(), None)?;
+    let models = Models::for_stack(&args.stack, args.model.as_deref(), None)?;
     let mut stack = make_stack(&args.stack, &models, 1)?;
     let params = stack.params().clone();
     let two_msl = params.msl.times(2);

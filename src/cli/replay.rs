@@ -71,7 +71,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError(format!("error: {name}: {e}\n  help: pass --stack to choose one\n")))?,
         (None, None) => StackArg::Reference,
     };
-    let models = Models::load(args.model.as_deref().or(file_model), args.oracle.as_deref().or(file_oracle))?;
+    // The file's model is the one its reference stack ran; any other stack runs no table.
+    let model = args.model.as_deref().or(file_model.filter(|_| stack_kind == StackArg::Reference));
+    let models = Models::for_stack(&stack_kind, model, args.oracle.as_deref().or(file_oracle))?;
     let seed = args.seed.or(file_seed).unwrap_or(ARTIFACT_SEED);
     let mut stack = make_stack(&stack_kind, &models, seed)?;
     let params = stack.params().clone();
@@ -97,6 +99,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         };
         write(path, packetdrill::packetdrill(&run.trace, &params, run.stack_iss, &header).as_bytes())?;
     }
+    if input.script().steps.len() > MAX_STEPS {
+        eprintln!(
+            "replay: the script has {} steps; only the first {MAX_STEPS} ran (a script is a test case, not a workload)",
+            input.script().steps.len()
+        );
+    }
     let steps = input.script().steps.len().min(MAX_STEPS);
     if verdict.is_none() && run.steps < steps {
         eprintln!(
@@ -121,10 +129,24 @@ fn compare(saved: Option<&Verdict>, now: Option<&Verdict>, real_time: bool) -> S
         (Some(s), Some(n)) if s.key() == n.key() && matches!(s.check, Check::Crash | Check::Hang | Check::Protocol) => {
             "replay: the same verdict as saved (check and row; what the child said may differ)".into()
         }
-        (Some(s), Some(n)) => format!(
-            "replay: the verdict CHANGED (the stack, a model or tcpcheck is not what it was)\n  saved: {} at {}\n  now:   {} at {}",
-            s.check, s.row, n.check, n.row
-        ),
+        (Some(s), Some(n)) => {
+            let show = |v: &Verdict| {
+                format!(
+                    "{} at {}, step {} ({}): expected {}; actual {}",
+                    v.check,
+                    v.row,
+                    v.step + 1,
+                    tcpcheck::time::Instant::from_micros(v.at_us),
+                    v.expected,
+                    v.actual
+                )
+            };
+            format!(
+                "replay: the verdict CHANGED (the stack, a model or tcpcheck is not what it was)\n  saved: {}\n  now:   {}",
+                show(s),
+                show(n)
+            )
+        }
         (Some(s), None) => {
             format!("replay: NO verdict now; saved was {} at {} (fixed, or a model changed)", s.check, s.row)
         }

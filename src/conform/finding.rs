@@ -83,11 +83,32 @@ impl Finding {
     }
 }
 
-/// Reads a replay file: JSON that starts with `{` is a finding, anything else an artifact.
+/// Reads a replay file: JSON that starts with `{` is a finding, bytes that are not JSON an
+/// artifact. An empty file, and JSON that is not an object (`null`, `[]`, a corpus script), are
+/// errors: read as an artifact they would decode to an empty or unrelated script and "replay"
+/// to no verdict.
 pub fn read(name: &str, bytes: &[u8]) -> Result<Input, Problems> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) if text.trim_start().starts_with('{') => text,
-        _ => return Ok(Input::Artifact(decode(bytes))),
+        Ok(text) if !text.trim().is_empty() && serde_json::from_str::<serde_json::Value>(text).is_err() => {
+            return Ok(Input::Artifact(decode(bytes)))
+        }
+        Ok(text) => {
+            let source = Source::new(name, text);
+            let what = if text.trim().is_empty() { "an empty file" } else { "JSON, but not a finding (an object)" };
+            let p = Problem::new(
+                Kind::BadFile,
+                Span::new(0, text.len().min(1)),
+                format!("{what}: nothing to replay"),
+                "here",
+            )
+            .help(
+                "replay takes a finding file (what `tcpcheck fuzz` saves under DIR/findings/) or a libFuzzer \
+                     artifact (the raw bytes `cargo fuzz` saves); a file of DIR/corpus/ is a script, not a finding",
+            );
+            return Err(Problems::new(&source, vec![p]));
+        }
+        Err(_) => return Ok(Input::Artifact(decode(bytes))),
     };
     let source = Source::new(name, text);
     let problem = |line: usize, col: usize, message: String, help: &str| {
@@ -160,6 +181,14 @@ mod tests {
         assert!(text.contains("\"triage\": \"permitted\""), "{text}");
         assert_eq!(read("f.json", text.as_bytes()).unwrap(), Input::Finding(Box::new(f)));
         assert!(!finding().to_json().contains("triage"));
+    }
+
+    #[test]
+    fn empty_files_and_json_that_is_not_a_finding_are_errors() {
+        for text in ["", "  \n", "null", "[]", "[{\"user\": \"listen\"}]", "7"] {
+            let err = read("x.json", text.as_bytes()).unwrap_err();
+            assert!(err.render_plain().contains("nothing to replay"), "{text:?}: {}", err.render_plain());
+        }
     }
 
     #[test]
