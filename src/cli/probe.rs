@@ -6,7 +6,7 @@ use tcpcheck::conform::probe;
 use tcpcheck::time::Duration;
 
 use super::fuzz::{make_stack, Models, StackArg};
-use super::{finding, CliError, OK};
+use super::{finding, incomplete, CliError, OK};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum What {
@@ -20,7 +20,8 @@ enum What {
 /// TIME-WAIT, time passes, and a retransmission of the peer's FIN probes it (an ACK means still
 /// in TIME-WAIT). Bisection finds how long it lasts; a FIN retransmitted half-way shows whether
 /// the timer restarts; an exact RST shows whether it survives (RFC 1337). Only the stack's
-/// packets are read. Exit 0 if TIME-WAIT behaves as RFC 9293 and RFC 1337 ask, 1 if not.
+/// packets are read. Exit 0 if TIME-WAIT behaves as RFC 9293 and RFC 1337 ask, 1 if not, 3 if it outlasted
+/// --limit (then its length is only a lower bound).
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(value_enum)]
@@ -49,7 +50,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let tw = probe::time_wait(stack.as_mut(), args.resolution, limit)
         .map_err(|e| CliError(format!("error: cannot measure TIME-WAIT of {}: {e}\n", params.name)))?;
     let secs = |d: Duration| format!("{:.3}s", d.as_micros() as f64 / 1e6);
-    let lasts_ok = tw.lasts.as_micros() + args.resolution.as_micros() >= two_msl.as_micros();
+    // Within the resolution: the last acknowledged probe can be up to that early.
+    let long_enough = tw.lasts.as_micros() + tw.resolution.as_micros() >= two_msl.as_micros();
     let declared = params.time_wait.map(|d| format!(", declared TIME-WAIT {d}")).unwrap_or_default();
     println!("TIME-WAIT of {} (declared MSL {}{declared}; {} replays)", params.name, params.msl, tw.replays);
     let line = |ok: Option<bool>, what: String, cite: &str| {
@@ -60,19 +62,49 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         };
         println!("  {mark} {what:<72} {cite}");
     };
-    line(
-        Some(lasts_ok),
-        format!("lasts {} after the peer's FIN (2*MSL = {})", secs(tw.lasts), secs(two_msl)),
-        "RFC 9293 3.4.2, 3.6.1",
-    );
+    let cite = "RFC 9293 3.4.2, 3.6.1";
+    if tw.outlasts_limit() {
+        // Not the stack's value: the probe stopped looking.
+        line(
+            long_enough.then_some(true),
+            format!("lasts at least {} (the probe's --limit; 2*MSL = {})", secs(tw.limit), secs(two_msl)),
+            cite,
+        );
+    } else {
+        line(
+            Some(long_enough),
+            format!("lasts {} after the peer's FIN (2*MSL = {})", secs(tw.lasts), secs(two_msl)),
+            cite,
+        );
+    }
     let lingers = tw.lasts.as_micros() > 0;
     let restart = if tw.restarts() { "restarts the timer" } else { "does NOT restart the timer" };
-    line(
-        lingers.then_some(tw.restarts()),
-        format!("a FIN half-way is re-ACKed and {restart} (then lasts {})", secs(tw.after_restart)),
-        "RFC 9293 3.10.7.4",
-    );
+    if tw.outlasts_limit() {
+        line(
+            None,
+            "a FIN half-way: not measured (TIME-WAIT outlasted the limit; raise --limit)".into(),
+            "RFC 9293 3.10.7.4",
+        );
+    } else {
+        line(
+            lingers.then_some(tw.restarts()),
+            format!("a FIN half-way is re-ACKed and {restart} (then lasts {})", secs(tw.after_restart)),
+            "RFC 9293 3.10.7.4",
+        );
+    }
     let rst = if tw.survives_rst { "is ignored" } else { "ENDS TIME-WAIT" };
     line(lingers.then_some(tw.survives_rst), format!("an exact RST {rst}"), "RFC 1337 3 (F1)");
-    Ok(if lasts_ok && tw.restarts() && tw.survives_rst { OK } else { finding() })
+    let measured_ok = tw.outlasts_limit() || (long_enough && tw.restarts());
+    let failed = !measured_ok || !tw.survives_rst;
+    Ok(if failed {
+        finding()
+    } else if tw.outlasts_limit() {
+        eprintln!(
+            "probe: TIME-WAIT outlasted --limit {}: how long it lasts and whether a FIN restarts it are not known",
+            tw.limit
+        );
+        incomplete()
+    } else {
+        OK
+    })
 }

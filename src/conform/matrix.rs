@@ -352,6 +352,9 @@ pub fn time_wait_line(tw: &TimeWait, clock: Clock) -> String {
     if tw.lasts.as_micros() == 0 {
         return "no TIME-WAIT".into();
     }
+    if tw.outlasts_limit() {
+        return format!("lasts at least {} (the probe's limit)", tw.limit);
+    }
     let lasts = match clock {
         Clock::Virtual => format!("{:.3}s", tw.lasts.as_micros() as f64 / 1e6),
         Clock::Real => {

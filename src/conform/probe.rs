@@ -57,8 +57,11 @@ pub struct TimeWait {
     pub after_restart: Duration,
     /// What a RST (with the exact sequence number) does: whether a later probe is still ACKed.
     pub survives_rst: bool,
-    /// The bisection's resolution.
+    /// The bisection's resolution (at least a microsecond, the clock's).
     pub resolution: Duration,
+    /// How long after the FIN the probe looked. `lasts` equal to it means "at least this long":
+    /// the probe never saw TIME-WAIT end.
+    pub limit: Duration,
     /// How much a real-time stack's timer may fire late from one replay to the next: zero on a
     /// virtual clock; on a real one, 1/8 of the measured length (Linux's timer wheel rounds a
     /// timeout up to its level's granularity, at most 1/8 of it: 60 s TIME-WAIT fires up to
@@ -69,6 +72,12 @@ pub struct TimeWait {
 }
 
 impl TimeWait {
+    /// Whether TIME-WAIT was still there at the probe's limit: `lasts` is a lower bound, and
+    /// whether a FIN restarts the timer cannot be told.
+    pub fn outlasts_limit(&self) -> bool {
+        self.lasts >= self.limit
+    }
+
     /// Whether the retransmitted FIN restarted the timer (within the resolution and the jitter).
     pub fn restarts(&self) -> bool {
         self.after_restart.as_micros() + 2 * self.resolution.as_micros() + self.jitter.as_micros()
@@ -260,6 +269,9 @@ impl Peer<'_> {
 /// Measures TIME-WAIT on `stack`, bisecting to `resolution` up to `limit` after the FIN.
 pub fn time_wait(stack: &mut dyn Stack, resolution: Duration, limit: Duration) -> Result<TimeWait, Failed> {
     let params = stack.params().clone();
+    // A resolution of zero would compare the last acknowledged probe, a microsecond before the
+    // end, with the end itself; and watch a real-time stack's state without pause.
+    let resolution = resolution.max(Duration::from_micros(1));
     // A stack that rate-limits its ACKs (RFC 5961 7) cannot answer a second FIN sooner than
     // this after the first: a probe that follows a restarting FIN waits at least that long.
     let spacing = stack.ack_throttle().map_or(Duration::default(), |t| Duration::from_micros(t.as_micros() + 1000));
@@ -287,7 +299,7 @@ pub fn time_wait(stack: &mut dyn Stack, resolution: Duration, limit: Duration) -
         Clock::Virtual => peer.params.granularity,
         Clock::Real => Duration::from_micros(lasts.as_micros() / 8).max(peer.params.granularity),
     };
-    Ok(TimeWait { lasts, after_restart, survives_rst, resolution, jitter, replays })
+    Ok(TimeWait { lasts, after_restart, survives_rst, resolution, limit, jitter, replays })
 }
 
 #[cfg(test)]
@@ -308,6 +320,24 @@ mod tests {
         // 2*MSL = 240 s; the last acknowledged probe is within the resolution of it.
         assert!(tw.lasts.as_micros().abs_diff(240_000_000) <= 1000, "{tw:?}");
         assert!(tw.restarts() && tw.survives_rst, "{tw:?}");
+    }
+
+    #[test]
+    fn a_time_wait_longer_than_the_limit_is_a_lower_bound() {
+        let model = Shipped::find("rfc9293").unwrap().load().unwrap();
+        let mut stack = Reference::new(&model, 5);
+        let tw = time_wait(&mut stack, Duration::from_micros(1000), Duration::from_secs(100)).unwrap();
+        assert!(tw.outlasts_limit() && tw.lasts == Duration::from_secs(100), "{tw:?}");
+        assert!(!measure("rfc9293").outlasts_limit());
+    }
+
+    #[test]
+    fn a_resolution_of_zero_is_the_clock_s() {
+        let model = Shipped::find("rfc9293").unwrap().load().unwrap();
+        let mut stack = Reference::new(&model, 5);
+        let tw = time_wait(&mut stack, Duration::default(), Duration::from_secs(1200)).unwrap();
+        assert_eq!(tw.resolution, Duration::from_micros(1));
+        assert!(tw.lasts.as_micros() + tw.resolution.as_micros() >= 240_000_000, "{tw:?}");
     }
 
     #[test]
