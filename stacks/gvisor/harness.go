@@ -6,7 +6,9 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"sync"
 
@@ -56,6 +58,13 @@ type harness struct {
 	closing  bool           // a CLOSE waits behind unsent
 
 	owned []ownedTimer // scratch for deadline
+
+	// The last report's deadline, state and packets sent, until an input: for checkActed.
+	told, toldSent uint64
+	toldState      int
+	toldWhat       string
+	toldTimer      *vtimer
+	checkDeadlines bool // TCPCHECK_GVISOR_CHECK
 }
 
 // ---- the wire ----
@@ -66,7 +75,8 @@ type wire struct {
 	*channel.Endpoint
 	mu   sync.Mutex
 	srv  *server
-	dead bool // the stack it belongs to is being torn down: its packets are not news
+	dead bool   // the stack it belongs to is being torn down: its packets are not news
+	sent uint64 // packets sent
 }
 
 // WritePackets implements stack.LinkEndpoint: every packet gVisor sends, whole, in order.
@@ -81,6 +91,7 @@ func (w *wire) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 				p = append(p, s...)
 			}
 			w.srv.output(p)
+			w.sent++
 		}
 		n++
 	}
@@ -177,6 +188,7 @@ func (h *harness) reset(seed uint64) {
 		SecureRNG:          newSeeded(seed, 2),
 	})
 	h.listener, h.conn, h.unsent, h.closing = nil, nil, h.unsent[:0], false
+	h.told = noDeadline
 	opts := []tcpip.SettableTransportProtocolOption{
 		ptr(tcpip.TCPTimeWaitTimeoutOption(timeWait)),
 		ptr(tcpip.TCPMaxRetriesOption(maxRetries)),
@@ -343,6 +355,7 @@ func (h *harness) newEndpoint() tcpip.Endpoint {
 // ---- the user's calls ----
 
 func (h *harness) call(now uint64, call int, text []byte) {
+	h.told = noDeadline
 	switch call {
 	case callOpenPassive, callOpenActive:
 		h.open(call == callOpenActive)
@@ -442,6 +455,7 @@ func (h *harness) abort() {
 // ---- packets ----
 
 func (h *harness) packet(now uint64, p []byte) {
+	h.told = noDeadline
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: bufferv2.MakeWithData(append([]byte(nil), p...))})
 	h.link.InjectInbound(header.IPv4ProtocolNumber, pkt)
 	pkt.DecRef()
@@ -458,15 +472,41 @@ func (h *harness) advance(to uint64) {
 	if to < math.MaxInt64/1000 {
 		toNs = int64(to) * 1000
 	}
+	told := h.told
 	for fired := 0; fired < maxFires; fired++ {
 		t := h.clock.popDue(toNs)
 		if t == nil {
 			break
 		}
+		if h.checkDeadlines && told != noDeadline && uint64(t.when) > told*1000 {
+			h.checkActed(told)
+			told = noDeadline
+		}
 		t.f()
 		h.settle()
 	}
+	if h.checkDeadlines && told != noDeadline && to >= told {
+		h.checkActed(told)
+	}
 	h.clock.set(toNs)
+}
+
+// checkActed is TCPCHECK_GVISOR_CHECK's test of the deadline: once time has run past the
+// deadline the last report told, gVisor must have acted: sent something, changed the
+// connection's state, or re-armed the timer that made the deadline for later (a retransmission
+// timer that expires while the peer's window is closed starts zero-window probing and sends
+// its first probe at the next expiry, snd.go:430-566). A timer that fired for nothing (the
+// deadline's owner was misread) fails the test: exit with status 4.
+func (h *harness) checkActed(told uint64) {
+	h.told = noDeadline
+	if h.link.sent != h.toldSent || h.state(h.tupleEndpoint()) != h.toldState {
+		return
+	}
+	if t := h.toldTimer; t != nil && t.index >= 0 && t.when > int64(told)*1000 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "tcpcheck-gvisor: the deadline told, %d µs (%s), passed without gVisor acting\n", told, h.toldWhat)
+	os.Exit(4)
 }
 
 // ---- what the report says ----
@@ -478,7 +518,9 @@ func (h *harness) report() (int, int, uint64) {
 	}
 	tuple := h.tupleEndpoint()
 	state := h.state(tuple)
-	return state, h.calls(tuple, state), h.deadline(tuple)
+	deadline := h.deadline(tuple)
+	h.told, h.toldState, h.toldSent = deadline, state, h.link.sent
+	return state, h.calls(tuple, state), deadline
 }
 
 // state: the connection's, LISTEN if only the listener exists, CLOSED if nothing does.
@@ -549,16 +591,17 @@ func (h *harness) deadline(tuple tcpip.Endpoint) uint64 {
 	}
 	owned := h.ownedTimers(tuple)
 	best := int64(math.MaxInt64)
+	h.toldWhat, h.toldTimer = "", nil
 	h.clock.each(func(t *vtimer) {
-		at := t.when
+		at, what := t.when, "a timer of no known endpoint"
 		for _, o := range owned {
 			if o.t == t {
-				at = o.at
+				at, what = o.at, o.what
 				break
 			}
 		}
 		if at < best {
-			best = at
+			best, h.toldWhat, h.toldTimer = at, what, t
 		}
 	})
 	if best == math.MaxInt64 {
@@ -570,8 +613,9 @@ func (h *harness) deadline(tuple tcpip.Endpoint) uint64 {
 // ownedTimer: a pending timer of the clock whose owner says when it will act: at `at` (ns), or
 // never (math.MaxInt64).
 type ownedTimer struct {
-	t  *vtimer
-	at int64
+	t    *vtimer
+	at   int64
+	what string
 }
 
 // ownedTimers reads, from gVisor's TCP endpoints (by reflection: the fields are unexported),
@@ -657,19 +701,19 @@ func appendEndpointTimers(owned []ownedTimer, e tcpip.Endpoint) []ownedTimer {
 	fieldPaths(ep.Type())
 	state := epState(e)
 	if snd := ep.FieldByIndex(paths.snd); !snd.IsNil() {
-		for _, p := range [][]int{paths.resend, paths.reorder, paths.probe} {
-			owned = appendTCPTimer(owned, snd.Elem().FieldByIndex(p))
-		}
+		owned = appendTCPTimer(owned, snd.Elem().FieldByIndex(paths.resend), "retransmission")
+		owned = appendTCPTimer(owned, snd.Elem().FieldByIndex(paths.reorder), "RACK reorder")
+		owned = appendTCPTimer(owned, snd.Elem().FieldByIndex(paths.probe), "tail-loss probe")
 	}
-	owned = appendTCPTimer(owned, ep.FieldByIndex(paths.keepaliveTimer))
+	owned = appendTCPTimer(owned, ep.FieldByIndex(paths.keepaliveTimer), "keepalive")
 	if hs := ep.FieldByIndex(paths.handshake); !hs.IsNil() {
 		if rt := hs.Elem().FieldByIndex(paths.retransmitTimer); !rt.IsNil() {
 			connecting := state == tcp.StateSynSent || state == tcp.StateSynRecv || state == tcp.StateConnecting
-			owned = appendClockTimer(owned, rt.Elem().FieldByIndex(paths.handshakeT), connecting)
+			owned = appendClockTimer(owned, rt.Elem().FieldByIndex(paths.handshakeT), connecting, "handshake")
 		}
 	}
-	owned = appendClockTimer(owned, ep.FieldByIndex(paths.timeWait), state == tcp.StateTimeWait)
-	return appendClockTimer(owned, ep.FieldByIndex(paths.finWait2), state == tcp.StateFinWait2)
+	owned = appendClockTimer(owned, ep.FieldByIndex(paths.timeWait), state == tcp.StateTimeWait, "TIME-WAIT")
+	return appendClockTimer(owned, ep.FieldByIndex(paths.finWait2), state == tcp.StateFinWait2, "FIN-WAIT-2")
 }
 
 // enabled is timerStateEnabled (transport/tcp/timer.go:30).
@@ -677,7 +721,7 @@ const enabled = 1
 
 // appendTCPTimer reads one of transport/tcp/timer.go's timers: {state, clock, target,
 // clockTarget, timer}.
-func appendTCPTimer(owned []ownedTimer, t reflect.Value) []ownedTimer {
+func appendTCPTimer(owned []ownedTimer, t reflect.Value, what string) []ownedTimer {
 	vt := vtimerOf(t.FieldByIndex(paths.timer))
 	if vt == nil {
 		return owned
@@ -686,11 +730,11 @@ func appendTCPTimer(owned []ownedTimer, t reflect.Value) []ownedTimer {
 	if t.FieldByIndex(paths.state).Int() == enabled {
 		at = t.FieldByIndex(paths.target).Int() - int64(monoBase)
 	}
-	return append(owned, ownedTimer{vt, at})
+	return append(owned, ownedTimer{vt, at, what})
 }
 
 // appendClockTimer reads a tcpip.Timer field that acts at its own time if `acts`, else never.
-func appendClockTimer(owned []ownedTimer, f reflect.Value, acts bool) []ownedTimer {
+func appendClockTimer(owned []ownedTimer, f reflect.Value, acts bool, what string) []ownedTimer {
 	vt := vtimerOf(f)
 	if vt == nil {
 		return owned
@@ -699,7 +743,7 @@ func appendClockTimer(owned []ownedTimer, f reflect.Value, acts bool) []ownedTim
 	if !acts {
 		at = math.MaxInt64
 	}
-	return append(owned, ownedTimer{vt, at})
+	return append(owned, ownedTimer{vt, at, what})
 }
 
 // vtimerOf is the *vtimer in a tcpip.Timer interface field, or nil.

@@ -170,6 +170,9 @@ func main() {
 	debug.SetGCPercent(400)
 	srv := &server{}
 	h := &harness{srv: srv}
+	if c := os.Getenv("TCPCHECK_GVISOR_CHECK"); c != "" && c != "0" {
+		h.checkDeadlines = true
+	}
 	h.reset(0) // requests before the first RESET are a run with seed 0
 	os.Exit(serveProtocol(h, srv, hello))
 }
