@@ -414,3 +414,29 @@ fn exit_codes_keep_the_contract() {
         assert!(!stderr(&out).contains("panicked"), "tcpcheck {}: {}", args.join(" "), stderr(&out));
     }
 }
+
+/// Sends SIGINT, as Ctrl-C does, `after` a start, and waits for the process.
+#[cfg(unix)]
+fn interrupt(child: std::process::Child, after: std::time::Duration) -> Output {
+    std::thread::sleep(after);
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    child.wait_with_output().expect("wait")
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_fuzz_with_its_stats_and_corpus_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(BIN)
+        .args(["fuzz", "--time", "60s", "--corpus", dir.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = interrupt(child, std::time::Duration::from_secs(2));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).contains(" runs/s"), "the stats: {}", stdout(&out));
+    assert!(stderr(&out).contains("interrupted: the corpus and findings so far are saved"), "{}", stderr(&out));
+    assert!(std::fs::read_dir(dir.path().join("corpus")).unwrap().count() > 0, "the corpus is kept");
+}

@@ -316,6 +316,22 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let corpus_dir = dir.join("corpus");
     let findings_dir = dir.join("findings");
     let imported = read_corpus(&corpus_dir)?;
+    // Ctrl-C stops after the current run and saves what was found. A run on a real-time stack
+    // can last minutes, so a second Ctrl-C exits at once, removing the Linux stack's namespaces.
+    // Installed before the first stack is made: the Linux stack's own handler (exit at once)
+    // is then refused, so a first Ctrl-C keeps the corpus and findings there too.
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let (flag, pressed) = (Arc::clone(&stop), Arc::clone(&interrupted));
+    let _ = ctrlc::set_handler(move || {
+        flag.store(true, Ordering::Relaxed);
+        if pressed.swap(true, Ordering::Relaxed) {
+            #[cfg(target_os = "linux")]
+            tcpcheck::adapter::linux::cleanup_all();
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the runs under way and saving (Ctrl-C again to quit at once)");
+    });
     let params = make_stack(&args.stack, &models, args.seed)?.params().clone();
     let real = params.clock == Clock::Real;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -330,19 +346,6 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         (None, None) => Some(std::time::Duration::from_secs(10)),
         (time, _) => time.map(|t| std::time::Duration::from_micros(t.as_micros())),
     };
-    // Ctrl-C stops after the current run and saves what was found. A run on a real-time stack
-    // can last minutes, so a second Ctrl-C exits at once, removing the Linux stack's namespaces.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let presses = AtomicU64::new(0);
-    let _ = ctrlc::set_handler(move || {
-        flag.store(true, Ordering::Relaxed);
-        if presses.fetch_add(1, Ordering::Relaxed) > 0 {
-            #[cfg(target_os = "linux")]
-            tcpcheck::adapter::linux::cleanup_all();
-            std::process::exit(130);
-        }
-    });
     let oracle = Oracle::new(&models.oracle, params.clone()).with_horizon(horizon);
     eprintln!(
         "fuzzing {} against {} ({}), {jobs} job{}, {}, corpus {} ({} scripts)",
@@ -549,9 +552,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         let text = dot::coverage(&models.oracle, hits);
         std::fs::write(path, text).map_err(|e| io_error(path, e))?;
     }
+    let interrupted = interrupted.load(Ordering::Relaxed);
+    if interrupted {
+        eprintln!("interrupted: the corpus and findings so far are saved in {}", dir.display());
+    }
     if found.is_empty() {
         println!("no findings");
-        return Ok(OK);
+        return Ok(if interrupted { super::incomplete() } else { OK });
     }
     println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
     for ((_, f), path) in found.iter().zip(&saved) {
