@@ -440,3 +440,18 @@ fn ctrl_c_stops_fuzz_with_its_stats_and_corpus_and_exit_3() {
     assert!(stderr(&out).contains("interrupted: the corpus and findings so far are saved"), "{}", stderr(&out));
     assert!(std::fs::read_dir(dir.path().join("corpus")).unwrap().count() > 0, "the corpus is kept");
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_check_mid_level_and_says_nothing_is_verified() {
+    let child = Command::new(BIN)
+        .args(["check", "--dup", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = interrupt(child, std::time::Duration::from_secs(2));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).contains("stopped early (interrupted)"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("NOT verified"), "{}", stdout(&out));
+}

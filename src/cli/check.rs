@@ -153,7 +153,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&interrupt);
     // A second handler cannot be installed in one process; tests call `run` once per process.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    // A second Ctrl-C quits at once, as the first waits for the workers' chunks.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping the search (Ctrl-C again to quit at once)");
+    });
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new_spinner();
         bar.set_style(

@@ -400,7 +400,7 @@ impl<'m> Worker<'m> {
     fn run(
         &mut self,
         level: &Level,
-        (next, stop): (&AtomicUsize, &AtomicUsize),
+        (next, stop, interrupt): (&AtomicUsize, &AtomicUsize, &AtomicBool),
         seen: &Seen,
         properties: &[Property],
         (pair_graph, record): (bool, bool),
@@ -410,7 +410,7 @@ impl<'m> Worker<'m> {
         let n = level.len();
         loop {
             let index = next.fetch_add(1, Ordering::Relaxed);
-            if index * CHUNK >= n || index > stop.load(Ordering::Relaxed) {
+            if index * CHUNK >= n || index > stop.load(Ordering::Relaxed) || interrupt.load(Ordering::Relaxed) {
                 break;
             }
             let range = index * CHUNK..((index + 1) * CHUNK).min(n);
@@ -534,7 +534,7 @@ fn steps_of(model: &Model, bounds: Bounds, indices: &[u16]) -> Vec<Step> {
 ///
 /// Level by level: workers take chunks of a level in turn, and the chunks are merged in order,
 /// so the states found, their numbering, the counterexample reported and the statistics do not
-/// depend on the number of threads or their timing. `interrupt` (set by Ctrl-C) stops the search cleanly between levels.
+/// depend on the number of threads or their timing. `interrupt` (set by Ctrl-C) stops the search cleanly within a chunk: the level under way is dropped.
 pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
     let Request { bounds, properties, limits, pair_graph, full_graph, threads } = request;
     let threads = threads.max(1);
@@ -568,19 +568,25 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         let flags = (pair_graph, record);
         let busy = threads.min(chunks);
         if busy <= 1 {
-            workers[0].run(this, (&next, &stop), known, properties, flags);
+            workers[0].run(this, (&next, &stop, interrupt), known, properties, flags);
         } else {
             std::thread::scope(|scope| {
                 let (next, stop) = (&next, &stop);
                 let handles: Vec<_> = workers
                     .iter_mut()
                     .take(busy)
-                    .map(|w| scope.spawn(move || w.run(this, (next, stop), known, properties, flags)))
+                    .map(|w| scope.spawn(move || w.run(this, (next, stop, interrupt), known, properties, flags)))
                     .collect();
                 for h in handles {
                     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
                 }
             });
+        }
+        // Ctrl-C during the level: its workers stopped at their next chunk, within a second
+        // however large the level; what they found is partial and is dropped.
+        if interrupt.load(Ordering::Relaxed) {
+            stopped = Some(Stopped::Interrupted);
+            break;
         }
         let results = &mut workers[..busy.max(1)];
         // (worker, position in its chunk list), in the chunks' order; with a violation, only
