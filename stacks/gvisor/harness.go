@@ -242,12 +242,9 @@ func (h *harness) tupleEndpoint() tcpip.Endpoint {
 	if ep == nil {
 		return nil
 	}
+	// The demuxer falls back to the listener (bound to the local port only): not the tuple's.
 	e, ok := ep.(tcpip.Endpoint)
-	if !ok {
-		return nil
-	}
-	info, ok := e.Info().(*stack.TransportEndpointInfo)
-	if !ok || info.ID != tuple {
+	if !ok || e == h.listener || epState(e) == tcp.StateListen {
 		return nil
 	}
 	return e
