@@ -65,12 +65,12 @@ fn validate_without_arguments_checks_every_shipped_model() {
 fn shipped_models_have_pinned_sizes() {
     let out = tcpcheck(&["validate"]);
     let expected = [
-        "models/rfc9293.tcp: model rfc9293, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
-        "models/rfc793.tcp: model rfc793, 213 rows, 11 states, 41 inputs, 6212 guard valuations covered",
-        "models/mutants/no-time-wait.tcp: model no-time-wait, 202 rows, 10 states, 40 inputs, 5654 guard valuations covered",
-        "models/mutants/two-packet-handshake.tcp: model two-packet-handshake, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
-        "models/mutants/no-2msl-restart.tcp: model no-2msl-restart, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
-        "models/mutants/rst-closes-time-wait.tcp: model rst-closes-time-wait, 221 rows, 11 states, 41 inputs, 6301 guard valuations covered",
+        "rfc9293 (built in): model rfc9293, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
+        "rfc793 (built in): model rfc793, 213 rows, 11 states, 41 inputs, 6212 guard valuations covered",
+        "no-time-wait (built in): model no-time-wait, 202 rows, 10 states, 40 inputs, 5654 guard valuations covered",
+        "two-packet-handshake (built in): model two-packet-handshake, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
+        "no-2msl-restart (built in): model no-2msl-restart, 219 rows, 11 states, 41 inputs, 5981 guard valuations covered",
+        "rst-closes-time-wait (built in): model rst-closes-time-wait, 221 rows, 11 states, 41 inputs, 6301 guard valuations covered",
     ];
     let text = stdout(&out);
     for line in expected {
@@ -454,4 +454,29 @@ fn ctrl_c_stops_check_mid_level_and_says_nothing_is_verified() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stdout(&out).contains("stopped early (interrupted)"), "{}", stdout(&out));
     assert!(stdout(&out).contains("NOT verified"), "{}", stdout(&out));
+}
+
+#[test]
+fn built_in_models_are_named_as_built_in_and_a_directory_is_not_a_missing_file() {
+    let out = tcpcheck(&["validate"]);
+    assert!(stdout(&out).starts_with("ok    rfc9293 (built in): model rfc9293"), "{}", stdout(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let edited = write_temp(&dir, "rfc9293.tcp", RFC9293);
+    let out = tcpcheck(&["validate", "rfc9293", edited.to_str().unwrap()]);
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert!(lines[0].starts_with("ok    rfc9293 (built in)"), "{lines:?}");
+    assert!(lines[1].starts_with(&format!("ok    {}:", edited.display())), "{lines:?}");
+    let out = tcpcheck(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a directory, not a table file"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_corpus_file_that_is_not_utf8_is_named_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("corpus")).unwrap();
+    std::fs::write(dir.path().join("corpus/bad.json"), [0xff, 0xfe, 0x00]).unwrap();
+    let out = tcpcheck(&["fuzz", "--runs", "100", "--corpus", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bad.json: not UTF-8 text, so not a script: skipped"), "{}", stderr(&out));
 }

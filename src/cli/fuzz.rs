@@ -292,8 +292,12 @@ fn read_corpus(dir: &Path) -> Result<Vec<Script>, CliError> {
     paths.sort();
     let mut scripts = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
-        match serde_json::from_str::<Script>(&text) {
+        let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            eprintln!("warning: {}: not UTF-8 text, so not a script: skipped", path.display());
+            continue;
+        };
+        match serde_json::from_str::<Script>(text) {
             Ok(script) => scripts.push(script),
             Err(e) => eprintln!("warning: {}:{}:{}: not a script, skipped: {e}", path.display(), e.line(), e.column()),
         }

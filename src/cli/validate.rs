@@ -20,14 +20,22 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let sources: Vec<Source> = if args.models.is_empty() {
-        SHIPPED.iter().map(|s| s.source()).collect()
+    // A built-in model is named as one: a file of the same path that differs is validated only
+    // when it is named, and its line then says the path, never "built in".
+    let sources: Vec<(Source, bool)> = if args.models.is_empty() {
+        SHIPPED.iter().map(|s| (s.source(), true)).collect()
     } else {
-        args.models.iter().map(|m| model_source(m)).collect::<Result<_, _>>()?
+        let named = |m: &String| Ok((model_source(m)?, !std::path::Path::new(m).is_file()));
+        args.models.iter().map(named).collect::<Result<_, CliError>>()?
     };
     let mut failed = 0;
-    for source in sources {
-        let name = source.name.clone();
+    for (source, built_in) in sources {
+        let name = if built_in {
+            let shipped = SHIPPED.iter().find(|s| *s.path == *source.name).map_or("", |s| s.name);
+            format!("{shipped} (built in)")
+        } else {
+            source.name.to_string()
+        };
         match Table::load(source) {
             Ok(model) => {
                 let s = model.stats();

@@ -61,6 +61,14 @@ impl Shipped {
 /// error says what to do.
 pub fn source_of(arg: &str) -> Result<Source, String> {
     let path = std::path::Path::new(arg);
+    if path.is_dir() {
+        return Err(format!(
+            "error: {arg} is a directory, not a table file\n  help: name a .tcp file in it (such as {}/rfc9293.tcp), \
+             or a shipped model: {}\n",
+            arg.trim_end_matches('/'),
+            Shipped::names().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if path.is_file() {
         let bytes = std::fs::read(path).map_err(|e| format!("error: failed to read {arg}: {e}\n"))?;
         let text = String::from_utf8(bytes).map_err(|e| {
