@@ -75,7 +75,12 @@
 // and a missing field stops the process with a message): a TCP timer acts at its target if it
 // is enabled, never otherwise; the others act at their own time while their state lasts. A
 // timer owned by nothing the harness knows counts at its own time. The report's deadline is
-// the first microsecond at or after that instant (gVisor's timers are in nanoseconds).
+// the first microsecond at or after that instant (gVisor's timers are in nanoseconds). One
+// known case acts without showing it: a retransmission timer that expires while the peer's
+// window is closed starts zero-window probing and only re-arms itself (the first probe goes at
+// the next expiry, transport/tcp/snd.go:430-566); the deadline is still that expiry, as gVisor
+// does act then. TCPCHECK_GVISOR_CHECK=1 (below) also checks every deadline told: once time
+// passes it, gVisor must have sent, changed the connection's state or re-armed that timer.
 //
 // Resetting. A fresh stack per RESET: the old one is closed (Stack.Close, Wait) and a new one
 // built, with a fresh clock at 0 and a fresh link. Everything gVisor draws at random is seeded
