@@ -35,7 +35,8 @@ fn every_mutant_is_caught_from_scratch_naming_its_rule() {
     ];
     for (model, check, rule) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let args = ["fuzz", "--model", model, "--no-seeds", "--jobs", "1", "--seed", "1", "--runs", "12000"];
+        let args =
+            ["fuzz", "--model", model, "--no-seeds", "--jobs", "1", "--seed", "1", "--runs", "12000", "--verbose"];
         let out = tcpcheck(dir.path(), &args);
         let stdout = text(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{model}: {stdout}");
@@ -53,6 +54,9 @@ fn a_finding_replays_to_the_same_verdict_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let out = tcpcheck(dir.path(), &["fuzz", "--model", "no-time-wait", "--runs", "50", "--jobs", "1"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    // One line per finding, naming the file that replays it.
+    let listed = text(&out.stdout).lines().filter(|l| l.trim_end().ends_with(".json")).count();
+    assert_eq!(listed, dir.path().join("fuzz-out/findings").read_dir().unwrap().count(), "{}", text(&out.stdout));
     let finding = dir.path().join("fuzz-out/findings").read_dir().unwrap().next().unwrap().unwrap().path();
     let finding = finding.to_str().unwrap();
     let out = tcpcheck(dir.path(), &["replay", finding, "--pcap", "run.pcap", "--packetdrill", "run.pkt"]);

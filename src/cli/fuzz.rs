@@ -163,6 +163,9 @@ pub struct Args {
     /// Start from an empty corpus instead of the seed scripts (to measure the search itself)
     #[arg(long)]
     no_seeds: bool,
+    /// Print every finding in full (verdict, expected and actual), not one line each
+    #[arg(long)]
+    verbose: bool,
     /// Draw the oracle table with each row coloured by how often it fired, as DOT
     #[arg(long, value_name = "FILE")]
     coverage_dot: Option<PathBuf>,
@@ -282,6 +285,24 @@ struct JobResult {
 
 fn io_error(path: &Path, e: std::io::Error) -> CliError {
     CliError(format!("error: {}: {e}\n  help: check that the directory exists and is writable\n", path.display()))
+}
+
+/// One line per finding: its check and row, how many runs drew it, the row's rule and the file
+/// that replays it; `--verbose` prints each in full.
+fn findings_table(found: &[(u64, Found)], saved: &[PathBuf]) -> String {
+    let mut out = format!(
+        "{} finding{} (one per check and row; `tcpcheck replay FILE` shows one, --verbose all):\n",
+        found.len(),
+        if found.len() == 1 { "" } else { "s" }
+    );
+    out += &format!("  {:<17} {:<8} {:>7}  {:<40} {}\n", "check", "line", "runs", "rule", "file");
+    for ((_, f), path) in found.iter().zip(saved) {
+        let v = &f.verdict;
+        let line = v.row.rsplit_once(':').map_or(v.row.as_str(), |(_, line)| line);
+        out +=
+            &format!("  {:<17} {:<8} {:>7}  {:<40} {}\n", v.check.to_string(), line, f.drawn, v.rule, path.display());
+    }
+    out
 }
 
 /// Reads DIR/corpus/*.json, skipping (and naming) files that are not scripts.
@@ -480,8 +501,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         corpus.extend(r.corpus);
         for (seed, f) in r.found {
             match found.iter_mut().find(|(_, g)| g.verdict.key() == f.verdict.key()) {
-                Some((s, g)) if g.script.steps.len() > f.script.steps.len() => (*s, *g) = (seed, f),
-                Some(_) => {}
+                // The shortest script stands for the finding; every job's draws count.
+                Some((s, g)) if g.script.steps.len() > f.script.steps.len() => {
+                    let drawn = g.drawn + f.drawn;
+                    (*s, *g) = (seed, Found { drawn, ..f });
+                }
+                Some((_, g)) => g.drawn += f.drawn,
                 None => found.push((seed, f)),
             }
         }
@@ -564,14 +589,19 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         println!("no findings");
         return Ok(if interrupted { super::incomplete() } else { OK });
     }
-    println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
-    for ((_, f), path) in found.iter().zip(&saved) {
-        println!(
-            "\n{}\n  found:    after {} runs of its job\n  replay:   tcpcheck replay {}",
-            f.verdict,
-            f.at_run,
-            path.display()
-        );
+    if args.verbose {
+        println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
+        for ((_, f), path) in found.iter().zip(&saved) {
+            println!(
+                "\n{}\n  found:    after {} runs of its job; drawn by {} runs\n  replay:   tcpcheck replay {}",
+                f.verdict,
+                f.at_run,
+                f.drawn,
+                path.display()
+            );
+        }
+    } else {
+        print!("{}", findings_table(&found, &saved));
     }
     Ok(finding())
 }

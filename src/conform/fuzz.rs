@@ -10,7 +10,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::oracle::{Check, Coverage, Oracle, Verdict, Workspace};
@@ -40,6 +40,9 @@ pub struct Found {
     pub verdict: Verdict,
     /// How many runs this job had made when it first drew this verdict.
     pub at_run: u64,
+    /// How many runs of this job drew it (the same check at the same row), the first included:
+    /// how easily the stack is led there.
+    pub drawn: u64,
 }
 
 /// Counters, for progress and the final report.
@@ -61,7 +64,8 @@ pub struct Fuzzer<'o, 'm, 's> {
     rng: StdRng,
     corpus: Vec<Script>,
     coverage: Coverage,
-    seen: FxHashSet<(Check, String)>,
+    /// Each finding's (check, row), with its index in `found`.
+    seen: FxHashMap<(Check, String), usize>,
     found: Vec<Found>,
     /// Set by whoever runs the job when it must stop: a minimization in progress then ends
     /// with what it has (on a real-time stack it can take a minute).
@@ -79,7 +83,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
             rng: StdRng::seed_from_u64(seed),
             corpus: Vec::new(),
             coverage: Coverage::new(oracle.model()),
-            seen: FxHashSet::default(),
+            seen: FxHashMap::default(),
             found: Vec::new(),
             stop: None,
             stats: Stats::default(),
@@ -104,14 +108,14 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
         let new = self.coverage.add(&run.features);
         if let Some(verdict) = &run.verdict {
             let key = (verdict.check, verdict.row.clone());
-            if !self.seen.contains(&key) {
-                if self.confirmed(&script, &key) {
-                    self.seen.insert(key);
-                    let found = self.minimize(script, verdict.clone());
-                    self.found.push(found);
-                } else {
-                    self.stats.unconfirmed += 1;
-                }
+            if let Some(&i) = self.seen.get(&key) {
+                self.found[i].drawn += 1;
+            } else if self.confirmed(&script, &key) {
+                self.seen.insert(key, self.found.len());
+                let found = self.minimize(script, verdict.clone());
+                self.found.push(found);
+            } else {
+                self.stats.unconfirmed += 1;
             }
         } else if new {
             // Steps past the oracle's horizon never ran: they are not part of what was covered.
@@ -332,7 +336,7 @@ impl<'o, 'm, 's> Fuzzer<'o, 'm, 's> {
                 break;
             }
         }
-        Found { script: best, verdict: best_verdict, at_run: self.stats.runs }
+        Found { script: best, verdict: best_verdict, at_run: self.stats.runs, drawn: 1 }
     }
 }
 
