@@ -271,11 +271,11 @@ impl Io {
                     return Err(self.broke(format!("the child answered {} with an error: {text}", describe(asked))));
                 }
                 kind::CRASHED => {
-                    // A fork server's copy died; the server lives on and awaits the next reset,
-                    // so this fault keeps the child.
+                    // The stack died and the child survived it (a fork server's copy was killed,
+                    // or a panic was caught): it awaits the next reset, so this fault keeps it.
                     let text = String::from_utf8_lossy(&self.frames.bytes()[body]).into_owned();
                     self.awaited.clear();
-                    let detail = format!("{text}, reported its fork server{}", self.stderr_tail());
+                    let detail = format!("{text} (the child reported it and lives on){}", self.stderr_tail());
                     self.fault = Some(Fault { check: Check::Crash, detail });
                     return Ok(());
                 }
