@@ -133,3 +133,32 @@ fn probe_measures_time_wait_against_2msl() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn merge_keeps_what_adds_coverage_and_every_finding_from_many_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let coverage = |out: &std::process::Output| -> usize {
+        let text = text(&out.stdout);
+        let line = text.lines().find(|l| l.starts_with("coverage of")).unwrap_or_else(|| panic!("{text}"));
+        line.split(": ").nth(1).unwrap().split('/').next().unwrap().parse().unwrap()
+    };
+    let mut rows = Vec::new();
+    for (machine, seed) in [("a", "1"), ("b", "2")] {
+        let args =
+            ["fuzz", "--model", "no-time-wait", "--runs", "2000", "--jobs", "1", "--seed", seed, "--corpus", machine];
+        let out = tcpcheck(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        rows.push(coverage(&out));
+    }
+    // A libFuzzer corpus directory of raw inputs merges too.
+    std::fs::create_dir(dir.path().join("raw")).unwrap();
+    std::fs::write(dir.path().join("raw/input-1"), [3u8, 1, 4, 1, 5, 9, 2, 6]).unwrap();
+    let out = tcpcheck(dir.path(), &["fuzz", "--model", "no-time-wait", "--corpus", "c", "--merge", "a", "b", "raw"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(coverage(&out) >= *rows.iter().max().unwrap(), "{rows:?}: {}", text(&out.stdout));
+    let count = |d: &str| dir.path().join(d).read_dir().unwrap().count();
+    assert!(count("c/corpus") < count("a/corpus") + count("b/corpus"), "a merge keeps only what adds coverage");
+    assert!(count("c/findings") >= count("a/findings").max(count("b/findings")));
+    let bad = tcpcheck(dir.path(), &["fuzz", "--merge", "nowhere"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -163,6 +163,12 @@ pub struct Args {
     /// Start from an empty corpus instead of the seed scripts (to measure the search itself)
     #[arg(long)]
     no_seeds: bool,
+    /// Merge instead of fuzzing: run the corpora and findings of these directories (fuzz-out
+    /// directories of other machines, or libFuzzer corpus directories of raw inputs) after
+    /// --corpus's own, and keep in --corpus each script that adds coverage and each finding that
+    /// still draws its verdict here (as libFuzzer's -merge=1)
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    merge: Vec<PathBuf>,
     /// Print every finding in full (verdict, expected and actual), not one line each
     #[arg(long)]
     verbose: bool,
@@ -287,6 +293,48 @@ fn io_error(path: &Path, e: std::io::Error) -> CliError {
     CliError(format!("error: {}: {e}\n  help: check that the directory exists and is writable\n", path.display()))
 }
 
+/// The scripts a directory holds for `--merge`: a fuzz-out directory's corpus and findings, or
+/// a libFuzzer corpus directory's raw inputs (decoded as the cargo fuzz targets decode them).
+fn read_inputs(dir: &Path) -> Result<Vec<Script>, CliError> {
+    use tcpcheck::conform::finding;
+    if !dir.is_dir() {
+        return Err(CliError(format!(
+            "error: --merge {}: not a directory\n  help: name fuzz-out directories (with corpus/ and findings/) or \
+             libFuzzer corpus directories\n",
+            dir.display()
+        )));
+    }
+    let corpus = dir.join("corpus");
+    if !corpus.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io_error(dir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let mut scripts = Vec::new();
+        for path in files {
+            let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
+            scripts.push(finding::decode(&bytes));
+        }
+        return Ok(scripts);
+    }
+    let mut scripts = read_corpus(&corpus)?;
+    if let Ok(entries) = std::fs::read_dir(dir.join("findings")) {
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+        paths.sort();
+        for path in paths {
+            let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
+            match finding::read(&path.display().to_string(), &bytes) {
+                Ok(input) => scripts.push(input.script().clone()),
+                Err(e) => eprintln!("warning: {}: not a finding, skipped\n{}", path.display(), e.render_plain()),
+            }
+        }
+    }
+    Ok(scripts)
+}
+
 /// One line per finding: its check and row, how many runs drew it, the row's rule and the file
 /// that replays it; `--verbose` prints each in full.
 fn findings_table(found: &[(u64, Found)], saved: &[PathBuf]) -> String {
@@ -340,7 +388,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let dir = args.corpus.clone().unwrap_or_else(|| PathBuf::from("fuzz-out"));
     let corpus_dir = dir.join("corpus");
     let findings_dir = dir.join("findings");
-    let imported = read_corpus(&corpus_dir)?;
+    let mut imported = read_corpus(&corpus_dir)?;
+    let merging = !args.merge.is_empty();
+    if merging {
+        let mut others = Vec::new();
+        for dir in &args.merge {
+            others.extend(read_inputs(dir)?);
+        }
+        // Shorter scripts first, so that of two covering the same rows the shorter is kept.
+        others.sort_by_key(|s| s.steps.len());
+        eprintln!("merging {} scripts from {} directories into {}", others.len(), args.merge.len(), dir.display());
+        imported.extend(others);
+    }
     // Ctrl-C stops after the current run and saves what was found. A run on a real-time stack
     // can last minutes, so a second Ctrl-C exits at once, removing the Linux stack's namespaces.
     // Installed before the first stack is made: the Linux stack's own handler (exit at once)
@@ -365,15 +424,22 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     // two, and 8,500 as two with each job and its child pinned to a core.)
     let child = matches!(args.stack, StackArg::Exec(_) | StackArg::Child(_));
     let per_job = if child { 2 } else { 1 };
-    let jobs = args.jobs.unwrap_or(if real { REAL_TIME_JOBS_PER_CORE * cores } else { cores / per_job }).max(1);
+    // A merge is one pass over the scripts in order, with no mutation: one job.
+    let jobs = if merging {
+        1
+    } else {
+        args.jobs.unwrap_or(if real { REAL_TIME_JOBS_PER_CORE * cores } else { cores / per_job }).max(1)
+    };
     let horizon = args.horizon.or(real.then_some(REAL_TIME_HORIZON));
-    let budget = match (args.time, args.runs) {
+    let total = if merging { Some(0) } else { args.runs };
+    let budget = match (args.time, total) {
         (None, None) => Some(std::time::Duration::from_secs(10)),
         (time, _) => time.map(|t| std::time::Duration::from_micros(t.as_micros())),
     };
     let oracle = Oracle::new(&models.oracle, params.clone()).with_horizon(horizon);
     eprintln!(
-        "fuzzing {} against {} ({}), {jobs} job{}, {}, corpus {} ({} scripts)",
+        "{} {} against {} ({}), {jobs} job{}, {}, corpus {} ({} scripts)",
+        if merging { "merging on" } else { "fuzzing" },
         params.name,
         models.oracle.name(),
         models.oracle.table().source.name,
@@ -406,7 +472,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         for job in 0..jobs {
             let (models, oracle, imported, stop, runs, findings, results) =
                 (&models, &oracle, &imported, &stop, &runs, &findings, &results);
-            let per_job = args.runs.map(|r| r / jobs as u64 + u64::from((job as u64) < r % jobs as u64));
+            let per_job = total.map(|r| r / jobs as u64 + u64::from((job as u64) < r % jobs as u64));
             let (gate, kind) = (&gate, &args.stack);
             scope.spawn(move || {
                 // Every job's stack is made before any job runs and dropped after all have run:
@@ -422,7 +488,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                         // The seeds, then the imported corpus, as `Fuzzer::new` would offer the
                         // seeds, but minding the budget: on a real-time stack some seeds take minutes.
                         let mut seeds: Vec<Script> =
-                            SEEDS.iter().filter(|_| !args.no_seeds).map(|seed| seed.script()).collect();
+                            SEEDS.iter().filter(|_| !args.no_seeds && !merging).map(|seed| seed.script()).collect();
                         if real {
                             // Quick seeds first, so a short budget still runs most of them.
                             seeds.sort_by_key(|script| real_time(script, oracle.params()));
