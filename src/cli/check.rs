@@ -189,6 +189,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let names: Vec<&str> = properties.iter().map(|p| p.name()).collect();
     // The counterexample replayed once, for the diagram, the trace DOT and the graph highlight.
     let replayed = outcome.counterexample.as_ref().map(|cx| (cx, replay(&model, bounds, &cx.steps)));
+    // With --json, one object whatever the outcome: the counterexample's trace if there is one,
+    // and always the result and the statistics.
+    let mut json = serde_json::json!({});
     match &replayed {
         Some((cx, replayed)) => {
             let world = &replayed.world;
@@ -204,9 +207,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 write(path, &dot::trace(&title, replayed.start, &replayed.path))?;
             }
             if args.json {
-                let mut json = diagram::to_json(trace, &model);
+                json = diagram::to_json(trace, &model);
                 json["violation"] = serde_json::json!({"property": cx.violation.property.name(), "what": cx.violation.what, "steps": cx.steps.len()});
-                println!("{}", serde_json::to_string_pretty(&json).map_err(|e| CliError(format!("error: {e}\n")))?);
             } else {
                 println!("Property {} is violated: {}", cx.violation.property, cx.violation.what);
                 println!("  why it matters: {}", cx.violation.property.reason());
@@ -220,11 +222,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                     None => println!("All properties hold: {}", names.join(", ")),
                     Some(why) => println!(
                         "No violation found, but the search stopped early ({}): {} is NOT verified",
-                        match why {
-                            Stopped::MaxStates => "--max-states reached",
-                            Stopped::MemCap => "memory cap reached",
-                            Stopped::Interrupted => "interrupted",
-                        },
+                        stopped_why(why),
                         names.join(", ")
                     ),
                 }
@@ -260,9 +258,39 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         s.distinct as f64 / secs.max(1e-9),
         s.bytes_per_state
     );
+    if args.json {
+        json["format"] = "tcpcheck-check/1".into();
+        json["model"] = model.name().into();
+        json["properties"] = names.clone().into();
+        json["result"] = match (&outcome.counterexample, outcome.stopped) {
+            (Some(_), _) => "violated",
+            (None, Some(_)) => "stopped",
+            (None, None) => "hold",
+        }
+        .into();
+        json["stopped"] = outcome.stopped.map(stopped_why).into();
+        json["stats"] = serde_json::json!({
+            "generated": s.generated,
+            "distinct": s.distinct,
+            "depth": s.depth,
+            "left": s.left,
+            "seconds": secs,
+            "bytes_per_state": s.bytes_per_state,
+            "graph_bytes_per_state": s.graph_bytes_per_state,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).map_err(|e| CliError(format!("error: {e}\n")))?);
+    }
     Ok(match (&outcome.counterexample, outcome.stopped) {
         (Some(_), _) => finding(),
         (None, Some(_)) => incomplete(),
         (None, None) => OK,
     })
+}
+
+fn stopped_why(why: Stopped) -> &'static str {
+    match why {
+        Stopped::MaxStates => "--max-states reached",
+        Stopped::MemCap => "memory cap reached",
+        Stopped::Interrupted => "interrupted",
+    }
 }

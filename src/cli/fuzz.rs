@@ -169,6 +169,9 @@ pub struct Args {
     /// still draws its verdict here (as libFuzzer's -merge=1)
     #[arg(long, value_name = "DIR", num_args = 1..)]
     merge: Vec<PathBuf>,
+    /// Print the report as one JSON object (docs/json.md)
+    #[arg(long)]
+    json: bool,
     /// Print every finding in full (verdict, expected and actual), not one line each
     #[arg(long)]
     verbose: bool,
@@ -606,43 +609,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         saved.push(path);
     }
 
-    let table = models.oracle.table();
     let hits = coverage.row_hits();
-    let covered = hits.iter().filter(|&&c| c > 0).count();
-    println!(
-        "{} runs ({} steps) in {secs:.1}s: {} runs/s; corpus {} scripts",
-        stats.runs,
-        stats.steps,
-        // A real-time stack manages a run every few seconds: show that, not "0".
-        match stats.runs as f64 / secs.max(1e-9) {
-            rate if rate < 10.0 => format!("{rate:.2}"),
-            rate => format!("{rate:.0}"),
-        },
-        corpus.len()
-    );
-    println!(
-        "coverage of {}: {covered}/{} rows, {} (state, input) pairs",
-        table.source.name,
-        hits.len(),
-        coverage.pairs_hit()
-    );
-    let uncovered: Vec<String> = table
-        .rows
-        .iter()
-        .zip(hits)
-        .filter(|(_, &c)| c == 0)
-        .map(|(r, _)| format!("  {}  {} {} -> {}", table.row_location(r), r.rule.from, r.rule.input, r.rule.to))
-        .collect();
-    if !uncovered.is_empty() {
-        println!("rows never fired:\n{}", uncovered.join("\n"));
-    }
-    if stats.unconfirmed > 0 {
-        println!(
-            "{} verdict{} did not come again when the script was rerun (real-time noise, or a child process stopped from outside): dropped",
-            stats.unconfirmed,
-            if stats.unconfirmed == 1 { "" } else { "s" }
-        );
-    }
     if let Some(path) = &args.coverage_dot {
         let text = dot::coverage(&models.oracle, hits);
         std::fs::write(path, text).map_err(|e| io_error(path, e))?;
@@ -651,23 +618,121 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if interrupted {
         eprintln!("interrupted: the corpus and findings so far are saved in {}", dir.display());
     }
-    if found.is_empty() {
-        println!("no findings");
-        return Ok(if interrupted { super::incomplete() } else { OK });
+    let report =
+        Report { stack: &params.name, oracle: &models.oracle, stats, secs, corpus: corpus.len(), coverage: &coverage };
+    if args.json {
+        println!("{}", report.json(&found, &saved, interrupted));
+    } else {
+        report.print(&found, &saved, args.verbose);
     }
-    if args.verbose {
-        println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
-        for ((_, f), path) in found.iter().zip(&saved) {
+    Ok(match (found.is_empty(), interrupted) {
+        (false, _) => finding(),
+        (true, true) => super::incomplete(),
+        (true, false) => OK,
+    })
+}
+
+/// What `fuzz` says at the end, as text or JSON.
+struct Report<'a> {
+    stack: &'a str,
+    oracle: &'a Model,
+    stats: Stats,
+    secs: f64,
+    corpus: usize,
+    coverage: &'a Coverage,
+}
+
+impl Report<'_> {
+    fn print(&self, found: &[(u64, Found)], saved: &[PathBuf], verbose: bool) {
+        let (table, hits, stats) = (self.oracle.table(), self.coverage.row_hits(), self.stats);
+        let covered = hits.iter().filter(|&&c| c > 0).count();
+        println!(
+            "{} runs ({} steps) in {:.1}s: {} runs/s; corpus {} scripts",
+            stats.runs,
+            stats.steps,
+            self.secs,
+            // A real-time stack manages a run every few seconds: show that, not "0".
+            match stats.runs as f64 / self.secs.max(1e-9) {
+                rate if rate < 10.0 => format!("{rate:.2}"),
+                rate => format!("{rate:.0}"),
+            },
+            self.corpus
+        );
+        println!(
+            "coverage of {}: {covered}/{} rows, {} (state, input) pairs",
+            table.source.name,
+            hits.len(),
+            self.coverage.pairs_hit()
+        );
+        let uncovered: Vec<String> = table
+            .rows
+            .iter()
+            .zip(hits)
+            .filter(|(_, &c)| c == 0)
+            .map(|(r, _)| format!("  {}  {} {} -> {}", table.row_location(r), r.rule.from, r.rule.input, r.rule.to))
+            .collect();
+        if !uncovered.is_empty() {
+            println!("rows never fired:\n{}", uncovered.join("\n"));
+        }
+        if stats.unconfirmed > 0 {
             println!(
-                "\n{}\n  found:    after {} runs of its job; drawn by {} runs\n  replay:   tcpcheck replay {}",
-                f.verdict,
-                f.at_run,
-                f.drawn,
-                path.display()
+                "{} verdict{} did not come again when the script was rerun (real-time noise, or a child process stopped from outside): dropped",
+                stats.unconfirmed,
+                if stats.unconfirmed == 1 { "" } else { "s" }
             );
         }
-    } else {
-        print!("{}", findings_table(&found, &saved));
+        if found.is_empty() {
+            println!("no findings");
+        } else if verbose {
+            println!("{} finding{}:", found.len(), if found.len() == 1 { "" } else { "s" });
+            for ((_, f), path) in found.iter().zip(saved) {
+                println!(
+                    "\n{}\n  found:    after {} runs of its job; drawn by {} runs\n  replay:   tcpcheck replay {}",
+                    f.verdict,
+                    f.at_run,
+                    f.drawn,
+                    path.display()
+                );
+            }
+        } else {
+            print!("{}", findings_table(found, saved));
+        }
     }
-    Ok(finding())
+
+    /// The same as one JSON object (`docs/json.md`, format `tcpcheck-fuzz/1`).
+    fn json(&self, found: &[(u64, Found)], saved: &[PathBuf], interrupted: bool) -> String {
+        let (table, hits, stats) = (self.oracle.table(), self.coverage.row_hits(), self.stats);
+        let never: Vec<String> =
+            table.rows.iter().zip(hits).filter(|(_, &c)| c == 0).map(|(r, _)| table.row_location(r)).collect();
+        let findings: Vec<serde_json::Value> = found
+            .iter()
+            .zip(saved)
+            .map(|((seed, f), path)| {
+                serde_json::json!({
+                    "verdict": f.verdict,
+                    "seed": seed,
+                    "at_run": f.at_run,
+                    "drawn": f.drawn,
+                    "file": path.display().to_string(),
+                })
+            })
+            .collect();
+        let value = serde_json::json!({
+            "format": "tcpcheck-fuzz/1",
+            "stack": self.stack,
+            "oracle": self.oracle.name(),
+            "runs": stats.runs,
+            "steps": stats.steps,
+            "seconds": self.secs,
+            "corpus": self.corpus,
+            "rows": hits.len(),
+            "rows_fired": hits.iter().filter(|&&c| c > 0).count(),
+            "pairs_fired": self.coverage.pairs_hit(),
+            "rows_never_fired": never,
+            "unconfirmed": stats.unconfirmed,
+            "interrupted": interrupted,
+            "findings": findings,
+        });
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
 }

@@ -94,6 +94,9 @@ impl Cli {
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             }
         }
+        if talks_to_children {
+            end_quietly_when_stdout_closes();
+        }
         match self.command {
             Command::Check(args) => check::run(args),
             Command::Validate(args) => validate::run(args),
@@ -120,6 +123,23 @@ pub fn parse_count(text: &str, max: usize) -> Result<usize, String> {
         Ok(n) => Ok(n),
         Err(e) => Err(format!("not a count: {e}")),
     }
+}
+
+/// With SIGPIPE ignored, `println!` into a reader that went away (`tcpcheck fuzz | head`)
+/// panics; this ends the process quietly instead, as SIGPIPE would have, after removing any
+/// network namespace still held. Any other panic is reported as before.
+fn end_quietly_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            #[cfg(target_os = "linux")]
+            tcpcheck::adapter::linux::cleanup_all();
+            // 128 + SIGPIPE: what a shell reports for a reader's writer ended by the signal.
+            std::process::exit(141);
+        }
+        report(info);
+    }));
 }
 
 /// An error the user must act on; printed in full and mapped to exit code 2.

@@ -38,6 +38,9 @@ pub struct Args {
     /// Probe no later than this after the FIN [default: 5*MSL]
     #[arg(long, value_parser = Duration::parse)]
     limit: Option<Duration>,
+    /// Print the measurements as one JSON object (docs/json.md)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
@@ -52,48 +55,58 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let secs = |d: Duration| format!("{:.3}s", d.as_micros() as f64 / 1e6);
     // Within the resolution: the last acknowledged probe can be up to that early.
     let long_enough = tw.lasts.as_micros() + tw.resolution.as_micros() >= two_msl.as_micros();
-    let declared = params.time_wait.map(|d| format!(", declared TIME-WAIT {d}")).unwrap_or_default();
-    println!("TIME-WAIT of {} (declared MSL {}{declared}; {} replays)", params.name, params.msl, tw.replays);
-    let line = |ok: Option<bool>, what: String, cite: &str| {
-        let mark = match ok {
-            Some(true) => "ok  ",
-            Some(false) => "FAIL",
-            None => "n/a ",
-        };
-        println!("  {mark} {what:<72} {cite}");
-    };
-    let cite = "RFC 9293 3.4.2, 3.6.1";
-    if tw.outlasts_limit() {
-        // Not the stack's value: the probe stopped looking.
-        line(
-            long_enough.then_some(true),
-            format!("lasts at least {} (the probe's --limit; 2*MSL = {})", secs(tw.limit), secs(two_msl)),
-            cite,
-        );
-    } else {
-        line(
-            Some(long_enough),
-            format!("lasts {} after the peer's FIN (2*MSL = {})", secs(tw.lasts), secs(two_msl)),
-            cite,
-        );
-    }
     let lingers = tw.lasts.as_micros() > 0;
-    let restart = if tw.restarts() { "restarts the timer" } else { "does NOT restart the timer" };
-    if tw.outlasts_limit() {
-        line(
-            None,
-            "a FIN half-way: not measured (TIME-WAIT outlasted the limit; raise --limit)".into(),
-            "RFC 9293 3.10.7.4",
-        );
+    // Each answer: whether it is as the RFCs ask (None: cannot tell), in words, and where.
+    let lasts = if tw.outlasts_limit() {
+        // Not the stack's value: the probe stopped looking.
+        let what = format!("lasts at least {} (the probe's --limit; 2*MSL = {})", secs(tw.limit), secs(two_msl));
+        (long_enough.then_some(true), what)
     } else {
-        line(
+        (Some(long_enough), format!("lasts {} after the peer's FIN (2*MSL = {})", secs(tw.lasts), secs(two_msl)))
+    };
+    let restart = if tw.outlasts_limit() {
+        (None, "a FIN half-way: not measured (TIME-WAIT outlasted the limit; raise --limit)".to_string())
+    } else {
+        let does = if tw.restarts() { "restarts the timer" } else { "does NOT restart the timer" };
+        (
             lingers.then_some(tw.restarts()),
-            format!("a FIN half-way is re-ACKed and {restart} (then lasts {})", secs(tw.after_restart)),
-            "RFC 9293 3.10.7.4",
-        );
+            format!("a FIN half-way is re-ACKed and {does} (then lasts {})", secs(tw.after_restart)),
+        )
+    };
+    let rst = (
+        lingers.then_some(tw.survives_rst),
+        format!("an exact RST {}", if tw.survives_rst { "is ignored" } else { "ENDS TIME-WAIT" }),
+    );
+    let answers = [(lasts, "RFC 9293 3.4.2, 3.6.1"), (restart, "RFC 9293 3.10.7.4"), (rst, "RFC 1337 3 (F1)")];
+    if args.json {
+        let value = serde_json::json!({
+            "format": "tcpcheck-probe/1",
+            "stack": params.name,
+            "msl_us": params.msl.as_micros(),
+            "declared_time_wait_us": params.time_wait.map(|d| d.as_micros()),
+            "lasts_us": tw.lasts.as_micros(),
+            "outlasts_limit": tw.outlasts_limit(),
+            "limit_us": tw.limit.as_micros(),
+            "after_restart_us": tw.after_restart.as_micros(),
+            "restarts": tw.restarts(),
+            "survives_rst": tw.survives_rst,
+            "resolution_us": tw.resolution.as_micros(),
+            "replays": tw.replays,
+            "checks": answers.iter().map(|((ok, what), cite)| serde_json::json!({"ok": ok, "what": what, "cite": cite})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        let declared = params.time_wait.map(|d| format!(", declared TIME-WAIT {d}")).unwrap_or_default();
+        println!("TIME-WAIT of {} (declared MSL {}{declared}; {} replays)", params.name, params.msl, tw.replays);
+        for ((ok, what), cite) in &answers {
+            let mark = match ok {
+                Some(true) => "ok  ",
+                Some(false) => "FAIL",
+                None => "n/a ",
+            };
+            println!("  {mark} {what:<72} {cite}");
+        }
     }
-    let rst = if tw.survives_rst { "is ignored" } else { "ENDS TIME-WAIT" };
-    line(lingers.then_some(tw.survives_rst), format!("an exact RST {rst}"), "RFC 1337 3 (F1)");
     let measured_ok = tw.outlasts_limit() || (long_enough && tw.restarts());
     let failed = !measured_ok || !tw.survives_rst;
     Ok(if failed {
