@@ -492,3 +492,28 @@ fn a_corpus_file_that_is_not_utf8_is_named_and_skipped() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("bad.json: not UTF-8 text, so not a script: skipped"), "{}", stderr(&out));
 }
+
+/// docs/json.md: every `--json` prints one object tagged with its format.
+#[test]
+fn every_json_output_is_one_tagged_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("fuzz");
+    let corpus = corpus.to_str().unwrap();
+    let finding = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings/smoltcp/syn-ack-text-dropped.json");
+    let cases: &[(&[&str], &str)] = &[
+        (&["validate", "--json"], "tcpcheck-validate/1"),
+        (&["check", "--json"], "tcpcheck-check/1"),
+        (&["check", "no-time-wait", "--json"], "tcpcheck-check/1"),
+        (&["simulate", "--scenario", "lost-last-ack", "--json"], "tcpcheck-simulate/1"),
+        (&["fuzz", "--runs", "200", "--corpus", corpus, "--json"], "tcpcheck-fuzz/1"),
+        (&["replay", finding.to_str().unwrap(), "--json"], "tcpcheck-replay/1"),
+        (&["probe", "time-wait", "--json"], "tcpcheck-probe/1"),
+    ];
+    for (args, format) in cases {
+        let out = tcpcheck(args);
+        assert!(out.status.code().is_some_and(|c| c <= 1), "tcpcheck {}: {}", args.join(" "), stderr(&out));
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("tcpcheck {}: not JSON: {e}\n{}", args.join(" "), stdout(&out)));
+        assert_eq!(value["format"], *format, "tcpcheck {}", args.join(" "));
+    }
+}

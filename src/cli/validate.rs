@@ -17,6 +17,9 @@ use super::{bad_input, model_source, render, CliError, OK};
 pub struct Args {
     /// Table files or shipped model names [default: every shipped model]
     models: Vec<String>,
+    /// Print one JSON object (docs/json.md): each model's figures, or its problems
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
@@ -29,6 +32,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         args.models.iter().map(named).collect::<Result<_, CliError>>()?
     };
     let mut failed = 0;
+    let mut reports = Vec::new();
     for (source, built_in) in sources {
         let name = if built_in {
             let shipped = SHIPPED.iter().find(|s| *s.path == *source.name).map_or("", |s| s.name);
@@ -39,22 +43,40 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         match Table::load(source) {
             Ok(model) => {
                 let s = model.stats();
-                println!(
-                    "ok    {name}: model {}, {} rows, {} states, {} inputs, {} guard valuations covered, msl {}",
-                    model.name(),
-                    s.rows,
-                    s.states,
-                    s.inputs,
-                    s.cases,
-                    model.table().msl
-                );
+                reports.push(serde_json::json!({
+                    "source": name, "ok": true, "model": model.name(), "rows": s.rows, "states": s.states,
+                    "inputs": s.inputs, "guard_valuations": s.cases, "msl_us": model.table().msl.as_micros(),
+                }));
+                if !args.json {
+                    println!(
+                        "ok    {name}: model {}, {} rows, {} states, {} inputs, {} guard valuations covered, msl {}",
+                        model.name(),
+                        s.rows,
+                        s.states,
+                        s.inputs,
+                        s.cases,
+                        model.table().msl
+                    );
+                }
             }
             Err(problems) => {
                 failed += 1;
-                eprint!("{}", render(&problems));
-                println!("FAIL  {name}: {} problem(s)", problems.problems.len());
+                let listed: Vec<serde_json::Value> = problems
+                    .problems
+                    .iter()
+                    .map(|p| serde_json::json!({"at": p.location(), "message": p.to_string()}))
+                    .collect();
+                reports.push(serde_json::json!({"source": name, "ok": false, "problems": listed}));
+                if !args.json {
+                    eprint!("{}", render(&problems));
+                    println!("FAIL  {name}: {} problem(s)", problems.problems.len());
+                }
             }
         }
+    }
+    if args.json {
+        let value = serde_json::json!({"format": "tcpcheck-validate/1", "models": reports});
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     }
     Ok(if failed == 0 { OK } else { bad_input() })
 }

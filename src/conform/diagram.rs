@@ -240,6 +240,7 @@ pub fn to_json(
         })
         .collect();
     json!({
+        "format": "tcpcheck-replay/1",
         "stack": params.name,
         "stack_addr": params.stack.to_string(),
         "peer_addr": params.peer.to_string(),

@@ -193,6 +193,7 @@ pub fn to_json(trace: Trace<'_>, model: &Model) -> Value {
         })
         .collect();
     json!({
+        "format": "tcpcheck-simulate/1",
         "model": model.name(),
         "final": {"A": trace.last[0].name(), "B": trace.last[1].name()},
         "trace": entries,
