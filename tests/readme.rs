@@ -23,3 +23,71 @@ fn readme_opens_with_the_two_commands() {
     assert!(first_block[0].starts_with("cargo run --release -- "), "{first_block:?}");
     assert!(first_block[1].starts_with("cargo test"), "{first_block:?}");
 }
+
+/// README's examples are what the commands print: every ```text block that starts with
+/// `$ tcpcheck ARGS` is run and its lines must appear in the output, in order and contiguous
+/// between `...` lines (so a block may show an excerpt). Wall-clock figures (`0.61s`,
+/// `344802 states/s`) are masked on both sides; everything else — states, depths, rows, runs
+/// with a fixed seed, bytes per state — must match.
+#[test]
+fn readme_examples_are_what_the_commands_print() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for block in README.split("```text\n").skip(1) {
+        let block = block.split("```").next().unwrap_or("");
+        let Some(command) = block.lines().next().and_then(|l| l.strip_prefix("$ tcpcheck ")) else { continue };
+        // A fresh directory for what a command writes (fuzz-out/), with the repository's models.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(root.join("models"), dir.path().join("models")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
+            .args(command.split_whitespace())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let printed: Vec<String> = printed.lines().map(masked).collect();
+        let mut from = 0;
+        for part in block.lines().skip(1).collect::<Vec<_>>().split(|l| *l == "...") {
+            let part: Vec<String> = part.iter().map(|l| masked(l)).collect();
+            if part.is_empty() {
+                continue;
+            }
+            let at =
+                (from..=printed.len().saturating_sub(part.len())).find(|&i| printed[i..i + part.len()] == part[..]);
+            let at = at.unwrap_or_else(|| {
+                panic!(
+                    "README: `$ tcpcheck {command}` no longer prints:\n{}\n\nit prints:\n{}",
+                    part.join("\n"),
+                    printed.join("\n")
+                )
+            });
+            from = at + part.len();
+        }
+        checked += 1;
+    }
+    assert!(checked >= 7, "only {checked} examples found");
+}
+
+/// A line with its wall-clock figures replaced: a number of seconds ending a clause (`0.61s,`)
+/// and a rate (`344802 states/s`).
+fn masked(line: &str) -> String {
+    let words: Vec<&str> = line.split(' ').collect();
+    let number = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '.');
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let bare = w.trim_end_matches([',', ';', ':']);
+            let rate = words.get(i + 1).is_some_and(|n| n.trim_end_matches([',', ';']).ends_with("/s"));
+            // Seconds of wall clock end a clause (`0.61s,`, `in 1.0s:`); virtual times in a
+            // diagram (`1.040s`) do not, and stay compared.
+            let seconds = bare.len() < w.len() && bare.ends_with('s') && number(&bare[..bare.len() - 1]);
+            if seconds || (number(bare) && rate) {
+                format!("#{}", &w[bare.len()..])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
