@@ -104,6 +104,11 @@ fn corpus(dir: &Path) -> Result<(Vec<Case>, Vec<Finding>), CliError> {
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let models = Models::load(args.oracle.as_deref(), args.oracle.as_deref())?;
     let (cases, findings) = corpus(&args.corpus)?;
+    let waiting = super::spinner(format!(
+        "running {} scripts on {} (a real-time stack takes minutes)",
+        cases.len(),
+        args.stacks.iter().map(StackArg::name).collect::<Vec<_>>().join(", ")
+    ));
     let columns: Vec<Column> = std::thread::scope(|scope| {
         let running: Vec<_> = args
             .stacks
@@ -115,6 +120,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             .collect();
         running.into_iter().zip(&args.stacks).map(|(r, kind)| joined(r.join(), kind)).collect()
     });
+    if let Some(bar) = waiting {
+        bar.finish_and_clear();
+    }
     let described = format!(
         "the {} seed scripts and the {} finding files under {}",
         Case::seeds().len(),

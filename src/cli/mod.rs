@@ -142,6 +142,22 @@ fn end_quietly_when_stdout_closes() {
     }));
 }
 
+/// A spinner on stderr with the elapsed time and a message, for work that takes minutes of real
+/// time (a probe of Linux, the matrix's Linux column); nothing when stderr is not a terminal.
+/// It stops when dropped.
+pub fn spinner(message: String) -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    })
+}
+
 /// An error the user must act on; printed in full and mapped to exit code 2.
 #[derive(Debug)]
 pub struct CliError(String);

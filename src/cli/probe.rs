@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tcpcheck::conform::probe;
+use tcpcheck::conform::{probe, Clock};
 use tcpcheck::time::Duration;
 
 use super::fuzz::{make_stack, Models, StackArg};
@@ -50,8 +50,16 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let params = stack.params().clone();
     let two_msl = params.msl.times(2);
     let limit = args.limit.unwrap_or(params.msl.times(5));
+    let waiting = if params.clock == Clock::Real {
+        super::spinner(format!("probing TIME-WAIT of {} in real time: a few minutes", params.name))
+    } else {
+        None
+    };
     let tw = probe::time_wait(stack.as_mut(), args.resolution, limit)
         .map_err(|e| CliError(format!("error: cannot measure TIME-WAIT of {}: {e}\n", params.name)))?;
+    if let Some(bar) = waiting {
+        bar.finish_and_clear();
+    }
     let secs = |d: Duration| format!("{:.3}s", d.as_micros() as f64 / 1e6);
     // Within the resolution: the last acknowledged probe can be up to that early.
     let long_enough = tw.lasts.as_micros() + tw.resolution.as_micros() >= two_msl.as_micros();
