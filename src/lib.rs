@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod explore;
 pub mod export;
 pub mod model;
+pub mod packetdrill;
 pub mod simulate;
 pub mod time;
 pub mod wire;

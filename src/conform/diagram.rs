@@ -43,6 +43,7 @@ fn call_text(call: UserCall) -> String {
         UserCall::Listen => "user: OPEN passive (listen)".into(),
         UserCall::Connect => "user: OPEN active (connect)".into(),
         UserCall::Send(n) => format!("user: SEND {n} octets"),
+        UserCall::Write(n) => format!("user: SEND {n} octets"),
         UserCall::Receive => "user: RECEIVE".into(),
         UserCall::Close => "user: CLOSE".into(),
         UserCall::Abort => "user: ABORT".into(),
@@ -146,6 +147,9 @@ pub fn render(
                 let text = format!("~~~~ time passes: {} until {to} ~~~~", to.since(*at));
                 out.push(row(&time, &step, &text, "", ""));
             }
+            // What the stack reports is in the verdicts and the JSON; a row per step would
+            // repeat the shadow's state on every line.
+            Record::Stack { .. } => {}
         }
         let step_ends = trace.get(index + 1).is_none_or(Record::starts_step);
         if let Some(v) = verdict.filter(|v| step_ends && steps[index] == Some(v.step)) {
@@ -233,6 +237,7 @@ pub fn to_json(
                 Record::Waited { at, to } => json!({
                     "kind": "wait", "to_us": to.as_micros(), "for_us": to.since(*at).as_micros(),
                 }),
+                Record::Stack { state, .. } => json!({"kind": "stack-state", "state": state.map(|s| s.name())}),
             };
             entry["at_us"] = json!(record.at().as_micros());
             entry["step"] = json!(step);

@@ -59,7 +59,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::script::{text_into, Inject, Kind, Rel, Script, Step, UserCall, Wait, PEER_MSS};
+use super::script::{text_into, Inject, Kind, Packet, Rel, Script, Step, UserCall, Wait, Window, PEER_MSS};
 use super::{Clock, Params, Stack};
 use crate::endpoint::{classify, Config, Endpoint, Event, Isn, Transition};
 use crate::model::spelled::spelled;
@@ -204,6 +204,9 @@ pub enum Record {
     Read { at: Instant, data: Vec<u8> },
     /// Time passed until `to`.
     Waited { at: Instant, to: Instant },
+    /// At the end of a step, the stack reported this state (`None`: it cannot tell). Kept
+    /// after a verdict too, so a reader sees where the stack went when it differed.
+    Stack { at: Instant, state: Option<State> },
 }
 
 impl Record {
@@ -222,7 +225,8 @@ impl Record {
             | Record::Row { at, .. }
             | Record::Told { at, .. }
             | Record::Read { at, .. }
-            | Record::Waited { at, .. } => *at,
+            | Record::Waited { at, .. }
+            | Record::Stack { at, .. } => *at,
         }
     }
 }
@@ -348,6 +352,8 @@ pub struct Oracle<'m> {
     model: &'m Model,
     params: Params,
     horizon: Option<Instant>,
+    /// After a verdict, drive the stack through the rest of the script unjudged.
+    to_the_end: bool,
     /// [`RowFacts`] of each row of `model`, by index.
     facts: Vec<RowFacts>,
     /// The shadow as every run starts it: fresh, configured from `params`.
@@ -385,7 +391,7 @@ impl<'m> Oracle<'m> {
     pub fn new(model: &'m Model, params: Params) -> Self {
         let facts = model.rows().iter().map(|row| RowFacts::of(&row.rule)).collect();
         let shadow = Endpoint::new(model, Oracle::shadow_config(&params));
-        Oracle { model, params, horizon: None, facts, shadow }
+        Oracle { model, params, horizon: None, to_the_end: false, facts, shadow }
     }
 
     /// Runs stop, without a verdict, before a wait that would pass `horizon` (virtual time from
@@ -393,6 +399,14 @@ impl<'m> Oracle<'m> {
     /// bounds its cost, where a script's one MSL wait would otherwise take two minutes.
     pub fn with_horizon(self, horizon: Option<Duration>) -> Self {
         Oracle { horizon: horizon.map(|h| Instant::ZERO.after(h)), ..self }
+    }
+
+    /// After a verdict the run goes on: the rest of the script is played to the stack and what
+    /// it sends is recorded, unjudged (after a difference the shadow no longer knows the
+    /// stack's TCB). `tcpcheck run` needs it: a script's own expectations are judged over the
+    /// whole run, whatever the table said at an earlier step.
+    pub fn to_the_end(self) -> Self {
+        Oracle { to_the_end: true, ..self }
     }
 
     pub fn horizon(&self) -> Option<Duration> {
@@ -481,7 +495,12 @@ impl<'m> Oracle<'m> {
         for (i, step) in script.steps.iter().take(MAX_STEPS).enumerate() {
             h.step = i;
             h.run.steps = i + 1;
-            if h.perform(step).is_err() {
+            let result = if h.run.verdict.is_none() { h.perform(step) } else { h.drive(step) };
+            if record {
+                let state = h.stack.state();
+                h.log(Record::Stack { at: h.now, state });
+            }
+            if result.is_err() && !(self.to_the_end && h.run.verdict.is_some() && h.run.steps > i) {
                 break;
             }
         }
@@ -571,7 +590,94 @@ impl Harness<'_, '_, '_, '_> {
             Step::User(call) => self.user(call),
             Step::Inject(inject) => self.inject(inject),
             Step::Wait(wait) => self.wait(wait),
+            Step::Packet(packet) => {
+                let mut segment = std::mem::take(&mut self.inbound);
+                self.build_packet(packet, &mut segment);
+                let result = self.inject_built(&segment);
+                self.inbound = segment;
+                result
+            }
         }
+    }
+
+    /// A step after the verdict ([`Oracle::to_the_end`]): the stack gets the input and what it
+    /// sends is recorded, but nothing is compared; the shadow is not told. Numbers relative
+    /// to the stack's ISS use the one learnt from its SYN.
+    fn drive(&mut self, step: &Step) -> Result<(), Stop> {
+        let now = self.now;
+        match *step {
+            Step::User(call) => {
+                let model_call = model_call(call);
+                if !self.stack.can_call(model_call) {
+                    self.run.steps = self.step;
+                    return Err(Stop);
+                }
+                let mut data = std::mem::take(&mut self.sending);
+                data.clear();
+                if let Some(n) = call.send_len() {
+                    text_into(&mut data, self.sent, n);
+                    self.sent = self.sent.wrapping_add(n as u32);
+                }
+                self.log(Record::Call { at: now, call });
+                let read = self.stack.call(now, model_call, &data);
+                self.sending = data;
+                if !read.is_empty() {
+                    self.log(Record::Read { at: now, data: read });
+                }
+            }
+            Step::Inject(_) | Step::Packet(_) => {
+                let mut segment = std::mem::take(&mut self.inbound);
+                match *step {
+                    Step::Inject(inject) => self.build(inject, &mut segment),
+                    Step::Packet(packet) => self.build_packet(packet, &mut segment),
+                    _ => {}
+                }
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let _ = self.stack.inject_segment(now, &segment, &mut scratch);
+                self.scratch = scratch;
+                self.log(Record::Inbound { at: now, segment: segment.clone() });
+                self.inbound = segment;
+            }
+            Step::Wait(wait) => {
+                let to = self.wait_end(wait);
+                if self.oracle.horizon.is_some_and(|h| to > h) {
+                    self.run.steps = self.step;
+                    return Err(Stop);
+                }
+                self.log(Record::Waited { at: now, to });
+                // The stack's own deadlines, where it tells them, so what it sends is timed.
+                while let Some(at) = self.stack.next_deadline().filter(|&d| d > self.now && d < to) {
+                    self.now = at;
+                    self.stack.advance(at);
+                    self.drain_unjudged();
+                }
+                self.now = to;
+                self.stack.advance(to);
+            }
+        }
+        self.drain_unjudged();
+        Ok(())
+    }
+
+    /// Records what the stack sent, unjudged, up to [`MAX_BURST`] segments.
+    fn drain_unjudged(&mut self) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut burst = 0;
+        while burst < MAX_BURST {
+            let Some(sent) = self.stack.transmit_segment(&mut scratch) else { break };
+            burst += 1;
+            let at = self.now;
+            match sent {
+                Ok(segment) => {
+                    if segment.ctl.contains(Control::SYN) && self.run.stack_iss.is_none() {
+                        self.run.stack_iss = Some(segment.seq);
+                    }
+                    self.log(Record::Outbound { at, segment });
+                }
+                Err(error) => self.log(Record::Garbled { at, bytes: scratch.clone(), error: error.to_string() }),
+            }
+        }
+        self.scratch = scratch;
     }
 
     fn user(&mut self, call: UserCall) -> Result<(), Stop> {
@@ -579,18 +685,11 @@ impl Harness<'_, '_, '_, '_> {
         let before = self.shadow.state();
         let mut data = std::mem::take(&mut self.sending);
         data.clear();
-        let model_call = match call {
-            UserCall::Listen => Call::OpenPassive,
-            UserCall::Connect => Call::OpenActive,
-            UserCall::Send(n) => {
-                text_into(&mut data, self.sent, usize::from(n));
-                self.sent = self.sent.wrapping_add(u32::from(n));
-                Call::Send
-            }
-            UserCall::Receive => Call::Receive,
-            UserCall::Close => Call::Close,
-            UserCall::Abort => Call::Abort,
-        };
+        let model_call = model_call(call);
+        if let Some(n) = call.send_len() {
+            text_into(&mut data, self.sent, n);
+            self.sent = self.sent.wrapping_add(n as u32);
+        }
         if !self.stack.can_call(model_call) {
             self.sending = data;
             self.run.steps = self.step;
@@ -658,9 +757,10 @@ impl Harness<'_, '_, '_, '_> {
         self.settle(before, rst)
     }
 
-    fn wait(&mut self, wait: Wait) -> Result<(), Stop> {
+    /// When a wait that starts now ends.
+    fn wait_end(&self, wait: Wait) -> Instant {
         let from = self.now;
-        let to = match wait {
+        match wait {
             Wait::Ms(ms) => from.after(Duration::from_micros(u64::from(ms) * 1000)),
             // A shadow RTO held for the stack's (see `follow_rto`) is overdue: the next timer is
             // then the stack's.
@@ -670,7 +770,13 @@ impl Harness<'_, '_, '_, '_> {
                 None => from.after(Duration::from_micros(1000)),
             },
             Wait::Msl => from.after(self.params().msl),
-        };
+            Wait::Us(us) => from.after(Duration::from_micros(u64::from(us))),
+        }
+    }
+
+    fn wait(&mut self, wait: Wait) -> Result<(), Stop> {
+        let from = self.now;
+        let to = self.wait_end(wait);
         if self.oracle.horizon.is_some_and(|h| to > h) {
             self.run.steps = self.step;
             return Err(Stop);
@@ -795,6 +901,25 @@ impl Harness<'_, '_, '_, '_> {
             mss: ctl.contains(Control::SYN).then_some(PEER_MSS),
             payload,
         };
+    }
+
+    /// The segment a [`Packet`] step gives, written into `out`: flags, window and MSS as
+    /// given, numbers resolved as for [`Inject`], text the stream's pattern.
+    fn build_packet(&self, packet: Packet, out: &mut Segment) {
+        let inject = Inject { kind: Kind::Bits(packet.flags), seq: packet.seq, ack: packet.ack, len: 0, window: Window::Zero };
+        self.build(inject, out);
+        if let Rel::FromIsn(n) = packet.ack {
+            // After a verdict the shadow may not have learnt the stack's ISS; the run has.
+            if let (Some(ack), Some(iss)) = (out.ack.as_mut(), self.run.stack_iss) {
+                *ack = iss.add(n);
+            }
+        }
+        let ctl = out.ctl;
+        let payload_at = out.seq.add(u32::from(ctl.contains(Control::SYN)));
+        text_into(&mut out.payload, payload_at.distance_from(PEER_ISS.add(1)) as u32, usize::from(packet.len));
+        out.ctl = Control::from_bits(packet.flags);
+        out.window = packet.window;
+        out.mss = packet.mss;
     }
 
     /// After an input: takes what the shadow did and what the stack sent, and compares them.
@@ -1137,6 +1262,18 @@ impl Harness<'_, '_, '_, '_> {
             return none.to_string();
         }
         segments.iter().map(|s| show_outbound(s, self.run.stack_iss)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The RFC 9293 user call a script's call makes.
+fn model_call(call: UserCall) -> Call {
+    match call {
+        UserCall::Listen => Call::OpenPassive,
+        UserCall::Connect => Call::OpenActive,
+        UserCall::Send(_) | UserCall::Write(_) => Call::Send,
+        UserCall::Receive => Call::Receive,
+        UserCall::Close => Call::Close,
+        UserCall::Abort => Call::Abort,
     }
 }
 

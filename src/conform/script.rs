@@ -43,6 +43,11 @@ pub enum Step {
     Inject(Inject),
     /// Time passes.
     Wait(Wait),
+    /// The remote peer sends the stack a segment whose numbers are given, as packetdrill gives
+    /// them, rather than drawn relative to what the stack expects. Scripts read from files
+    /// (`tcpcheck run`) use it; the fuzzers never draw it, so their inputs decode as before.
+    #[arbitrary(skip)]
+    Packet(Packet),
 }
 
 /// The user calls of RFC 9293 3.9.1, as a socket user makes them.
@@ -61,6 +66,21 @@ pub enum UserCall {
     Close,
     /// ABORT: reset the connection (a socket's `SO_LINGER` 0 and `close`).
     Abort,
+    /// SEND of more octets than [`UserCall::Send`] can say: a script's `write(fd, ..., 1000)`.
+    /// Not drawn by the fuzzers (see [`Step::Packet`]).
+    #[arbitrary(skip)]
+    Write(u16),
+}
+
+impl UserCall {
+    /// The octets a SEND of this call carries (none for the other calls).
+    pub fn send_len(self) -> Option<usize> {
+        match self {
+            UserCall::Send(n) => Some(usize::from(n)),
+            UserCall::Write(n) => Some(usize::from(n)),
+            _ => None,
+        }
+    }
 }
 
 /// A segment from the peer, described relative to the stack's expectations.
@@ -73,6 +93,24 @@ pub struct Inject {
     /// Payload octets (a fixed pattern by sequence number).
     pub len: u8,
     pub window: Window,
+}
+
+/// A segment from the peer as a script file writes it: every field given. Numbers are
+/// [`Rel`]s, so a packetdrill script's numbers (relative to the ISNs) are [`Rel::FromIsn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Packet {
+    /// The TCP flags byte, ACK (0x10) included: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08,
+    /// URG 0x20, ECE 0x40, CWR 0x80.
+    pub flags: u8,
+    pub seq: Rel,
+    /// Ignored unless `flags` carries ACK.
+    pub ack: Rel,
+    /// Payload octets (a fixed pattern by sequence number, as for [`Inject`]).
+    pub len: u16,
+    pub window: u16,
+    /// The MSS option, if the segment carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mss: Option<u16>,
 }
 
 /// The control bits of an injected segment: the common shapes by name, anything else as bits.
@@ -135,6 +173,10 @@ pub enum Wait {
     NextTimer,
     /// One maximum segment lifetime of the stack's declared MSL.
     Msl,
+    /// This many microseconds: a script's `+0.000250`. Not drawn by the fuzzers (see
+    /// [`Step::Packet`]).
+    #[arbitrary(skip)]
+    Us(u32),
 }
 
 /// The window the peer advertises unless told otherwise.

@@ -28,7 +28,8 @@ use crate::conform::{Params, Record, UserCall};
 use crate::endpoint::Event;
 use crate::model::{Input, State};
 use crate::time::{Duration, Instant};
-use crate::wire::{Control, Segment, SeqNum};
+use crate::packetdrill::vocab;
+use crate::wire::{Segment, SeqNum};
 
 /// The listening (or connecting) socket's descriptor: the first packetdrill hands out.
 const SOCKET_FD: u32 = 3;
@@ -56,6 +57,11 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
     let mut sockets = Sockets::default();
     let mut accept_due = false;
     let mut waited_until: Option<Instant> = None;
+    // The stack's state at the end of the last step, and the end of a wait that no line has
+    // marked yet: a wait followed by another wait (or by nothing) is written as a `tcpi_state`
+    // assertion at its end, so the script keeps the time and `tcpcheck run` replays it.
+    let mut stack_state: Option<State> = None;
+    let mut unmarked_wait: Option<Instant> = None;
     // Whether the peer's FIN is in, by the shadow's state: an empty read is then end-of-file.
     let mut fin_in = false;
     for (index, record) in trace.iter().enumerate() {
@@ -63,6 +69,11 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
         if step_start && accept_due {
             accept_due = false;
             sockets.accept(&mut w);
+        }
+        if step_start {
+            if let Some(to) = unmarked_wait.take().filter(|_| matches!(record, Record::Waited { .. })) {
+                w.state_at(to, stack_state);
+            }
         }
         match record {
             Record::Call { at, call } => {
@@ -98,11 +109,16 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
             Record::Waited { at, to } => {
                 w.comment(&format!("the harness waits {} (until {to})", to.since(*at)));
                 waited_until = Some(*to);
+                unmarked_wait = Some(*to);
             }
+            Record::Stack { state, .. } => stack_state = *state,
         }
     }
     if accept_due {
         sockets.accept(&mut w);
+    }
+    if let Some(to) = unmarked_wait.filter(|_| stack_state.is_some()) {
+        w.state_at(to, stack_state);
     }
     if let (Some(to), Some(last)) = (waited_until, w.last) {
         if to > last {
@@ -183,7 +199,10 @@ impl Sockets {
             UserCall::Listen | UserCall::Connect => {
                 w.comment(&format!("user: {call:?} again, on an open socket: no socket call says that"));
             }
-            UserCall::Send(n) => w.line(at, &format!("write({}, ..., {n}) = {n}", self.fd())),
+            UserCall::Send(_) | UserCall::Write(_) => {
+                let n = call.send_len().unwrap_or(0);
+                w.line(at, &format!("write({}, ..., {n}) = {n}", self.fd()));
+            }
             UserCall::Receive => {
                 let result = match read {
                     Read { octets: 0, fin_in: true } => "0".to_string(),
@@ -237,6 +256,14 @@ impl Writer {
         };
         self.last = Some(at.max(self.last.unwrap_or(at)));
         let _ = writeln!(self.out, "{time} {text}");
+    }
+
+    /// The stack's state at `to` as a `tcpi_state` assertion (a comment if it cannot tell).
+    fn state_at(&mut self, to: Instant, state: Option<State>) {
+        match state {
+            Some(state) => self.line(to, &format!("%{{ {} }}%", vocab::state_code(state))),
+            None => self.comment(&format!("the wait ends at {to}; the stack does not report its state")),
+        }
     }
 
     fn inbound(&mut self, at: Instant, seg: &Segment) {
@@ -293,34 +320,12 @@ fn packet(direction: char, seg: &Segment, seq: u32, ack: Option<u32>) -> Option<
 /// tcpdump's letters, as packetdrill reads them: `S`, `F`, `R`, `P`, `U`, `E` (ECE), `W` (CWR),
 /// then `.` for ACK; `-` for none.
 fn flags(seg: &Segment) -> String {
-    let letters = [
-        (Control::SYN, 'S'),
-        (Control::FIN, 'F'),
-        (Control::RST, 'R'),
-        (Control::PSH, 'P'),
-        (Control::URG, 'U'),
-        (Control::ECE, 'E'),
-        (Control::CWR, 'W'),
-    ];
-    let mut text: String = letters.iter().filter(|(c, _)| seg.ctl.contains(*c)).map(|(_, l)| *l).collect();
-    if seg.ack.is_some() {
-        text.push('.');
-    }
-    if text.is_empty() {
-        text.push('-');
-    }
-    text
+    vocab::letters(seg.ctl.bits() | if seg.ack.is_some() { vocab::ACK } else { 0 })
 }
 
 /// Seconds as packetdrill writes them: `0`, `1.500`, `0.000250`.
 fn seconds(d: Duration) -> String {
-    let us = d.as_micros();
-    let (s, frac) = (us / 1_000_000, us % 1_000_000);
-    match frac {
-        0 if s == 0 => "0".to_string(),
-        _ if frac % 1000 == 0 => format!("{s}.{:03}", frac / 1000),
-        _ => format!("{s}.{frac:06}"),
-    }
+    vocab::seconds(d)
 }
 
 #[cfg(test)]
@@ -328,6 +333,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+    use crate::wire::Control;
     use crate::adapter::Reference;
     use crate::conform::script::SEEDS;
     use crate::conform::{Oracle, Run, Stack};
@@ -415,17 +421,17 @@ mod tests {
                 "+0 < . 1:1(0) ack 2 win 8192",
                 "+0 < F. 1:1(0) ack 2 win 8192",
                 "+0 > . 2:2(0) ack 2",
+                // Waits that no packet or call ends are marked by the stack's state.
+                "+120.000 %{ assert tcpi_state in (TCP_TIME_WAIT, TCP_CLOSE), tcpi_state }%",
+                "+120.000 %{ assert tcpi_state == TCP_CLOSE, tcpi_state }%",
+                "+0.010 %{ assert tcpi_state == TCP_CLOSE, tcpi_state }%",
             ],
             "{text}"
         );
         let iss = run.stack_iss.unwrap();
         assert!(text.contains(&format!("// peer ISN 0 = 268435456, stack ISS 0 = {}\n", iss.0)), "{text}");
-        // TIME-WAIT's 2*MSL passes at the end with nothing sent: said, since packetdrill cannot.
         assert!(text.contains("// the harness waits 2min (until 120.000s)\n"), "{text}");
-        assert!(
-            text.ends_with("// nothing more from the stack until 240.010s (240.010s after the last line)\n"),
-            "{text}"
-        );
+        assert!(text.ends_with("+0.010 %{ assert tcpi_state == TCP_CLOSE, tcpi_state }%\n"), "{text}");
     }
 
     #[test]
@@ -436,8 +442,10 @@ mod tests {
         let fin = lines.iter().position(|l| l.starts_with("+120.000 < F.")).expect(&text);
         assert_eq!(lines[fin], "+120.000 < F. 1:1(0) ack 2 win 8192", "{text}");
         assert_eq!(lines[fin + 1], "+0 > . 2:2(0) ack 2", "{text}");
-        // The second one a further MSL and 500ms on.
-        assert!(lines[fin + 2..].contains(&"+120.500 < F. 1:1(0) ack 2 win 8192"), "{text}");
+        // The second one a further MSL and 500ms on: the MSL's end is marked by the state.
+        let again = lines[fin + 2..].iter().position(|l| l.ends_with("< F. 1:1(0) ack 2 win 8192")).expect(&text);
+        assert_eq!(lines[fin + 2 + again - 1], "+120.000 %{ assert tcpi_state in (TCP_TIME_WAIT, TCP_CLOSE), tcpi_state }%");
+        assert_eq!(lines[fin + 2 + again], "+0.500 < F. 1:1(0) ack 2 win 8192", "{text}");
     }
 
     #[test]

@@ -1,0 +1,512 @@
+//! From a parsed packetdrill script to what the harness runs: a [`Script`] of steps (the one
+//! type `fuzz`, `replay` and `run` share) and the script's own expectations beside it.
+//!
+//! - Socket calls become user calls: `listen` is OPEN passive; `connect` OPEN active;
+//!   `write`/`send` SEND; `read`/`recv` RECEIVE; `shutdown(SHUT_WR)` and `close` CLOSE, or ABORT
+//!   after `SO_LINGER` 0. `socket`, `bind`, `accept`, `fcntl` and the `SO_REUSEADDR` option
+//!   need no step: the harness's stack has one socket and one connection.
+//! - `<` packets become [`Step::Packet`]s numbered from the ISNs ([`Rel::FromIsn`]), as
+//!   packetdrill numbers them; `>` packets become expectations on the stack's next packet.
+//! - Time passes in [`Wait::Us`] steps up to each event's time.
+//!
+//! What the harness cannot do is a [`Skip`] naming the construct and its place: another socket
+//! or a second connection, UDP, options other than MSS on an inbound packet (the wire carries
+//! only MSS), socket options it cannot set, calls expected to fail or to write partially (the
+//! stack interface reports a RECEIVE's text and nothing else), and any other system call.
+
+use super::ast::{Action, Direction, Event, Expr, Packet as PdPacket, PdScript, Syscall, TcpOption, Time};
+use super::vocab;
+use crate::conform::oracle::MAX_STEPS;
+use crate::conform::script::{Packet, PEER_WINDOW};
+use crate::conform::{Rel, Script, Step, UserCall, Wait};
+use crate::model::{Span, State};
+
+/// A script the harness can run, with its expectations.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub script: Script,
+    /// The event each step comes from.
+    pub step_spans: Vec<Span>,
+    pub expectations: Vec<Expectation>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    /// The event that states it.
+    pub span: Span,
+    pub what: Expect,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expect {
+    /// The stack's next packet is this one.
+    Packet(Outbound),
+    /// The RECEIVE of this step returns this many octets (0 for end-of-file or `EAGAIN`).
+    Read { step: usize, octets: usize },
+    /// After this step (`None`: before any), the stack is in one of these states.
+    State { step: Option<usize>, states: Vec<State> },
+}
+
+/// An outbound packet as the script expects it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outbound {
+    pub flags: u8,
+    /// Relative to the stack's ISS.
+    pub start: u32,
+    pub len: u16,
+    /// Relative to the peer's ISN, if written.
+    pub ack: Option<u32>,
+    pub window: Option<u16>,
+    /// `None`: options not checked (`<...>`); `Some(mss)`: the MSS option must be this (no
+    /// MSS when `None`). Other options are not compared: the wire keeps only MSS.
+    pub mss: Option<Option<u16>>,
+    /// When it is due, in microseconds from the start: `None` for `*`; else the earliest and
+    /// latest script time (equal unless a range was written).
+    pub due: Option<(u64, u64)>,
+    /// Microseconds since the previous event: packetdrill's `--tolerance_percent` scales it.
+    pub since_last: u64,
+}
+
+impl Outbound {
+    /// The packet as a script writes it: `S. 0:0(0) ack 1 win 100`.
+    pub fn text(&self) -> String {
+        let mut text = format!(
+            "{} {}:{}({})",
+            vocab::letters(self.flags),
+            self.start,
+            self.start.wrapping_add(u32::from(self.len)),
+            self.len
+        );
+        if let Some(ack) = self.ack {
+            text += &format!(" ack {ack}");
+        }
+        if let Some(win) = self.window {
+            text += &format!(" win {win}");
+        }
+        match self.mss {
+            None => text += " <...>",
+            Some(Some(mss)) => text += &format!(" <mss {mss}>"),
+            Some(None) => {}
+        }
+        text
+    }
+}
+
+/// Why a script is not run: the construct and where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    pub what: String,
+    pub span: Span,
+}
+
+fn skip<T>(what: impl Into<String>, span: Span) -> Result<T, Skip> {
+    Err(Skip { what: what.into(), span })
+}
+
+/// The sockets the script has opened. The harness's stack has one socket, and one connection.
+#[derive(Default)]
+struct Sockets {
+    /// The descriptor `socket` returned.
+    socket: Option<i64>,
+    listening: bool,
+    /// The connection's descriptor: `accept`'s result, or the socket after `connect`.
+    connection: Option<i64>,
+    /// A connection was accepted or connected in this script.
+    connected_once: bool,
+    /// `SO_LINGER` with a zero timeout was set on this descriptor: `close` is ABORT.
+    linger_zero: Vec<i64>,
+}
+
+struct Planner {
+    plan: Plan,
+    sockets: Sockets,
+    /// Script time of the previous event, and how far the steps have taken the harness.
+    last: u64,
+    now: u64,
+}
+
+/// The plan for `script`, or why it cannot run.
+pub fn plan(script: &PdScript) -> Result<Plan, Skip> {
+    if let Some((what, span)) = script.unsupported() {
+        return skip(what, span);
+    }
+    let mut p = Planner { plan: Plan::default(), sockets: Sockets::default(), last: 0, now: 0 };
+    for event in &script.events {
+        p.event(event)?;
+    }
+    if p.plan.script.steps.len() > MAX_STEPS {
+        let span = p.plan.step_spans.get(MAX_STEPS).copied().unwrap_or_default();
+        return skip(format!("more than {MAX_STEPS} steps (the harness runs at most {MAX_STEPS})"), span);
+    }
+    Ok(p.plan)
+}
+
+impl Planner {
+    fn step(&mut self, step: Step, span: Span) {
+        self.plan.script.steps.push(step);
+        self.plan.step_spans.push(span);
+    }
+
+    fn last_step(&self) -> Option<usize> {
+        self.plan.script.steps.len().checked_sub(1)
+    }
+
+    fn expect(&mut self, span: Span, what: Expect) {
+        self.plan.expectations.push(Expectation { span, what });
+    }
+
+    /// Waits until script time `t`, in steps of at most `u32::MAX` microseconds.
+    fn wait_until(&mut self, t: u64, span: Span) {
+        while t > self.now {
+            let d = (t - self.now).min(u64::from(u32::MAX));
+            self.step(Step::Wait(Wait::Us(d as u32)), span);
+            self.now += d;
+        }
+    }
+
+    fn event(&mut self, event: &Event) -> Result<(), Skip> {
+        let (start, end) = match event.time {
+            Time::Absolute(t) => (t, t),
+            Time::Relative(d) => (self.last.saturating_add(d), self.last.saturating_add(d)),
+            Time::Any => (self.last, self.last),
+            Time::AbsoluteRange(a, b) => (a, b),
+            Time::RelativeRange(a, b) => (self.last.saturating_add(a), self.last.saturating_add(b)),
+        };
+        let since_last = start.saturating_sub(self.last);
+        self.last = start;
+        let span = event.span;
+        match &event.action {
+            Action::Packet(p) if p.direction == Direction::Outbound => {
+                // The stack is given until the packet's time to send it (a `*` packet must be
+                // out already).
+                if event.time != Time::Any {
+                    self.wait_until(start, span);
+                }
+                let due = (event.time != Time::Any).then_some((start, end.max(start)));
+                self.outbound(p, due, since_last, span)
+            }
+            Action::Packet(p) => {
+                self.wait_until(start, span);
+                self.inbound(p)
+            }
+            Action::Syscall(call) => {
+                self.wait_until(start, span);
+                self.syscall(call, span)
+            }
+            Action::StateIs(names) => {
+                self.wait_until(start, span);
+                let states = names.iter().filter_map(|n| vocab::tcpi_state(n)).collect();
+                let step = self.last_step();
+                self.expect(span, Expect::State { step, states });
+                Ok(())
+            }
+            Action::Unsupported(u) => skip(u.what.clone(), u.span),
+        }
+    }
+
+    fn inbound(&mut self, p: &PdPacket) -> Result<(), Skip> {
+        let mut mss = None;
+        for (option, span) in p.options.iter().flatten() {
+            match option {
+                TcpOption::Nop | TcpOption::Eol => {}
+                TcpOption::Mss(m) => mss = Some(*m),
+                other => {
+                    return skip(
+                        format!("TCP option `{}` on an inbound packet (tcpcheck's segments carry only MSS)", other.name()),
+                        *span,
+                    )
+                }
+            }
+        }
+        if p.urgent.is_some_and(|u| u != 0) {
+            return skip("an urgent pointer on an inbound packet (tcpcheck's segments carry none)", p.span);
+        }
+        let packet = Packet {
+            flags: p.flags,
+            seq: Rel::FromIsn(p.start),
+            ack: Rel::FromIsn(p.ack.unwrap_or(0)),
+            len: p.len,
+            window: p.window.unwrap_or(PEER_WINDOW),
+            mss,
+        };
+        self.step(Step::Packet(packet), p.span);
+        Ok(())
+    }
+
+    fn outbound(&mut self, p: &PdPacket, due: Option<(u64, u64)>, since_last: u64, span: Span) -> Result<(), Skip> {
+        let mss = p.options.as_ref().map(|list| {
+            list.iter().find_map(|(o, _)| match o {
+                TcpOption::Mss(m) => Some(*m),
+                _ => None,
+            })
+        });
+        let expected =
+            Outbound { flags: p.flags, start: p.start, len: p.len, ack: p.ack, window: p.window, mss, due, since_last };
+        self.expect(span, Expect::Packet(expected));
+        Ok(())
+    }
+
+    fn syscall(&mut self, call: &Syscall, span: Span) -> Result<(), Skip> {
+        let name = call.name.as_str();
+        let arg = |i: usize| call.args.get(i).map(|(e, _)| e);
+        let fd = arg(0).and_then(Expr::int);
+        let result = call.result.int();
+        let failing = |what: &str| -> Result<(), Skip> {
+            match (result, &call.errno) {
+                (Some(r), _) if r < 0 => skip(
+                    format!("{what} expected to fail ({}): the stack interface reports no errors", call.errno.as_deref().unwrap_or("-1")),
+                    call.result_span,
+                ),
+                _ => Ok(()),
+            }
+        };
+        match name {
+            "socket" => {
+                failing("`socket`")?;
+                let stream = !call.args.iter().any(|(e, _)| e.mentions("SOCK_DGRAM") || e.mentions("SOCK_RAW") || e.mentions("IPPROTO_UDP"));
+                if !stream {
+                    return skip("a socket that is not TCP", call.name_span);
+                }
+                if call.args.iter().any(|(e, _)| e.mentions("AF_INET6") || e.mentions("PF_INET6")) {
+                    return skip("an IPv6 socket (tcpcheck's wire is IPv4)", call.name_span);
+                }
+                if self.sockets.socket.is_some() || self.sockets.connected_once {
+                    return skip("a second socket (the harness drives one socket and one connection)", call.name_span);
+                }
+                self.sockets.socket = result;
+                Ok(())
+            }
+            "bind" | "fcntl" => failing(&format!("`{name}`")),
+            "listen" => {
+                failing("`listen`")?;
+                self.own(fd, call.name_span)?;
+                self.sockets.listening = true;
+                self.step(Step::User(UserCall::Listen), span);
+                Ok(())
+            }
+            "accept" | "accept4" => {
+                failing("`accept`")?;
+                if self.sockets.connection.is_some() || self.sockets.connected_once {
+                    return skip("a second connection (the harness drives one)", call.name_span);
+                }
+                self.sockets.connection = result;
+                self.sockets.connected_once = true;
+                Ok(())
+            }
+            "connect" => {
+                // A nonblocking connect says EINPROGRESS, a blocking one returns once the
+                // handshake is done: OPEN active either way.
+                if result.is_some_and(|r| r < 0) && call.errno.as_deref() != Some("EINPROGRESS") {
+                    return failing("`connect`");
+                }
+                self.own(fd, call.name_span)?;
+                if self.sockets.listening || self.sockets.connected_once {
+                    return skip("a connect on a listening or connected socket", call.name_span);
+                }
+                self.sockets.connection = fd;
+                self.sockets.connected_once = true;
+                self.step(Step::User(UserCall::Connect), span);
+                Ok(())
+            }
+            "setsockopt" => {
+                failing("`setsockopt`")?;
+                let option = arg(2).and_then(Expr::word).unwrap_or("?");
+                match option {
+                    "SO_REUSEADDR" | "SO_REUSEPORT" => Ok(()),
+                    "SO_LINGER" => {
+                        let value = arg(3);
+                        let on = value.and_then(|v| v.field("onoff")).and_then(Expr::int);
+                        let linger = value.and_then(|v| v.field("linger")).and_then(Expr::int);
+                        match (on, linger, fd) {
+                            (Some(0), _, _) => Ok(()),
+                            (Some(_), Some(0), Some(fd)) => {
+                                self.sockets.linger_zero.push(fd);
+                                Ok(())
+                            }
+                            _ => skip("`SO_LINGER` with a timeout other than zero", call.name_span),
+                        }
+                    }
+                    other => skip(format!("socket option `{other}` (the harness cannot set it on the stack)"), call.name_span),
+                }
+            }
+            "getsockopt" => {
+                failing("`getsockopt`")?;
+                let option = arg(2).and_then(Expr::word).unwrap_or("?");
+                let state = arg(3).and_then(|v| v.field("tcpi_state")).and_then(Expr::word).and_then(vocab::tcpi_state);
+                match (option, state) {
+                    ("TCP_INFO", Some(state)) => {
+                        let step = self.last_step();
+                        self.expect(span, Expect::State { step, states: vec![state] });
+                        Ok(())
+                    }
+                    _ => skip(format!("`getsockopt` of `{option}` (only `TCP_INFO`'s `tcpi_state` is read)"), call.name_span),
+                }
+            }
+            "write" | "send" | "sendto" => {
+                failing(&format!("`{name}`"))?;
+                self.on_connection(fd, call.name_span)?;
+                if name != "write" && arg(3).and_then(Expr::int).is_none_or(|f| f != 0) {
+                    return skip(format!("`{name}` with flags"), call.name_span);
+                }
+                let Some(len) = arg(2).and_then(Expr::int).filter(|&n| n >= 0) else {
+                    return skip(format!("`{name}` without a byte count"), call.name_span);
+                };
+                if result != Some(len) {
+                    return skip(format!("a partial `{name}` (the stack interface reports no write result)"), call.result_span);
+                }
+                let mut left = len as u64;
+                while left > 0 {
+                    let n = left.min(u64::from(u16::MAX)) as u16;
+                    self.step(Step::User(UserCall::Write(n)), span);
+                    left -= u64::from(n);
+                }
+                Ok(())
+            }
+            "read" | "recv" | "recvfrom" => {
+                self.on_connection(fd, call.name_span)?;
+                if name != "read" && arg(3).and_then(Expr::int).is_none_or(|f| f != 0) {
+                    return skip(format!("`{name}` with flags"), call.name_span);
+                }
+                let octets = match (result, call.errno.as_deref()) {
+                    (Some(r), _) if r >= 0 => r as usize,
+                    (Some(_), Some("EAGAIN" | "EWOULDBLOCK")) => 0,
+                    _ => return failing(&format!("`{name}`")),
+                };
+                self.step(Step::User(UserCall::Receive), span);
+                let step = self.last_step().unwrap_or(0);
+                self.expect(span, Expect::Read { step, octets });
+                Ok(())
+            }
+            "shutdown" => {
+                failing("`shutdown`")?;
+                self.on_connection(fd, call.name_span)?;
+                match arg(1).and_then(Expr::word) {
+                    Some("SHUT_WR" | "SHUT_RDWR") => {
+                        self.step(Step::User(UserCall::Close), span);
+                        Ok(())
+                    }
+                    _ => skip("`shutdown` other than `SHUT_WR`/`SHUT_RDWR`", call.name_span),
+                }
+            }
+            "close" => {
+                failing("`close`")?;
+                self.close(fd, call.name_span, span)
+            }
+            other => skip(format!("system call `{other}`"), call.name_span),
+        }
+    }
+
+    /// `fd` is the script's socket.
+    fn own(&self, fd: Option<i64>, span: Span) -> Result<(), Skip> {
+        if fd.is_some() && fd == self.sockets.socket {
+            Ok(())
+        } else {
+            skip("a call on a descriptor `socket` did not return", span)
+        }
+    }
+
+    /// `fd` is the connection.
+    fn on_connection(&self, fd: Option<i64>, span: Span) -> Result<(), Skip> {
+        if fd.is_some() && fd == self.sockets.connection {
+            Ok(())
+        } else {
+            skip("a call on a descriptor that is not the connection", span)
+        }
+    }
+
+    fn close(&mut self, fd: Option<i64>, name_span: Span, span: Span) -> Result<(), Skip> {
+        let s = &mut self.sockets;
+        if fd.is_some() && fd == s.connection {
+            let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
+            s.connection = None;
+            if fd == s.socket {
+                s.socket = None;
+            }
+            self.step(Step::User(if abort { UserCall::Abort } else { UserCall::Close }), span);
+            return Ok(());
+        }
+        if fd.is_some() && fd == s.socket {
+            s.socket = None;
+            // A listener's close does not touch the connection it handed out; without one it
+            // ends the passive OPEN.
+            if !s.connected_once {
+                self.step(Step::User(UserCall::Close), span);
+            }
+            return Ok(());
+        }
+        skip("a `close` of a descriptor the script did not open", name_span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Source;
+    use crate::packetdrill::parse::parse;
+
+    fn plan_of(text: &str) -> Result<Plan, Skip> {
+        plan(&parse(&Source::new("t.pkt", text)).unwrap())
+    }
+
+    const PASSIVE: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+        +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+        +0 bind(3, ..., ...) = 0\n\
+        +0 listen(3, 1) = 0\n\
+        +0 < S 0:0(0) win 32792 <mss 1000,nop,eol>\n\
+        +0 > S. 0:0(0) ack 1 <...>\n\
+        +.1 < . 1:1(0) ack 1 win 257\n\
+        +0 accept(3, ..., ...) = 4\n\
+        +0 write(4, ..., 70000) = 70000\n\
+        +0 > P. 1:1001(1000) ack 1\n\
+        +0 read(4, ..., 100) = -1 EAGAIN (Resource temporarily unavailable)\n\
+        +0 close(4) = 0\n\
+        +0 %{ assert tcpi_state == TCP_FIN_WAIT1 }%\n";
+
+    #[test]
+    fn a_passive_open_becomes_steps_and_expectations() {
+        let p = plan_of(PASSIVE).unwrap();
+        let steps = &p.script.steps;
+        assert_eq!(steps[0], Step::User(UserCall::Listen));
+        let Step::Packet(syn) = steps[1] else { panic!("{steps:?}") };
+        assert_eq!((syn.flags, syn.seq, syn.window, syn.mss), (0x02, Rel::FromIsn(0), 32792, Some(1000)));
+        assert_eq!(steps[2], Step::Wait(Wait::Us(100_000)));
+        assert_eq!(steps[4..6], [Step::User(UserCall::Write(65535)), Step::User(UserCall::Write(4465))]);
+        assert_eq!(steps[6], Step::User(UserCall::Receive));
+        assert_eq!(steps[7], Step::User(UserCall::Close));
+        assert_eq!(steps.len(), 8);
+        let kinds: Vec<&Expect> = p.expectations.iter().map(|e| &e.what).collect();
+        assert!(matches!(kinds[0], Expect::Packet(o) if o.flags == 0x12 && o.mss.is_none() && o.due == Some((0, 0))));
+        assert!(matches!(kinds[1], Expect::Packet(o) if o.len == 1000 && o.due == Some((100_000, 100_000))));
+        assert_eq!(kinds[2], &Expect::Read { step: 6, octets: 0 });
+        assert_eq!(kinds[3], &Expect::State { step: Some(7), states: vec![State::FinWait1] });
+    }
+
+    #[test]
+    fn what_the_harness_cannot_play_is_skipped_with_its_place() {
+        let cases = [
+            ("0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n", "not TCP"),
+            ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_NODELAY, [1], 4) = 0\n", "TCP_NODELAY"),
+            ("0 < S 0:0(0) win 100 <mss 1000,sackOK,TS val 1 ecr 0>\n", "`sackOK`"),
+            ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n", "second socket"),
+            ("0 poll([{fd=3, events=POLLIN}], 1, 0) = 0\n", "`poll`"),
+            ("0 `echo`\n", "shell"),
+        ];
+        for (text, what) in cases {
+            let s = plan_of(text).unwrap_err();
+            assert!(s.what.contains(what), "{text}: {s:?}");
+        }
+        let s = plan_of(PASSIVE.replace("= 70000\n", "= 100\n").as_str()).unwrap_err();
+        assert!(s.what.contains("partial"), "{s:?}");
+    }
+
+    #[test]
+    fn linger_zero_makes_close_an_abort_and_a_listener_close_needs_no_connection() {
+        let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n\
+            +0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)\n\
+            +0 setsockopt(3, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0\n+1 close(3) = 0\n";
+        let p = plan_of(text).unwrap();
+        assert_eq!(p.script.steps, [Step::User(UserCall::Connect), Step::Wait(Wait::Us(1_000_000)), Step::User(UserCall::Abort)]);
+        let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 listen(3, 1) = 0\n+0 close(3) = 0\n";
+        assert_eq!(plan_of(text).unwrap().script.steps, [Step::User(UserCall::Listen), Step::User(UserCall::Close)]);
+    }
+}
