@@ -11,6 +11,7 @@ mod fuzz;
 mod matrix;
 mod probe;
 mod replay;
+mod run;
 mod show;
 mod simulate;
 #[cfg(unix)]
@@ -69,6 +70,7 @@ enum Command {
     Simulate(simulate::Args),
     Fuzz(fuzz::Args),
     Replay(replay::Args),
+    Run(run::Args),
     Probe(probe::Args),
     Matrix(matrix::Args),
     Bench(bench::Args),
@@ -84,7 +86,12 @@ impl Cli {
         // signal that kills tcpcheck.
         let talks_to_children = matches!(
             self.command,
-            Command::Fuzz(_) | Command::Replay(_) | Command::Probe(_) | Command::Bench(_) | Command::Matrix(_)
+            Command::Fuzz(_)
+                | Command::Replay(_)
+                | Command::Run(_)
+                | Command::Probe(_)
+                | Command::Bench(_)
+                | Command::Matrix(_)
         );
         #[cfg(unix)]
         if !talks_to_children {
@@ -105,6 +112,7 @@ impl Cli {
             Command::Simulate(args) => simulate::run(args),
             Command::Fuzz(args) => fuzz::run(args),
             Command::Replay(args) => replay::run(args),
+            Command::Run(args) => run::run(args),
             Command::Probe(args) => probe::run(args),
             Command::Matrix(args) => matrix::run(args),
             Command::Bench(args) => bench::run(args),

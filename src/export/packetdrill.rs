@@ -28,6 +28,7 @@ use crate::conform::{Params, Record, UserCall};
 use crate::endpoint::Event;
 use crate::model::{Input, State};
 use crate::time::{Duration, Instant};
+use crate::packetdrill::judge::first_stack_syn;
 use crate::packetdrill::vocab;
 use crate::wire::{Segment, SeqNum};
 
@@ -36,6 +37,9 @@ const SOCKET_FD: u32 = 3;
 
 /// The run as a packetdrill script. `header` (e.g. the verdict) opens it as `//` comments.
 pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>, header: &str) -> String {
+    // packetdrill learns the stack's ISN once, from its first SYN; a later connection's
+    // numbers are relative to the same base.
+    let stack_iss = first_stack_syn(trace).or(stack_iss);
     let mut w = Writer { out: String::new(), last: None, stack_iss };
     for line in header.lines() {
         w.comment(line);
@@ -62,6 +66,7 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
     // assertion at its end, so the script keeps the time and `tcpcheck run` replays it.
     let mut stack_state: Option<State> = None;
     let mut unmarked_wait: Option<Instant> = None;
+    let mut syn_sent = false;
     // Whether the peer's FIN is in, by the shadow's state: an empty read is then end-of-file.
     let mut fin_in = false;
     for (index, record) in trace.iter().enumerate() {
@@ -84,9 +89,17 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
                 sockets.call(&mut w, *at, *call, Read { octets: read, fin_in });
             }
             Record::Inbound { at, segment } => {
-                w.inbound(*at, segment);
+                // An ACK before the stack's first SYN, numbered from that SYN's ISN: a reader
+                // playing the script cannot know the ISN yet, so neither can it this number.
+                let before_iss = segment.ack.is_some() && w.stack_iss.is_some() && !syn_sent;
+                if before_iss {
+                    w.comment(&format!("peer sent (packetdrill cannot number it: its ACK precedes the stack's ISN): {segment}"));
+                } else {
+                    w.inbound(*at, segment);
+                }
             }
             Record::Outbound { at, segment } => {
+                syn_sent |= segment.ctl.contains(crate::wire::Control::SYN);
                 w.outbound(*at, segment);
             }
             Record::Garbled { error, .. } => w.comment(&format!("stack sent malformed bytes: {error}")),

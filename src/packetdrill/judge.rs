@@ -75,6 +75,15 @@ struct StepFacts {
     has_state: bool,
 }
 
+/// The base of the stack's relative numbers, as packetdrill takes it: the sequence number of
+/// the first SYN the stack sent in the run. The exporter numbers from the same.
+pub fn first_stack_syn(trace: &[Record]) -> Option<SeqNum> {
+    trace.iter().find_map(|r| match r {
+        Record::Outbound { segment, .. } if segment.ctl.contains(crate::wire::Control::SYN) => Some(segment.seq),
+        _ => None,
+    })
+}
+
 /// Judges `run` (made from `plan.script`) by the plan's expectations.
 pub fn judge(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) -> Judged {
     Judged { script: script_outcome(plan, run, clock, tolerance), oracle: run.verdict.clone() }
@@ -83,7 +92,7 @@ pub fn judge(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) -> Judg
 fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) -> Outcome {
     let mut steps: Vec<StepFacts> = Vec::new();
     let mut outbound: Vec<(Instant, &Segment)> = Vec::new();
-    let mut stack_iss: Option<SeqNum> = None;
+    let stack_iss = first_stack_syn(&run.trace);
     for record in &run.trace {
         if record.starts_step() {
             steps.push(StepFacts::default());
@@ -92,12 +101,7 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
         match record {
             Record::Read { data, .. } => facts.read += data.len(),
             Record::Stack { state, .. } => (facts.state, facts.has_state) = (*state, true),
-            Record::Outbound { at, segment } => {
-                if segment.ctl.contains(crate::wire::Control::SYN) && stack_iss.is_none() {
-                    stack_iss = Some(segment.seq);
-                }
-                outbound.push((*at, segment));
-            }
+            Record::Outbound { at, segment } => outbound.push((*at, segment)),
             _ => {}
         }
     }

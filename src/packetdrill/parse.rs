@@ -176,6 +176,11 @@ impl<'t> Parser<'t> {
 
     fn event(&mut self) -> Parsed<Event> {
         let span = self.here();
+        // The init and cleanup commands: a shell command without a time, first or last.
+        if let Some(Tok::BackQuoted(_)) = self.peek() {
+            self.pos += 1;
+            return Ok(Event { time: Time::Any, span, action: unsupported("a shell command (`...`)", span) });
+        }
         let time = self.event_time()?;
         let line = self.line_of(span.offset);
         let action = self.action(line)?;

@@ -355,6 +355,9 @@ impl Planner {
                     return skip(format!("a partial `{name}` (the stack interface reports no write result)"), call.result_span);
                 }
                 let mut left = len as u64;
+                if left == 0 {
+                    self.step(Step::User(UserCall::Write(0)), span);
+                }
                 while left > 0 {
                     let n = left.min(u64::from(u16::MAX)) as u16;
                     self.step(Step::User(UserCall::Write(n)), span);
@@ -405,13 +408,11 @@ impl Planner {
         }
     }
 
-    /// `fd` is the connection.
-    fn on_connection(&self, fd: Option<i64>, span: Span) -> Result<(), Skip> {
-        if fd.is_some() && fd == self.sockets.connection {
-            Ok(())
-        } else {
-            skip("a call on a descriptor that is not the connection", span)
-        }
+    /// A call on the connection. The harness's stack has one socket, so every descriptor
+    /// names it: a call on one the script never opened is the user's call on a fresh stack
+    /// (the exporter writes such calls for a run that called before opening).
+    fn on_connection(&self, _fd: Option<i64>, _span: Span) -> Result<(), Skip> {
+        Ok(())
     }
 
     fn close(&mut self, fd: Option<i64>, name_span: Span, span: Span) -> Result<(), Skip> {
@@ -427,14 +428,18 @@ impl Planner {
         }
         if fd.is_some() && fd == s.socket {
             s.socket = None;
+            let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
             // A listener's close does not touch the connection it handed out; without one it
             // ends the passive OPEN.
             if !s.connected_once {
-                self.step(Step::User(UserCall::Close), span);
+                self.step(Step::User(if abort { UserCall::Abort } else { UserCall::Close }), span);
             }
             return Ok(());
         }
-        skip("a `close` of a descriptor the script did not open", name_span)
+        let _ = name_span;
+        let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
+        self.step(Step::User(if abort { UserCall::Abort } else { UserCall::Close }), span);
+        Ok(())
     }
 }
 

@@ -1,0 +1,312 @@
+//! `tcpcheck run FILE|DIR...`: runs scripts (packetdrill's, or tcpcheck's own as JSON) against
+//! a stack, judged twice: by the script's own expectations and by the table's oracle.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use tcpcheck::conform::{Clock, Oracle, Script, Stack, Verdict};
+use tcpcheck::model::{Kind, Problem, Problems, Source, Span};
+use tcpcheck::packetdrill::judge::{self, Tolerance};
+use tcpcheck::packetdrill::{self, Outcome};
+
+use super::fuzz::{make_stack, Models, StackArg};
+use super::{bad_input, finding, render, CliError, OK};
+
+/// Run test scripts against a stack and judge each twice.
+///
+/// Each FILE is a packetdrill script (`*.pkt`, or any name not ending in `.json`) or a tcpcheck
+/// script (`*.json`: the steps of a fuzz script, as in a finding's `script`, or a whole finding).
+/// A DIR is searched for `*.pkt` and `*.json` files, recursively, in name order.
+///
+/// A packetdrill script is judged as packetdrill judges it (the stack's packets against the `>`
+/// lines, with sequence numbers relative to the ISNs, `read` results, `tcpi_state`
+/// assertions; times exactly on a virtual clock, within `--tolerance_usecs` on a real one),
+/// and the table's oracle judges the same run (row file:line, RFC section). A tcpcheck script
+/// has the oracle alone. A construct the harness cannot play (a shell command, python, UDP,
+/// options other than MSS on an inbound packet, a socket option it cannot set, ...) skips the
+/// script, naming the construct and its file:line:col.
+///
+/// Exit 0 if every script passes both judges (or is skipped), 1 if any fails either, 2 if any
+/// file cannot be read or parsed (each reported with file:line:col and a hint).
+#[derive(clap::Args)]
+pub struct Args {
+    /// Script files or directories of them
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The stack to run them against: reference, smoltcp, linux, lwip or exec:COMMAND
+    #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
+    stack: StackArg,
+    /// The table the reference stack executes
+    #[arg(long, short)]
+    model: Option<String>,
+    /// The table that judges the stack
+    #[arg(long)]
+    oracle: Option<String>,
+    /// Seed of the stack's choices (its ISNs)
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// On a real-time stack, how far a packet may be from its time, in microseconds
+    /// [default: the script's --tolerance_usecs, else packetdrill's 4000]
+    #[arg(long, value_name = "USECS")]
+    tolerance_usecs: Option<u64>,
+    /// Print one JSON document instead of lines
+    #[arg(long)]
+    json: bool,
+}
+
+/// What became of one file.
+enum Result_ {
+    /// It ran: the script's verdict (packetdrill scripts) and the oracle's.
+    Judged { script: Option<Outcome>, oracle: Option<Verdict>, disagreement: Option<&'static str> },
+    Skipped { construct: String, at: String },
+    /// It could not be read or parsed.
+    Error(String),
+}
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        collect(path, &mut files)?;
+    }
+    let models = Models::load(args.model.as_deref(), args.oracle.as_deref())?;
+    let mut stack = make_stack(&args.stack, &models, args.seed)?;
+    let params = stack.params().clone();
+    let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
+    let mut results = Vec::new();
+    for file in &files {
+        let result = run_file(file, &oracle, stack.as_mut(), params.clock, args.tolerance_usecs);
+        if !args.json {
+            print!("{}", show(file, &result));
+        }
+        results.push((file, result));
+    }
+    let summary = Summary::of(&results);
+    if args.json {
+        let scripts: Vec<Value> = results.iter().map(|(file, r)| to_json(file, r)).collect();
+        let value = json!({"stack": params.name, "oracle": models.oracle.name(), "scripts": scripts, "summary": summary.to_json()});
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        print!("{}", summary.text(&params.name, models.oracle.name()));
+    }
+    Ok(if summary.errors > 0 {
+        bad_input()
+    } else if summary.failed > 0 || summary.oracle_verdicts > 0 {
+        finding()
+    } else {
+        OK
+    })
+}
+
+/// The script files under `path`, sorted.
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
+    if !path.is_dir() {
+        if !path.exists() {
+            return Err(CliError(format!("error: {} does not exist\n", path.display())));
+        }
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| CliError(format!("error: failed to read {}: {e}\n", path.display())))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let script = p.extension().is_some_and(|e| e == "pkt" || e == "json");
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if script {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, clock: Clock, tolerance_usecs: Option<u64>) -> Result_ {
+    let name = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => return Result_::Error(format!("error: failed to read {name}: {e}\n")),
+    };
+    let source = Source::new(name.as_str(), text.as_str());
+    if file.extension().is_some_and(|e| e == "json") {
+        return match native(&source) {
+            Ok(script) => {
+                let run = oracle.run(stack, &script, false);
+                Result_::Judged { script: None, oracle: run.verdict, disagreement: None }
+            }
+            Err(problems) => Result_::Error(render(&problems)),
+        };
+    }
+    let parsed = match packetdrill::parse(&source) {
+        Ok(parsed) => parsed,
+        Err(problems) => return Result_::Error(render(&problems)),
+    };
+    let at = |span: Span| {
+        let (line, col) = source.locate(span.offset);
+        format!("{name}:{line}:{col}")
+    };
+    let plan = match packetdrill::plan(&parsed) {
+        Ok(plan) => plan,
+        Err(skip) => return Result_::Skipped { construct: skip.what, at: at(skip.span) },
+    };
+    let tolerance = Tolerance {
+        usecs: tolerance_usecs
+            .or_else(|| parsed.option("tolerance_usecs").and_then(|v| v.parse().ok()))
+            .unwrap_or(Tolerance::default().usecs),
+        percent: parsed.option("tolerance_percent").and_then(|v| v.parse().ok()).unwrap_or(Tolerance::default().percent),
+    };
+    let run = oracle.run(stack, &plan.script, true);
+    let judged = judge::judge(&plan, &run, clock, tolerance);
+    let disagreement = judged.disagreement();
+    match judged.script {
+        Outcome::Skipped(skip) => Result_::Skipped { construct: skip.what, at: at(skip.span) },
+        Outcome::Fail { span, expected, actual } => Result_::Judged {
+            script: Some(Outcome::Fail { span, expected: format!("{} {expected}", at(span)), actual }),
+            oracle: judged.oracle,
+            disagreement,
+        },
+        Outcome::Pass => Result_::Judged { script: Some(Outcome::Pass), oracle: judged.oracle, disagreement },
+    }
+}
+
+/// A tcpcheck script: the steps as JSON, bare or as a finding's `script`.
+fn native(source: &Source) -> Result<Script, Problems> {
+    let problem = |e: serde_json::Error| {
+        let offset = source.offset(e.line(), e.column());
+        Problems::new(
+            source,
+            vec![Problem::new(Kind::BadFile, Span::new(offset, 1), format!("not a tcpcheck script: {e}"), "here").help(
+                "a tcpcheck script is a JSON list of steps, e.g. [{\"user\":\"listen\"},{\"wait\":{\"ms\":10}}], or a finding file",
+            )],
+        )
+    };
+    let value: Value = serde_json::from_str(&source.text).map_err(problem)?;
+    let steps = match value {
+        Value::Object(mut finding) => finding.remove("script").unwrap_or(Value::Null),
+        other => other,
+    };
+    serde_json::from_value(steps).map_err(problem)
+}
+
+fn show(file: &Path, result: &Result_) -> String {
+    let name = file.display();
+    match result {
+        Result_::Error(text) => format!("ERROR {name}\n{text}"),
+        Result_::Skipped { construct, at } => format!("SKIP  {name}\n      {at}: {construct}\n"),
+        Result_::Judged { script, oracle, disagreement } => {
+            let failed = matches!(script, Some(Outcome::Fail { .. })) || oracle.is_some();
+            let mut out = format!("{} {name}\n", if failed { "FAIL " } else { "PASS " });
+            if let Some(Outcome::Fail { expected, actual, .. }) = script {
+                out += &format!("      script: expected {expected}\n              actual   {actual}\n");
+            }
+            match oracle {
+                Some(v) => {
+                    out += "      oracle: ";
+                    out += &v.to_string().replace('\n', "\n              ");
+                    out.push('\n');
+                }
+                None if script.is_some() => out += "      oracle: no verdict\n",
+                None => {}
+            }
+            if let Some(d) = disagreement {
+                out += &format!("      they disagree: {d}\n");
+            }
+            out
+        }
+    }
+}
+
+fn to_json(file: &Path, result: &Result_) -> Value {
+    let name = file.display().to_string();
+    match result {
+        Result_::Error(text) => json!({"file": name, "outcome": "error", "error": text}),
+        Result_::Skipped { construct, at } => json!({"file": name, "outcome": "skipped", "construct": construct, "at": at}),
+        Result_::Judged { script, oracle, disagreement } => {
+            let script_json = match script {
+                None => Value::Null,
+                Some(Outcome::Pass) => json!({"outcome": "pass"}),
+                Some(Outcome::Fail { expected, actual, .. }) => json!({"outcome": "fail", "expected": expected, "actual": actual}),
+                Some(Outcome::Skipped(_)) => Value::Null,
+            };
+            let failed = matches!(script, Some(Outcome::Fail { .. })) || oracle.is_some();
+            json!({
+                "file": name,
+                "outcome": if failed { "fail" } else { "pass" },
+                "script": script_json,
+                "oracle": oracle,
+                "disagreement": disagreement,
+            })
+        }
+    }
+}
+
+/// Counts, as packetdrill's `run_all.py` gives them, and the skips by construct.
+#[derive(Default)]
+struct Summary {
+    total: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    errors: usize,
+    script_failures: usize,
+    oracle_verdicts: usize,
+    disagreements: usize,
+    skipped_by: BTreeMap<String, usize>,
+}
+
+impl Summary {
+    fn of(results: &[(&PathBuf, Result_)]) -> Summary {
+        let mut s = Summary { total: results.len(), ..Summary::default() };
+        for (_, r) in results {
+            match r {
+                Result_::Error(_) => s.errors += 1,
+                Result_::Skipped { construct, .. } => {
+                    s.skipped += 1;
+                    *s.skipped_by.entry(construct.clone()).or_default() += 1;
+                }
+                Result_::Judged { script, oracle, disagreement } => {
+                    let script_failed = matches!(script, Some(Outcome::Fail { .. }));
+                    s.script_failures += usize::from(script_failed);
+                    s.oracle_verdicts += usize::from(oracle.is_some());
+                    s.disagreements += usize::from(disagreement.is_some());
+                    if script_failed || oracle.is_some() {
+                        s.failed += 1;
+                    } else {
+                        s.passed += 1;
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    fn text(&self, stack: &str, oracle: &str) -> String {
+        let mut out = format!(
+            "\n{} scripts on {stack}: {} passed, {} failed, {} skipped, {} unreadable\n",
+            self.total, self.passed, self.failed, self.skipped, self.errors
+        );
+        out += &format!(
+            "  judged by the script: {} failed; by the table ({oracle}): {} verdicts; they disagree on {}\n",
+            self.script_failures, self.oracle_verdicts, self.disagreements
+        );
+        if !self.skipped_by.is_empty() {
+            out += "  skipped by construct:\n";
+            let mut by: Vec<(&String, &usize)> = self.skipped_by.iter().collect();
+            by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            for (what, n) in by {
+                out += &format!("    {n:>4}  {what}\n");
+            }
+        }
+        out
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "total": self.total, "passed": self.passed, "failed": self.failed, "skipped": self.skipped,
+            "unreadable": self.errors, "script_failures": self.script_failures,
+            "oracle_verdicts": self.oracle_verdicts, "disagreements": self.disagreements,
+            "skipped_by": self.skipped_by,
+        })
+    }
+}
