@@ -30,7 +30,10 @@ fn our_passing_scripts_pass_on_the_reference_stack_judged_twice() {
     let out = run(&["tests/packetdrill/pass"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("PASS  tests/packetdrill/pass/passive-open-data-close.pkt\n      oracle: no verdict"), "{text}");
+    assert!(
+        text.contains("PASS  tests/packetdrill/pass/passive-open-data-close.pkt\n      oracle: no verdict"),
+        "{text}"
+    );
     assert!(text.contains("2 scripts on reference (rfc9293): 2 passed, 0 failed, 0 skipped, 0 unreadable"), "{text}");
 }
 
@@ -39,7 +42,10 @@ fn a_failing_script_names_its_line_both_verdicts_and_the_disagreement() {
     let out = run(&["tests/packetdrill/fail/wrong-ack.pkt"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("script: expected tests/packetdrill/fail/wrong-ack.pkt:7:1 > S. 0:0(0) ack 2 <...>"), "{text}");
+    assert!(
+        text.contains("script: expected tests/packetdrill/fail/wrong-ack.pkt:7:1 > S. 0:0(0) ack 2 <...>"),
+        "{text}"
+    );
     assert!(text.contains("actual   S. 0:0(0) ack 1 win 4096 <mss 536> at 0s"), "{text}");
     assert!(text.contains("they disagree: the script fails where the table accepts"), "{text}");
     // Times are exact on a virtual clock.
@@ -70,7 +76,10 @@ fn unsupported_constructs_skip_with_their_place_and_bad_syntax_exits_2() {
     let out = run(&["tests/packetdrill/skip"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("tests/packetdrill/skip/timestamps.pkt:5:37: TCP option `sackOK` on an inbound packet"), "{text}");
+    assert!(
+        text.contains("tests/packetdrill/skip/timestamps.pkt:5:37: TCP option `sackOK` on an inbound packet"),
+        "{text}"
+    );
     assert!(text.contains("tests/packetdrill/skip/shell.pkt:1:1: a shell command"), "{text}");
     assert!(text.contains("0 passed, 0 failed, 2 skipped"), "{text}");
 
@@ -88,8 +97,11 @@ fn unsupported_constructs_skip_with_their_place_and_bad_syntax_exits_2() {
 fn tcpcheck_scripts_run_as_json_without_a_finding_wrapper() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("open.json");
-    std::fs::write(&file, r#"[{"user":"listen"},{"inject":{"kind":"syn","seq":"exact","ack":"exact","len":0,"window":"open"}}]"#)
-        .unwrap();
+    std::fs::write(
+        &file,
+        r#"[{"user":"listen"},{"inject":{"kind":"syn","seq":"exact","ack":"exact","len":0,"window":"open"}}]"#,
+    )
+    .unwrap();
     let out = run(&["--json", file.to_str().unwrap()]);
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{value}");
@@ -122,7 +134,7 @@ fn round_trip(stack_model: &str, script: &Script) -> Option<Result<(), String>> 
         Ok(p) => p,
         Err(p) => return Some(Err(format!("{}\n{text}", p.render_plain()))),
     };
-    let plan = plan(&parsed).ok()?;
+    let plan = plan(&parsed, false).ok()?;
     let second = oracle.to_the_end().run(&mut stack, &plan.script, true);
     let judged = judge(&plan, &second, params.clock, Tolerance::default());
     let key = |v: &Option<tcpcheck::conform::Verdict>| v.as_ref().map(|v| (v.check, v.row.clone()));
@@ -138,7 +150,9 @@ fn round_trip(stack_model: &str, script: &Script) -> Option<Result<(), String>> 
 #[test]
 fn every_seed_round_trips_on_every_shipped_model() {
     let mut through = 0;
-    for model in ["rfc9293", "rfc793", "no-time-wait", "two-packet-handshake", "no-2msl-restart", "rst-closes-time-wait"] {
+    for model in
+        ["rfc9293", "rfc793", "no-time-wait", "two-packet-handshake", "no-2msl-restart", "rst-closes-time-wait"]
+    {
         for seed in tcpcheck::conform::script::SEEDS {
             if let Some(result) = round_trip(model, &seed.script()) {
                 result.unwrap_or_else(|e| panic!("{model}/{}: {e}", seed.name));

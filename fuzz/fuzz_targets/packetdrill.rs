@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let source = Source::new("fuzz.pkt", text.as_ref());
     match parse(&source) {
         Ok(script) => {
-            if let Ok(plan) = plan(&script) {
+            if let Ok(plan) = plan(&script, true) {
                 assert!(plan.script.steps.len() <= MAX_STEPS);
                 assert_eq!(plan.script.steps.len(), plan.step_spans.len());
             }

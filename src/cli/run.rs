@@ -51,6 +51,10 @@ pub struct Args {
     /// [default: the script's --tolerance_usecs, else packetdrill's 4000]
     #[arg(long, value_name = "USECS")]
     tolerance_usecs: Option<u64>,
+    /// Play packetdrill scripts without their shell commands (mostly `sysctl` settings for the
+    /// Linux they were written against) instead of skipping them
+    #[arg(long)]
+    ignore_shell: bool,
     /// Print one JSON document instead of lines
     #[arg(long)]
     json: bool,
@@ -59,8 +63,15 @@ pub struct Args {
 /// What became of one file.
 enum Result_ {
     /// It ran: the script's verdict (packetdrill scripts) and the oracle's.
-    Judged { script: Option<Outcome>, oracle: Option<Verdict>, disagreement: Option<&'static str> },
-    Skipped { construct: String, at: String },
+    Judged {
+        script: Option<Outcome>,
+        oracle: Option<Verdict>,
+        disagreement: Option<&'static str>,
+    },
+    Skipped {
+        construct: String,
+        at: String,
+    },
     /// It could not be read or parsed.
     Error(String),
 }
@@ -76,7 +87,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
     let mut results = Vec::new();
     for file in &files {
-        let result = run_file(file, &oracle, stack.as_mut(), params.clock, args.tolerance_usecs);
+        let result = run_file(file, &oracle, stack.as_mut(), params.clock, &args);
         if !args.json {
             print!("{}", show(file, &result));
         }
@@ -108,7 +119,8 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let entries = std::fs::read_dir(path).map_err(|e| CliError(format!("error: failed to read {}: {e}\n", path.display())))?;
+    let entries =
+        std::fs::read_dir(path).map_err(|e| CliError(format!("error: failed to read {}: {e}\n", path.display())))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
@@ -122,7 +134,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, clock: Clock, tolerance_usecs: Option<u64>) -> Result_ {
+fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, clock: Clock, args: &Args) -> Result_ {
     let name = file.display().to_string();
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
@@ -146,15 +158,19 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, clock: Clock, t
         let (line, col) = source.locate(span.offset);
         format!("{name}:{line}:{col}")
     };
-    let plan = match packetdrill::plan(&parsed) {
+    let plan = match packetdrill::plan(&parsed, args.ignore_shell) {
         Ok(plan) => plan,
         Err(skip) => return Result_::Skipped { construct: skip.what, at: at(skip.span) },
     };
     let tolerance = Tolerance {
-        usecs: tolerance_usecs
+        usecs: args
+            .tolerance_usecs
             .or_else(|| parsed.option("tolerance_usecs").and_then(|v| v.parse().ok()))
             .unwrap_or(Tolerance::default().usecs),
-        percent: parsed.option("tolerance_percent").and_then(|v| v.parse().ok()).unwrap_or(Tolerance::default().percent),
+        percent: parsed
+            .option("tolerance_percent")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Tolerance::default().percent),
     };
     let run = oracle.run(stack, &plan.script, true);
     let judged = judge::judge(&plan, &run, clock, tolerance);
@@ -221,12 +237,16 @@ fn to_json(file: &Path, result: &Result_) -> Value {
     let name = file.display().to_string();
     match result {
         Result_::Error(text) => json!({"file": name, "outcome": "error", "error": text}),
-        Result_::Skipped { construct, at } => json!({"file": name, "outcome": "skipped", "construct": construct, "at": at}),
+        Result_::Skipped { construct, at } => {
+            json!({"file": name, "outcome": "skipped", "construct": construct, "at": at})
+        }
         Result_::Judged { script, oracle, disagreement } => {
             let script_json = match script {
                 None => Value::Null,
                 Some(Outcome::Pass) => json!({"outcome": "pass"}),
-                Some(Outcome::Fail { expected, actual, .. }) => json!({"outcome": "fail", "expected": expected, "actual": actual}),
+                Some(Outcome::Fail { expected, actual, .. }) => {
+                    json!({"outcome": "fail", "expected": expected, "actual": actual})
+                }
                 Some(Outcome::Skipped(_)) => Value::Null,
             };
             let failed = matches!(script, Some(Outcome::Fail { .. })) || oracle.is_some();

@@ -906,7 +906,8 @@ impl Harness<'_, '_, '_, '_> {
     /// The segment a [`Packet`] step gives, written into `out`: flags, window and MSS as
     /// given, numbers resolved as for [`Inject`], text the stream's pattern.
     fn build_packet(&self, packet: Packet, out: &mut Segment) {
-        let inject = Inject { kind: Kind::Bits(packet.flags), seq: packet.seq, ack: packet.ack, len: 0, window: Window::Zero };
+        let inject =
+            Inject { kind: Kind::Bits(packet.flags), seq: packet.seq, ack: packet.ack, len: 0, window: Window::Zero };
         self.build(inject, out);
         if let Rel::FromIsn(n) = packet.ack {
             // After a verdict the shadow may not have learnt the stack's ISS; the run has.

@@ -27,9 +27,9 @@ use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Params, Record, UserCall};
 use crate::endpoint::Event;
 use crate::model::{Input, State};
-use crate::time::{Duration, Instant};
 use crate::packetdrill::judge::first_stack_syn;
 use crate::packetdrill::vocab;
+use crate::time::{Duration, Instant};
 use crate::wire::{Segment, SeqNum};
 
 /// The listening (or connecting) socket's descriptor: the first packetdrill hands out.
@@ -93,7 +93,9 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
                 // playing the script cannot know the ISN yet, so neither can it this number.
                 let before_iss = segment.ack.is_some() && w.stack_iss.is_some() && !syn_sent;
                 if before_iss {
-                    w.comment(&format!("peer sent (packetdrill cannot number it: its ACK precedes the stack's ISN): {segment}"));
+                    w.comment(&format!(
+                        "peer sent (packetdrill cannot number it: its ACK precedes the stack's ISN): {segment}"
+                    ));
                 } else {
                     w.inbound(*at, segment);
                 }
@@ -346,12 +348,12 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
-    use crate::wire::Control;
     use crate::adapter::Reference;
     use crate::conform::script::SEEDS;
     use crate::conform::{Oracle, Run, Stack};
     use crate::model::shipped::Shipped;
     use crate::model::Model;
+    use crate::wire::Control;
 
     fn model(name: &str) -> Model {
         Shipped::find(name).unwrap().load().unwrap()
@@ -457,7 +459,10 @@ mod tests {
         assert_eq!(lines[fin + 1], "+0 > . 2:2(0) ack 2", "{text}");
         // The second one a further MSL and 500ms on: the MSL's end is marked by the state.
         let again = lines[fin + 2..].iter().position(|l| l.ends_with("< F. 1:1(0) ack 2 win 8192")).expect(&text);
-        assert_eq!(lines[fin + 2 + again - 1], "+120.000 %{ assert tcpi_state in (TCP_TIME_WAIT, TCP_CLOSE), tcpi_state }%");
+        assert_eq!(
+            lines[fin + 2 + again - 1],
+            "+120.000 %{ assert tcpi_state in (TCP_TIME_WAIT, TCP_CLOSE), tcpi_state }%"
+        );
         assert_eq!(lines[fin + 2 + again], "+0.500 < F. 1:1(0) ack 2 win 8192", "{text}");
     }
 

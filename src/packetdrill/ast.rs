@@ -65,6 +65,10 @@ pub enum Action {
     /// `%{ assert tcpi_state == TCP_X }%`, or a `getsockopt` of `TCP_INFO` naming
     /// `tcpi_state`: the connection's state must be one of these (Linux's `TCP_*` names).
     StateIs(Vec<String>),
+    /// `` `command` ``: a shell command (most set sysctls for the Linux the script was
+    /// written against). The harness cannot run it on a stack; `run --ignore-shell` plays
+    /// the rest of the script without it.
+    Shell(String),
     Unsupported(Unsupported),
 }
 
@@ -109,7 +113,10 @@ pub enum TcpOption {
     WScale(u8),
     SackOk,
     Sack(Vec<(u32, u32)>),
-    Timestamp { val: u32, ecr: u32 },
+    Timestamp {
+        val: u32,
+        ecr: u32,
+    },
     /// Any other option packetdrill knows (`md5`, `FO`, `FOEXP`, `ECN`), by its name.
     Other(String),
 }

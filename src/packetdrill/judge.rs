@@ -37,7 +37,11 @@ impl Default for Tolerance {
 pub enum Outcome {
     Pass,
     /// The first expectation that did not hold.
-    Fail { span: Span, expected: String, actual: String },
+    Fail {
+        span: Span,
+        expected: String,
+        actual: String,
+    },
     /// The run could not reach an expectation (the stack's user could not make a call).
     Skipped(Skip),
 }
@@ -160,7 +164,9 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
                 let names = states.iter().map(|s| vocab::tcpi_name(*s)).collect::<Vec<_>>().join(" or ");
                 match state {
                     Some(state) if states.contains(&state) => {}
-                    Some(state) => return fail(format!("tcpi_state {names}"), format!("{} ({state})", vocab::tcpi_name(state))),
+                    Some(state) => {
+                        return fail(format!("tcpi_state {names}"), format!("{} ({state})", vocab::tcpi_name(state)))
+                    }
                     None if known => {
                         return Outcome::Skipped(Skip {
                             what: "a tcpi_state assertion on a stack that does not report its state".into(),

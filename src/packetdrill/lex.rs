@@ -256,7 +256,10 @@ mod tests {
             ]
         );
         assert_eq!(toks("= -1 EINPROGRESS"), vec![Punct('='), Int(-1), Word("EINPROGRESS".into())]);
-        assert_eq!(toks("0x1f 192.0.2.1 0.100 ..."), vec![Hex(31), Addr("192.0.2.1".into()), Float("0.100".into()), Ellipsis]);
+        assert_eq!(
+            toks("0x1f 192.0.2.1 0.100 ..."),
+            vec![Hex(31), Addr("192.0.2.1".into()), Float("0.100".into()), Ellipsis]
+        );
         assert_eq!(toks("--tolerance_usecs=10000"), vec![Option("tolerance_usecs".into()), Punct('='), Int(10000)]);
     }
 

@@ -6,7 +6,9 @@
 //! commands, python, options of AccECN) become [`Action::Unsupported`]; deciding what to do
 //! with the ones that are understood is [`super::plan`]'s business. Never panics.
 
-use super::ast::{Action, Direction, Event, Expr, Packet, PdScript, ScriptOption, Syscall, TcpOption, Time, Unsupported};
+use super::ast::{
+    Action, Direction, Event, Expr, Packet, PdScript, ScriptOption, Syscall, TcpOption, Time, Unsupported,
+};
 use super::lex::{lex, Tok, Token};
 use super::vocab;
 use crate::model::{did_you_mean, Kind, Problem, Problems, Source, Span};
@@ -82,8 +84,13 @@ impl<'t> Parser<'t> {
     /// An error at the next token: `expected`, what was found, and a hint.
     fn expected(&self, expected: &str, help: &str) -> Problem {
         let found = self.peek().map_or("the end of the file".to_string(), Tok::describe);
-        Problem::new(Kind::Syntax, self.here(), format!("expected {expected}, found {found}"), format!("expected {expected}"))
-            .help(help.to_string())
+        Problem::new(
+            Kind::Syntax,
+            self.here(),
+            format!("expected {expected}, found {found}"),
+            format!("expected {expected}"),
+        )
+        .help(help.to_string())
     }
 
     fn expect_punct(&mut self, c: char, help: &str) -> Parsed<Span> {
@@ -177,9 +184,9 @@ impl<'t> Parser<'t> {
     fn event(&mut self) -> Parsed<Event> {
         let span = self.here();
         // The init and cleanup commands: a shell command without a time, first or last.
-        if let Some(Tok::BackQuoted(_)) = self.peek() {
+        if let Some(Tok::BackQuoted(command)) = self.peek() {
             self.pos += 1;
-            return Ok(Event { time: Time::Any, span, action: unsupported("a shell command (`...`)", span) });
+            return Ok(Event { time: Time::Any, span, action: Action::Shell(command.clone()) });
         }
         let time = self.event_time()?;
         let line = self.line_of(span.offset);
@@ -188,7 +195,8 @@ impl<'t> Parser<'t> {
     }
 
     fn event_time(&mut self) -> Parsed<Time> {
-        const HELP: &str = "an event starts with its time: `0.100` (absolute), `+0.1` (relative), `*` or a range `0.1~0.2`";
+        const HELP: &str =
+            "an event starts with its time: `0.100` (absolute), `+0.1` (relative), `*` or a range `0.1~0.2`";
         if self.eat_punct('*') {
             return Ok(Time::Any);
         }
@@ -221,7 +229,9 @@ impl<'t> Parser<'t> {
             _ => return Err(self.expected("a time", help)),
         };
         self.pos += 1;
-        us.ok_or_else(|| Problem::new(Kind::Syntax, span, "time too large", "here").help("times are at most 2^64 microseconds"))
+        us.ok_or_else(|| {
+            Problem::new(Kind::Syntax, span, "time too large", "here").help("times are at most 2^64 microseconds")
+        })
     }
 
     fn action(&mut self, line: usize) -> Parsed<Action> {
@@ -235,9 +245,9 @@ impl<'t> Parser<'t> {
                 self.syscall(Some(end)).map(Action::Syscall)
             }
             Some(Tok::Word(_)) if self.peek_at(1) == Some(&Tok::Punct('(')) => self.syscall(None).map(Action::Syscall),
-            Some(Tok::BackQuoted(_)) => {
+            Some(Tok::BackQuoted(command)) => {
                 self.pos += 1;
-                Ok(unsupported("a shell command (`...`)", span))
+                Ok(Action::Shell(command.clone()))
             }
             Some(Tok::Code(code)) => {
                 self.pos += 1;
@@ -265,7 +275,9 @@ impl<'t> Parser<'t> {
             Some(Tok::Word(w)) if w == "udp" => Some("a UDP packet".to_string()),
             Some(Tok::Word(w)) if w == "icmp" => Some("an ICMP packet".to_string()),
             Some(Tok::Punct('(' | '[')) => Some("IP header fields on a packet (ECN, TOS, TTL, flow label)".to_string()),
-            Some(Tok::Int(_)) if self.peek_at(1) == Some(&Tok::Punct('>')) => Some("explicit ports on a packet".to_string()),
+            Some(Tok::Int(_)) if self.peek_at(1) == Some(&Tok::Punct('>')) => {
+                Some("explicit ports on a packet".to_string())
+            }
             _ => None,
         };
         if let Some(what) = what {
@@ -308,10 +320,14 @@ impl<'t> Parser<'t> {
             span,
         };
         if self.eat_word("ack") {
-            packet.ack = Some(self.integer("an acknowledgment number", 0, u32::MAX.into(), "`ack N`, relative to the receiver's ISN")?.0 as u32);
+            packet.ack = Some(
+                self.integer("an acknowledgment number", 0, u32::MAX.into(), "`ack N`, relative to the receiver's ISN")?
+                    .0 as u32,
+            );
         }
         if self.eat_word("win") {
-            packet.window = Some(self.integer("a window", 0, u16::MAX.into(), "`win N`, the raw 16-bit field")?.0 as u16);
+            packet.window =
+                Some(self.integer("a window", 0, u16::MAX.into(), "`win N`, the raw 16-bit field")?.0 as u16);
         }
         if self.eat_word("urg") {
             packet.urgent = Some(self.integer("an urgent pointer", 0, u16::MAX.into(), "`urg N`")?.0 as u16);
@@ -324,7 +340,8 @@ impl<'t> Parser<'t> {
 
     /// The flag letters: the flags byte, or what makes the packet unsupported.
     fn flags(&mut self) -> Parsed<Result<u8, String>> {
-        const HELP: &str = "flags are tcpdump's letters: S F R P U E W and `.` for ACK (`S.`, `P.`, `F.`), or `-` for none";
+        const HELP: &str =
+            "flags are tcpdump's letters: S F R P U E W and `.` for ACK (`S.`, `P.`, `F.`), or `-` for none";
         let letters = match self.peek() {
             Some(Tok::Punct('.')) => {
                 self.pos += 1;
@@ -350,7 +367,9 @@ impl<'t> Parser<'t> {
         match vocab::flags_from_letters(&text) {
             Ok(bits) => Ok(Ok(bits)),
             Err(vocab::FlagError::AccEcn(c)) => Ok(Err(format!("an AccECN flag (`{c}`)"))),
-            Err(vocab::FlagError::Unknown(c)) => Err(Problem::new(Kind::Syntax, span, format!("unknown TCP flag `{c}`"), "here").help(HELP)),
+            Err(vocab::FlagError::Unknown(c)) => {
+                Err(Problem::new(Kind::Syntax, span, format!("unknown TCP flag `{c}`"), "here").help(HELP))
+            }
         }
     }
 
@@ -380,7 +399,8 @@ impl<'t> Parser<'t> {
                 "sack" => {
                     let mut blocks = Vec::new();
                     while matches!(self.peek(), Some(Tok::Int(_))) {
-                        let (a, _) = self.integer("a SACK block start", 0, u32::MAX.into(), "`sack 1:1001 2001:3001`")?;
+                        let (a, _) =
+                            self.integer("a SACK block start", 0, u32::MAX.into(), "`sack 1:1001 2001:3001`")?;
                         self.expect_punct(':', "a SACK block is `start:end`")?;
                         let (b, _) = self.integer("a SACK block end", 0, u32::MAX.into(), "`sack 1:1001 2001:3001`")?;
                         blocks.push((a as u32, b as u32));
@@ -609,7 +629,9 @@ mod tests {
 
     #[test]
     fn times_absolute_relative_any_and_ranges() {
-        let e = events("0.100 close(3) = 0\n+1 close(3) = 0\n* close(3) = 0\n0.1~0.2 close(3) = 0\n+.5~+1.25 close(3) = 0\n");
+        let e = events(
+            "0.100 close(3) = 0\n+1 close(3) = 0\n* close(3) = 0\n0.1~0.2 close(3) = 0\n+.5~+1.25 close(3) = 0\n",
+        );
         let times: Vec<Time> = e.iter().map(|e| e.time).collect();
         assert_eq!(
             times,
@@ -659,10 +681,11 @@ mod tests {
             .map(|e| match &e.action {
                 Action::Unsupported(u) => u.what.clone(),
                 Action::StateIs(s) => s.join(","),
+                Action::Shell(c) => format!("shell {c}"),
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert!(whats[0].contains("shell"), "{whats:?}");
+        assert_eq!(whats[0], "shell sysctl -q net.ipv4.tcp_timestamps=0", "{whats:?}");
         assert!(whats[1].contains("IP header"), "{whats:?}");
         assert!(whats[2].contains("UDP"), "{whats:?}");
         assert!(whats[3].contains("ICMP"), "{whats:?}");
@@ -674,8 +697,9 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_their_place_and_a_hint_and_parsing_goes_on() {
-        let problems = parse_text("0 < S 0:10(0) win 1\n+0 > Q. 0:0(0) ack 1\n+0 < . 1:1(0) <mss 1,wsclae 7>\n+0 bogus\n")
-            .unwrap_err();
+        let problems =
+            parse_text("0 < S 0:10(0) win 1\n+0 > Q. 0:0(0) ack 1\n+0 < . 1:1(0) <mss 1,wsclae 7>\n+0 bogus\n")
+                .unwrap_err();
         let text = problems.render_plain();
         assert_eq!(problems.problems.len(), 4, "{text}");
         assert!(text.contains("inconsistent sequence numbers: 0 + 0 is not 10"), "{text}");
@@ -687,7 +711,12 @@ mod tests {
 
     #[test]
     fn out_of_range_numbers_are_errors() {
-        for text in ["0 < S 4294967296:4294967296(0) win 1", "0 < S 0:0(0) win 65536", "0 < S 0:70000(70000) win 1", "-1 close(3) = 0"] {
+        for text in [
+            "0 < S 4294967296:4294967296(0) win 1",
+            "0 < S 0:0(0) win 65536",
+            "0 < S 0:70000(70000) win 1",
+            "-1 close(3) = 0",
+        ] {
             assert!(parse_text(text).is_err(), "{text}");
         }
     }

@@ -123,14 +123,16 @@ struct Planner {
     /// Script time of the previous event, and how far the steps have taken the harness.
     last: u64,
     now: u64,
+    ignore_shell: bool,
 }
 
-/// The plan for `script`, or why it cannot run.
-pub fn plan(script: &PdScript) -> Result<Plan, Skip> {
+/// The plan for `script`, or why it cannot run. Shell commands skip the script unless
+/// `ignore_shell`.
+pub fn plan(script: &PdScript, ignore_shell: bool) -> Result<Plan, Skip> {
     if let Some((what, span)) = script.unsupported() {
         return skip(what, span);
     }
-    let mut p = Planner { plan: Plan::default(), sockets: Sockets::default(), last: 0, now: 0 };
+    let mut p = Planner { plan: Plan::default(), sockets: Sockets::default(), last: 0, now: 0, ignore_shell };
     for event in &script.events {
         p.event(event)?;
     }
@@ -200,6 +202,8 @@ impl Planner {
                 self.expect(span, Expect::State { step, states });
                 Ok(())
             }
+            Action::Shell(_) if self.ignore_shell => Ok(()),
+            Action::Shell(_) => skip("a shell command (`...`; run --ignore-shell plays the script without it)", span),
             Action::Unsupported(u) => skip(u.what.clone(), u.span),
         }
     }
@@ -212,7 +216,10 @@ impl Planner {
                 TcpOption::Mss(m) => mss = Some(*m),
                 other => {
                     return skip(
-                        format!("TCP option `{}` on an inbound packet (tcpcheck's segments carry only MSS)", other.name()),
+                        format!(
+                            "TCP option `{}` on an inbound packet (tcpcheck's segments carry only MSS)",
+                            other.name()
+                        ),
                         *span,
                     )
                 }
@@ -254,7 +261,10 @@ impl Planner {
         let failing = |what: &str| -> Result<(), Skip> {
             match (result, &call.errno) {
                 (Some(r), _) if r < 0 => skip(
-                    format!("{what} expected to fail ({}): the stack interface reports no errors", call.errno.as_deref().unwrap_or("-1")),
+                    format!(
+                        "{what} expected to fail ({}): the stack interface reports no errors",
+                        call.errno.as_deref().unwrap_or("-1")
+                    ),
                     call.result_span,
                 ),
                 _ => Ok(()),
@@ -263,7 +273,10 @@ impl Planner {
         match name {
             "socket" => {
                 failing("`socket`")?;
-                let stream = !call.args.iter().any(|(e, _)| e.mentions("SOCK_DGRAM") || e.mentions("SOCK_RAW") || e.mentions("IPPROTO_UDP"));
+                let stream = !call
+                    .args
+                    .iter()
+                    .any(|(e, _)| e.mentions("SOCK_DGRAM") || e.mentions("SOCK_RAW") || e.mentions("IPPROTO_UDP"));
                 if !stream {
                     return skip("a socket that is not TCP", call.name_span);
                 }
@@ -326,7 +339,10 @@ impl Planner {
                             _ => skip("`SO_LINGER` with a timeout other than zero", call.name_span),
                         }
                     }
-                    other => skip(format!("socket option `{other}` (the harness cannot set it on the stack)"), call.name_span),
+                    other => skip(
+                        format!("socket option `{other}` (the harness cannot set it on the stack)"),
+                        call.name_span,
+                    ),
                 }
             }
             "getsockopt" => {
@@ -339,7 +355,10 @@ impl Planner {
                         self.expect(span, Expect::State { step, states: vec![state] });
                         Ok(())
                     }
-                    _ => skip(format!("`getsockopt` of `{option}` (only `TCP_INFO`'s `tcpi_state` is read)"), call.name_span),
+                    _ => skip(
+                        format!("`getsockopt` of `{option}` (only `TCP_INFO`'s `tcpi_state` is read)"),
+                        call.name_span,
+                    ),
                 }
             }
             "write" | "send" | "sendto" => {
@@ -352,7 +371,10 @@ impl Planner {
                     return skip(format!("`{name}` without a byte count"), call.name_span);
                 };
                 if result != Some(len) {
-                    return skip(format!("a partial `{name}` (the stack interface reports no write result)"), call.result_span);
+                    return skip(
+                        format!("a partial `{name}` (the stack interface reports no write result)"),
+                        call.result_span,
+                    );
                 }
                 let mut left = len as u64;
                 if left == 0 {
@@ -450,7 +472,7 @@ mod tests {
     use crate::packetdrill::parse::parse;
 
     fn plan_of(text: &str) -> Result<Plan, Skip> {
-        plan(&parse(&Source::new("t.pkt", text)).unwrap())
+        plan(&parse(&Source::new("t.pkt", text)).unwrap(), false)
     }
 
     const PASSIVE: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
@@ -490,9 +512,15 @@ mod tests {
     fn what_the_harness_cannot_play_is_skipped_with_its_place() {
         let cases = [
             ("0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n", "not TCP"),
-            ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_NODELAY, [1], 4) = 0\n", "TCP_NODELAY"),
+            (
+                "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_NODELAY, [1], 4) = 0\n",
+                "TCP_NODELAY",
+            ),
             ("0 < S 0:0(0) win 100 <mss 1000,sackOK,TS val 1 ecr 0>\n", "`sackOK`"),
-            ("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n", "second socket"),
+            (
+                "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n",
+                "second socket",
+            ),
             ("0 poll([{fd=3, events=POLLIN}], 1, 0) = 0\n", "`poll`"),
             ("0 `echo`\n", "shell"),
         ];
@@ -510,7 +538,10 @@ mod tests {
             +0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)\n\
             +0 setsockopt(3, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0\n+1 close(3) = 0\n";
         let p = plan_of(text).unwrap();
-        assert_eq!(p.script.steps, [Step::User(UserCall::Connect), Step::Wait(Wait::Us(1_000_000)), Step::User(UserCall::Abort)]);
+        assert_eq!(
+            p.script.steps,
+            [Step::User(UserCall::Connect), Step::Wait(Wait::Us(1_000_000)), Step::User(UserCall::Abort)]
+        );
         let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 listen(3, 1) = 0\n+0 close(3) = 0\n";
         assert_eq!(plan_of(text).unwrap().script.steps, [Step::User(UserCall::Listen), Step::User(UserCall::Close)]);
     }
