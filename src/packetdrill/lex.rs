@@ -60,7 +60,7 @@ impl Tok {
 }
 
 /// The tokens of `text`, or the problems that stop lexing.
-pub fn lex(text: &str) -> Result<Vec<Token>, Problem> {
+pub fn lex(text: &str) -> Result<Vec<Token>, Box<Problem>> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -79,14 +79,14 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Problem> {
         }
         if rest.starts_with(b"/*") {
             let Some(end) = find(rest, b"*/", 2) else {
-                return Err(unterminated(at(bytes.len()), "comment", "*/"));
+                return Err(Box::new(unterminated(at(bytes.len()), "comment", "*/")));
             };
             i += end + 2;
             continue;
         }
         if rest.starts_with(b"%{") {
             let Some(end) = find(rest, b"}%", 2) else {
-                return Err(unterminated(at(bytes.len()), "code block", "}%"));
+                return Err(Box::new(unterminated(at(bytes.len()), "code block", "}%")));
             };
             let code = text.get(i + 2..i + end).unwrap_or("").trim().to_string();
             i += end + 2;
@@ -107,7 +107,7 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Problem> {
         if c == b'"' || c == b'`' {
             let Some(len) = quoted_len(rest, c) else {
                 let what = if c == b'"' { "string" } else { "shell command" };
-                return Err(unterminated(at(bytes.len()), what, &(c as char).to_string()));
+                return Err(Box::new(unterminated(at(bytes.len()), what, &(c as char).to_string())));
             };
             i += len;
             let inner = text.get(start + 1..i - 1).unwrap_or("").to_string();
@@ -118,7 +118,7 @@ pub fn lex(text: &str) -> Result<Vec<Token>, Problem> {
         if let Some((len, tok)) = number(&text[i..]) {
             i += len;
             let tok = tok.map_err(|message| {
-                Problem::new(Kind::Syntax, at(i), message, "here").help("packetdrill numbers fit in 64 bits")
+                Box::new(Problem::new(Kind::Syntax, at(i), message, "here").help("packetdrill numbers fit in 64 bits"))
             })?;
             out.push(Token { tok, span: at(i) });
             continue;

@@ -15,7 +15,7 @@ use crate::model::{did_you_mean, Kind, Problem, Problems, Source, Span};
 
 /// Parses a whole script; all problems together on failure.
 pub fn parse(source: &Source) -> Result<PdScript, Problems> {
-    let tokens = lex(&source.text).map_err(|p| Problems::new(source, vec![p]))?;
+    let tokens = lex(&source.text).map_err(|p| Problems::new(source, vec![*p]))?;
     let mut p = Parser { toks: &tokens, pos: 0, text: &source.text, problems: Vec::new() };
     let script = p.script();
     if p.problems.is_empty() {
@@ -35,7 +35,8 @@ struct Parser<'t> {
     problems: Vec<Problem>,
 }
 
-type Parsed<T> = Result<T, Problem>;
+/// A problem is boxed: it is large, and the happy path should not carry its size.
+type Parsed<T> = Result<T, Box<Problem>>;
 
 impl<'t> Parser<'t> {
     fn peek(&self) -> Option<&'t Tok> {
@@ -82,15 +83,17 @@ impl<'t> Parser<'t> {
     }
 
     /// An error at the next token: `expected`, what was found, and a hint.
-    fn expected(&self, expected: &str, help: &str) -> Problem {
+    fn expected(&self, expected: &str, help: &str) -> Box<Problem> {
         let found = self.peek().map_or("the end of the file".to_string(), Tok::describe);
-        Problem::new(
-            Kind::Syntax,
-            self.here(),
-            format!("expected {expected}, found {found}"),
-            format!("expected {expected}"),
+        Box::new(
+            Problem::new(
+                Kind::Syntax,
+                self.here(),
+                format!("expected {expected}, found {found}"),
+                format!("expected {expected}"),
+            )
+            .help(help.to_string()),
         )
-        .help(help.to_string())
     }
 
     fn expect_punct(&mut self, c: char, help: &str) -> Parsed<Span> {
@@ -110,8 +113,10 @@ impl<'t> Parser<'t> {
             _ => return Err(self.expected(what, help)),
         };
         if n < min || n > max {
-            return Err(Problem::new(Kind::Syntax, span, format!("{what} {n} is out of range"), "here")
-                .help(format!("it must be between {min} and {max}")));
+            return Err(Box::new(
+                Problem::new(Kind::Syntax, span, format!("{what} {n} is out of range"), "here")
+                    .help(format!("it must be between {min} and {max}")),
+            ));
         }
         self.pos += 1;
         Ok((n, span))
@@ -130,7 +135,7 @@ impl<'t> Parser<'t> {
             match self.event() {
                 Ok(event) => script.events.push(event),
                 Err(problem) => {
-                    self.problems.push(problem);
+                    self.problems.push(*problem);
                     self.pos = self.pos.max(start + 1);
                     self.recover();
                 }
@@ -224,13 +229,17 @@ impl<'t> Parser<'t> {
             Some(Tok::Int(n)) if *n >= 0 => (*n as u64).checked_mul(1_000_000),
             Some(Tok::Float(f)) if !f.starts_with('-') => vocab::micros(f),
             Some(Tok::Int(_)) | Some(Tok::Float(_)) => {
-                return Err(Problem::new(Kind::Syntax, span, "negative time", "here").help("times are never negative"))
+                return Err(Box::new(
+                    Problem::new(Kind::Syntax, span, "negative time", "here").help("times are never negative"),
+                ))
             }
             _ => return Err(self.expected("a time", help)),
         };
         self.pos += 1;
         us.ok_or_else(|| {
-            Problem::new(Kind::Syntax, span, "time too large", "here").help("times are at most 2^64 microseconds")
+            Box::new(
+                Problem::new(Kind::Syntax, span, "time too large", "here").help("times are at most 2^64 microseconds"),
+            )
         })
     }
 
@@ -300,13 +309,15 @@ impl<'t> Parser<'t> {
         let (len, _) = self.integer("a payload length", 0, u16::MAX.into(), SEQ_HELP)?;
         self.expect_punct(')', SEQ_HELP)?;
         if end != start + len {
-            return Err(Problem::new(
-                Kind::Syntax,
-                Span::new(start_span.offset, end_span.end() - start_span.offset),
-                format!("inconsistent sequence numbers: {start} + {len} is not {end}"),
-                "here",
-            )
-            .help("the end of the range must be its start plus the payload length"));
+            return Err(Box::new(
+                Problem::new(
+                    Kind::Syntax,
+                    Span::new(start_span.offset, end_span.end() - start_span.offset),
+                    format!("inconsistent sequence numbers: {start} + {len} is not {end}"),
+                    "here",
+                )
+                .help("the end of the range must be its start plus the payload length"),
+            ));
         }
         let mut packet = Packet {
             direction,
@@ -368,7 +379,7 @@ impl<'t> Parser<'t> {
             Ok(bits) => Ok(Ok(bits)),
             Err(vocab::FlagError::AccEcn(c)) => Ok(Err(format!("an AccECN flag (`{c}`)"))),
             Err(vocab::FlagError::Unknown(c)) => {
-                Err(Problem::new(Kind::Syntax, span, format!("unknown TCP flag `{c}`"), "here").help(HELP))
+                Err(Box::new(Problem::new(Kind::Syntax, span, format!("unknown TCP flag `{c}`"), "here").help(HELP)))
             }
         }
     }
@@ -433,7 +444,7 @@ impl<'t> Parser<'t> {
                         Some(m) => problem.help(format!("did you mean `{m}`?")),
                         None => problem.help(HELP),
                     };
-                    return Err(problem);
+                    return Err(Box::new(problem));
                 }
             };
             out.push((option, Span::new(span.offset, self.prev_end().saturating_sub(span.offset))));
