@@ -39,6 +39,9 @@ fn readme_examples_are_what_the_commands_print() {
         // A fresh directory for what a command writes (fuzz-out/), with the repository's models.
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(root.join("models"), dir.path().join("models")).unwrap();
+        // And the scripts `tcpcheck run` examples read.
+        std::fs::create_dir(dir.path().join("tests")).unwrap();
+        std::os::unix::fs::symlink(root.join("tests/packetdrill"), dir.path().join("tests/packetdrill")).unwrap();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
             .args(command.split_whitespace())
             .current_dir(dir.path())
