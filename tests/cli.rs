@@ -427,9 +427,15 @@ fn exit_codes_keep_the_contract() {
     }
 }
 
-/// Sends SIGINT, as Ctrl-C does, `after` a start, and waits for the process.
+/// Starts `tcpcheck ARGS`, sends SIGINT as Ctrl-C does `after` a while, and waits for it.
 #[cfg(unix)]
-fn interrupt(child: std::process::Child, after: std::time::Duration) -> Output {
+fn interrupted(args: &[&str], after: std::time::Duration) -> Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(after);
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
@@ -440,13 +446,8 @@ fn interrupt(child: std::process::Child, after: std::time::Duration) -> Output {
 #[test]
 fn ctrl_c_stops_fuzz_with_its_stats_and_corpus_and_exit_3() {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(BIN)
-        .args(["fuzz", "--time", "60s", "--corpus", dir.path().to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = interrupt(child, std::time::Duration::from_secs(2));
+    let args = ["fuzz", "--time", "60s", "--corpus", dir.path().to_str().unwrap()];
+    let out = interrupted(&args, std::time::Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stdout(&out).contains(" runs/s"), "the stats: {}", stdout(&out));
     assert!(stderr(&out).contains("interrupted: the corpus and findings so far are saved"), "{}", stderr(&out));
@@ -456,13 +457,7 @@ fn ctrl_c_stops_fuzz_with_its_stats_and_corpus_and_exit_3() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_check_mid_level_and_says_nothing_is_verified() {
-    let child = Command::new(BIN)
-        .args(["check", "--dup", "1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = interrupt(child, std::time::Duration::from_secs(2));
+    let out = interrupted(&["check", "--dup", "1"], std::time::Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stdout(&out).contains("stopped early (interrupted)"), "{}", stdout(&out));
     assert!(stdout(&out).contains("NOT verified"), "{}", stdout(&out));

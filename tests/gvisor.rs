@@ -18,7 +18,6 @@ use std::process::Command;
 
 use tcpcheck::adapter::Exec;
 use tcpcheck::conform::finding::{self, Input, Triage};
-use tcpcheck::conform::script::SEEDS;
 use tcpcheck::conform::{Check, Clock, Oracle, Stack};
 use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::Model;
@@ -72,17 +71,7 @@ fn every_seed_draws_its_pinned_verdict() {
 #[test]
 fn runs_are_deterministic() {
     let (Some(mut a), Some(mut b)) = (gvisor(3), gvisor(3)) else { return };
-    let model = rfc9293();
-    let oracle = Oracle::new(&model, a.params().clone());
-    for seed in SEEDS {
-        let first = oracle.run(&mut a, &seed.script(), true);
-        let again = oracle.run(&mut a, &seed.script(), true);
-        let other = oracle.run(&mut b, &seed.script(), true);
-        assert_eq!(first.verdict, again.verdict, "{}", seed.name);
-        assert_eq!(first.trace, again.trace, "{}", seed.name);
-        assert_eq!(first.verdict, other.verdict, "{}: another child", seed.name);
-        assert_eq!(first.trace, other.trace, "{}: another child", seed.name);
-    }
+    common::assert_deterministic(&mut a, &mut b);
 }
 
 /// The same finding replayed twice from the command line, each time in a fresh child: the same

@@ -15,7 +15,6 @@ use std::path::Path;
 
 use tcpcheck::adapter::Exec;
 use tcpcheck::conform::finding::{self, Input};
-use tcpcheck::conform::script::SEEDS;
 use tcpcheck::conform::{Check, Oracle, Stack};
 use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::Model;
@@ -67,17 +66,7 @@ fn every_seed_draws_its_pinned_verdict() {
 #[test]
 fn runs_are_deterministic() {
     let (Some(mut a), Some(mut b)) = (lwip(3), lwip(3)) else { return };
-    let model = rfc9293();
-    let oracle = Oracle::new(&model, a.params().clone());
-    for seed in SEEDS {
-        let first = oracle.run(&mut a, &seed.script(), true);
-        let again = oracle.run(&mut a, &seed.script(), true);
-        let other = oracle.run(&mut b, &seed.script(), true);
-        assert_eq!(first.verdict, again.verdict, "{}", seed.name);
-        assert_eq!(first.trace, again.trace, "{}", seed.name);
-        assert_eq!(first.verdict, other.verdict, "{}: another child", seed.name);
-        assert_eq!(first.trace, other.trace, "{}: another child", seed.name);
-    }
+    common::assert_deterministic(&mut a, &mut b);
 }
 
 #[test]

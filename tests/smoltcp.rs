@@ -12,7 +12,6 @@ use std::path::Path;
 use tcpcheck::adapter::reference::{PEER_ADDR, STACK_ADDR};
 use tcpcheck::adapter::Smoltcp;
 use tcpcheck::conform::finding::{self, Input};
-use tcpcheck::conform::script::SEEDS;
 use tcpcheck::conform::{Check, Oracle, Stack};
 use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{Call, Model, State};
@@ -47,15 +46,7 @@ fn every_seed_draws_its_pinned_verdict() {
 
 #[test]
 fn runs_are_deterministic() {
-    let model = rfc9293();
-    let mut stack = Smoltcp::new(3);
-    let oracle = Oracle::new(&model, stack.params().clone());
-    for seed in SEEDS {
-        let a = oracle.run(&mut stack, &seed.script(), true);
-        let b = oracle.run(&mut stack, &seed.script(), true);
-        assert_eq!(a.verdict, b.verdict, "{}", seed.name);
-        assert_eq!(a.trace, b.trace, "{}", seed.name);
-    }
+    common::assert_deterministic(&mut Smoltcp::new(3), &mut Smoltcp::new(3));
 }
 
 // ---- TIME-WAIT on the wire --------------------------------------------------------------------

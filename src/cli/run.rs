@@ -35,7 +35,7 @@ pub struct Args {
     /// Script files or directories of them
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// The stack to run them against: reference, smoltcp, linux, lwip or exec:COMMAND
+    /// The stack to run them against: reference, smoltcp, linux, lwip, gvisor or exec:COMMAND
     #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
     stack: StackArg,
     /// The table the reference stack executes

@@ -26,6 +26,23 @@ pub fn assert_seeds_pinned(stack: &mut dyn Stack, expected: &[(&str, Option<(Che
     }
 }
 
+/// Every seed run twice on `a` and once on `b`, a second stack of the same kind and seed (for a
+/// stack in a child process, a second child): the same verdicts and traces, packet for packet.
+#[track_caller]
+pub fn assert_deterministic(a: &mut dyn Stack, b: &mut dyn Stack) {
+    let model = Shipped::find("rfc9293").unwrap().load().unwrap();
+    let oracle = Oracle::new(&model, a.params().clone());
+    for seed in SEEDS {
+        let first = oracle.run(a, &seed.script(), true);
+        let again = oracle.run(a, &seed.script(), true);
+        let other = oracle.run(b, &seed.script(), true);
+        assert_eq!(first.verdict, again.verdict, "{}", seed.name);
+        assert_eq!(first.trace, again.trace, "{}", seed.name);
+        assert_eq!(first.verdict, other.verdict, "{}: another child", seed.name);
+        assert_eq!(first.trace, other.trace, "{}: another child", seed.name);
+    }
+}
+
 /// `tcpcheck fuzz --stack STACK --runs 3000 --jobs 1` in `dir`, findings in `dir/out/findings`.
 /// The stack deviates, so the run must end in findings (exit 1; a failure of the run itself
 /// would be another code) and print its report. Its stdout.
