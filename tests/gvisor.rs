@@ -27,16 +27,9 @@ fn rfc9293() -> Model {
     Shipped::find("rfc9293").unwrap().load().unwrap()
 }
 
-/// The harness: `TCPCHECK_GVISOR`, or where `scripts/setup` builds it.
+/// The harness, if it is built.
 fn harness() -> Option<String> {
-    let path = std::env::var("TCPCHECK_GVISOR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/gvisor/build/tcpcheck-gvisor").to_string());
-    if Path::new(&path).exists() {
-        Some(path)
-    } else {
-        eprintln!("*** SKIPPED: gVisor is not built (scripts/setup builds it: stacks/gvisor/build.sh) ***");
-        None
-    }
+    common::child_harness("gvisor")
 }
 
 /// gVisor's harness as a stack, everything it draws at random seeded by `seed`.

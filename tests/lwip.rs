@@ -24,16 +24,9 @@ fn rfc9293() -> Model {
     Shipped::find("rfc9293").unwrap().load().unwrap()
 }
 
-/// The harness: `TCPCHECK_LWIP`, or where `scripts/setup` builds it.
+/// The harness, if it is built.
 fn harness() -> Option<String> {
-    let path = std::env::var("TCPCHECK_LWIP")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/lwip/build/tcpcheck-lwip").to_string());
-    if Path::new(&path).exists() {
-        Some(path)
-    } else {
-        eprintln!("*** SKIPPED: lwIP is not built (scripts/setup builds it) ***");
-        None
-    }
+    common::child_harness("lwip")
 }
 
 /// lwIP's harness as a stack, its ISNs seeded by `seed`.

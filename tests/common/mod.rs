@@ -9,6 +9,22 @@ use tcpcheck::conform::script::SEEDS;
 use tcpcheck::conform::{Check, Oracle, Stack};
 use tcpcheck::model::shipped::Shipped;
 
+/// The harness of a stack under `stacks/NAME/` that `scripts/setup` builds (`lwip`, `gvisor`):
+/// `TCPCHECK_NAME`, or where setup puts it; `None`, said loudly, if it is not built. (Each test
+/// crate compiles this module; the smoltcp suite runs no child.)
+#[allow(dead_code)]
+pub fn child_harness(name: &str) -> Option<String> {
+    let var = format!("TCPCHECK_{}", name.to_uppercase());
+    let built = format!("{}/stacks/{name}/build/tcpcheck-{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = std::env::var(var).unwrap_or(built);
+    if Path::new(&path).exists() {
+        Some(path)
+    } else {
+        eprintln!("*** SKIPPED: {name} is not built (scripts/setup builds it: stacks/{name}/build.sh) ***");
+        None
+    }
+}
+
 /// Runs every named seed on `stack`, judged by rfc9293, and checks each draws what `expected`
 /// pins for it: `None` where the stack conforms, else (check, row).
 #[track_caller]
