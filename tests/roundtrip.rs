@@ -81,11 +81,12 @@ proptest! {
         msl in 0u64..10_000_000_000,
         rules_in in proptest::collection::vec(rule(), 0..20),
     ) {
+        let source = Source::new("gen.tcp", "");
         let rows = rules_in
             .iter()
-            .map(|rule| Row { rule: rule.clone(), line: 0, spans: RowSpans::default() })
+            .map(|rule| Row { rule: rule.clone(), line: 0, spans: RowSpans::default(), source: source.clone() })
             .collect();
-        let table = Table { name, rfc, msl: Duration::from_micros(msl), rows, source: Source::new("gen.tcp", "") };
+        let table = Table { name, rfc, msl: Duration::from_micros(msl), rows, source, variant: None };
         let printed = table.to_string();
         let parsed = match Table::parse(Source::new("printed.tcp", printed.clone())) {
             Ok(t) => t,

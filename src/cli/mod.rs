@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use miette::Diagnostic;
 
+use tcpcheck::model::resolve::OnDisk;
 use tcpcheck::model::shipped::{self, Shipped};
 use tcpcheck::model::{self, Model, Problems, Source, Table};
 
@@ -198,5 +199,5 @@ pub fn load_model(arg: Option<&str>) -> Result<Model, CliError> {
         Some(arg) => model_source(arg)?,
         None => Shipped::default_model().source(),
     };
-    Ok(Table::load(source)?)
+    Ok(Table::load_with(source, &OnDisk)?)
 }

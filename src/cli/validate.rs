@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use tcpcheck::model::resolve::OnDisk;
 use tcpcheck::model::shipped::SHIPPED;
 use tcpcheck::model::{Source, Table};
 
@@ -40,16 +41,22 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         } else {
             source.name.to_string()
         };
-        match Table::load(source) {
+        match Table::load_with(source, &OnDisk) {
             Ok(model) => {
                 let s = model.stats();
+                let base = model.table().variant.as_ref().map(|v| (v.base_name.clone(), v.changes.len()));
                 reports.push(serde_json::json!({
                     "source": name, "ok": true, "model": model.name(), "rows": s.rows, "states": s.states,
                     "inputs": s.inputs, "guard_valuations": s.cases, "msl_us": model.table().msl.as_micros(),
+                    "extends": base.as_ref().map(|(b, n)| serde_json::json!({ "base": b, "changes": n })),
                 }));
                 if !args.json {
+                    let variant = match &base {
+                        Some((base, n)) => format!(", a variant of {base} ({n} change{})", if *n == 1 { "" } else { "s" }),
+                        None => String::new(),
+                    };
                     println!(
-                        "ok    {name}: model {}, {} rows, {} states, {} inputs, {} guard valuations covered, msl {}",
+                        "ok    {name}: model {}, {} rows, {} states, {} inputs, {} guard valuations covered, msl {}{variant}",
                         model.name(),
                         s.rows,
                         s.states,

@@ -18,6 +18,12 @@ impl Source {
         Source { name: name.into(), text: text.into() }
     }
 
+    /// Whether two sources are the same file: the same name and the same text. (A shipped
+    /// model and a file on disk may share a name but not, once edited, a text.)
+    pub fn same_file(&self, other: &Source) -> bool {
+        (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text) && self.name == other.name
+    }
+
     /// The byte offset of a 1-based line and column (in characters), clamped to the text.
     pub fn offset(&self, line: usize, col: usize) -> usize {
         let start: usize = self.text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
@@ -84,6 +90,8 @@ pub enum Kind {
     UnreachableState,
     /// A file tcpcheck reads back (a finding, a script) that is not in its format.
     BadFile,
+    /// A variant whose base cannot be found, or whose change does not apply to it.
+    Variant,
 }
 
 impl Kind {
@@ -100,6 +108,7 @@ impl Kind {
             Kind::Impossible => "tcpcheck::impossible-row",
             Kind::UnreachableState => "tcpcheck::unreachable-state",
             Kind::BadFile => "tcpcheck::bad-file",
+            Kind::Variant => "tcpcheck::variant",
         }
     }
 }
@@ -112,6 +121,11 @@ pub struct Problem {
     /// The first label is the primary location.
     pub labels: Vec<(Span, String)>,
     pub help: Option<String>,
+    /// Locations in other files, each shown as an advice of its own: a diagnostic's labels all
+    /// point into one text, and a variant's problem may concern its base's rows.
+    pub notes: Vec<Problem>,
+    /// Whether this is a note (rendered as advice) rather than an error.
+    note: bool,
     source: Option<Source>,
     /// The same text, named, for the renderer's `[file:line:col]` header.
     named: Option<NamedSource<Arc<str>>>,
@@ -124,9 +138,18 @@ impl Problem {
             message: message.into(),
             labels: vec![(span, label.into())],
             help: None,
+            notes: Vec::new(),
+            note: false,
             source: None,
             named: None,
         }
+    }
+
+    /// A note at `span` of `source`, to hang under a problem with [`Problem::note`].
+    pub fn note_at(source: &Source, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
+        let mut note = Problem::new(Kind::Variant, span, message, label).in_source(source);
+        note.note = true;
+        note
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -139,10 +162,42 @@ impl Problem {
         self
     }
 
-    pub(crate) fn in_source(mut self, source: &Source) -> Self {
+    /// The problem as a note under another: rendered as advice, its own notes kept.
+    pub fn into_note(mut self) -> Problem {
+        self.note = true;
+        self
+    }
+
+    /// Attaches another location as a note: a problem found in one file that concerns another.
+    pub fn note(mut self, note: Problem) -> Self {
+        self.notes.push(note);
+        self
+    }
+
+    /// A label at `span` of `source`: one of this problem's labels when `source` is the
+    /// problem's own file, else a note of its own (a diagnostic's labels share one text).
+    pub fn label_in(self, source: &Source, span: Span, text: impl Into<String>) -> Self {
+        match &self.source {
+            Some(own) if own.same_file(source) => self.label(span, text),
+            _ => self.note(Problem::note_at(source, span, text, "")),
+        }
+    }
+
+    /// Whether the primary label points into `source`.
+    pub fn is_in(&self, source: &Source) -> bool {
+        self.source.as_ref().is_some_and(|s| s.same_file(source))
+    }
+
+    /// Points the problem into `source`: its labels are spans of that text.
+    pub fn in_source(mut self, source: &Source) -> Self {
         self.source = Some(source.clone());
         self.named = Some(NamedSource::new(&*source.name, source.text.clone()));
         self
+    }
+
+    /// The file the labels point into, once attached.
+    pub fn source(&self) -> Option<&Source> {
+        self.source.as_ref()
     }
 
     /// `file:line:col` of the primary label.
@@ -168,7 +223,7 @@ impl std::error::Error for Problem {}
 
 impl Diagnostic for Problem {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.kind.code()))
+        (!self.note).then(|| Box::new(self.kind.code()) as Box<dyn fmt::Display>)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -177,6 +232,17 @@ impl Diagnostic for Problem {
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.named.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(if self.note { miette::Severity::Advice } else { miette::Severity::Error })
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.notes.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.notes.iter().map(|p| p as &dyn Diagnostic)))
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -203,8 +269,9 @@ pub struct Problems {
 }
 
 impl Problems {
+    /// The problems of the file `source`; a problem not yet pointed into a file points into it.
     pub fn new(source: &Source, problems: Vec<Problem>) -> Self {
-        let problems = problems.into_iter().map(|p| p.in_source(source)).collect();
+        let problems = problems.into_iter().map(|p| if p.source.is_some() { p } else { p.in_source(source) }).collect();
         Problems { source: source.clone(), problems }
     }
 

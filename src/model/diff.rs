@@ -22,6 +22,17 @@ impl Key {
     }
 }
 
+/// `FROM INPUT [GUARD]`, as a variant names a row.
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.from, self.input)?;
+        if !self.guard.is_empty() {
+            write!(f, " {}", self.guard)?;
+        }
+        Ok(())
+    }
+}
+
 /// One difference, with the rows on each side.
 #[derive(Clone, Copy, Debug)]
 pub enum Change<'a> {

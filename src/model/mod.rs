@@ -22,10 +22,12 @@ pub mod guard;
 pub mod input;
 mod parse;
 mod print;
+pub mod resolve;
 pub mod shipped;
 pub(crate) mod spelled;
 pub mod state;
 mod validate;
+pub mod variant;
 
 use std::fmt;
 
@@ -121,32 +123,60 @@ pub struct RowSpans {
     pub cite: Span,
 }
 
-/// A row of a table file: the rule, its 1-based line, and its spans.
+/// A row of a table: the rule, and the file, 1-based line and spans where it was written. In a
+/// variant's flattened table the rows come from several files, so each row knows its own.
 #[derive(Clone, Debug)]
 pub struct Row {
     pub rule: Rule,
     pub line: usize,
     pub spans: RowSpans,
+    pub source: Source,
 }
 
-/// A parsed table file, not yet validated.
+impl Row {
+    /// `file:line`, as verdicts cite the row.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.source.name, self.line)
+    }
+}
+
+/// A table, not yet validated: a file's rows, or a variant's flattened onto its base.
 #[derive(Clone, Debug)]
 pub struct Table {
     pub name: String,
     pub rfc: u16,
     pub msl: Duration,
     pub rows: Vec<Row>,
+    /// The file the table was read from (a variant's own file).
     pub source: Source,
+    /// For a variant: its base and what it changed.
+    pub variant: Option<std::sync::Arc<variant::Variant>>,
 }
 
 impl Table {
+    /// Parses a table file; a variant's bases are found among the shipped models
+    /// ([`resolve::Embedded`]). Every problem in the file is reported, not only the first.
+    pub fn parse(source: Source) -> Result<Table, Problems> {
+        Table::parse_with(source, &resolve::Embedded)
+    }
+
+    /// Parses a table file, finding a variant's bases with `resolver`, and flattens it.
+    pub fn parse_with(source: Source, resolver: &dyn resolve::Resolve) -> Result<Table, Problems> {
+        variant::flatten(&source, resolver)
+    }
+
     /// Parses and validates in one step, as every command wants.
     pub fn load(source: Source) -> Result<Model, Problems> {
         Table::parse(source)?.validate()
     }
 
-    /// `file:line` of a row, as verdicts cite it.
+    /// [`Table::load`] with bases found by `resolver` (files on disk, for the CLI).
+    pub fn load_with(source: Source, resolver: &dyn resolve::Resolve) -> Result<Model, Problems> {
+        Table::parse_with(source, resolver)?.validate()
+    }
+
+    /// `file:line` of a row, as verdicts cite it: the file it was written in.
     pub fn row_location(&self, row: &Row) -> String {
-        format!("{}:{}", self.source.name, row.line)
+        row.location()
     }
 }

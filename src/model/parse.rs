@@ -3,10 +3,12 @@
 
 use super::action::{AckExpr, Action, SendSpec, SeqExpr, Signal};
 use super::diag::{did_you_mean, Kind, Problem, Problems, Source, Span};
+use super::diff::Key;
 use super::guard::{Atom, Guard, Literal};
 use super::input::{Call, Flags, Pattern, Timer};
 use super::state::State;
-use super::{Cite, CiteRef, Row, RowSpans, Rule, Table, DEFAULT_MSL, DEFAULT_RFC};
+use super::variant::{Edit, Op, Place};
+use super::{Cite, CiteRef, Row, RowSpans, Rule};
 use crate::time::Duration;
 
 const ROW_SHAPE: &str = "a row reads `FROM INPUT [GUARD] -> TO [ACTION; …] @ SECTION`";
@@ -58,42 +60,69 @@ impl<'a> Piece<'a> {
     }
 }
 
+/// One table file as written: a whole table (rows) or a variant (`extends` and edits). Headers
+/// not given are `None`: a variant inherits them from its base.
+#[derive(Clone, Debug)]
+pub(crate) struct File {
+    pub source: Source,
+    pub name: String,
+    pub rfc: Option<u16>,
+    pub msl: Option<Duration>,
+    /// The base a variant names, and where.
+    pub extends: Option<(String, Span)>,
+    pub rows: Vec<Row>,
+    pub edits: Vec<Edit>,
+}
+
 struct Parser {
+    source: Source,
     problems: Vec<Problem>,
     name: Option<(String, Span)>,
     rfc: Option<(u16, Span)>,
     msl: Option<(Duration, Span)>,
+    extends: Option<(String, Span)>,
     rows: Vec<Row>,
+    edits: Vec<Edit>,
 }
 
-impl Table {
-    /// Parses a table file. Every problem in the file is reported, not only the first.
-    pub fn parse(source: Source) -> Result<Table, Problems> {
-        let mut p = Parser { problems: Vec::new(), name: None, rfc: None, msl: None, rows: Vec::new() };
-        let mut offset = 0;
-        for (index, raw) in source.text.split('\n').enumerate() {
-            let content = raw.split('#').next().unwrap_or("").trim_end_matches('\r');
-            p.line(index + 1, Piece { text: content, offset }.trim());
-            offset += raw.len() + 1;
-        }
-        let Parser { mut problems, name, rfc, msl, rows, .. } = p;
-        if name.is_none() {
-            problems.push(
-                Problem::new(Kind::Header, Span::new(0, 0), "missing `model NAME` line", "expected here")
-                    .help("start the file with a line such as `model my-tcp`"),
-            );
-        }
-        if !problems.is_empty() {
-            return Err(Problems::new(&source, problems));
-        }
-        Ok(Table {
-            name: name.map(|(n, _)| n).unwrap_or_default(),
-            rfc: rfc.map_or(DEFAULT_RFC, |(r, _)| r),
-            msl: msl.map_or(DEFAULT_MSL, |(m, _)| m),
-            rows,
-            source: source.clone(),
-        })
+/// Parses a table file. Every problem in the file is reported, not only the first.
+pub(crate) fn parse_file(source: &Source) -> Result<File, Problems> {
+    let mut p = Parser {
+        source: source.clone(),
+        problems: Vec::new(),
+        name: None,
+        rfc: None,
+        msl: None,
+        extends: None,
+        rows: Vec::new(),
+        edits: Vec::new(),
+    };
+    let mut offset = 0;
+    for (index, raw) in source.text.split('\n').enumerate() {
+        let content = raw.split('#').next().unwrap_or("").trim_end_matches('\r');
+        p.line(index + 1, Piece { text: content, offset }.trim());
+        offset += raw.len() + 1;
     }
+    p.check_kind();
+    let Parser { mut problems, name, rfc, msl, extends, rows, edits, .. } = p;
+    if name.is_none() {
+        problems.push(
+            Problem::new(Kind::Header, Span::new(0, 0), "missing `model NAME` line", "expected here")
+                .help("start the file with a line such as `model my-tcp`"),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(Problems::new(source, problems));
+    }
+    Ok(File {
+        source: source.clone(),
+        name: name.map(|(n, _)| n).unwrap_or_default(),
+        rfc: rfc.map(|(r, _)| r),
+        msl: msl.map(|(m, _)| m),
+        extends,
+        rows,
+        edits,
+    })
 }
 
 impl Parser {
@@ -115,8 +144,158 @@ impl Parser {
                 |t| t.parse::<u16>().map_err(|_| format!("`{t}` is not an RFC number; expected e.g. `rfc 9293`")),
                 |p| &mut p.rfc,
             ),
-            _ => self.row(line, content),
+            "extends" => self.extends(word, rest),
+            "apply" => self.apply(line, content, word, rest),
+            "replace" => {
+                if let Some(row) = self.row(line, rest) {
+                    self.edits.push(Edit::new(Op::Replace(row), line, content.span(), rest.span(), &self.source));
+                }
+            }
+            "remove" => {
+                if let Some(key) = self.key(rest, word) {
+                    self.edits.push(Edit::new(Op::Remove(key), line, content.span(), rest.span(), &self.source));
+                }
+            }
+            "insert" => self.insert(line, content, rest),
+            _ => {
+                if let Some(row) = self.row(line, content) {
+                    self.rows.push(row);
+                }
+            }
         }
+    }
+
+    /// A file is a whole table or a variant: rows beside `extends`, or edits without it, are
+    /// reported at each offending line.
+    fn check_kind(&mut self) {
+        match &self.extends {
+            Some((base, span)) => {
+                let span = *span;
+                let base = base.clone();
+                let rows: Vec<Span> = self.rows.iter().map(|r| r.spans.row).collect();
+                for row in rows {
+                    self.error(
+                        Problem::new(
+                            Kind::Syntax,
+                            row,
+                            "a plain row in a variant",
+                            "say what this row does to the base",
+                        )
+                        .label(span, "this file is a variant")
+                        .help(format!(
+                            "write `replace ROW` to change the row of {base} with the same state, input and guard, \
+                                 or `insert before|after FROM INPUT [GUARD]: ROW` to add one"
+                        )),
+                    );
+                }
+            }
+            None => {
+                let edits: Vec<Span> = self.edits.iter().map(|e| e.span).collect();
+                for span in edits {
+                    self.error(
+                        Problem::new(Kind::Syntax, span, "an edit in a table that extends nothing", "nothing to edit")
+                            .help("name the base first, e.g. `extends rfc9293`, or write the row itself"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn extends(&mut self, word: Piece<'_>, rest: Piece<'_>) {
+        if !is_model_ref(rest.text) {
+            let span = if rest.text.is_empty() { word.span() } else { rest.span() };
+            return self.error(
+                Problem::new(Kind::Syntax, span, "bad `extends` line", "expected a model name or a path")
+                    .help("write e.g. `extends rfc9293` or `extends ../my-table.tcp`"),
+            );
+        }
+        if let Some((_, first)) = &self.extends {
+            let first = *first;
+            return self.error(
+                Problem::new(Kind::Header, rest.span(), "`extends` given twice", "second one here")
+                    .label(first, "first one here")
+                    .help("a variant has one base; `apply` makes another variant's changes as well"),
+            );
+        }
+        self.extends = Some((rest.text.to_string(), rest.span()));
+    }
+
+    fn apply(&mut self, line: usize, content: Piece<'_>, word: Piece<'_>, rest: Piece<'_>) {
+        if !is_model_ref(rest.text) {
+            let span = if rest.text.is_empty() { word.span() } else { rest.span() };
+            return self.error(
+                Problem::new(Kind::Syntax, span, "bad `apply` line", "expected the name or path of a variant")
+                    .help("write e.g. `apply rfc1337-off`: its edits are made here, in order"),
+            );
+        }
+        let op = Op::Apply(rest.text.to_string());
+        self.edits.push(Edit::new(op, line, content.span(), rest.span(), &self.source));
+    }
+
+    /// `insert before|after FROM INPUT [GUARD]: ROW`.
+    fn insert(&mut self, line: usize, content: Piece<'_>, rest: Piece<'_>) {
+        const SHAPE: &str = "write `insert before FROM INPUT [GUARD]: ROW` (or `after`)";
+        let (place_word, rest) = rest.first_word();
+        let place = match place_word.text {
+            "before" => Place::Before,
+            "after" => Place::After,
+            _ => {
+                let span = if place_word.text.is_empty() { content.span() } else { place_word.span() };
+                return self.error(
+                    Problem::new(Kind::Syntax, span, "`insert` needs a place", "expected `before` or `after`")
+                        .help(SHAPE),
+                );
+            }
+        };
+        let Some((anchor, row)) = rest.split_once(":") else {
+            return self.error(
+                Problem::new(Kind::Syntax, rest.span(), "`insert` needs an anchor and a row", "expected `KEY: ROW`")
+                    .help(SHAPE),
+            );
+        };
+        let (anchor, row) = (anchor.trim(), row.trim());
+        let anchor_key = self.key(anchor, place_word);
+        let row = self.row(line, row);
+        if let (Some(anchor), Some(row)) = (anchor_key, row) {
+            let target = row.spans.row;
+            self.edits.push(Edit::new(Op::Insert { place, anchor, row }, line, content.span(), target, &self.source));
+        }
+    }
+
+    /// `FROM INPUT [GUARD]`: which row an edit is about, as `diff` matches rows.
+    fn key(&mut self, text: Piece<'_>, after: Piece<'_>) -> Option<Key> {
+        let (from_word, rest) = text.first_word();
+        if from_word.text.is_empty() {
+            self.error(
+                Problem::new(
+                    Kind::Syntax,
+                    Span::new(after.span().end(), 0),
+                    "missing row key",
+                    "expected `FROM INPUT [GUARD]`",
+                )
+                .help("name the row by its state, input and guard, e.g. `TIME-WAIT RST|*`"),
+            );
+            return None;
+        }
+        let (input_word, guard_text) = rest.first_word();
+        let from = self.state(from_word);
+        let input = if input_word.text.is_empty() {
+            self.error(
+                Problem::new(
+                    Kind::Syntax,
+                    Span::new(from_word.span().end(), 0),
+                    "row key has no input",
+                    "expected an input",
+                )
+                .help("name the row by its state, input and guard, e.g. `TIME-WAIT RST|*`"),
+            );
+            None
+        } else {
+            self.pattern(input_word)
+        };
+        let guard = self.guard(guard_text);
+        let guard = Guard(guard?.into_iter().map(|(lit, _)| lit).collect());
+        Some(Key { from: from?, input: input?, guard: guard.normalized() })
     }
 
     fn model_name(&mut self, word: Piece<'_>, rest: Piece<'_>) {
@@ -172,18 +351,22 @@ impl Parser {
         *slot(self) = Some((value, span));
     }
 
-    fn row(&mut self, line: usize, content: Piece<'_>) {
+    fn row(&mut self, line: usize, content: Piece<'_>) -> Option<Row> {
         let before = self.problems.len();
         let Some((left, right)) = content.split_once("->") else {
-            return self.error(
+            self.error(
                 Problem::new(
                     Kind::Syntax,
                     content.span(),
                     "not a row, directive or comment",
                     "expected `->` in this line",
                 )
-                .help(format!("{ROW_SHAPE}; directives are `model`, `rfc` and `msl`; comments start with `#`")),
+                .help(format!(
+                    "{ROW_SHAPE}; directives are `model`, `rfc`, `msl`, and in a variant `extends`, `apply`, \
+                     `replace`, `insert` and `remove`; comments start with `#`"
+                )),
             );
+            return None;
         };
         let (middle, cite) = match right.split_once("@") {
             Some((m, c)) => (m, Some(c.trim())),
@@ -239,27 +422,25 @@ impl Parser {
         };
 
         if self.problems.len() != before {
-            return;
+            return None;
         }
-        if let (Some(from), Some(input), Some(guard), Some(to), Some(actions), Some(cite)) =
-            (from, input, guard, to, actions, cite)
-        {
-            let (guard, guard_spans): (Vec<_>, Vec<_>) = guard.into_iter().unzip();
-            let (actions, action_spans): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
-            self.rows.push(Row {
-                rule: Rule { from, input, guard: Guard(guard), to, actions, cite: cite.0 },
-                line,
-                spans: RowSpans {
-                    row: content.span(),
-                    from: from_word.span(),
-                    input: input_word.span(),
-                    guard: guard_spans,
-                    to: to_word.span(),
-                    actions: action_spans,
-                    cite: cite.1,
-                },
-            });
-        }
+        let (from, input, guard, to, actions, cite) = (from?, input?, guard?, to?, actions?, cite?);
+        let (guard, guard_spans): (Vec<_>, Vec<_>) = guard.into_iter().unzip();
+        let (actions, action_spans): (Vec<_>, Vec<_>) = actions.into_iter().unzip();
+        Some(Row {
+            rule: Rule { from, input, guard: Guard(guard), to, actions, cite: cite.0 },
+            line,
+            spans: RowSpans {
+                row: content.span(),
+                from: from_word.span(),
+                input: input_word.span(),
+                guard: guard_spans,
+                to: to_word.span(),
+                actions: action_spans,
+                cite: cite.1,
+            },
+            source: self.source.clone(),
+        })
     }
 
     fn unknown(&mut self, what: &str, word: Piece<'_>, known: Vec<&'static str>, extra: Option<&str>) {
@@ -539,7 +720,7 @@ impl Parser {
                         Problem::new(Kind::Syntax, item.span(), "malformed citation", "expected `[RFCnnnn] SECTION [p.NN]`")
                             .help(format!(
                                 "cite a section of RFC {} as `3.10.7.4`, another RFC as `RFC5961 3.2`, a page as `3.9 p.72`",
-                                self.rfc.map_or(DEFAULT_RFC, |(r, _)| r)
+                                self.rfc.map_or(super::DEFAULT_RFC, |(r, _)| r)
                             )),
                     );
                     return None;
@@ -548,6 +729,11 @@ impl Parser {
         }
         Some((Cite(refs), text.span()))
     }
+}
+
+/// A model name (`rfc9293`) or a path (`../x.tcp`), as `extends` and `apply` take.
+fn is_model_ref(text: &str) -> bool {
+    !text.is_empty() && !text.contains(char::is_whitespace)
 }
 
 fn article(word: &str) -> &'static str {
@@ -595,6 +781,7 @@ fn parse_cite_ref(text: &str) -> Option<CiteRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Table, DEFAULT_MSL};
 
     fn parse(text: &str) -> Result<Table, Problems> {
         Table::parse(Source::new("t.tcp", text))

@@ -70,14 +70,7 @@ pub fn source_of(arg: &str) -> Result<Source, String> {
         ));
     }
     if path.is_file() {
-        let bytes = std::fs::read(path).map_err(|e| format!("error: failed to read {arg}: {e}\n"))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            format!(
-                "error: {arg} is not UTF-8 text (invalid byte at offset {})\n  help: table files are plain text\n",
-                e.utf8_error().valid_up_to()
-            )
-        })?;
-        return Ok(Source::new(arg, text));
+        return read_file(arg).map_err(|e| format!("error: {e}\n"));
     }
     match Shipped::find(arg) {
         Some(shipped) => Ok(shipped.source()),
@@ -88,10 +81,22 @@ pub fn source_of(arg: &str) -> Result<Source, String> {
     }
 }
 
+/// A table file's text, named by its path. The error says what went wrong.
+pub fn read_file(path: &str) -> Result<Source, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("failed to read {path}: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{path} is not UTF-8 text (invalid byte at offset {})\n  help: table files are plain text",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(Source::new(path, text))
+}
+
 /// [`source_of`], parsed and validated; problems rendered as plain text. For harnesses that
 /// take a model from the environment (the fuzz targets).
 pub fn load_arg(arg: &str) -> Result<Model, String> {
-    Table::load(source_of(arg)?).map_err(|problems| problems.render_plain())
+    Table::load_with(source_of(arg)?, &super::resolve::OnDisk).map_err(|problems| problems.render_plain())
 }
 
 #[cfg(test)]

@@ -71,6 +71,11 @@ impl Model {
         &self.table
     }
 
+    /// The validated table, for building on (a variant's base).
+    pub fn into_table(self) -> Table {
+        self.table
+    }
+
     pub fn name(&self) -> &str {
         &self.table.name
     }
@@ -115,9 +120,12 @@ fn first_match(rows: &[Row], candidates: &[u16], valuation: &Valuation) -> Optio
 impl Table {
     /// Checks the table; on success it becomes an executable [`Model`].
     pub fn validate(self) -> Result<Model, Problems> {
-        let mut problems = Vec::new();
+        // Each problem with the state it is about, so a variant can blame its own lines.
+        let mut problems: Vec<(Problem, Option<State>)> = Vec::new();
         for row in &self.rows {
-            check_row(row, &mut problems);
+            let mut found = Vec::new();
+            check_row(row, &mut found);
+            problems.extend(found.into_iter().map(|p| (p, Some(row.rule.from))));
         }
 
         let mut present = [false; State::COUNT];
@@ -177,7 +185,7 @@ impl Table {
                 }
             }
             if !missing.is_empty() {
-                problems.push(non_exhaustive(&self, state, &missing));
+                problems.push((non_exhaustive(&self, state, &missing), Some(state)));
             }
         }
 
@@ -185,31 +193,38 @@ impl Table {
             if fired[i] || !reached[row.rule.from.index()] {
                 continue;
             }
-            problems.push(unfired(&self, row, possible[i], &shadowers[i], &timers));
+            problems.push((unfired(&self, row, possible[i], &shadowers[i], &timers), Some(row.rule.from)));
         }
 
         for &state in &states {
             if !reached[state.index()] {
-                let span = self
+                let (source, span) = self
                     .rows
                     .iter()
                     .find(|r| r.rule.from == state)
-                    .map(|r| r.spans.from)
-                    .or_else(|| self.rows.iter().find(|r| r.rule.to == state).map(|r| r.spans.to))
-                    .unwrap_or_default();
-                problems.push(
-                    Problem::new(
-                        Kind::UnreachableState,
-                        span,
-                        format!("state {state} is unreachable from CLOSED"),
-                        "no sequence of rows leads here",
-                    )
-                    .help(format!("add a row whose target is {state}, or remove {state}'s rows")),
-                );
+                    .map(|r| (&r.source, r.spans.from))
+                    .or_else(|| self.rows.iter().find(|r| r.rule.to == state).map(|r| (&r.source, r.spans.to)))
+                    .unwrap_or((&self.source, Span::default()));
+                let problem = Problem::new(
+                    Kind::UnreachableState,
+                    span,
+                    format!("state {state} is unreachable from CLOSED"),
+                    "no sequence of rows leads here",
+                )
+                .in_source(source)
+                .help(format!("add a row whose target is {state}, or remove {state}'s rows"));
+                problems.push((problem, Some(state)));
             }
         }
 
         if !problems.is_empty() {
+            let problems = problems
+                .into_iter()
+                .map(|(p, state)| match &self.variant {
+                    Some(variant) => variant.blame(&self.source, p, state),
+                    None => p,
+                })
+                .collect();
             return Err(Problems::new(&self.source, problems));
         }
         let stats = Stats { rows: self.rows.len(), states: states.len(), inputs: inputs_seen.len(), cases };
@@ -225,12 +240,13 @@ fn check_row(row: &Row, problems: &mut Vec<Problem>) {
         if let Err(why) = lit.atom.family().applies(rule.from, rule.input) {
             problems.push(
                 Problem::new(Kind::Inapplicable, *span, format!("guard `{}` means nothing here", lit.atom), why)
+                    .in_source(&row.source)
                     .help(format!("`{}`: {}", lit.atom, lit.atom.definition())),
             );
         }
     }
     let mut inconsistent = |span: Span, message: String, help: String| {
-        problems.push(Problem::new(Kind::Inconsistent, span, message, "here").help(help));
+        problems.push(Problem::new(Kind::Inconsistent, span, message, "here").in_source(&row.source).help(help));
     };
     let has = |a: Action| rule.actions.contains(&a);
     let leaves = |s: State| rule.from != s && rule.to == s;
@@ -344,11 +360,12 @@ fn non_exhaustive(table: &Table, state: State, missing: &[(Input, Vec<Guard>)]) 
     let last_row = (table.rows.iter().rev())
         .find(|r| r.rule.from == state && same_kind(r.rule.input))
         .or_else(|| table.rows.iter().rev().find(|r| r.rule.from == state));
-    let (span, label) = match last_row {
-        Some(row) => (row.spans.row, format!("rows for {state} end here")),
+    let (source, span, label) = match last_row {
+        Some(row) => (&row.source, row.spans.row, format!("rows for {state} end here")),
         None => {
-            let span = table.rows.iter().find(|r| r.rule.to == state).map(|r| r.spans.to).unwrap_or_default();
-            (span, format!("{state} is entered here but has no rows"))
+            let (source, span) = (table.rows.iter().find(|r| r.rule.to == state))
+                .map_or((&table.source, Span::default()), |r| (&r.source, r.spans.to));
+            (source, span, format!("{state} is entered here but has no rows"))
         }
     };
     Problem::new(
@@ -357,6 +374,7 @@ fn non_exhaustive(table: &Table, state: State, missing: &[(Input, Vec<Guard>)]) 
         format!("rows for {state} are not exhaustive: no row matches {}", cases.join(", ")),
         label,
     )
+    .in_source(source)
     .help(format!(
         "add a row such as `{state} {first_input}{example_guard} -> {state} … @ SECTION`, \
          or a catch-all `{state} * -> {state} @ SECTION` after the others"
@@ -391,11 +409,17 @@ fn unfired(
             ),
             "this row never fires",
         )
+        .in_source(&row.source)
         .help("delete it, move it above the rows that take its cases, or narrow their guards");
         // The nearest rows above are the likeliest culprits (a row just inserted, a guard just widened).
         for &s in shadowers.iter().rev().take(3) {
             let by = &table.rows[s as usize];
-            p = p.label(by.spans.row, format!("line {} fires first", by.line));
+            let text = if by.source.same_file(&row.source) {
+                format!("line {} fires first", by.line)
+            } else {
+                format!("{} fires first", by.location())
+            };
+            p = p.label_in(&by.source, by.spans.row, text);
         }
         return p;
     }
@@ -406,6 +430,7 @@ fn unfired(
         _ => format!("guard `{}` can never hold for input `{}`", rule.guard, rule.input),
     };
     Problem::new(Kind::Impossible, row.spans.row, format!("impossible row: {why}"), "this row never fires")
+        .in_source(&row.source)
         .help("delete it, or fix the input or guard")
 }
 
