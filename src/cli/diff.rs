@@ -1,4 +1,5 @@
-//! `tcpcheck diff MODEL_A MODEL_B`: rows removed, added and changed.
+//! `tcpcheck diff MODEL_A MODEL_B`: rows removed, added and changed; `tcpcheck diff VARIANT`:
+//! the variant's rows against its base.
 
 use std::process::ExitCode;
 
@@ -10,13 +11,14 @@ use super::{finding, load_model, CliError, OK};
 /// Show how two models differ, row by row.
 ///
 /// Rows are matched by (state, input, guard); a matched row whose target, actions or citation
-/// differ is "changed". Each side is shown with its file:line. Exits 1 if the models differ.
+/// differ is "changed". Each side is shown with its file:line. With one model, a variant, it
+/// is compared with the base it extends. Exits 1 if the models differ.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model to compare from (table file or shipped name)
+    /// The model to compare from (table file or shipped name); alone, a variant to compare with its base
     a: String,
     /// The model to compare to
-    b: String,
+    b: Option<String>,
 }
 
 fn located(table: &Table, row: &Row) -> String {
@@ -36,8 +38,20 @@ fn located(table: &Table, row: &Row) -> String {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let a = load_model(Some(&args.a))?;
-    let b = load_model(Some(&args.b))?;
-    let (ta, tb) = (a.table(), b.table());
+    let (ta, tb) = match &args.b {
+        Some(b) => (a.table().clone(), load_model(Some(b))?.table().clone()),
+        None => match &a.table().variant {
+            Some(variant) => (variant.base.clone(), a.table().clone()),
+            None => {
+                return Err(CliError(format!(
+                    "error: {} extends no other model, so there is nothing to compare it with\n  \
+                     help: give two models, e.g. `tcpcheck diff rfc9293 {}`\n",
+                    args.a, args.a
+                )))
+            }
+        },
+    };
+    let (ta, tb) = (&ta, &tb);
     let headers = header_changes(ta, tb);
     for (field, x, y) in &headers {
         println!("~ {field}: {x} -> {y}");

@@ -28,7 +28,8 @@ fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-fn edge_label(row: &Row) -> String {
+/// `line N` for a row of the model's own file, `file:N` for one it inherits.
+fn edge_label(row: &Row, own: &crate::model::Source) -> String {
     let rule = &row.rule;
     let mut label = rule.input.to_string();
     if !rule.guard.is_empty() {
@@ -38,7 +39,11 @@ fn edge_label(row: &Row) -> String {
     if !actions.is_empty() {
         let _ = write!(label, "\n/ {}", actions.join("; "));
     }
-    let _ = write!(label, "\n(line {}, {})", row.line, rule.cite);
+    if row.source.same_file(own) {
+        let _ = write!(label, "\n(line {}, {})", row.line, rule.cite);
+    } else {
+        let _ = write!(label, "\n({}, {})", row.location(), rule.cite);
+    }
     label
 }
 
@@ -77,16 +82,17 @@ fn table_graph(model: &Model, options: DotOptions, hits: Option<&[u32]>) -> Stri
         graph.add_edge(node[rule.from.index()], node[rule.to.index()], (index, row));
     }
     let max = hits.map_or(0, |h| h.iter().copied().max().unwrap_or(0));
+    let own = &model.table().source;
     let edge_attrs = |_: &DiGraph<State, (usize, &Row)>, edge: petgraph::graph::EdgeReference<'_, (usize, &Row)>| {
         let (index, row) = *edge.weight();
         match hits {
             None => {
                 let c = colour(row.rule.input);
-                format!("label=\"{}\", color={c}, fontcolor={c}", escape(&edge_label(row)))
+                format!("label=\"{}\", color={c}, fontcolor={c}", escape(&edge_label(row, own)))
             }
             Some(hits) => {
                 let n = hits.get(index).copied().unwrap_or(0);
-                let label = format!("{}\n{n} hits", edge_label(row));
+                let label = format!("{}\n{n} hits", edge_label(row, own));
                 format!("label=\"{}\", color={}", escape(&label), hit_colour(n, max))
             }
         }
@@ -100,7 +106,11 @@ fn table_graph(model: &Model, options: DotOptions, hits: Option<&[u32]>) -> Stri
         None => "blue = user call, black = segment, red = timeout",
         Some(_) => "coverage: dashed red = never fired, grey to green = fired rarely to often",
     };
-    let caption = format!("{} ({}): {key}", model.name(), model.table().source.name);
+    let from = match &model.table().variant {
+        Some(v) => format!("{}, a variant of {}", own.name, v.base_name),
+        None => own.name.to_string(),
+    };
+    let caption = format!("{} ({from}): {key}", model.name());
     document(model.name(), &caption, &format!("{body:?}"))
 }
 

@@ -1,4 +1,6 @@
-//! A model as JSON, for other tools: header, and every row with its line and parts as text.
+//! A model as JSON, for other tools: header, and every row with its file, line and parts as
+//! text. A variant's rows come from several files, so each row names its own; `extends` names
+//! the base and the changes the variant made.
 
 use serde_json::{json, Value};
 
@@ -12,6 +14,7 @@ pub fn to_json(model: &Model) -> Value {
         .map(|row| {
             let r = &row.rule;
             json!({
+                "file": &*row.source.name,
                 "line": row.line,
                 "from": r.from.name(),
                 "input": r.input.to_string(),
@@ -23,9 +26,18 @@ pub fn to_json(model: &Model) -> Value {
         })
         .collect();
     let stats = model.stats();
+    let extends = table.variant.as_ref().map(|v| {
+        let changes: Vec<Value> = v
+            .changes
+            .iter()
+            .map(|c| json!({ "file": &*c.edit.source.name, "line": c.edit.line, "at": table.source.locate(c.at.offset).0 }))
+            .collect();
+        json!({ "base": v.base_name, "source": &*v.base.source.name, "changes": changes })
+    });
     json!({
         "model": table.name,
         "source": &*table.source.name,
+        "extends": extends,
         "rfc": table.rfc,
         "msl_us": table.msl.as_micros(),
         "states": model.states().iter().map(|s| s.name()).collect::<Vec<_>>(),
