@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use tcpcheck::model::diff::{diff, header_changes, Change};
+use tcpcheck::model::diff::{diff, first_disagreement, header_changes, Change};
 use tcpcheck::model::{Row, Table};
 
 use super::{finding, load_model, CliError, OK};
@@ -12,7 +12,9 @@ use super::{finding, load_model, CliError, OK};
 ///
 /// Rows are matched by (state, input, guard); a matched row whose target, actions or citation
 /// differ is "changed". Each side is shown with its file:line. With one model, a variant, it
-/// is compared with the base it extends. Exits 1 if the models differ.
+/// is compared with the base it extends. The last line says whether the two behave alike in
+/// every case (rows split or merged differently, or cited differently, still do), or names the
+/// first case they answer differently. Exits 1 if the models differ.
 #[derive(clap::Args)]
 pub struct Args {
     /// The model to compare from (table file or shipped name); alone, a variant to compare with its base
@@ -38,10 +40,10 @@ fn located(table: &Table, row: &Row) -> String {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let a = load_model(Some(&args.a))?;
-    let (ta, tb) = match &args.b {
-        Some(b) => (a.table().clone(), load_model(Some(b))?.table().clone()),
-        None => match &a.table().variant {
-            Some(variant) => (variant.base.clone(), a.table().clone()),
+    let (a, b) = match &args.b {
+        Some(b) => (a, load_model(Some(b))?),
+        None => match a.table().variant.clone() {
+            Some(variant) => (variant.base.clone().validate()?, a),
             None => {
                 return Err(CliError(format!(
                     "error: {} extends no other model, so there is nothing to compare it with\n  \
@@ -51,7 +53,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             }
         },
     };
-    let (ta, tb) = (&ta, &tb);
+    let (ta, tb) = (a.table(), b.table());
     let headers = header_changes(ta, tb);
     for (field, x, y) in &headers {
         println!("~ {field}: {x} -> {y}");
@@ -81,5 +83,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         ta.source.name,
         tb.source.name
     );
+    match first_disagreement(&a, &b) {
+        None => println!("behaviour: the same in every case"),
+        Some(d) => {
+            let fired = |r: Option<&Row>| r.map_or("no row".to_string(), |r| r.location());
+            println!(
+                "behaviour: differs, first in {} on {} when {}: {} fires {}, {} fires {}",
+                d.state,
+                d.input,
+                if d.when.is_empty() { "always".to_string() } else { d.when.to_string() },
+                ta.name,
+                fired(d.rows[0]),
+                tb.name,
+                fired(d.rows[1])
+            );
+        }
+    }
     Ok(if changes.is_empty() && headers.is_empty() { OK } else { finding() })
 }

@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::guard::Guard;
-use super::input::Pattern;
+use super::guard::{Family, Guard, Valuation};
+use super::input::{Input, Pattern};
 use super::state::State;
-use super::{Row, Table};
+use super::{Model, Row, Table};
 
 /// The part of a row that identifies it across tables.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -77,6 +77,44 @@ pub fn diff<'a>(a: &'a Table, b: &'a Table) -> Vec<Change<'a>> {
     changes
 }
 
+/// A case two models answer differently: the state, input and guard valuation, and the row
+/// each fires (`None`: the state is not in that model).
+#[derive(Clone, Debug)]
+pub struct Disagreement<'a> {
+    pub state: State,
+    pub input: Input,
+    pub when: Guard,
+    pub rows: [Option<&'a Row>; 2],
+}
+
+/// The first case in which `a` and `b` fire rows with a different target or actions, or `None`
+/// when they behave alike everywhere: how a table rewritten (as a variant, or with rows split
+/// or merged) is shown to mean the same. Citations and row shapes may differ.
+pub fn first_disagreement<'a>(a: &'a Model, b: &'a Model) -> Option<Disagreement<'a>> {
+    let mut states: Vec<State> = a.states().iter().chain(b.states()).copied().collect();
+    states.sort();
+    states.dedup();
+    for state in states {
+        for input in Input::all() {
+            let (ca, cb) = (a.candidates(state, input), b.candidates(state, input));
+            let rows =
+                ca.iter().map(|&i| &a.rows()[usize::from(i)]).chain(cb.iter().map(|&i| &b.rows()[usize::from(i)]));
+            let mut families: Vec<Family> = rows.flat_map(|r| r.rule.guard.families()).collect();
+            families.sort();
+            families.dedup();
+            for valuation in Valuation::enumerate(&families) {
+                let (x, y) = (a.fire(state, input, &valuation), b.fire(state, input, &valuation));
+                let does = |r: Option<(usize, &Row)>| r.map(|(_, r)| (r.rule.to, r.rule.actions.clone()));
+                if does(x) != does(y) {
+                    let when = valuation.describe(&families);
+                    return Some(Disagreement { state, input, when, rows: [x.map(|r| r.1), y.map(|r| r.1)] });
+                }
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +132,22 @@ mod tests {
         assert!(matches!(changes[..], [Change::Changed(..), Change::Added(_)]));
         assert_eq!(header_changes(&a, &b), vec![("model", "a".into(), "b".into())]);
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn rows_split_differently_can_behave_alike() {
+        let load = |text: &str| Table::load(Source::new("t.tcp", text)).unwrap();
+        let head =
+            "model m\nCLOSED OPEN-PASSIVE -> CLOSED @ 1\nCLOSED OPEN-ACTIVE -> CLOSED @ 1\nCLOSED SEND -> CLOSED @ 1\n\
+                    CLOSED RECEIVE -> CLOSED @ 1\nCLOSED CLOSE -> CLOSED @ 1\nCLOSED ABORT -> CLOSED @ 1\n";
+        let one = load(&format!("{head}CLOSED RST|* -> CLOSED @ 1\nCLOSED * -> CLOSED send ACK @ 1\n"));
+        let two = load(&format!(
+            "{head}CLOSED RST|ACK|* -> CLOSED @ 2\nCLOSED RST|* -> CLOSED @ 2\nCLOSED * -> CLOSED send ACK @ 2\n"
+        ));
+        assert!(first_disagreement(&one, &two).is_none());
+        let other = load(&format!("{head}CLOSED RST -> CLOSED send ACK @ 1\nCLOSED * -> CLOSED send ACK @ 1\n"));
+        let d = first_disagreement(&one, &other).unwrap();
+        assert_eq!((d.state, d.input.to_string()), (State::Closed, "RST".to_string()));
+        assert_eq!(d.rows.map(|r| r.unwrap().line), [8, 8]);
     }
 }

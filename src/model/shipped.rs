@@ -1,5 +1,7 @@
 //! The models shipped with tcpcheck, embedded in the binary so every command works from any
-//! directory. Each is also a file under `models/`, named as here.
+//! directory. Each is also a file under `models/`, named as here: the RFC tables, the mutants
+//! (`models/mutants/`) and the RFC options a stack may switch (`models/options/`), the last two
+//! written as variants of rfc9293.
 
 use super::{Model, Problems, Source, Table};
 
@@ -27,6 +29,9 @@ shipped! {
     "two-packet-handshake" => "models/mutants/two-packet-handshake.tcp",
     "no-2msl-restart" => "models/mutants/no-2msl-restart.tcp",
     "rst-closes-time-wait" => "models/mutants/rst-closes-time-wait.tcp",
+    "rfc5961-off" => "models/options/rfc5961-off.tcp",
+    "rfc1337-off" => "models/options/rfc1337-off.tcp",
+    "drop-syn-fin" => "models/options/drop-syn-fin.tcp",
 }
 
 impl Shipped {
