@@ -152,3 +152,74 @@ fn send_octet_reads_flight_then_unsent() {
         (None, Some(b'a'), Some(b'b'), Some(b'c'), Some(b'd'), None)
     );
 }
+
+/// An active close in TIME-WAIT: opened to the peer (ISS 5000), our FIN acknowledged with the
+/// peer's FIN. RCV.NXT is then PEER_ISS + 2.
+fn time_wait(model: &Model) -> Endpoint<'_> {
+    let mut ep = Endpoint::new(model, Config::default());
+    ep.handle_user(Instant::ZERO, Call::OpenActive);
+    drain(&mut ep);
+    let syn_ack = from_peer(&ep, PEER_ISS, Some(ep.iss().add(1)), Control::SYN, b"");
+    ep.handle_segment(Instant::ZERO, &syn_ack);
+    ep.handle_user(Instant::ZERO, Call::Close);
+    drain(&mut ep);
+    let fin = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(2)), Control::FIN, b"");
+    ep.handle_segment(Instant::ZERO, &fin);
+    assert_eq!(ep.state(), State::TimeWait);
+    drain(&mut ep);
+    ep
+}
+
+#[test]
+fn time_wait_in_window_segment_without_ack_bit_is_dropped() {
+    // RFC 9293 3.10.7.4, fifth check: "if the ACK bit is off, drop the segment and return" -
+    // in TIME-WAIT as in every synchronized state. Only the first check (an unacceptable
+    // segment) and the SYN check answer a segment whatever its ACK bit.
+    let model = rfc9293();
+    let mut ep = time_wait(&model);
+    let ahead = PEER_ISS.add(10);
+    ep.handle_segment(Instant::ZERO, &from_peer(&ep, ahead, None, Control::NONE, b"xyz"));
+    assert_eq!(drain(&mut ep), [], "text ahead without the ACK bit draws nothing");
+    ep.handle_segment(Instant::ZERO, &from_peer(&ep, ahead, Some(ep.iss().add(2)), Control::NONE, b""));
+    assert_eq!(drain(&mut ep), [], "a pure ACK ahead draws nothing, as in ESTABLISHED");
+    ep.handle_segment(Instant::ZERO, &from_peer(&ep, ahead, Some(ep.iss().add(2)), Control::NONE, b"xyz"));
+    assert_eq!(drain(&mut ep).len(), 1, "text ahead with an ACK is acknowledged (held nowhere)");
+    ep.handle_segment(Instant::ZERO, &from_peer(&ep, PEER_ISS.add(100_000), None, Control::NONE, b"xyz"));
+    assert_eq!(drain(&mut ep).len(), 1, "an unacceptable segment is acknowledged, ACK bit or not");
+    assert_eq!(ep.state(), State::TimeWait);
+}
+
+#[test]
+fn rfc793_synchronized_in_window_syn_draws_a_rst_the_peer_accepts() {
+    // RFC 793 p.71: an in-window SYN in a synchronized state is an error; the RST follows Reset
+    // Generation (p.36-37). A bare SYN comes from a peer in SYN-SENT (it lost its connection,
+    // Figure 10), which validates a RST by its ACK (p.66-67), not its sequence number: so
+    // RST|ACK with seq=0 and ack=SEG.SEQ+SEG.LEN, acknowledging exactly that SYN, resets it.
+    let model = Shipped::find("rfc793").unwrap().load().unwrap();
+    let mut established = Endpoint::new(&model, Config::default());
+    established.handle_user(Instant::ZERO, Call::OpenActive);
+    drain(&mut established);
+    let iss = established.iss();
+    let syn_ack = from_peer(&established, PEER_ISS, Some(iss.add(1)), Control::SYN, b"");
+    established.handle_segment(Instant::ZERO, &syn_ack);
+    drain(&mut established);
+
+    // The peer restarted: a fresh endpoint in SYN-SENT whose SYN lands in the window.
+    let peer_cfg = Config {
+        local_port: established.config().remote_port,
+        remote_port: established.config().local_port,
+        ..Config::default()
+    };
+    let mut peer = Endpoint::new(&model, peer_cfg);
+    peer.handle_user(Instant::ZERO, Call::OpenActive);
+    let mut syn = drain(&mut peer).remove(0);
+    let shift = PEER_ISS.add(3).0.wrapping_sub(syn.seq.0);
+    peer.rebase_iss(syn.seq.add(shift));
+    syn.seq = peer.iss();
+    established.handle_segment(Instant::ZERO, &syn);
+    assert_eq!(established.state(), State::Closed, "p.71: enter CLOSED");
+    let rst = drain(&mut established).remove(0);
+    assert!(rst.ctl.contains(Control::RST) && rst.ack == Some(syn.end()), "{rst:?}");
+    peer.handle_segment(Instant::ZERO, &rst);
+    assert_eq!(peer.state(), State::Closed, "the peer in SYN-SENT takes the RST");
+}

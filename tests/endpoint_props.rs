@@ -138,6 +138,7 @@ fn expected_valuation(tcb: &TcbView, seg: Option<&Segment>) -> Valuation {
     v.set(Family::ForeignKnown, yes_no(tcb.foreign_known));
     v.set(Family::SendQueued, yes_no(tcb.send_queued));
     v.set(Family::RcvBuffered, yes_no(tcb.rcv_buffered));
+    v.set(Family::Listening, yes_no(tcb.listening));
     let Some(seg) = seg else { return v };
     let off = |x: SeqNum, base: SeqNum| i64::from(x.0.wrapping_sub(base.0) as i32);
     let len = i64::from(seg.len());

@@ -21,6 +21,10 @@ enum WorkloadArg {
     Simultaneous,
     /// open-close twice on the same 4-tuple (sets --incarnations 2 unless given)
     Reopen,
+    /// B, the server, closes first and listens again beside its TIME-WAIT connection, and A
+    /// reopens on the same 4-tuple: where TIME-WAIT reuse (RFC 1122 4.2.2.13) can happen
+    /// (sets --incarnations 2 unless given)
+    ServerClose,
 }
 
 /// Model-check a table: explore every run of two endpoints within the bounds.
@@ -66,6 +70,9 @@ pub struct Args {
     /// R2: retransmissions of a segment before giving up
     #[arg(long, default_value_t = 2)]
     retries: u8,
+    /// How far the ISN clock advances per tick (RFC 9293 3.4.1)
+    #[arg(long, default_value_t = 1)]
+    isn_rate: u16,
     /// Worker threads [default: all cores]
     #[arg(long, value_parser = |s: &str| super::parse_count(s, 1024))]
     threads: Option<usize>,
@@ -138,6 +145,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         WorkloadArg::OpenClose => (Workload::OpenClose, 1),
         WorkloadArg::Simultaneous => (Workload::Simultaneous, 1),
         WorkloadArg::Reopen => (Workload::OpenClose, 2),
+        WorkloadArg::ServerClose => (Workload::ServerClose, 2),
     };
     let bounds = Bounds {
         workload,
@@ -149,6 +157,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         delay: args.delay,
         data: args.data,
         retries: args.retries,
+        isn_rate: args.isn_rate.max(1),
     };
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&interrupt);

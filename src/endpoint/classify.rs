@@ -21,6 +21,8 @@ pub struct TcbView {
     pub foreign_known: bool,
     pub send_queued: bool,
     pub rcv_buffered: bool,
+    /// In TIME-WAIT: a passive OPEN waits beside the connection (RFC 1122 4.2.2.13).
+    pub listening: bool,
 }
 
 /// RFC 9293 3.10.7.4, "There are four cases for the acceptability test for an incoming segment".
@@ -48,6 +50,7 @@ pub fn valuation(tcb: &TcbView, seg: Option<&Segment>) -> Valuation {
     v.set(Family::ForeignKnown, boolean(tcb.foreign_known));
     v.set(Family::SendQueued, boolean(tcb.send_queued));
     v.set(Family::RcvBuffered, boolean(tcb.rcv_buffered));
+    v.set(Family::Listening, boolean(tcb.listening));
     let Some(seg) = seg else { return v };
 
     let seq = if acceptable(seg.seq, seg.len(), tcb.rcv_nxt, tcb.rcv_wnd) {

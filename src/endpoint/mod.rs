@@ -16,7 +16,7 @@ pub mod classify;
 
 use std::collections::VecDeque;
 
-use crate::model::{AckExpr, Action, Call, Flags, Input, Model, SendSpec, SeqExpr, Signal, State, Timer};
+use crate::model::{AckExpr, Action, Call, Flags, Input, Model, ReopenIsn, SendSpec, SeqExpr, Signal, State, Timer};
 use crate::time::{Duration, Instant};
 use crate::wire::{Control, Segment, SeqNum};
 
@@ -124,6 +124,9 @@ struct Tcb {
     rcv_nxt: SeqNum,
     peer_mss: u16,
     passive: bool,
+    /// In TIME-WAIT: the user made a passive OPEN on this port, a listener beside the old
+    /// connection (RFC 1122 4.2.2.13). It takes over once the connection is gone.
+    listener: bool,
     /// Our SYN has been sent: the ISS is chosen.
     syn_sent: bool,
     fin_seq: Option<SeqNum>,
@@ -284,6 +287,7 @@ impl<'m> Endpoint<'m> {
             foreign_known: self.cfg.foreign_known,
             send_queued: t.queued.contains(&Call::Send) || !t.unsent.is_empty(),
             rcv_buffered: !t.received.is_empty(),
+            listening: t.listener,
         }
     }
 
@@ -329,6 +333,22 @@ impl<'m> Endpoint<'m> {
         self.fire(now, Input::Call(call), None);
         self.current = None;
         self.pending_send.clear();
+    }
+
+    /// A passive OPEN while the connection is in TIME-WAIT: instead of the table's answer to
+    /// OPEN-PASSIVE there (an error, the connection exists), a listener waits beside it, as a
+    /// server's listening socket does beside its connections (RFC 1122 4.2.2.13). The table's
+    /// `listening` guard sees it, a `reopen` row hands it a new SYN, and when the connection is
+    /// deleted the endpoint listens. Returns false (and does nothing) outside TIME-WAIT.
+    pub fn listen_beside(&mut self) -> bool {
+        let ok = self.state == State::TimeWait;
+        self.tcb.listener |= ok;
+        ok
+    }
+
+    /// Whether a listener waits beside this connection ([`Endpoint::listen_beside`]).
+    pub fn has_listener(&self) -> bool {
+        self.tcb.listener
     }
 
     /// SEND with data.
@@ -391,6 +411,7 @@ impl<'m> Endpoint<'m> {
         // cannot see it could miss, and then the timeout is dropped rather than invented.
         let Some((index, row)) = model.fire(self.state, input, &valuation) else { return };
         let from = self.state;
+        let listener = self.tcb.listener;
         for &action in &row.rule.actions {
             self.act(now, action, seg);
         }
@@ -407,6 +428,11 @@ impl<'m> Endpoint<'m> {
             for call in std::mem::take(&mut self.tcb.queued) {
                 self.handle_user(now, call);
             }
+        }
+        // The listener beside a connection that is now gone takes the port: its passive OPEN
+        // goes through the table as if made now.
+        if listener && self.state == State::Closed {
+            self.handle_user(now, Call::OpenPassive);
         }
     }
 
@@ -482,6 +508,24 @@ impl<'m> Endpoint<'m> {
             Action::Delete => {
                 self.tcb = Tcb::default();
                 self.timers = [None; 3];
+            }
+            Action::Reopen(rule) => {
+                // The old connection is forgotten; the listener beside it takes the SYN, so the
+                // new one is passive. Its ISS is chosen here unless the ISN clock picks it when
+                // the SYN|ACK goes out (`send_spec`).
+                let (old_iss, old_nxt) = (self.tcb.iss, self.tcb.snd_nxt);
+                self.tcb = Tcb { passive: true, ..Tcb::default() };
+                self.timers = [None; 3];
+                self.remote_port = self.cfg.remote_port;
+                let iss = match rule {
+                    ReopenIsn::Clock => None,
+                    ReopenIsn::AboveOld => Some(old_nxt),
+                    ReopenIsn::Same => Some(old_iss),
+                };
+                if let Some(iss) = iss {
+                    (self.tcb.iss, self.tcb.snd_una, self.tcb.snd_nxt) = (iss, iss, iss.add(1));
+                    self.tcb.syn_sent = true;
+                }
             }
         }
     }
@@ -853,6 +897,7 @@ pub mod pack {
                 rcv_nxt,
                 peer_mss,
                 passive,
+                listener,
                 syn_sent,
                 fin_seq,
                 fin_pending,
@@ -873,7 +918,8 @@ pub mod pack {
                 | u8::from(*syn_sent) << 1
                 | u8::from(*fin_pending) << 2
                 | u8::from(fin_seq.is_some()) << 3
-                | u8::from(clock) << 4;
+                | u8::from(clock) << 4
+                | u8::from(*listener) << 5;
             for (k, v) in
                 [iss.0, irs.0, snd_una.0, snd_nxt.0, rcv_nxt.0, *snd_wnd, fin_seq.map_or(0, |f| f.0), *retries]
                     .into_iter()
@@ -940,6 +986,7 @@ pub mod pack {
                 rcv_nxt,
                 peer_mss,
                 passive,
+                listener,
                 syn_sent,
                 fin_seq,
                 fin_pending,
@@ -950,6 +997,7 @@ pub mod pack {
                 retries,
             } = tcb;
             let t = &mut self.tcb;
+            t.listener = *listener;
             (t.iss, t.irs, t.snd_una, t.snd_nxt, t.snd_wnd, t.rcv_nxt) =
                 (*iss, *irs, *snd_una, *snd_nxt, *snd_wnd, *rcv_nxt);
             (t.peer_mss, t.passive, t.syn_sent, t.fin_seq, t.fin_pending) =
@@ -986,6 +1034,7 @@ pub mod pack {
             self.state = *State::ALL.get(usize::from(h[0]))?;
             let t = &mut self.tcb;
             (t.passive, t.syn_sent, t.fin_pending) = (h[1] & 1 != 0, h[1] & 2 != 0, h[1] & 4 != 0);
+            t.listener = h[1] & 32 != 0;
             (t.iss, t.irs, t.snd_una, t.snd_nxt, t.rcv_nxt) =
                 (SeqNum(u32_at(0)), SeqNum(u32_at(1)), SeqNum(u32_at(2)), SeqNum(u32_at(3)), SeqNum(u32_at(4)));
             t.snd_wnd = u32_at(5);

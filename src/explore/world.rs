@@ -22,6 +22,11 @@ pub enum Workload {
     /// Both open actively at the same instant (the world starts with both SYNs sent), then
     /// both close once ESTABLISHED. One incarnation.
     Simultaneous,
+    /// B listens, A opens; both send; B, the server, closes first and so ends in TIME-WAIT; A
+    /// closes once it has B's FIN. B's next passive OPEN may come while it is in TIME-WAIT: a
+    /// listener beside the old connection (`Endpoint::listen_beside`), which a new SYN from A
+    /// on the same 4-tuple can reopen it for (RFC 1122 4.2.2.13).
+    ServerClose,
 }
 
 /// The bounds of an exploration.
@@ -45,6 +50,10 @@ pub struct Bounds {
     pub data: u8,
     /// R2: retransmissions of one segment before giving up.
     pub retries: u8,
+    /// How far the ISN clock advances per tick (RFC 9293 3.4.1's clock, in ticks of the
+    /// world). A fast clock lets a new connection's ISN pass the old one's sequence space
+    /// before the old duplicates die, as real ISN clocks (4 µs) do for short connections.
+    pub isn_rate: u16,
 }
 
 impl Default for Bounds {
@@ -59,6 +68,7 @@ impl Default for Bounds {
             delay: 1,
             data: 1,
             retries: 2,
+            isn_rate: 1,
         }
     }
 }
@@ -97,6 +107,8 @@ fn script(workload: Workload, side: Side, data: bool) -> &'static [(Call, &'stat
     use State::*;
     const OPEN_ACTIVE: (Call, &[State]) = (Call::OpenActive, &[Closed]);
     const OPEN_PASSIVE: (Call, &[State]) = (Call::OpenPassive, &[Closed]);
+    const LISTEN_AGAIN: (Call, &[State]) = (Call::OpenPassive, &[Closed, TimeWait]);
+    const CLOSE_FIRST: (Call, &[State]) = (Call::Close, &[Established]);
     const SEND: (Call, &[State]) = (Call::Send, &[Established, CloseWait]);
     const CLOSE_ANY: (Call, &[State]) = (Call::Close, &[Established, CloseWait]);
     const CLOSE_SECOND: (Call, &[State]) = (Call::Close, &[CloseWait]);
@@ -105,6 +117,10 @@ fn script(workload: Workload, side: Side, data: bool) -> &'static [(Call, &'stat
         (Workload::OpenClose, Side::A, false) => &[OPEN_ACTIVE, CLOSE_ANY],
         (Workload::OpenClose, Side::B, true) => &[OPEN_PASSIVE, SEND, CLOSE_SECOND],
         (Workload::OpenClose, Side::B, false) => &[OPEN_PASSIVE, CLOSE_SECOND],
+        (Workload::ServerClose, Side::A, true) => &[OPEN_ACTIVE, SEND, CLOSE_SECOND],
+        (Workload::ServerClose, Side::A, false) => &[OPEN_ACTIVE, CLOSE_SECOND],
+        (Workload::ServerClose, Side::B, true) => &[LISTEN_AGAIN, SEND, CLOSE_FIRST],
+        (Workload::ServerClose, Side::B, false) => &[LISTEN_AGAIN, CLOSE_FIRST],
         (Workload::Simultaneous, _, true) => &[OPEN_ACTIVE, SEND, CLOSE_ANY],
         (Workload::Simultaneous, _, false) => &[OPEN_ACTIVE, CLOSE_ANY],
     }
@@ -222,7 +238,7 @@ impl<'m> World<'m> {
         let config = |local_port, remote_port, offset| Config {
             local_port,
             remote_port,
-            isn: Isn::Clock { offset, per_second: 1 },
+            isn: Isn::Clock { offset, per_second: u32::from(bounds.isn_rate) },
             buffer: 1024,
             mss: 1024,
             rto: TICK,
@@ -280,8 +296,12 @@ impl<'m> World<'m> {
             return None;
         }
         let (call, when) = script[cursor % script.len()];
-        let listening = self.ends.b.state() != State::Closed;
-        if self.bounds.workload == Workload::OpenClose && call == Call::OpenActive && !listening {
+        let listening = match self.bounds.workload {
+            Workload::OpenClose => self.ends.b.state() != State::Closed,
+            Workload::ServerClose => self.ends.b.state() == State::Listen || self.ends.b.has_listener(),
+            Workload::Simultaneous => true,
+        };
+        if call == Call::OpenActive && !listening {
             return None;
         }
         when.contains(&self.endpoint(side).state()).then_some(call)
@@ -385,6 +405,8 @@ impl<'m> World<'m> {
                         *d = b'a' + (i % 26) as u8;
                     }
                     self.endpoint_mut(side).send(now, &data[..bytes]);
+                } else if call == Call::OpenPassive && self.endpoint(side).state() == State::TimeWait {
+                    self.endpoint_mut(side).listen_beside();
                 } else {
                     self.endpoint_mut(side).handle_user(now, call);
                 }

@@ -108,6 +108,20 @@ impl fmt::Display for SendSpec {
     }
 }
 
+spelled! {
+    /// How `reopen` picks the ISS of the connection it starts from TIME-WAIT.
+    pub enum ReopenIsn {
+        /// From the ISN clock, as any new connection (RFC 9293 3.4.1).
+        Clock = "clock",
+        /// The old connection's SND.NXT: above every sequence number it used, the least RFC
+        /// 1122 4.2.2.13 (1) allows (BSD adds TCP_ISSINCR to it).
+        AboveOld = "above-old",
+        /// The old connection's ISS again: what an ISN made only of a hash of the 4-tuple (RFC
+        /// 6528's F without the clock M) would give.
+        Same = "same",
+    }
+}
+
 /// One action of a row. Actions run left to right.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
@@ -140,11 +154,14 @@ pub enum Action {
     Flush,
     /// Delete the TCB: every timer stops, every queue is flushed.
     Delete,
+    /// Forget the connection in TIME-WAIT and start a new one on the same TCB for the listener
+    /// beside it, with the ISS the rule picks (RFC 1122 4.2.2.13). Timers stop.
+    Reopen(ReopenIsn),
 }
 
 impl Action {
     /// The keyword that starts this action and, for the parser, what may follow it.
-    pub const KEYWORDS: [&'static str; 14] = [
+    pub const KEYWORDS: [&'static str; 15] = [
         "send",
         "retransmit",
         "start",
@@ -159,6 +176,7 @@ impl Action {
         "signal",
         "flush",
         "delete",
+        "reopen",
     ];
 }
 
@@ -180,6 +198,7 @@ impl fmt::Display for Action {
             Action::Signal(s) => write!(f, "signal {s}"),
             Action::Flush => f.write_str("flush"),
             Action::Delete => f.write_str("delete"),
+            Action::Reopen(isn) => write!(f, "reopen {isn}"),
         }
     }
 }

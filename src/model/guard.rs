@@ -32,6 +32,7 @@ spelled! {
         ForeignKnown = "foreign-known",
         SendQueued = "send-queued",
         RcvBuffered = "rcv-buffered",
+        Listening = "listening",
     }
 }
 
@@ -47,10 +48,11 @@ pub enum Family {
     ForeignKnown,
     SendQueued,
     RcvBuffered,
+    Listening,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Seq,
         Family::Rst,
         Family::Ack,
@@ -60,6 +62,7 @@ impl Family {
         Family::ForeignKnown,
         Family::SendQueued,
         Family::RcvBuffered,
+        Family::Listening,
     ];
     pub const COUNT: usize = Family::ALL.len();
 
@@ -76,6 +79,7 @@ impl Family {
             Family::ForeignKnown => &[ForeignKnown],
             Family::SendQueued => &[SendQueued],
             Family::RcvBuffered => &[RcvBuffered],
+            Family::Listening => &[Listening],
         }
     }
 
@@ -160,6 +164,10 @@ impl Family {
                 Pattern::Call(_) => need_rcv(),
                 _ => Err(format!("input `{pattern}` is not a user call")),
             },
+            Family::Listening => match state {
+                State::TimeWait => Ok(()),
+                _ => Err("only a connection in TIME-WAIT can have a listener beside it".into()),
+            },
         }
     }
 }
@@ -177,6 +185,7 @@ impl Atom {
             ForeignKnown => Family::ForeignKnown,
             SendQueued => Family::SendQueued,
             RcvBuffered => Family::RcvBuffered,
+            Listening => Family::Listening,
         }
     }
 
@@ -234,6 +243,10 @@ impl Atom {
             ForeignKnown => "the OPEN named the foreign socket (RFC 9293 3.10.2, SEND in LISTEN)",
             SendQueued => "SENDs or data are queued awaiting ESTABLISHED (RFC 9293 3.10.4, CLOSE in SYN-RECEIVED)",
             RcvBuffered => "received text is waiting for a RECEIVE (RFC 9293 3.10.3, RECEIVE in CLOSE-WAIT)",
+            Listening => {
+                "in TIME-WAIT: the user has a passive OPEN waiting on the same port, a listener beside \
+                 the old connection that a new SYN may reopen it for (RFC 1122 4.2.2.13)"
+            }
         }
     }
 }

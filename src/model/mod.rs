@@ -31,7 +31,7 @@ pub mod variant;
 
 use std::fmt;
 
-pub use action::{AckExpr, Action, SendSpec, SeqExpr, Signal};
+pub use action::{AckExpr, Action, ReopenIsn, SendSpec, SeqExpr, Signal};
 pub use diag::{did_you_mean, render, Kind, Problem, Problems, Source, Span};
 pub use guard::{Atom, Family, Guard, GuardMasks, Literal, Valuation};
 pub use input::{Call, Flags, Input, Pattern, Timer};

@@ -1,7 +1,7 @@
 //! The table-file parser. Line-oriented; every problem is collected with its span, and a line
 //! with problems is skipped so the rest of the file is still checked.
 
-use super::action::{AckExpr, Action, SendSpec, SeqExpr, Signal};
+use super::action::{AckExpr, Action, ReopenIsn, SendSpec, SeqExpr, Signal};
 use super::diag::{did_you_mean, Kind, Problem, Problems, Source, Span};
 use super::diff::Key;
 use super::guard::{Atom, Guard, Literal};
@@ -598,7 +598,7 @@ impl Parser {
             );
         };
         match word.text {
-            "send" | "start" | "stop" | "restart" | "signal" if arg.text.is_empty() => {
+            "send" | "start" | "stop" | "restart" | "signal" | "reopen" if arg.text.is_empty() => {
                 needs_arg(self, "an argument");
                 None
             }
@@ -606,6 +606,13 @@ impl Parser {
             "start" => self.timer(arg).map(Action::Start),
             "stop" => self.timer(arg).map(Action::Stop),
             "restart" => self.timer(arg).map(Action::Restart),
+            "reopen" => {
+                let rule = ReopenIsn::from_name(arg.text);
+                if rule.is_none() {
+                    self.unknown("ISS rule", arg, ReopenIsn::names().collect(), None);
+                }
+                rule.map(Action::Reopen)
+            }
             "signal" => {
                 let signal = Signal::from_name(arg.text);
                 if signal.is_none() {
@@ -748,6 +755,7 @@ fn example_arg(keyword: &str) -> &'static str {
     match keyword {
         "send" => "ACK",
         "signal" => "RESET",
+        "reopen" => "above-old",
         _ => "RTO",
     }
 }

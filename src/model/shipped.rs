@@ -32,6 +32,7 @@ shipped! {
     "rfc5961-off" => "models/options/rfc5961-off.tcp",
     "rfc1337-off" => "models/options/rfc1337-off.tcp",
     "drop-syn-fin" => "models/options/drop-syn-fin.tcp",
+    "time-wait-reuse" => "models/options/time-wait-reuse.tcp",
 }
 
 impl Shipped {

@@ -283,6 +283,14 @@ fn check_row(row: &Row, problems: &mut Vec<Problem>) {
                 "`flush` in a row that does not return to LISTEN".into(),
                 "`flush` forgets a half-open connection while listening goes on".into(),
             )),
+            Action::Reopen(_) if (rule.from, rule.to) != (State::TimeWait, State::SynReceived) => Some((
+                "`reopen` in a row that does not go from TIME-WAIT to SYN-RECEIVED".into(),
+                "`reopen` starts a new connection from TIME-WAIT on a SYN (RFC 1122 4.2.2.13)".into(),
+            )),
+            Action::Reopen(_) if !rule.input.requires(Flags::SYN) => Some((
+                format!("`reopen` on input `{}`, which may lack a SYN", rule.input),
+                "only a new SYN reopens a connection from TIME-WAIT".into(),
+            )),
             Action::AcceptSyn => needs(Flags::SYN, "a SYN"),
             Action::AcceptAck => needs(Flags::ACK, "an ACK"),
             Action::AcceptFin => needs(Flags::FIN, "a FIN"),
@@ -320,7 +328,7 @@ fn reach(rows: &[Row]) -> ([bool; State::COUNT], [TimerSet; State::COUNT]) {
                 match *action {
                     Action::Start(t) | Action::Restart(t) => running.insert(t),
                     Action::Stop(t) => running.remove(t),
-                    Action::Delete | Action::Flush => running = TimerSet::default(),
+                    Action::Delete | Action::Flush | Action::Reopen(_) => running = TimerSet::default(),
                     _ => {}
                 }
             }
