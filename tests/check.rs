@@ -24,14 +24,23 @@ fn check_with(
     properties: &[Property],
     threads: usize,
 ) -> (u64, Option<(Property, usize)>) {
-    let model = Shipped::find(model).unwrap().load().unwrap();
+    check_model(&Shipped::find(model).unwrap().load().unwrap(), bounds, properties, threads)
+}
+
+#[track_caller]
+fn check_model(
+    model: &tcpcheck::model::Model,
+    bounds: Bounds,
+    properties: &[Property],
+    threads: usize,
+) -> (u64, Option<(Property, usize)>) {
     let request =
         Request { bounds, properties, limits: Limits::default(), pair_graph: false, full_graph: false, threads };
-    let outcome = bfs(&model, request, &AtomicBool::new(false), &());
+    let outcome = bfs(model, request, &AtomicBool::new(false), &());
     assert!(outcome.stopped.is_none());
     let cx = outcome.counterexample.map(|cx| {
         // The path replays: the same steps are enabled again, in the same order.
-        let replayed = replay(&model, bounds, &cx.steps);
+        let replayed = replay(model, bounds, &cx.steps);
         assert_eq!(replayed.path.len(), cx.steps.len());
         assert!(!replayed.entries.is_empty());
         (cx.violation.property, cx.steps.len())
@@ -78,6 +87,36 @@ fn rst_in_time_wait_assassinates_it() {
         (4165, Some((Property::TimeWait2Msl, 15)))
     );
     assert_eq!(check("rfc793", bounds(OPEN_CLOSE, 1, 0, 1), ALL), (4165, Some((Property::TimeWait2Msl, 15))));
+}
+
+/// TIME-WAIT reuse (RFC 1122 4.2.2.13) on the server-close workload: the server closes first,
+/// listens again beside its TIME-WAIT connection, and the client reconnects on the same 4-tuple
+/// while a duplicate of the old connection may still be in flight. A fast ISN clock (100 per
+/// tick) lets the client's new SYN pass the reuse test (SEG.SEQ > RCV.NXT) before the old
+/// duplicates die. Whether an old segment is then accepted depends on the server's new ISS:
+/// RFC 1122's rule (above the old SND.NXT) keeps the spaces apart; the ISN clock alone does not
+/// when the server chose its old ISS a tick after the client did; a hash-only ISN repeats it.
+#[test]
+fn time_wait_reuse_is_safe_only_with_an_iss_above_the_old_connection() {
+    use tcpcheck::model::{Source, Table};
+    let fast = Bounds { isn_rate: 100, ..bounds(Workload::ServerClose, 0, 1, 2) };
+    let stale = &[Property::NoStaleDelivery];
+    assert_eq!(check("time-wait-reuse", fast, stale), (735271, None));
+    let with = |rule: &str| {
+        let text = format!(
+            "model reuse-{rule}\nextends time-wait-reuse\nreplace TIME-WAIT SYN listening & !seq-ok & !seq-old \
+             -> SYN-RECEIVED reopen {rule}; accept-syn; send SYN|ACK; start RTO @ RFC1122 4.2.2.13\n"
+        );
+        Table::load(Source::new(format!("reuse-{rule}.tcp"), text)).unwrap()
+    };
+    assert_eq!(check_model(&with("clock"), fast, stale, 2), (52853, Some((Property::NoStaleDelivery, 20))));
+    assert_eq!(check_model(&with("same"), fast, stale, 2), (29211, Some((Property::NoStaleDelivery, 18))));
+    // At one ISN step per tick the reuse test passes only after the old duplicates died.
+    let slow = Bounds { isn_rate: 1, ..fast };
+    assert_eq!(check_model(&with("clock"), slow, stale, 2).1, None);
+    // What the switch costs by definition: TIME-WAIT no longer lasts 2*MSL.
+    let found = check("time-wait-reuse", bounds(Workload::ServerClose, 0, 0, 2), &[Property::TimeWait2Msl]);
+    assert_eq!(found.1.map(|(p, _)| p), Some(Property::TimeWait2Msl));
 }
 
 #[test]
@@ -139,9 +178,7 @@ fn eventually_closed_finds_a_fair_livelock_as_a_lasso() {
 
 #[test]
 fn every_shipped_model_is_live_at_default_bounds() {
-    for model in
-        ["rfc9293", "rfc793", "no-time-wait", "two-packet-handshake", "no-2msl-restart", "rst-closes-time-wait"]
-    {
+    for model in Shipped::names() {
         let bounds = Bounds { loss: 0, data: 0, ..Bounds::default() };
         assert_eq!(check(model, bounds, &[Property::EventuallyClosed]).1, None, "{model}");
     }

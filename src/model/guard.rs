@@ -421,7 +421,7 @@ mod tests {
     fn masks_hold_exactly_where_the_literals_do() {
         // Every guard of every shipped table, under every valuation of every family.
         let valuations = Valuation::enumerate(&Family::ALL);
-        assert_eq!(valuations.len(), 4 * 3 * 5 * 2 * 2 * 2 * 2 * 2, "(ack, fin-acked) has 5 feasible pairs");
+        assert_eq!(valuations.len(), 4 * 3 * 5 * 2 * 2 * 2 * 2 * 2 * 2, "(ack, fin-acked) has 5 feasible pairs");
         for shipped in crate::model::shipped::SHIPPED {
             let model = shipped.load().unwrap();
             for row in model.rows() {
