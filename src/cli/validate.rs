@@ -52,7 +52,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 }));
                 if !args.json {
                     let variant = match &base {
-                        Some((base, n)) => format!(", a variant of {base} ({n} change{})", if *n == 1 { "" } else { "s" }),
+                        Some((base, n)) => {
+                            format!(", a variant of {base} ({n} change{})", if *n == 1 { "" } else { "s" })
+                        }
                         None => String::new(),
                     };
                     println!(
