@@ -224,7 +224,8 @@ impl Matrix {
                 Row { row: at.to_string(), line, rule: v.rule.clone(), cite: v.cite.clone(), cells }
             })
             .collect();
-        rows.sort_by_key(|r| r.line);
+        // In table order: a variant's rows come from several files, so lines alone do not order them.
+        rows.sort_by_key(|r| (location.iter().position(|l| *l == r.row).unwrap_or(usize::MAX), r.line));
 
         let stacks = columns.iter().enumerate().map(|(k, column)| summary(column, &rows, k)).collect();
         Matrix { format: FORMAT, oracle: model.name().to_string(), corpus, cases: cases.len(), stacks, rows }

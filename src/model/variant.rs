@@ -214,6 +214,8 @@ impl Loader<'_> {
 
     /// The table `name` names from `from`, flattened and validated; a problem at `at` if it
     /// cannot be found, is part of a cycle, or is not valid (its own problems as notes).
+    // A `Problem` is large, but it is the rare path, and every caller collects it into `Problems`.
+    #[allow(clippy::result_large_err)]
     fn validated(&mut self, name: &str, from: &Source, at: Span, role: &str) -> Result<Table, Problem> {
         let problem = |message: String, label: &str| Problem::new(Kind::Variant, at, message, label).in_source(from);
         let source = self.resolver.resolve(name, from).map_err(|why| {
@@ -248,6 +250,7 @@ impl Loader<'_> {
 
     /// The edits `edit` stands for: itself, or for `apply` every change of the named variant,
     /// with citations qualified for a table on `rfc`.
+    #[allow(clippy::result_large_err)] // as `validated`
     fn expand(&mut self, edit: &Edit, file: &File, rfc: u16) -> Result<Vec<Edit>, Problem> {
         let Op::Apply(name) = &edit.op else { return Ok(vec![edit.clone()]) };
         let applied = self.validated(name, &file.source, edit.target, "variant")?;
@@ -277,6 +280,7 @@ impl Loader<'_> {
 }
 
 /// Makes one edit; the states it touched, or why it does not apply (at the edit's own line).
+#[allow(clippy::result_large_err)] // as `Loader::validated`
 fn apply(slots: &mut Vec<Slot>, edit: &Edit, base: &str) -> Result<Vec<State>, Problem> {
     let find = |slots: &[Slot], key: &Key| slots.iter().position(|s| Key::of(&s.row) == *key);
     let missing = |slots: &[Slot], key: &Key, what: &str| {
