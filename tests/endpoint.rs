@@ -223,3 +223,37 @@ fn rfc793_synchronized_in_window_syn_draws_a_rst_the_peer_accepts() {
     peer.handle_segment(Instant::ZERO, &rst);
     assert_eq!(peer.state(), State::Closed, "the peer in SYN-SENT takes the RST");
 }
+
+#[test]
+fn time_wait_syn_above_rcv_nxt_reopens_for_a_listener_beside_it() {
+    // RFC 1122 4.2.2.13 with `time-wait-reuse`: only with a listener beside the connection, and
+    // only for a SYN above the old RCV.NXT; the new ISS is the old SND.NXT (`reopen above-old`).
+    let model = Shipped::find("time-wait-reuse").unwrap().load().unwrap();
+    let mut ep = time_wait(&model);
+    let old_nxt = ep.iss().add(2);
+    let above = PEER_ISS.add(50_000);
+    ep.handle_segment(Instant::ZERO, &from_peer(&ep, above, None, Control::SYN, b""));
+    assert_eq!(ep.state(), State::TimeWait, "nobody listens: the SYN draws a challenge ACK");
+    assert_eq!(drain(&mut ep).len(), 1);
+
+    assert!(ep.listen_beside() && ep.has_listener());
+    ep.handle_segment(Instant::ZERO, &from_peer(&ep, PEER_ISS.add(1), None, Control::SYN, b""));
+    assert_eq!(ep.state(), State::TimeWait, "a SYN at or below RCV.NXT does not reopen");
+    drain(&mut ep);
+    ep.handle_segment(Instant::ZERO, &from_peer(&ep, above, None, Control::SYN, b""));
+    assert_eq!(ep.state(), State::SynReceived);
+    let syn_ack = drain(&mut ep).remove(0);
+    assert_eq!((syn_ack.seq, syn_ack.ack), (old_nxt, Some(above.add(1))), "ISS above the old connection");
+    assert!(!ep.has_listener(), "the listener took the SYN");
+}
+
+#[test]
+fn the_listener_beside_time_wait_listens_once_the_connection_is_gone() {
+    let model = rfc9293();
+    let mut ep = time_wait(&model);
+    assert!(ep.listen_beside());
+    let end = ep.deadline(Timer::TwoMsl).expect("2MSL runs");
+    ep.handle_timeout(end);
+    assert_eq!(ep.state(), State::Listen, "TIME-WAIT's TIMEOUT-2MSL row, then CLOSED's OPEN-PASSIVE row");
+    assert!(!ep.listen_beside(), "only a connection in TIME-WAIT has a listener beside it");
+}

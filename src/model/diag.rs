@@ -183,11 +183,6 @@ impl Problem {
         }
     }
 
-    /// Whether the primary label points into `source`.
-    pub fn is_in(&self, source: &Source) -> bool {
-        self.source.as_ref().is_some_and(|s| s.same_file(source))
-    }
-
     /// Points the problem into `source`: its labels are spans of that text.
     pub fn in_source(mut self, source: &Source) -> Self {
         self.source = Some(source.clone());

@@ -552,4 +552,21 @@ LISTEN * -> LISTEN @ 1
         let (_, row) = model.fire(State::Established, Input::Segment(Flags::RST.union(Flags::ACK)), &v).unwrap();
         assert_eq!(row.rule.to, State::Closed);
     }
+
+    #[test]
+    fn reopen_and_listening_belong_to_time_wait() {
+        let load = |edit: &str| {
+            let text = format!("model v\nextends rfc9293\n{edit}\n");
+            Table::parse(Source::new("v.tcp", text)).unwrap().validate().map_err(|e| e.kinds())
+        };
+        let reuse = "insert before TIME-WAIT * seq-old: TIME-WAIT SYN listening & !seq-ok & !seq-old \
+                     -> SYN-RECEIVED reopen above-old; accept-syn; send SYN|ACK; start RTO @ 1";
+        assert!(load(reuse).is_ok());
+        let to_closed = reuse.replace("-> SYN-RECEIVED", "-> CLOSED").replace("start RTO", "delete");
+        assert_eq!(load(&to_closed).unwrap_err(), [Kind::Inconsistent]);
+        let no_syn = reuse.replace("TIME-WAIT SYN listening", "TIME-WAIT ACK listening").replace("accept-syn; ", "");
+        assert_eq!(load(&no_syn).unwrap_err(), [Kind::Inconsistent]);
+        let listening_elsewhere = "insert before LISTEN *: LISTEN SYN listening -> LISTEN @ 1";
+        assert!(load(listening_elsewhere).unwrap_err().contains(&Kind::Inapplicable));
+    }
 }

@@ -74,11 +74,6 @@ impl Edit {
     pub(crate) fn new(op: Op, line: usize, span: Span, target: Span, source: &Source) -> Edit {
         Edit { op, line, span, target, source: source.clone() }
     }
-
-    /// `file:line` of the edit.
-    pub fn location(&self) -> String {
-        format!("{}:{}", self.source.name, self.line)
-    }
 }
 
 /// A change made to the base, with the line of the variant's own file it is blamed on: the
