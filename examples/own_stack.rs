@@ -92,6 +92,7 @@ impl Stack for ClosedPorts {
             ctl: Control::RST,
             window: 0,
             mss: None,
+            options: Vec::new(),
             payload: Vec::new(),
         };
         if let Ok(bytes) = rst.to_ipv4(*self.params.stack.ip(), *self.params.peer.ip()) {

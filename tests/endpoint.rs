@@ -23,6 +23,7 @@ fn from_peer(ep: &Endpoint<'_>, seq: SeqNum, ack: Option<SeqNum>, ctl: Control, 
         ctl,
         window: 4096,
         mss: (ctl.contains(Control::SYN)).then_some(536),
+        options: Vec::new(),
         payload: text.to_vec(),
     }
 }

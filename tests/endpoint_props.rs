@@ -124,6 +124,7 @@ fn realize(tcb: &TcbView, flags: u8, seq: Rel, ack: Rel, len: u8) -> Segment {
         ctl,
         window: 4096,
         mss: f.contains(Flags::SYN).then_some(536),
+        options: Vec::new(),
         payload,
     }
 }

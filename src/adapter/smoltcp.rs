@@ -467,6 +467,7 @@ mod tests {
             ctl,
             window: 8192,
             mss: ctl.contains(Control::SYN).then_some(1000),
+            options: Vec::new(),
             payload: payload.to_vec(),
         };
         let mut bytes = Vec::new();

@@ -889,6 +889,8 @@ impl Harness<'_, '_, '_, '_> {
         let payload_at = seq.add(u32::from(ctl.contains(Control::SYN)));
         let ctl = if inject.len > 0 { ctl.with(Control::PSH) } else { ctl };
         let mut payload = std::mem::take(&mut out.payload);
+        let mut options = std::mem::take(&mut out.options);
+        options.clear();
         text_into(&mut payload, payload_at.distance_from(PEER_ISS.add(1)) as u32, usize::from(inject.len));
         let p = self.params();
         *out = Segment {
@@ -899,6 +901,7 @@ impl Harness<'_, '_, '_, '_> {
             ctl,
             window: inject.window.octets(),
             mss: ctl.contains(Control::SYN).then_some(PEER_MSS),
+            options,
             payload,
         };
     }
@@ -1504,6 +1507,7 @@ mod tests {
             ctl,
             window: 4096,
             mss: None,
+            options: Vec::new(),
             payload: text.to_vec(),
         }
     }

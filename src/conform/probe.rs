@@ -108,6 +108,7 @@ impl Peer<'_> {
             ctl,
             window: PEER_WINDOW,
             mss: ctl.contains(Control::SYN).then_some(PEER_MSS),
+            options: Vec::new(),
             payload: Vec::new(),
         };
         self.buf.clear();

@@ -690,7 +690,7 @@ impl<'m> Endpoint<'m> {
             None => (self.cfg.local_port, self.remote_port),
         };
         let window = self.rcv_wnd().min(u32::from(u16::MAX)) as u16;
-        Segment { src_port, dst_port, seq, ack, ctl, window, mss: None, payload }
+        Segment { src_port, dst_port, seq, ack, ctl, window, mss: None, options: Vec::new(), payload }
     }
 }
 
@@ -832,7 +832,8 @@ pub mod pack {
     /// A segment: an 18-byte header, then the payload's length and octets.
     #[inline]
     pub fn segment(out: &mut Vec<u8>, s: &Segment) {
-        let Segment { src_port, dst_port, seq, ack, ctl, window, mss, payload } = s;
+        // The endpoint sends no other options and reads none, so they are not part of its state.
+        let Segment { src_port, dst_port, seq, ack, ctl, window, mss, options: _, payload } = s;
         let mut h = [0u8; 18];
         h[0] = u8::from(ack.is_some()) | u8::from(mss.is_some()) << 1;
         h[1] = ctl.bits();

@@ -542,8 +542,9 @@ impl<'m> World<'m> {
                 continue;
             }
             let q = &mut self.net[i];
-            let Segment { src_port, dst_port, seq, ack, ctl, window, mss, payload } = &p.segment;
+            let Segment { src_port, dst_port, seq, ack, ctl, window, mss, options, payload } = &p.segment;
             let s = &mut q.segment;
+            s.options.clone_from(options);
             (s.src_port, s.dst_port, s.seq, s.ack, s.ctl, s.window, s.mss) =
                 (*src_port, *dst_port, *seq, *ack, *ctl, *window, *mss);
             if payload.is_empty() {

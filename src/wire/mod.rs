@@ -11,7 +11,7 @@ mod seq;
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use etherparse::{IpNumber, Ipv4Header, NetSlice, SlicedPacket, TcpHeader, TcpOptionElement, TransportSlice};
+use etherparse::{IpNumber, Ipv4Header, NetSlice, SlicedPacket, TcpHeader, TransportSlice};
 
 pub use seq::SeqNum;
 
@@ -71,9 +71,124 @@ pub struct Segment {
     pub ack: Option<SeqNum>,
     pub ctl: Control,
     pub window: u16,
-    /// The MSS option, if present (other options are not modelled and are dropped).
+    /// The MSS option, if present: the one option the table models.
     pub mss: Option<u16>,
+    /// The other TCP options, in wire order: the table does not model them (the oracle and
+    /// the fuzz loop ignore them), scripts compare them. Written after MSS.
+    pub options: Vec<TcpOpt>,
     pub payload: Vec<u8>,
+}
+
+/// A TCP option other than MSS ([`Segment::mss`]). EOL is not one: it ends the list, and the
+/// zero octets that pad the header to a multiple of four are EOLs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TcpOpt {
+    /// No-operation (kind 1), RFC 9293 3.2.
+    Nop,
+    /// SACK-permitted (kind 4), RFC 2018.
+    SackPermitted,
+    /// Window scale shift count (kind 3), RFC 7323 2.
+    WindowScale(u8),
+    /// Timestamps (kind 8), RFC 7323 3.
+    Timestamp { val: u32, ecr: u32 },
+    /// SACK blocks (kind 5), left and right edges, one to four of them (RFC 2018).
+    Sack(Vec<(SeqNum, SeqNum)>),
+    /// Any other option, or a known kind with an unexpected length: kind and data.
+    Other { kind: u8, data: Vec<u8> },
+}
+
+/// Option kinds (IANA registry).
+mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WSCALE: u8 = 3;
+    pub const SACK_OK: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TS: u8 = 8;
+}
+
+impl TcpOpt {
+    /// Appends the option's octets.
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut tlv = |k: u8, data: &[u8]| {
+            out.push(k);
+            out.push((data.len() + 2).min(255) as u8);
+            out.extend_from_slice(data);
+        };
+        match self {
+            TcpOpt::Nop => out.push(kind::NOP),
+            TcpOpt::SackPermitted => tlv(kind::SACK_OK, &[]),
+            TcpOpt::WindowScale(shift) => tlv(kind::WSCALE, &[*shift]),
+            TcpOpt::Timestamp { val, ecr } => {
+                let mut data = [0u8; 8];
+                data[..4].copy_from_slice(&val.to_be_bytes());
+                data[4..].copy_from_slice(&ecr.to_be_bytes());
+                tlv(kind::TS, &data);
+            }
+            TcpOpt::Sack(blocks) => {
+                let data: Vec<u8> =
+                    blocks.iter().flat_map(|(l, r)| l.0.to_be_bytes().into_iter().chain(r.0.to_be_bytes())).collect();
+                tlv(kind::SACK, &data);
+            }
+            TcpOpt::Other { kind, data } => tlv(*kind, data),
+        }
+    }
+
+    /// Reads the options area of a TCP header: MSS apart, the others in order, up to the first
+    /// EOL. A length that overruns the area or is below two is an error.
+    fn read_all(mut area: &[u8]) -> Result<(Option<u16>, Vec<TcpOpt>), WireError> {
+        let (mut mss, mut options) = (None, Vec::new());
+        while let Some(&k) = area.first() {
+            match k {
+                kind::EOL => break,
+                kind::NOP => {
+                    options.push(TcpOpt::Nop);
+                    area = &area[1..];
+                    continue;
+                }
+                _ => {}
+            }
+            let len = usize::from(*area.get(1).ok_or_else(|| WireError::Options(format!("kind {k} has no length")))?);
+            if len < 2 || len > area.len() {
+                return Err(WireError::Options(format!("kind {k} has length {len}, {} octets left", area.len())));
+            }
+            let data = &area[2..len];
+            let u32_at = |i: usize| u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+            match (k, data.len()) {
+                (kind::MSS, 2) => mss = Some(u16::from_be_bytes([data[0], data[1]])),
+                (kind::WSCALE, 1) => options.push(TcpOpt::WindowScale(data[0])),
+                (kind::SACK_OK, 0) => options.push(TcpOpt::SackPermitted),
+                (kind::TS, 8) => options.push(TcpOpt::Timestamp { val: u32_at(0), ecr: u32_at(4) }),
+                (kind::SACK, n) if n > 0 && n % 8 == 0 => options.push(TcpOpt::Sack(
+                    (0..n / 8).map(|b| (SeqNum(u32_at(8 * b)), SeqNum(u32_at(8 * b + 4)))).collect(),
+                )),
+                _ => options.push(TcpOpt::Other { kind: k, data: data.to_vec() }),
+            }
+            area = &area[len..];
+        }
+        Ok((mss, options))
+    }
+}
+
+impl fmt::Display for TcpOpt {
+    /// As packetdrill writes it: `nop`, `sackOK`, `wscale 7`, `TS val 1 ecr 0`, `sack 1:2 3:4`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TcpOpt::Nop => f.write_str("nop"),
+            TcpOpt::SackPermitted => f.write_str("sackOK"),
+            TcpOpt::WindowScale(s) => write!(f, "wscale {s}"),
+            TcpOpt::Timestamp { val, ecr } => write!(f, "TS val {val} ecr {ecr}"),
+            TcpOpt::Sack(blocks) => {
+                f.write_str("sack")?;
+                blocks.iter().try_for_each(|(l, r)| write!(f, " {}:{}", l.0, r.0))
+            }
+            TcpOpt::Other { kind, data } => {
+                write!(f, "kind {kind}")?;
+                data.iter().enumerate().try_for_each(|(i, b)| write!(f, "{}{b:02x}", if i == 0 { " " } else { "" }))
+            }
+        }
+    }
 }
 
 impl Segment {
@@ -137,8 +252,15 @@ impl Segment {
             tcp.ack = true;
             tcp.acknowledgment_number = ack.0;
         }
-        if let Some(mss) = self.mss {
-            tcp.set_options(&[TcpOptionElement::MaximumSegmentSize(mss)]).map_err(|e| build(&e))?;
+        if self.mss.is_some() || !self.options.is_empty() {
+            let mut area = Vec::with_capacity(40);
+            if let Some(mss) = self.mss {
+                area.extend_from_slice(&[kind::MSS, 4]);
+                area.extend_from_slice(&mss.to_be_bytes());
+            }
+            self.options.iter().for_each(|o| o.write(&mut area));
+            area.resize(area.len().next_multiple_of(4), kind::EOL);
+            tcp.set_options_raw(&area).map_err(|e| build(&e))?;
         }
         let tcp_len = tcp.header_len() + self.payload.len();
         let ip_payload = u16::try_from(tcp_len).map_err(|e| build(&e))?;
@@ -170,14 +292,7 @@ impl Segment {
         if expected != tcp.checksum() {
             return Err(WireError::Checksum { found: tcp.checksum(), expected });
         }
-        let mut mss = None;
-        for option in tcp.options_iterator() {
-            match option {
-                Ok(TcpOptionElement::MaximumSegmentSize(m)) => mss = Some(m),
-                Ok(_) => {}
-                Err(e) => return Err(WireError::Options(e.to_string())),
-            }
-        }
+        let (mss, options) = TcpOpt::read_all(tcp.options())?;
         let flags_byte = tcp.header_slice().get(13).copied().unwrap_or(0);
         let segment = Segment {
             src_port: tcp.source_port(),
@@ -187,6 +302,7 @@ impl Segment {
             ctl: Control::from_bits(flags_byte),
             window: tcp.window_size(),
             mss,
+            options,
             payload: tcp.payload().to_vec(),
         };
         Ok(Packet { src, dst, segment })
@@ -194,7 +310,7 @@ impl Segment {
 }
 
 impl fmt::Display for Segment {
-    /// `SYN|ACK seq=100 ack=200 win=4096 len=0 <mss 1460>`.
+    /// `SYN|ACK seq=100 ack=200 win=4096 len=0 <mss 1460,sackOK,nop,wscale 7>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<&str> =
             Control::NAMED.iter().filter(|(c, _)| self.ctl.contains(*c)).map(|(_, n)| *n).collect();
@@ -208,8 +324,10 @@ impl fmt::Display for Segment {
             write!(f, " ack={ack}")?;
         }
         write!(f, " win={} len={}", self.window, self.payload.len())?;
-        if let Some(mss) = self.mss {
-            write!(f, " <mss {mss}>")?;
+        let mss = self.mss.map(|m| format!("mss {m}"));
+        let options: Vec<String> = mss.into_iter().chain(self.options.iter().map(TcpOpt::to_string)).collect();
+        if !options.is_empty() {
+            write!(f, " <{}>", options.join(","))?;
         }
         Ok(())
     }
@@ -267,13 +385,34 @@ mod tests {
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
+    fn option() -> impl Strategy<Value = TcpOpt> {
+        let seq = || any::<u32>().prop_map(SeqNum);
+        prop_oneof![
+            Just(TcpOpt::Nop),
+            Just(TcpOpt::SackPermitted),
+            any::<u8>().prop_map(TcpOpt::WindowScale),
+            (any::<u32>(), any::<u32>()).prop_map(|(val, ecr)| TcpOpt::Timestamp { val, ecr }),
+            proptest::collection::vec((seq(), seq()), 1..4).prop_map(TcpOpt::Sack),
+            (9u8.., proptest::collection::vec(any::<u8>(), 0..6)).prop_map(|(kind, data)| TcpOpt::Other { kind, data }),
+        ]
+    }
+
+    /// Options that fit in the header's 40 octets beside an MSS option.
+    fn options() -> impl Strategy<Value = Vec<TcpOpt>> {
+        proptest::collection::vec(option(), 0..5).prop_filter("fits in 36 octets", |list| {
+            let mut area = Vec::new();
+            list.iter().for_each(|o| o.write(&mut area));
+            area.len() <= 36
+        })
+    }
+
     fn segment() -> impl Strategy<Value = Segment> {
         (
             (any::<u16>(), any::<u16>(), any::<u32>(), proptest::option::of(any::<u32>())),
-            (any::<u8>(), any::<u16>(), proptest::option::of(any::<u16>())),
+            (any::<u8>(), any::<u16>(), proptest::option::of(any::<u16>()), options()),
             proptest::collection::vec(any::<u8>(), 0..64),
         )
-            .prop_map(|((src_port, dst_port, seq, ack), (bits, window, mss), payload)| Segment {
+            .prop_map(|((src_port, dst_port, seq, ack), (bits, window, mss, options), payload)| Segment {
                 src_port,
                 dst_port,
                 seq: SeqNum(seq),
@@ -281,6 +420,7 @@ mod tests {
                 ctl: Control::from_bits(bits),
                 window,
                 mss,
+                options,
                 payload,
             })
     }
@@ -332,5 +472,35 @@ mod tests {
         assert_eq!(seg.len(), 5);
         assert_eq!(seg.flags().to_string(), "SYN|FIN|ACK|DATA");
         assert_eq!(seg.to_string(), "SYN|FIN|ACK seq=0 ack=1 win=0 len=3");
+    }
+
+    #[test]
+    fn options_are_written_after_mss_in_order_and_read_back() {
+        let options = vec![
+            TcpOpt::SackPermitted,
+            TcpOpt::Timestamp { val: 7, ecr: 0 },
+            TcpOpt::Nop,
+            TcpOpt::WindowScale(7),
+        ];
+        let seg = Segment { ctl: Control::SYN, mss: Some(1460), options, ..Segment::default() };
+        let bytes = seg.to_ipv4(A, B).unwrap();
+        // Linux's SYN: 20 octets of options, no padding.
+        assert_eq!(
+            &bytes[40..60],
+            &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7]
+        );
+        assert_eq!(Segment::from_ipv4(&bytes).unwrap().segment, seg);
+        assert_eq!(seg.to_string(), "SYN seq=0 win=0 len=0 <mss 1460,sackOK,TS val 7 ecr 0,nop,wscale 7>");
+    }
+
+    #[test]
+    fn eol_ends_the_options_and_a_bad_length_is_an_error() {
+        assert_eq!(TcpOpt::read_all(&[1, 0, 3, 3, 7]).unwrap(), (None, vec![TcpOpt::Nop]));
+        assert!(matches!(TcpOpt::read_all(&[3, 9, 7]), Err(WireError::Options(_))));
+        assert!(matches!(TcpOpt::read_all(&[8, 1]), Err(WireError::Options(_))));
+        assert_eq!(
+            TcpOpt::read_all(&[3, 4, 1, 2]).unwrap(),
+            (None, vec![TcpOpt::Other { kind: 3, data: vec![1, 2] }])
+        );
     }
 }

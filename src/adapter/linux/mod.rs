@@ -771,6 +771,7 @@ mod tests {
             ctl: Control::NONE,
             window: 100,
             mss: None,
+            options: Vec::new(),
             payload: b"abc".to_vec(),
         };
         let mut out = Vec::new();
