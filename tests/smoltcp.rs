@@ -76,6 +76,7 @@ fn from_peer_window(stack: &mut Smoltcp, now: Instant, seq: SeqNum, ack: SeqNum,
         ctl,
         window,
         mss: ctl.contains(Control::SYN).then_some(1000),
+        options: Vec::new(),
         payload: Vec::new(),
     };
     let mut bytes = Vec::new();

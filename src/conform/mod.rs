@@ -23,7 +23,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::{Segment, WireError};
 
 pub use oracle::{Check, Coverage, Oracle, Record, Run, Verdict, Workspace};
-pub use script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window};
+pub use script::{Ecr, Inject, Kind, PeerOptions, Rel, Script, Step, UserCall, Wait, Window};
 
 /// How a stack keeps time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

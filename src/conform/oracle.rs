@@ -59,13 +59,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::script::{text_into, Inject, Kind, Packet, Rel, Script, Step, UserCall, Wait, Window, PEER_MSS};
+use super::script::{text_into, Ecr, Inject, Kind, Packet, Rel, Script, Step, UserCall, Wait, Window, PEER_MSS};
 use super::{Clock, Params, Stack};
 use crate::endpoint::{classify, Config, Endpoint, Event, Isn, Transition};
 use crate::model::spelled::spelled;
 use crate::model::{Action, Atom, Call, Family, Flags, Input, Model, Rule, State, Timer};
 use crate::time::{Duration, Instant};
-use crate::wire::{Control, Segment, SeqNum};
+use crate::wire::{Control, Segment, SeqNum, TcpOpt};
 
 /// The peer's initial sequence number. Fixed, so traces read the same in every run.
 pub const PEER_ISS: SeqNum = SeqNum(0x1000_0000);
@@ -924,6 +924,39 @@ impl Harness<'_, '_, '_, '_> {
         out.ctl = Control::from_bits(packet.flags);
         out.window = packet.window;
         out.mss = packet.mss;
+        let o = packet.options;
+        for kind in o.kinds() {
+            out.options.push(match kind {
+                4 => TcpOpt::SackPermitted,
+                3 => TcpOpt::WindowScale(o.wscale),
+                8 => TcpOpt::Timestamp { val: o.ts_val, ecr: self.ecr(o.ts_ecr) },
+                _ => TcpOpt::Nop,
+            });
+        }
+    }
+
+    /// The number a peer's TS ecr carries: packetdrill's mapping from the script's numbers to
+    /// the TS val the stack actually sent.
+    fn ecr(&self, ecr: Ecr) -> u32 {
+        match ecr {
+            Ecr::Raw(n) => n,
+            Ecr::StackVal { packet, otherwise } => self
+                .run
+                .trace
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Outbound { segment, .. } => Some(segment),
+                    _ => None,
+                })
+                .nth(usize::from(packet))
+                .and_then(|seg| {
+                    seg.options.iter().find_map(|o| match o {
+                        TcpOpt::Timestamp { val, .. } => Some(*val),
+                        _ => None,
+                    })
+                })
+                .unwrap_or(otherwise),
+        }
     }
 
     /// After an input: takes what the shadow did and what the stack sent, and compares them.

@@ -111,6 +111,53 @@ pub struct Packet {
     /// The MSS option, if the segment carries one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mss: Option<u16>,
+    /// The other options (written after MSS).
+    #[serde(default, skip_serializing_if = "PeerOptions::is_empty")]
+    pub options: PeerOptions,
+}
+
+/// The TCP options other than MSS on a [`Packet`], in the order written: NOPs, SACK-permitted,
+/// window scale and timestamps, at most [`PeerOptions::MAX`] of them and one of each kind but
+/// NOP. A plain value, so that a step stays one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PeerOptions {
+    /// Option kinds in wire order (1 NOP, 3 window scale, 4 SACK-permitted, 8 timestamps);
+    /// the first 0 ends the list.
+    pub kinds: [u8; PeerOptions::MAX],
+    pub wscale: u8,
+    pub ts_val: u32,
+    pub ts_ecr: Ecr,
+}
+
+/// The echo of a peer's timestamps option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ecr {
+    /// This number.
+    Raw(u32),
+    /// The TS val of the stack's `packet`-th packet of the run (from 0), as packetdrill maps a
+    /// script's TS ecr onto the stack's clock; `otherwise` if there is no such packet or it
+    /// carries no timestamps.
+    StackVal { packet: u16, otherwise: u32 },
+}
+
+impl Default for Ecr {
+    fn default() -> Self {
+        Ecr::Raw(0)
+    }
+}
+
+impl PeerOptions {
+    pub const MAX: usize = 12;
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds[0] == 0
+    }
+
+    /// The kinds in order.
+    pub fn kinds(&self) -> impl Iterator<Item = u8> + '_ {
+        self.kinds.iter().copied().take_while(|&k| k != 0)
+    }
 }
 
 /// The control bits of an injected segment: the common shapes by name, anything else as bits.

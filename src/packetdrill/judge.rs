@@ -10,13 +10,14 @@
 //! script and at every timer the table runs, so a packet is timed at the first of those at or
 //! after the moment it was sent.
 
+use super::ast::TcpOption;
 use super::plan::{Expect, Outbound, Plan, Skip};
 use super::vocab;
 use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Clock, Record, Run, Verdict};
 use crate::model::{Span, State};
 use crate::time::Instant;
-use crate::wire::{Segment, SeqNum};
+use crate::wire::{Segment, SeqNum, TcpOpt};
 
 /// How closely a real-time stack's packets must keep the script's times.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -198,8 +199,26 @@ fn compare(
         actual += &format!(" ack {}", ack.0.wrapping_sub(PEER_ISS.0));
     }
     actual += &format!(" win {}", seg.window);
-    if let Some(mss) = seg.mss {
-        actual += &format!(" <mss {mss}>");
+    let options: Vec<String> = seg
+        .mss
+        .map(|m| format!("mss {m}"))
+        .into_iter()
+        .chain(seg.options.iter().map(|o| {
+            match o {
+                TcpOpt::Sack(blocks) => std::iter::once("sack".to_string())
+                    .chain(
+                        blocks
+                            .iter()
+                            .map(|(l, r)| format!("{}:{}", l.0.wrapping_sub(PEER_ISS.0), r.0.wrapping_sub(PEER_ISS.0))),
+                    )
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            }
+        }))
+        .collect();
+    if !options.is_empty() {
+        actual += &format!(" <{}>", options.join(","));
     }
     let at_text = format!(" at {}s", vocab::seconds(at.since(Instant::ZERO)));
     let ack_differs = match (expected.ack, seg.ack) {
@@ -211,7 +230,7 @@ fn compare(
         || len != usize::from(expected.len)
         || ack_differs
         || expected.window.is_some_and(|w| w != seg.window)
-        || expected.mss.is_some_and(|m| m != seg.mss);
+        || expected.options.as_ref().is_some_and(|list| !same_options(list, seg));
     if differs {
         return Some(actual + &at_text);
     }
@@ -235,4 +254,30 @@ fn compare(
         return Some(format!("{actual}{at_text}: timing error, expected at {window}{slack}"));
     }
     None
+}
+
+/// Whether the stack's options are the ones a `>` line writes, as packetdrill compares them:
+/// kind by kind in order, values equal but for timestamps (it checks a TS val only with
+/// `--tcp_ts_tick_usecs`, which tcpcheck does not take, and a TS ecr never). MSS is compared
+/// apart from its place, as the wire keeps it apart; SACK blocks relative to the peer's ISN.
+fn same_options(expected: &[TcpOption], seg: &Segment) -> bool {
+    let mss = expected.iter().find_map(|o| match o {
+        TcpOption::Mss(m) => Some(*m),
+        _ => None,
+    });
+    let others = expected.iter().filter(|o| !matches!(o, TcpOption::Mss(_)));
+    mss == seg.mss
+        && others.clone().count() == seg.options.len()
+        && others.zip(&seg.options).all(|(e, a)| match (e, a) {
+            (TcpOption::Nop, TcpOpt::Nop) | (TcpOption::SackOk, TcpOpt::SackPermitted) => true,
+            (TcpOption::WScale(e), TcpOpt::WindowScale(a)) => e == a,
+            (TcpOption::Timestamp { .. }, TcpOpt::Timestamp { .. }) => true,
+            (TcpOption::Sack(e), TcpOpt::Sack(a)) => {
+                e.len() == a.len()
+                    && e.iter().zip(a).all(|(&(el, er), (al, ar))| {
+                        (el, er) == (al.0.wrapping_sub(PEER_ISS.0), ar.0.wrapping_sub(PEER_ISS.0))
+                    })
+            }
+            _ => false,
+        })
 }

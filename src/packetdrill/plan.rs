@@ -10,15 +10,15 @@
 //! - Time passes in [`Wait::Us`] steps up to each event's time.
 //!
 //! What the harness cannot do is a [`Skip`] naming the construct and its place: another socket
-//! or a second connection, UDP, options other than MSS on an inbound packet (the wire carries
-//! only MSS), socket options it cannot set, calls expected to fail or to write partially (the
+//! or a second connection, UDP, inbound options other than NOP, MSS, SACK-permitted, window
+//! scale and timestamps (SACK blocks, Fast Open, MD5), socket options it cannot set, calls expected to fail or to write partially (the
 //! stack interface reports a RECEIVE's text and nothing else), and any other system call.
 
 use super::ast::{Action, Direction, Event, Expr, Packet as PdPacket, PdScript, Syscall, TcpOption, Time};
 use super::vocab;
 use crate::conform::oracle::MAX_STEPS;
 use crate::conform::script::{Packet, PEER_WINDOW};
-use crate::conform::{Rel, Script, Step, UserCall, Wait};
+use crate::conform::{Ecr, PeerOptions, Rel, Script, Step, UserCall, Wait};
 use crate::model::{Span, State};
 
 /// A script the harness can run, with its expectations.
@@ -57,9 +57,11 @@ pub struct Outbound {
     /// Relative to the peer's ISN, if written.
     pub ack: Option<u32>,
     pub window: Option<u16>,
-    /// `None`: options not checked (`<...>`); `Some(mss)`: the MSS option must be this (no
-    /// MSS when `None`). Other options are not compared: the wire keeps only MSS.
-    pub mss: Option<Option<u16>>,
+    /// `None`: options not checked (`<...>`); else the options in order, as packetdrill checks
+    /// them: the same kinds in the same order (MSS apart: the wire writes it first), the same
+    /// values but for timestamps (packetdrill checks a TS val only with `--tcp_ts_tick_usecs`,
+    /// and a TS ecr never). Up to the first EOL.
+    pub options: Option<Vec<TcpOption>>,
     /// When it is due, in microseconds from the start: `None` for `*`; else the earliest and
     /// latest script time (equal unless a range was written).
     pub due: Option<(u64, u64)>,
@@ -83,10 +85,10 @@ impl Outbound {
         if let Some(win) = self.window {
             text += &format!(" win {win}");
         }
-        match self.mss {
+        match &self.options {
             None => text += " <...>",
-            Some(Some(mss)) => text += &format!(" <mss {mss}>"),
-            Some(None) => {}
+            Some(list) if list.is_empty() => {}
+            Some(list) => text += &format!(" <{}>", list.iter().map(vocab::option_text).collect::<Vec<_>>().join(",")),
         }
         text
     }
@@ -124,6 +126,9 @@ struct Planner {
     last: u64,
     now: u64,
     ignore_shell: bool,
+    /// The `>` lines so far, and the TS vals they expect with the line's number among them.
+    outbound_packets: u16,
+    ts_vals: Vec<(u32, u16)>,
 }
 
 /// The plan for `script`, or why it cannot run. Shell commands skip the script unless
@@ -132,7 +137,15 @@ pub fn plan(script: &PdScript, ignore_shell: bool) -> Result<Plan, Skip> {
     if let Some((what, span)) = script.unsupported() {
         return skip(what, span);
     }
-    let mut p = Planner { plan: Plan::default(), sockets: Sockets::default(), last: 0, now: 0, ignore_shell };
+    let mut p = Planner {
+        plan: Plan::default(),
+        sockets: Sockets::default(),
+        last: 0,
+        now: 0,
+        ignore_shell,
+        outbound_packets: 0,
+        ts_vals: Vec::new(),
+    };
     for event in &script.events {
         p.event(event)?;
     }
@@ -210,20 +223,58 @@ impl Planner {
 
     fn inbound(&mut self, p: &PdPacket) -> Result<(), Skip> {
         let mut mss = None;
+        let mut options = PeerOptions::default();
+        let mut n = 0;
+        let acks = p.flags & vocab::ACK != 0;
         for (option, span) in p.options.iter().flatten() {
-            match option {
-                TcpOption::Nop | TcpOption::Eol => {}
-                TcpOption::Mss(m) => mss = Some(*m),
+            let kind = match option {
+                // EOL ends the list; what follows it is padding.
+                TcpOption::Eol => break,
+                TcpOption::Mss(m) => {
+                    mss = Some(*m);
+                    continue;
+                }
+                TcpOption::Nop => 1,
+                TcpOption::SackOk => 4,
+                TcpOption::WScale(w) => {
+                    options.wscale = *w;
+                    3
+                }
+                TcpOption::Timestamp { val, ecr } => {
+                    options.ts_val = *val;
+                    // packetdrill maps an ACK's TS ecr onto the TS val the stack sent on the
+                    // `>` line whose script TS val it is, and cannot run the script otherwise.
+                    options.ts_ecr =
+                        match self.ts_vals.iter().rev().find(|(v, _)| v == ecr) {
+                            _ if !acks => Ecr::Raw(*ecr),
+                            Some(&(_, packet)) => Ecr::StackVal { packet, otherwise: *ecr },
+                            None => return skip(
+                                format!(
+                                    "TS ecr {ecr} echoes no TS val of an earlier `>` line (packetdrill cannot map it)"
+                                ),
+                                *span,
+                            ),
+                        };
+                    8
+                }
                 other => {
                     return skip(
                         format!(
-                            "TCP option `{}` on an inbound packet (tcpcheck's segments carry only MSS)",
+                            "TCP option `{}` on an inbound packet (the peer sends NOP, MSS, sackOK, wscale and TS)",
                             other.name()
                         ),
                         *span,
                     )
                 }
+            };
+            if kind != 1 && options.kinds().any(|k| k == kind) {
+                return skip(format!("TCP option `{}` twice on one packet", option.name()), *span);
             }
+            if n == PeerOptions::MAX {
+                return skip(format!("more than {} TCP options on one packet", PeerOptions::MAX), *span);
+            }
+            options.kinds[n] = kind;
+            n += 1;
         }
         if p.urgent.is_some_and(|u| u != 0) {
             return skip("an urgent pointer on an inbound packet (tcpcheck's segments carry none)", p.span);
@@ -235,20 +286,40 @@ impl Planner {
             len: p.len,
             window: p.window.unwrap_or(PEER_WINDOW),
             mss,
+            options,
         };
         self.step(Step::Packet(packet), p.span);
         Ok(())
     }
 
     fn outbound(&mut self, p: &PdPacket, due: Option<(u64, u64)>, since_last: u64, span: Span) -> Result<(), Skip> {
-        let mss = p.options.as_ref().map(|list| {
-            list.iter().find_map(|(o, _)| match o {
-                TcpOption::Mss(m) => Some(*m),
-                _ => None,
-            })
-        });
-        let expected =
-            Outbound { flags: p.flags, start: p.start, len: p.len, ack: p.ack, window: p.window, mss, due, since_last };
+        let mut options = None;
+        if let Some(list) = &p.options {
+            let mut expected = Vec::new();
+            for (option, at) in list {
+                match option {
+                    TcpOption::Eol => break,
+                    TcpOption::Other(name) => {
+                        return skip(format!("TCP option `{name}` on an outbound packet (it is not compared)"), *at)
+                    }
+                    TcpOption::Timestamp { val, .. } => self.ts_vals.push((*val, self.outbound_packets)),
+                    _ => {}
+                }
+                expected.push(option.clone());
+            }
+            options = Some(expected);
+        }
+        self.outbound_packets = self.outbound_packets.saturating_add(1);
+        let expected = Outbound {
+            flags: p.flags,
+            start: p.start,
+            len: p.len,
+            ack: p.ack,
+            window: p.window,
+            options,
+            due,
+            since_last,
+        };
         self.expect(span, Expect::Packet(expected));
         Ok(())
     }
@@ -502,7 +573,9 @@ mod tests {
         assert_eq!(steps[7], Step::User(UserCall::Close));
         assert_eq!(steps.len(), 8);
         let kinds: Vec<&Expect> = p.expectations.iter().map(|e| &e.what).collect();
-        assert!(matches!(kinds[0], Expect::Packet(o) if o.flags == 0x12 && o.mss.is_none() && o.due == Some((0, 0))));
+        assert!(
+            matches!(kinds[0], Expect::Packet(o) if o.flags == 0x12 && o.options.is_none() && o.due == Some((0, 0)))
+        );
         assert!(matches!(kinds[1], Expect::Packet(o) if o.len == 1000 && o.due == Some((100_000, 100_000))));
         assert_eq!(kinds[2], &Expect::Read { step: 6, octets: 0 });
         assert_eq!(kinds[3], &Expect::State { step: Some(7), states: vec![State::FinWait1] });
@@ -516,7 +589,8 @@ mod tests {
                 "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_NODELAY, [1], 4) = 0\n",
                 "TCP_NODELAY",
             ),
-            ("0 < S 0:0(0) win 100 <mss 1000,sackOK,TS val 1 ecr 0>\n", "`sackOK`"),
+            ("0 < S 0:0(0) win 100 <mss 1000,nop,nop,sack 1:2>\n", "`sack`"),
+            ("0 < . 1:1(0) ack 1 win 100 <nop,nop,TS val 1 ecr 7>\n", "TS ecr 7"),
             (
                 "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n",
                 "second socket",

@@ -14,6 +14,21 @@ pub const FLAG_LETTERS: [(char, u8); 7] =
 /// The ACK bit in the flags byte.
 pub const ACK: u8 = 0x10;
 
+/// A TCP option as a script writes it: `mss 1460`, `sackOK`, `TS val 1 ecr 0`, `sack 1:2`.
+pub fn option_text(option: &super::ast::TcpOption) -> String {
+    use super::ast::TcpOption;
+    match option {
+        TcpOption::Mss(m) => format!("mss {m}"),
+        TcpOption::WScale(w) => format!("wscale {w}"),
+        TcpOption::Timestamp { val, ecr } => format!("TS val {val} ecr {ecr}"),
+        TcpOption::Sack(blocks) => std::iter::once("sack".to_string())
+            .chain(blocks.iter().map(|(l, r)| format!("{l}:{r}")))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.name().to_string(),
+    }
+}
+
 /// Letters as the exporter writes a flags byte: `S.`, `FP.`, `R`, `-` for none.
 pub fn letters(flags: u8) -> String {
     let mut text: String = FLAG_LETTERS.iter().filter(|(_, bit)| flags & bit != 0).map(|(l, _)| *l).collect();

@@ -476,19 +476,12 @@ mod tests {
 
     #[test]
     fn options_are_written_after_mss_in_order_and_read_back() {
-        let options = vec![
-            TcpOpt::SackPermitted,
-            TcpOpt::Timestamp { val: 7, ecr: 0 },
-            TcpOpt::Nop,
-            TcpOpt::WindowScale(7),
-        ];
+        let options =
+            vec![TcpOpt::SackPermitted, TcpOpt::Timestamp { val: 7, ecr: 0 }, TcpOpt::Nop, TcpOpt::WindowScale(7)];
         let seg = Segment { ctl: Control::SYN, mss: Some(1460), options, ..Segment::default() };
         let bytes = seg.to_ipv4(A, B).unwrap();
         // Linux's SYN: 20 octets of options, no padding.
-        assert_eq!(
-            &bytes[40..60],
-            &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7]
-        );
+        assert_eq!(&bytes[40..60], &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7]);
         assert_eq!(Segment::from_ipv4(&bytes).unwrap().segment, seg);
         assert_eq!(seg.to_string(), "SYN seq=0 win=0 len=0 <mss 1460,sackOK,TS val 7 ecr 0,nop,wscale 7>");
     }
@@ -498,9 +491,6 @@ mod tests {
         assert_eq!(TcpOpt::read_all(&[1, 0, 3, 3, 7]).unwrap(), (None, vec![TcpOpt::Nop]));
         assert!(matches!(TcpOpt::read_all(&[3, 9, 7]), Err(WireError::Options(_))));
         assert!(matches!(TcpOpt::read_all(&[8, 1]), Err(WireError::Options(_))));
-        assert_eq!(
-            TcpOpt::read_all(&[3, 4, 1, 2]).unwrap(),
-            (None, vec![TcpOpt::Other { kind: 3, data: vec![1, 2] }])
-        );
+        assert_eq!(TcpOpt::read_all(&[3, 4, 1, 2]).unwrap(), (None, vec![TcpOpt::Other { kind: 3, data: vec![1, 2] }]));
     }
 }
