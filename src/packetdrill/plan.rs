@@ -244,17 +244,18 @@ impl Planner {
                     options.ts_val = *val;
                     // packetdrill maps an ACK's TS ecr onto the TS val the stack sent on the
                     // `>` line whose script TS val it is, and cannot run the script otherwise.
-                    options.ts_ecr =
-                        match self.ts_vals.iter().rev().find(|(v, _)| v == ecr) {
-                            _ if !acks => Ecr::Raw(*ecr),
-                            Some(&(_, packet)) => Ecr::StackVal { packet, otherwise: *ecr },
-                            None => return skip(
+                    options.ts_ecr = match self.ts_vals.iter().rev().find(|(v, _)| v == ecr) {
+                        _ if !acks => Ecr::Raw(*ecr),
+                        Some(&(_, packet)) => Ecr::StackVal { packet, otherwise: *ecr },
+                        None => {
+                            return skip(
                                 format!(
                                     "TS ecr {ecr} echoes no TS val of an earlier `>` line (packetdrill cannot map it)"
                                 ),
                                 *span,
-                            ),
-                        };
+                            )
+                        }
+                    };
                     8
                 }
                 other => {
