@@ -263,6 +263,13 @@ fn fuzz_runs_in_parallel_and_leaves_no_namespace_behind() {
     // 0: nothing found; 1: findings (Linux's TIME-WAIT and RST handling draw verdicts).
     assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}\n{stderr}");
     assert!(stderr.contains("16 jobs, each run cut at 3s"), "{stderr}");
+    // A fresh namespace has net.ipv4.tcp_rfc1337 = 0: Linux is judged by the profile that says
+    // so, and the run lists that choice once instead of finding it.
+    assert!(stderr.contains("net.ipv4.tcp_rfc1337 = 0"), "{stderr}");
+    assert!(stderr.contains("judged by linux-profile"), "{stderr}");
+    assert!(stdout.contains("declared choices: linux-profile differs from RFC 9293"), "{stdout}");
+    assert!(stdout.contains("TIME-WAIT RST|* rst-exact -> CLOSED"), "{stdout}");
+    assert!(!stdout.contains("rst-time-wait"), "a declared choice is not a finding: {stdout}");
     let runs: u64 = stdout.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(runs >= 16, "every job ran: {stdout}");
     let listed = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");

@@ -210,6 +210,40 @@ impl Models {
     }
 }
 
+/// Without `--oracle`, a stack is judged by the profile it claims (`Stack::profile`): RFC 9293
+/// with the switches its configuration turns on. Sets `models.oracle` to it and returns the
+/// rows in which it differs from RFC 9293 (the stack's declared choices, each `file:line  rule`),
+/// said once here rather than found as deviations in every run; empty if the stack claims none.
+pub fn judge_by_profile(
+    models: &mut Models,
+    kind: &StackArg,
+    seed: u64,
+    oracle: Option<&str>,
+) -> Result<Vec<String>, CliError> {
+    if oracle.is_some() {
+        return Ok(Vec::new());
+    }
+    let Some(profile) = make_stack(kind, models, seed)?.profile() else { return Ok(Vec::new()) };
+    let claimed = load_model(Some(profile))?;
+    let rfc9293 = load_model(None)?;
+    let choices: Vec<String> = tcpcheck::model::diff::diff(rfc9293.table(), claimed.table())
+        .iter()
+        .filter_map(|change| match change {
+            tcpcheck::model::diff::Change::Added(row) | tcpcheck::model::diff::Change::Changed(_, row) => {
+                let r = &row.rule;
+                Some(format!("{}  {} {} {} -> {}", claimed.table().row_location(row), r.from, r.input, r.guard, r.to))
+            }
+            tcpcheck::model::diff::Change::Removed(_) => None,
+        })
+        .collect();
+    eprintln!(
+        "judged by {profile}, the profile the stack claims (RFC 9293 with its declared choices; --oracle rfc9293 \
+         judges by RFC 9293 alone)"
+    );
+    models.oracle = claimed;
+    Ok(choices)
+}
+
 /// A fresh stack of the named kind; the Linux stack can fail to set up (no root, no TUN), and
 /// a child process to start or to say hello.
 pub fn make_stack<'m>(kind: &StackArg, models: &'m Models, seed: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
@@ -387,7 +421,7 @@ fn script_name(script: &Script) -> String {
 // The time budget and the report's rates are wall-clock; the loop itself never reads a clock.
 #[allow(clippy::disallowed_methods)]
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let models = Models::for_stack(&args.stack, args.model.as_deref(), args.oracle.as_deref())?;
+    let mut models = Models::for_stack(&args.stack, args.model.as_deref(), args.oracle.as_deref())?;
     let dir = args.corpus.clone().unwrap_or_else(|| PathBuf::from("fuzz-out"));
     let corpus_dir = dir.join("corpus");
     let findings_dir = dir.join("findings");
@@ -419,6 +453,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         eprintln!("\ninterrupted: finishing the runs under way and saving (Ctrl-C again to quit at once)");
     });
+    let declared = judge_by_profile(&mut models, &args.stack, args.seed, args.oracle.as_deref())?;
     let params = make_stack(&args.stack, &models, args.seed)?.params().clone();
     let real = params.clock == Clock::Real;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -618,8 +653,15 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if interrupted {
         eprintln!("interrupted: the corpus and findings so far are saved in {}", dir.display());
     }
-    let report =
-        Report { stack: &params.name, oracle: &models.oracle, stats, secs, corpus: corpus.len(), coverage: &coverage };
+    let report = Report {
+        stack: &params.name,
+        oracle: &models.oracle,
+        declared: &declared,
+        stats,
+        secs,
+        corpus: corpus.len(),
+        coverage: &coverage,
+    };
     if args.json {
         println!("{}", report.json(&found, &saved, interrupted));
     } else {
@@ -636,6 +678,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 struct Report<'a> {
     stack: &'a str,
     oracle: &'a Model,
+    /// The rows of the stack's profile that differ from RFC 9293 (see [`judge_by_profile`]).
+    declared: &'a [String],
     stats: Stats,
     secs: f64,
     corpus: usize,
@@ -679,6 +723,13 @@ impl Report<'_> {
                 "{} verdict{} did not come again when the script was rerun (real-time noise, or a child process stopped from outside): dropped",
                 stats.unconfirmed,
                 if stats.unconfirmed == 1 { "" } else { "s" }
+            );
+        }
+        if !self.declared.is_empty() {
+            println!(
+                "declared choices: {} differs from RFC 9293 in these rows, so the stack is not judged for them:\n  {}",
+                self.oracle.name(),
+                self.declared.join("\n  ")
             );
         }
         if found.is_empty() {
@@ -731,6 +782,7 @@ impl Report<'_> {
             "rows_never_fired": never,
             "unconfirmed": stats.unconfirmed,
             "interrupted": interrupted,
+            "declared_choices": self.declared,
             "findings": findings,
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()

@@ -11,7 +11,7 @@ use tcpcheck::model::{Kind, Problem, Problems, Source, Span};
 use tcpcheck::packetdrill::judge::{self, Tolerance};
 use tcpcheck::packetdrill::{self, Outcome};
 
-use super::fuzz::{make_stack, Models, StackArg};
+use super::fuzz::{judge_by_profile, make_stack, Models, StackArg};
 use super::{bad_input, finding, render, CliError, OK};
 
 /// Run test scripts against a stack and judge each twice.
@@ -81,7 +81,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     for path in &args.paths {
         collect(path, &mut files)?;
     }
-    let models = Models::load(args.model.as_deref(), args.oracle.as_deref())?;
+    let mut models = Models::load(args.model.as_deref(), args.oracle.as_deref())?;
+    judge_by_profile(&mut models, &args.stack, args.seed, args.oracle.as_deref())?;
     let mut stack = make_stack(&args.stack, &models, args.seed)?;
     let params = stack.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();

@@ -166,6 +166,14 @@ pub trait Stack {
         true
     }
 
+    /// The shipped table the stack claims to follow when it is not told otherwise: RFC 9293
+    /// with the switches its configuration turns on (`linux-profile` for a Linux whose
+    /// `tcp_rfc1337` is 0). Commands judge by it unless `--oracle` is given, so a documented
+    /// choice is not a finding of every run. `None` (the default): RFC 9293 itself.
+    fn profile(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Why the stack stopped answering in this run, if it did. Asked after every input; once
     /// there is a fault the stack ignores everything until [`Stack::reset`], which brings it
     /// back (a new child process). In-process stacks never have one.

@@ -1,7 +1,7 @@
 //! The models shipped with tcpcheck, embedded in the binary so every command works from any
 //! directory. Each is also a file under `models/`, named as here: the RFC tables, the mutants
-//! (`models/mutants/`) and the RFC options a stack may switch (`models/options/`), the last two
-//! written as variants of rfc9293.
+//! (`models/mutants/`), the RFC options a stack may switch (`models/options/`) and the profiles
+//! stacks claim (`models/profiles/`), the last three written as variants of rfc9293.
 
 use super::{Model, Problems, Source, Table};
 
@@ -33,6 +33,7 @@ shipped! {
     "rfc1337-off" => "models/options/rfc1337-off.tcp",
     "drop-syn-fin" => "models/options/drop-syn-fin.tcp",
     "time-wait-reuse" => "models/options/time-wait-reuse.tcp",
+    "linux-profile" => "models/profiles/linux.tcp",
 }
 
 impl Shipped {

@@ -672,6 +672,11 @@ impl Stack for Linux {
     /// Challenge ACKs and the ACKs out-of-window segments draw share one per-socket limit,
     /// `tcp_invalid_ratelimit` (`__tcp_oow_rate_limited`); the namespace-wide
     /// `tcp_challenge_ack_limit` is INT_MAX (off) by default since Linux 6.0.
+    fn profile(&self) -> Option<&'static str> {
+        // tcp_rfc1337 = 0 (the default): an exact RST ends TIME-WAIT, as rfc1337-off says.
+        (self.kernel.rfc1337 == Some(0)).then_some("linux-profile")
+    }
+
     fn ack_throttle(&self) -> Option<Duration> {
         self.kernel.invalid_ratelimit_ms.filter(|&ms| ms > 0).map(|ms| Duration::from_micros(ms.saturating_mul(1000)))
     }
