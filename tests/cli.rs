@@ -312,6 +312,25 @@ fn check_stops_cleanly_at_max_states_and_says_nothing_is_verified() {
     assert!(stderr(&out).contains("left on queue"), "{}", stderr(&out));
 }
 
+/// `--mem-cap` holds the whole process, allocator included, within 10 % of the cap: the search
+/// stops before the bytes it counts, plus what the kernel says is resident besides, pass it.
+#[test]
+fn check_stops_at_the_memory_cap_with_the_process_within_it() {
+    let cap: u64 = 40 << 20;
+    let out = tcpcheck(&["check", "--dup", "1", "--mem-cap", "40M", "--threads", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["stopped"], "memory cap reached", "{json}");
+    let stats = &json["stats"];
+    let held = stats["peak_bytes"].as_u64().unwrap();
+    assert!(held < cap, "{stats}");
+    if let Some(rss) = stats["rss_peak_bytes"].as_u64() {
+        assert!(rss <= cap + cap / 10, "peak resident {rss} over the cap {cap}: {stats}");
+        // It used the room it had, and did not stop at the first level.
+        assert!(rss >= cap / 2 && stats["distinct"].as_u64().unwrap() > 50_000, "{stats}");
+    }
+}
+
 #[test]
 fn check_stops_cleanly_on_ctrl_c() {
     let child = Command::new(BIN)

@@ -12,7 +12,7 @@ use std::time::Instant as Wall;
 use std::sync::atomic::AtomicBool;
 
 use tcpcheck::endpoint::{Config, Endpoint, Isn};
-use tcpcheck::explore::{bfs, Bounds, Limits, Property, Request};
+use tcpcheck::explore::{bfs, memory, Bounds, Limits, Property, Request};
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
 use tcpcheck::wire::Segment;
@@ -23,8 +23,8 @@ use super::{load_model, CliError, OK};
 enum What {
     /// Segments/s through `handle_segment`: ESTABLISHED data, and whole open/close exchanges
     Endpoint,
-    /// The model checker at three growing bounds: states/s, bytes/state (visited set; and the
-    /// liveness graph's, kept too since all properties are checked), 1 vs 2 threads
+    /// The model checker at three bounds spanning 100x: states/s, time and bytes per state
+    /// (held, of which the liveness graph's, and resident), 1 vs 2 threads
     Check,
     /// The fuzz loop on one core: reference stack and smoltcp vs a silent stack, and coverage over time
     Fuzz,
@@ -124,18 +124,30 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
 }
 
-/// The checker on three bounds, each with 1 and 2 threads; the 1-thread run is the baseline.
+/// The checker on three bounds spanning more than 100x in states, each with 1 and 2 threads;
+/// the 1-thread run is the baseline. Time and memory per state show how the search grows:
+/// flat figures mean linear growth. The resident figure is the process's peak resident set
+/// during the run (reset before each run) less what was resident when it started.
 fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
-    let small = Bounds { loss: 0, data: 0, ..Bounds::default() };
-    let default = Bounds::default();
-    let reopen = Bounds { loss: 0, dup: 1, data: 0, incarnations: 2, ..Bounds::default() };
-    println!("tcpcheck bench check: model {}, all properties, best of {} rounds", model.name(), args.rounds);
+    let small = Bounds { loss: 0, ..Bounds::default() };
+    let reopen = Bounds { incarnations: 2, ..Bounds::default() };
+    let dup = Bounds { dup: 1, ..Bounds::default() };
+    println!("tcpcheck bench check: model {}, all properties, median of {} rounds", model.name(), args.rounds.max(1));
     println!(
-        "{:<30} {:>10} {:>8} {:>12} {:>12} {:>11} {:>11} {:>9}",
-        "bounds", "distinct", "threads", "seconds", "states/s", "bytes/state", "graph B/st", "speedup"
+        "{:<26} {:>10} {:>7} {:>9} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8}",
+        "bounds",
+        "distinct",
+        "threads",
+        "seconds",
+        "states/s",
+        "ns/state",
+        "B/st held",
+        "of graph",
+        "B/st RSS",
+        "speedup"
     );
     for (name, bounds) in
-        [("open-close, no loss, no data", small), ("default (loss 1, data 1)", default), ("reopen, dup 1", reopen)]
+        [("open-close, loss 0", small), ("reopen (loss 1, data 1)", reopen), ("dup 1 (loss 1, data 1)", dup)]
     {
         let mut base = None;
         for threads in [1, 2] {
@@ -147,21 +159,28 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
                 full_graph: false,
                 threads,
             };
-            let mut best = f64::INFINITY;
+            let mut times = Vec::new();
             let mut last = None;
             for _ in 0..args.rounds.max(1) {
+                memory::reset_peak();
                 let start = Wall::now();
                 let outcome = bfs(model, request, &AtomicBool::new(false), &());
-                best = best.min(start.elapsed().as_secs_f64());
+                times.push(start.elapsed().as_secs_f64());
                 last = Some(outcome);
             }
             let Some(outcome) = last else { continue };
-            let s = outcome.stats;
-            let rate = s.distinct as f64 / best;
+            times.sort_by(f64::total_cmp);
+            let median = times[times.len() / 2];
+            let (s, m) = (outcome.stats, outcome.memory);
+            let rate = s.distinct as f64 / median;
             let speedup = rate / *base.get_or_insert(rate);
+            let rss = m.rss_per_state(s.distinct).map_or("-".to_string(), |n| n.to_string());
             println!(
-                "{name:<30} {:>10} {threads:>8} {best:>12.3} {rate:>12.0} {:>11} {:>11} {speedup:>8.2}x",
-                s.distinct, s.bytes_per_state, s.graph_bytes_per_state
+                "{name:<26} {:>10} {threads:>7} {median:>9.3} {rate:>10.0} {:>8.0} {:>9} {:>9} {rss:>9} {speedup:>7.2}x",
+                s.distinct,
+                1e9 / rate,
+                m.bytes_per_state(s.distinct),
+                m.graph_bytes_per_state(s.distinct),
             );
         }
     }

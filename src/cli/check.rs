@@ -253,19 +253,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             .unwrap_or_default();
         write(path, &dot::pair_graph(model.name(), &edges, &highlight))?;
     }
-    let graph = match s.graph_bytes_per_state {
+    let m = outcome.memory;
+    let graph = match m.graph_bytes_per_state(s.distinct) {
         0 => String::new(),
-        n => format!(" (+{n} for the liveness graph)"),
+        n => format!(" (liveness graph {n} bytes/state)"),
     };
+    let resident = m.rss_per_state(s.distinct).map_or(String::new(), |n| format!(", {n} bytes/state resident"));
     eprintln!(
-        "{} states generated, {} distinct, depth {}, {} left on queue; {:.2}s, {:.0} states/s, {} bytes/state{graph}",
+        "{} states generated, {} distinct, depth {}, {} left on queue; {:.2}s, {:.0} states/s, {} bytes/state held{graph}{resident}",
         s.generated,
         s.distinct,
         s.depth,
         s.left,
         secs,
         s.distinct as f64 / secs.max(1e-9),
-        s.bytes_per_state
+        m.bytes_per_state(s.distinct)
     );
     if args.json {
         json["format"] = "tcpcheck-check/1".into();
@@ -284,8 +286,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             "depth": s.depth,
             "left": s.left,
             "seconds": secs,
-            "bytes_per_state": s.bytes_per_state,
-            "graph_bytes_per_state": s.graph_bytes_per_state,
+            "bytes_per_state": m.bytes_per_state(s.distinct),
+            "graph_bytes_per_state": m.graph_bytes_per_state(s.distinct),
+            "peak_bytes": m.peak.total(),
+            "peak": {"visited": m.peak.visited, "frontier": m.peak.frontier, "graph": m.peak.graph, "scratch": m.peak.scratch},
+            "rss_start_bytes": m.rss_start,
+            "rss_peak_bytes": m.rss_peak,
         });
         println!("{}", serde_json::to_string_pretty(&json).map_err(|e| CliError(format!("error: {e}\n")))?);
     }
@@ -301,5 +307,8 @@ fn stopped_why(why: Stopped) -> &'static str {
         Stopped::MaxStates => "--max-states reached",
         Stopped::MemCap => "memory cap reached",
         Stopped::Interrupted => "interrupted",
+        Stopped::GraphFull => {
+            "more states than the liveness graph can number; check eventually-closed at smaller bounds"
+        }
     }
 }

@@ -829,21 +829,24 @@ pub mod pack {
         take(input, N)?.try_into().ok()
     }
 
-    /// A segment: an 18-byte header, then the payload's length and octets.
+    /// A segment: a 10-byte header, its sequence and acknowledgment numbers as varints (small
+    /// in the model checker's worlds), then the payload's length and octets.
     #[inline]
     pub fn segment(out: &mut Vec<u8>, s: &Segment) {
         // The endpoint sends no other options and reads none, so they are not part of its state.
         let Segment { src_port, dst_port, seq, ack, ctl, window, mss, options: _, payload } = s;
-        let mut h = [0u8; 18];
+        let mut h = [0u8; 10];
         h[0] = u8::from(ack.is_some()) | u8::from(mss.is_some()) << 1;
         h[1] = ctl.bits();
         h[2..4].copy_from_slice(&src_port.to_le_bytes());
         h[4..6].copy_from_slice(&dst_port.to_le_bytes());
-        h[6..10].copy_from_slice(&seq.0.to_le_bytes());
-        h[10..14].copy_from_slice(&ack.map_or(0, |a| a.0).to_le_bytes());
-        h[14..16].copy_from_slice(&window.to_le_bytes());
-        h[16..18].copy_from_slice(&mss.unwrap_or(0).to_le_bytes());
+        h[6..8].copy_from_slice(&window.to_le_bytes());
+        h[8..10].copy_from_slice(&mss.unwrap_or(0).to_le_bytes());
         out.extend_from_slice(&h);
+        varint(out, u64::from(seq.0));
+        if let Some(ack) = ack {
+            varint(out, u64::from(ack.0));
+        }
         varint(out, payload.len() as u64);
         out.extend_from_slice(payload);
     }
@@ -851,16 +854,17 @@ pub mod pack {
     /// Restores a segment packed by [`segment`] into `s`, reusing its payload's buffer.
     #[inline]
     pub fn take_segment(input: &mut &[u8], s: &mut Segment) -> Option<()> {
-        let h: [u8; 18] = take_array(input)?;
+        let h: [u8; 10] = take_array(input)?;
         let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
-        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let seq_number = |input: &mut &[u8]| Some(SeqNum(u32::try_from(take_varint(input)?).ok()?));
         s.ctl = Control::from_bits(h[1]);
         s.src_port = u16_at(2);
         s.dst_port = u16_at(4);
-        s.seq = SeqNum(u32_at(6));
-        s.ack = (h[0] & 1 != 0).then(|| SeqNum(u32_at(10)));
-        s.window = u16_at(14);
-        s.mss = (h[0] & 2 != 0).then(|| u16_at(16));
+        s.window = u16_at(6);
+        s.mss = (h[0] & 2 != 0).then(|| u16_at(8));
+        s.seq = seq_number(input)?;
+        s.ack = if h[0] & 1 != 0 { Some(seq_number(input)?) } else { None };
+        s.options.clear();
         s.payload.clear();
         s.payload.extend_from_slice(take_bytes(input)?);
         Some(())
@@ -908,30 +912,38 @@ pub mod pack {
                 queued,
                 retries,
             } = tcb;
-            // A 46-byte header, then the timers and the queues.
-            let mut h = [0u8; 46];
+            // A header of varints (sequence numbers relative to the ISNs, so small: the
+            // frontier of the model checker holds millions of these), then the timers and the
+            // queues.
             let (clock, isn) = match isn {
                 Isn::Seeded(seed) => (false, *seed),
                 Isn::Clock { offset, per_second } => (true, u64::from(*offset) | u64::from(*per_second) << 32),
             };
-            h[0] = *state as u8;
-            h[1] = u8::from(*passive)
-                | u8::from(*syn_sent) << 1
-                | u8::from(*fin_pending) << 2
-                | u8::from(fin_seq.is_some()) << 3
-                | u8::from(clock) << 4
-                | u8::from(*listener) << 5;
-            for (k, v) in
-                [iss.0, irs.0, snd_una.0, snd_nxt.0, rcv_nxt.0, *snd_wnd, fin_seq.map_or(0, |f| f.0), *retries]
-                    .into_iter()
-                    .enumerate()
-            {
-                h[2 + 4 * k..6 + 4 * k].copy_from_slice(&v.to_le_bytes());
+            out.push(*state as u8);
+            out.push(
+                u8::from(*passive)
+                    | u8::from(*syn_sent) << 1
+                    | u8::from(*fin_pending) << 2
+                    | u8::from(fin_seq.is_some()) << 3
+                    | u8::from(clock) << 4
+                    | u8::from(*listener) << 5,
+            );
+            let from_iss = |s: SeqNum| u64::from(s.0.wrapping_sub(iss.0));
+            for v in [
+                u64::from(iss.0),
+                u64::from(irs.0),
+                from_iss(*snd_una),
+                from_iss(*snd_nxt),
+                u64::from(rcv_nxt.0.wrapping_sub(irs.0)),
+                u64::from(*snd_wnd),
+                fin_seq.map_or(0, from_iss),
+                u64::from(*retries),
+                u64::from(*peer_mss),
+                u64::from(*remote_port),
+                isn,
+            ] {
+                varint(out, v);
             }
-            h[34..36].copy_from_slice(&peer_mss.to_le_bytes());
-            h[36..38].copy_from_slice(&remote_port.to_le_bytes());
-            h[38..46].copy_from_slice(&isn.to_le_bytes());
-            out.extend_from_slice(&h);
             for t in timers {
                 time(out, now, *t);
             }
@@ -1030,21 +1042,33 @@ pub mod pack {
         /// configuration), reusing this endpoint's buffers; `None` if `input` is not such a
         /// packing. History (the log, `accepted`) is left as it is.
         pub fn unpack(&mut self, now: Instant, input: &mut &[u8]) -> Option<()> {
-            let h: [u8; 46] = take_array(input)?;
-            let u32_at = |k: usize| u32::from_le_bytes([h[2 + 4 * k], h[3 + 4 * k], h[4 + 4 * k], h[5 + 4 * k]]);
-            self.state = *State::ALL.get(usize::from(h[0]))?;
+            let state = take_u8(input)?;
+            let bits = take_u8(input)?;
+            let mut v = [0u64; 11];
+            for x in &mut v {
+                *x = take_varint(input)?;
+            }
+            let u32_of = |x: u64| u32::try_from(x).ok();
+            let [iss, irs, snd_una, snd_nxt, rcv_nxt, snd_wnd, fin_seq, retries, peer_mss, remote_port, isn] = v;
+            let (iss, irs) = (u32_of(iss)?, u32_of(irs)?);
+            let from_iss = |x: u64| Some(SeqNum(u32_of(x)?.wrapping_add(iss)));
+            self.state = *State::ALL.get(usize::from(state))?;
             let t = &mut self.tcb;
-            (t.passive, t.syn_sent, t.fin_pending) = (h[1] & 1 != 0, h[1] & 2 != 0, h[1] & 4 != 0);
-            t.listener = h[1] & 32 != 0;
-            (t.iss, t.irs, t.snd_una, t.snd_nxt, t.rcv_nxt) =
-                (SeqNum(u32_at(0)), SeqNum(u32_at(1)), SeqNum(u32_at(2)), SeqNum(u32_at(3)), SeqNum(u32_at(4)));
-            t.snd_wnd = u32_at(5);
-            t.fin_seq = (h[1] & 8 != 0).then(|| SeqNum(u32_at(6)));
-            t.retries = u32_at(7);
-            t.peer_mss = u16::from_le_bytes([h[34], h[35]]);
-            self.remote_port = u16::from_le_bytes([h[36], h[37]]);
-            let isn = u64::from_le_bytes(h[38..46].try_into().ok()?);
-            self.isn = if h[1] & 16 != 0 {
+            (t.passive, t.syn_sent, t.fin_pending) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+            t.listener = bits & 32 != 0;
+            (t.iss, t.irs, t.snd_una, t.snd_nxt, t.rcv_nxt) = (
+                SeqNum(iss),
+                SeqNum(irs),
+                from_iss(snd_una)?,
+                from_iss(snd_nxt)?,
+                SeqNum(u32_of(rcv_nxt)?.wrapping_add(irs)),
+            );
+            t.snd_wnd = u32_of(snd_wnd)?;
+            t.fin_seq = if bits & 8 != 0 { Some(from_iss(fin_seq)?) } else { None };
+            t.retries = u32_of(retries)?;
+            t.peer_mss = u16::try_from(peer_mss).ok()?;
+            self.remote_port = u16::try_from(remote_port).ok()?;
+            self.isn = if bits & 16 != 0 {
                 Isn::Clock { offset: isn as u32, per_second: (isn >> 32) as u32 }
             } else {
                 Isn::Seeded(isn)

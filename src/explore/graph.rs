@@ -1,0 +1,307 @@
+//! The reachable graph, kept for the liveness property `eventually-closed` (and for
+//! `--graph-full`): per state, the fairness classes enabled there and whether both endpoints are
+//! idle; per step, its target and fairness class. Weak fairness is judged per strongly
+//! connected component (Tarjan, iterative).
+//!
+//! Compressed sparse rows, since states are expanded in the order they are numbered: each
+//! state's steps follow the previous state's. 5 bytes a state (marks and where its steps end)
+//! and 4 bytes a step (the target's number, with the class in its low 3 bits), about 18 bytes a
+//! state at 3.4 steps a state. The step itself is not kept: a cycle's steps are recovered by
+//! replaying it (see `search::steps_along`), as a path's are.
+
+use rustc_hash::FxHashSet;
+
+use crate::model::State;
+
+use super::search::FullGraph;
+
+/// The class stored for a step of no fairness class (a loss or duplication).
+const NO_CLASS: u32 = 7;
+const CLASS_BITS: u32 = 3;
+const IDLE: u8 = 0x80;
+
+/// Where a recorded step leads: a state numbered before this level, or the `k`th new-looking
+/// successor found by the same worker (bit 31 set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target(u32);
+
+impl Target {
+    const NEW: u32 = 1 << 31;
+
+    pub fn known(id: u32) -> Self {
+        Target(id)
+    }
+
+    pub fn new(k: u32) -> Self {
+        Target(k | Self::NEW)
+    }
+}
+
+/// What the graph keeps of an expanded state: its fairness classes enabled (bit mask), whether
+/// both endpoints are idle, and their states (for `--graph-full`).
+#[derive(Clone, Copy)]
+pub struct Mark {
+    pub id: u32,
+    pub enabled: u8,
+    pub idle: bool,
+    pub pair: (State, State),
+}
+
+#[derive(Default)]
+pub struct Graph {
+    /// Keep each state's pair of endpoint states too (for `--graph-full`).
+    pairs: bool,
+    marks: Vec<u8>,
+    ends: Vec<u32>,
+    state_pairs: Vec<(State, State)>,
+    /// Per step: the target's number << 3 | its class.
+    to: Vec<u32>,
+}
+
+impl Graph {
+    /// The most states the graph can number (the class takes 3 bits of each step).
+    pub const MAX_STATES: usize = 1 << (32 - CLASS_BITS);
+
+    /// An empty graph; `pairs`: keep each state's pair of endpoint states (`--graph-full`).
+    pub fn new(pairs: bool) -> Self {
+        Graph { pairs, ..Graph::default() }
+    }
+
+    fn target(&self, e: usize) -> usize {
+        (self.to[e] >> CLASS_BITS) as usize
+    }
+
+    fn class(&self, e: usize) -> Option<u8> {
+        let class = self.to[e] & ((1 << CLASS_BITS) - 1);
+        (class != NO_CLASS).then_some(class as u8)
+    }
+
+    /// The target and class of step `e`.
+    pub fn step(&self, e: usize) -> (u32, Option<u8>) {
+        (self.target(e) as u32, self.class(e))
+    }
+
+    /// Makes room for `states` more states and `steps` more steps, so that adding them
+    /// allocates nothing more.
+    pub fn reserve(&mut self, states: usize, steps: usize) {
+        self.marks.reserve_exact(states);
+        self.ends.reserve_exact(states);
+        if self.pairs {
+            self.state_pairs.reserve_exact(states);
+        }
+        self.to.reserve_exact(steps);
+    }
+
+    /// The bytes held once `states` more states and `steps` more steps are reserved.
+    pub fn bytes_while_reserving(&self, states: usize, steps: usize) -> u64 {
+        let n = |len: usize, cap: usize, more: usize| cap.max(len + more);
+        let s = |len, cap| n(len, cap, states);
+        (s(self.marks.len(), self.marks.capacity()) * 5
+            + if self.pairs { s(self.state_pairs.len(), self.state_pairs.capacity()) * 2 } else { 0 }
+            + n(self.to.len(), self.to.capacity(), steps) * 4) as u64
+    }
+
+    /// Adds a worker's expanded states and steps; `numbered` gives the state number of each of
+    /// its new-looking successors (empty when a violation ended the level: those steps are
+    /// dropped, their targets were never numbered).
+    pub fn add(&mut self, marks: &[(Mark, u32)], edges: &[(Option<u8>, Target)], numbered: &[u32]) {
+        let mut edges = edges.iter();
+        for (m, degree) in marks {
+            // States are numbered densely and expanded in order; one not expanded (an earlier
+            // worker's violation) keeps no steps.
+            while self.marks.len() < m.id as usize {
+                self.marks.push(IDLE);
+                self.ends.push(self.to.len() as u32);
+                if self.pairs {
+                    self.state_pairs.push((State::Closed, State::Closed));
+                }
+            }
+            self.marks.push(m.enabled | if m.idle { IDLE } else { 0 });
+            if self.pairs {
+                self.state_pairs.push(m.pair);
+            }
+            for &(class, Target(target)) in edges.by_ref().take(*degree as usize) {
+                let to = if target & Target::NEW == 0 {
+                    target
+                } else {
+                    match numbered.get((target & !Target::NEW) as usize) {
+                        Some(&id) => id,
+                        None => continue,
+                    }
+                };
+                self.to.push(to << CLASS_BITS | class.map_or(NO_CLASS, u32::from));
+            }
+            self.ends.push(self.to.len() as u32);
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        (self.marks.capacity() + self.ends.capacity() * 4 + self.state_pairs.capacity() * 2 + self.to.capacity() * 4)
+            as u64
+    }
+
+    /// The steps of state `v`, as indices into `to`.
+    fn out(&self, v: usize) -> std::ops::Range<usize> {
+        match self.ends.get(v) {
+            None => 0..0,
+            Some(&end) => (if v == 0 { 0 } else { self.ends[v - 1] as usize })..end as usize,
+        }
+    }
+
+    fn enabled(&self, v: usize) -> u8 {
+        self.marks.get(v).map_or(0, |m| m & !IDLE)
+    }
+
+    fn idle(&self, v: usize) -> bool {
+        self.marks.get(v).is_none_or(|m| m & IDLE != 0)
+    }
+
+    pub fn full(&self, states: usize) -> FullGraph {
+        let mut pairs = self.state_pairs.clone();
+        pairs.resize(states, (State::Closed, State::Closed));
+        let mut edges = Vec::with_capacity(self.to.len());
+        for v in 0..self.ends.len() {
+            for e in self.out(v) {
+                edges.push((v as u32, self.target(e) as u32, self.class(e)));
+            }
+        }
+        FullGraph { states: pairs, edges }
+    }
+
+    /// Strongly connected components (Tarjan, iterative): each state's component number.
+    fn components(&self, states: usize) -> (Vec<u32>, usize) {
+        const NONE: u32 = u32::MAX;
+        let mut index = vec![NONE; states];
+        let mut low = vec![0u32; states];
+        let mut component = vec![NONE; states];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut calls: Vec<(u32, usize)> = Vec::new();
+        let (mut next, mut count) = (0u32, 0usize);
+        for root in 0..states {
+            if index[root] != NONE {
+                continue;
+            }
+            index[root] = next;
+            low[root] = next;
+            next += 1;
+            stack.push(root as u32);
+            calls.push((root as u32, self.out(root).start));
+            while let Some(&mut (v, ref mut e)) = calls.last_mut() {
+                let v = v as usize;
+                let end = self.out(v).end;
+                if *e < end {
+                    let w = self.target(*e);
+                    *e += 1;
+                    if index[w] == NONE {
+                        index[w] = next;
+                        low[w] = next;
+                        next += 1;
+                        stack.push(w as u32);
+                        calls.push((w as u32, self.out(w).start));
+                    } else if component[w] == NONE {
+                        low[v] = low[v].min(index[w]);
+                    }
+                    continue;
+                }
+                calls.pop();
+                if let Some(&(u, _)) = calls.last() {
+                    low[u as usize] = low[u as usize].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    while let Some(w) = stack.pop() {
+                        component[w as usize] = count as u32;
+                        if w as usize == v {
+                            break;
+                        }
+                    }
+                    count += 1;
+                }
+            }
+        }
+        (component, count)
+    }
+
+    /// A reachable cycle that is fair and never idle: its entry state and the steps (indices
+    /// into the graph's steps, see [`Graph::step`]) that go round it. Weak fairness, judged per strongly connected component (Tarjan): a
+    /// class enabled in every state of the component must be taken inside it.
+    pub fn fair_cycle(&self, states: usize) -> Option<(u32, Vec<usize>)> {
+        let (component, count) = self.components(states);
+        // Per component: entry (least state), any idle state, classes always / ever enabled,
+        // classes taken inside, whether it has a step inside.
+        let mut entry = vec![u32::MAX; count];
+        let mut idle = vec![false; count];
+        let mut always = vec![0xffu8; count];
+        let mut ever = vec![0u8; count];
+        let mut taken = vec![0u8; count];
+        let mut inside = vec![false; count];
+        for v in 0..states {
+            let c = component[v] as usize;
+            entry[c] = entry[c].min(v as u32);
+            idle[c] |= self.idle(v);
+            always[c] &= self.enabled(v);
+            ever[c] |= self.enabled(v);
+            for e in self.out(v) {
+                if component[self.target(e)] as usize == c {
+                    inside[c] = true;
+                    if let Some(class) = self.class(e) {
+                        taken[c] |= 1 << class;
+                    }
+                }
+            }
+        }
+        let mut candidates: Vec<usize> =
+            (0..count).filter(|&c| inside[c] && !idle[c] && always[c] & !taken[c] == 0).collect();
+        candidates.sort_by_key(|&c| entry[c]);
+        candidates.into_iter().find_map(|c| {
+            let tour = self.tour(entry[c], &component, taken[c], ever[c] & !taken[c])?;
+            Some((entry[c], tour))
+        })
+    }
+
+    /// A closed walk from `entry` inside its component that is itself fair: it takes a step of
+    /// every class in `take`, and for every class in `avoid` (never taken in the component) it
+    /// passes a state where that class is disabled. Shortest hops between those goals.
+    fn tour(&self, entry: u32, component: &[u32], take: u8, avoid: u8) -> Option<Vec<usize>> {
+        let c = component[entry as usize];
+        let hop = |from: u32, goal: &dyn Fn(usize) -> bool| -> Option<(Vec<usize>, u32)> {
+            // Breadth-first over the component's steps until a step satisfying `goal` is taken.
+            let mut queue = std::collections::VecDeque::from([(from, Vec::new())]);
+            let mut visited = FxHashSet::from_iter([from]);
+            while let Some((at, path)) = queue.pop_front() {
+                for e in self.out(at as usize) {
+                    let to = self.target(e) as u32;
+                    if component[to as usize] != c {
+                        continue;
+                    }
+                    let mut p = path.clone();
+                    p.push(e);
+                    if goal(e) {
+                        return Some((p, to));
+                    }
+                    if visited.insert(to) {
+                        queue.push_back((to, p));
+                    }
+                }
+            }
+            None
+        };
+        let mut at = entry;
+        let mut walk = Vec::new();
+        for class in (0..8).filter(|c| take & (1 << c) != 0) {
+            let (p, to) = hop(at, &|e| self.class(e) == Some(class))?;
+            walk.extend(p);
+            at = to;
+        }
+        for class in (0..8).filter(|c| avoid & (1 << c) != 0) {
+            if self.enabled(at as usize) & (1 << class) != 0 {
+                let (p, to) = hop(at, &|e| self.enabled(self.target(e)) & (1 << class) == 0)?;
+                walk.extend(p);
+                at = to;
+            }
+        }
+        let (p, _) = hop(at, &|e| self.target(e) == entry as usize)?;
+        walk.extend(p);
+        Some(walk)
+    }
+}

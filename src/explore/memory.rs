@@ -1,0 +1,105 @@
+//! What a search holds in memory: counted from its own structures (so the figure is the same on
+//! every machine and can be held against `--mem-cap` before an allocation is made), and measured
+//! by the kernel (so allocator overhead and the rest of the process are not forgotten).
+//!
+//! The kernel's figures come from `/proc/self/status`; elsewhere they are `None` and the cap is
+//! held against the counted bytes alone.
+
+use std::io::Write;
+
+/// Where the bytes of a search are, at its peak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// The visited set: fingerprints, parent links and the hash table's slots.
+    pub visited: u64,
+    /// The BFS levels under way: the level being expanded and the one being built, packed.
+    pub frontier: u64,
+    /// The reachable graph kept for liveness (or `--graph-full`).
+    pub graph: u64,
+    /// The workers' scratch: successor lists, per-level hash maps, the merge's lists.
+    pub scratch: u64,
+}
+
+impl Footprint {
+    pub fn total(&self) -> u64 {
+        self.visited + self.frontier + self.graph + self.scratch
+    }
+}
+
+/// The memory figures of a search. They depend on the thread count (each worker has its own
+/// buffers) and, for the resident sizes, on the allocator: unlike [`super::Stats`] they are
+/// measurements, not results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Bytes held at the peak, where they were.
+    pub peak: Footprint,
+    /// The process's resident set when the search started, in bytes (program, model, libraries).
+    pub rss_start: Option<u64>,
+    /// The process's peak resident set when the search ended (`VmHWM`), in bytes.
+    pub rss_peak: Option<u64>,
+}
+
+impl Memory {
+    /// Peak bytes held per distinct state.
+    pub fn bytes_per_state(&self, states: u64) -> u64 {
+        self.peak.total() / states.max(1)
+    }
+
+    /// Of which the liveness graph's.
+    pub fn graph_bytes_per_state(&self, states: u64) -> u64 {
+        self.peak.graph / states.max(1)
+    }
+
+    /// What the search added to the process's peak resident set, per distinct state.
+    pub fn rss_per_state(&self, states: u64) -> Option<u64> {
+        Some(self.rss_peak?.saturating_sub(self.rss_start?) / states.max(1))
+    }
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes.
+fn status_field(name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?;
+    let kb: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// The process's resident set now, in bytes.
+pub fn resident() -> Option<u64> {
+    status_field("VmRSS")
+}
+
+/// The process's peak resident set (since it started or since [`reset_peak`]), in bytes.
+pub fn peak_resident() -> Option<u64> {
+    status_field("VmHWM")
+}
+
+/// Resets the peak resident set to the current one (Linux 4.0's `clear_refs` value 5), so one
+/// process can measure several searches in turn. Returns whether the kernel took it.
+pub fn reset_peak() -> bool {
+    std::fs::OpenOptions::new().write(true).open("/proc/self/clear_refs").and_then(|mut f| f.write_all(b"5")).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_figures_are_read_where_the_kernel_gives_them() {
+        if cfg!(target_os = "linux") {
+            let (now, peak) = (resident().unwrap(), peak_resident().unwrap());
+            assert!(now > 0 && peak >= now, "{now} {peak}");
+        }
+    }
+
+    #[test]
+    fn per_state_figures_divide_what_was_held() {
+        let m = Memory {
+            peak: Footprint { visited: 600, frontier: 300, graph: 100, scratch: 0 },
+            rss_start: Some(1000),
+            rss_peak: Some(3000),
+        };
+        assert_eq!((m.bytes_per_state(10), m.graph_bytes_per_state(10), m.rss_per_state(10)), (100, 10, Some(200)));
+        assert_eq!(Memory::default().rss_per_state(10), None);
+    }
+}

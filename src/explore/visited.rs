@@ -1,0 +1,172 @@
+//! The visited set of a breadth-first search: every state found, numbered in the order found,
+//! with its fingerprint and the number of the state it was first reached from.
+//!
+//! Per state, 12 bytes (fingerprint and parent) plus an open-addressing table of state numbers
+//! keyed by fingerprint (4 bytes a slot, between 3/8 and 3/4 full): 17 to 23 bytes a state. The
+//! step taken from the parent is not kept: a path is rebuilt by replaying from the start and
+//! taking, at each state, the first step that leads to the next state's fingerprint, which is
+//! the step that numbered it (successors are tried in step order). Two different worlds with one
+//! fingerprint would merge: with n states the probability is about n^2 / 2^65.
+//!
+//! Growth is asked for in advance ([`Visited::reserve`]) with the number of states a merge may
+//! add, so the bytes it will hold are known before they are allocated, and `--mem-cap` can stop
+//! the search first.
+
+/// The parent of the first state.
+pub const ROOT: u32 = u32::MAX;
+const EMPTY: u32 = u32::MAX;
+
+pub struct Visited {
+    fps: Vec<u64>,
+    parent: Vec<u32>,
+    slots: Vec<u32>,
+    shift: u32,
+}
+
+impl Default for Visited {
+    fn default() -> Self {
+        Visited { fps: Vec::new(), parent: Vec::new(), slots: vec![EMPTY; 1 << 10], shift: 64 - 10 }
+    }
+}
+
+impl Visited {
+    pub fn len(&self) -> usize {
+        self.fps.len()
+    }
+
+    /// The fingerprint of state `id`.
+    pub fn fingerprint(&self, id: u32) -> u64 {
+        self.fps[id as usize]
+    }
+
+    /// The state `id` was first reached from ([`ROOT`] for the first state).
+    pub fn parent(&self, id: u32) -> u32 {
+        self.parent[id as usize]
+    }
+
+    fn home(&self, fp: u64) -> usize {
+        (fp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The number of the state with fingerprint `fp`, if it was found.
+    pub fn get(&self, fp: u64) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(fp);
+        loop {
+            let id = self.slots[i];
+            if id == EMPTY {
+                return None;
+            }
+            if self.fps[id as usize] == fp {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The state numbered for `fp`, numbering it (first reached from `parent`) if new.
+    pub fn insert(&mut self, fp: u64, parent: u32) -> (u32, bool) {
+        if (self.len() + 1) * 4 > self.slots.len() * 3 {
+            self.rehash(self.slots.len() * 2);
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(fp);
+        loop {
+            let id = self.slots[i];
+            if id == EMPTY {
+                let id = self.len() as u32;
+                self.slots[i] = id;
+                self.fps.push(fp);
+                self.parent.push(parent);
+                return (id, true);
+            }
+            if self.fps[id as usize] == fp {
+                return (id, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The slot count that keeps `states` states at most 3/4 full.
+    fn slots_for(&self, states: usize) -> usize {
+        let mut size = self.slots.len();
+        while states * 4 > size * 3 {
+            size *= 2;
+        }
+        size
+    }
+
+    /// Makes room for `additional` more states, so inserting them allocates nothing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.fps.reserve_exact(additional);
+        self.parent.reserve_exact(additional);
+        let size = self.slots_for(self.len() + additional);
+        if size > self.slots.len() {
+            self.rehash(size);
+        }
+    }
+
+    /// The bytes held at the most while `additional` states are reserved and inserted: the
+    /// lists grown in place (glibc moves a large block by remapping it, not by copying), and
+    /// the new table (the old one is dropped first: the fingerprints are enough to rebuild it).
+    pub fn bytes_while_reserving(&self, additional: usize) -> u64 {
+        let states = self.len() + additional;
+        let lists = self.fps.capacity().max(states) * 8 + self.parent.capacity().max(states) * 4;
+        (lists + self.slots_for(states) * 4) as u64
+    }
+
+    fn rehash(&mut self, size: usize) {
+        // The old table goes first, so the two are never held together.
+        self.slots = Vec::new();
+        self.slots = vec![EMPTY; size];
+        self.shift = 64 - size.trailing_zeros();
+        let mask = size - 1;
+        for (id, &fp) in self.fps.iter().enumerate() {
+            let mut i = self.home(fp);
+            while self.slots[i] != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = id as u32;
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        (self.slots.capacity() * 4 + self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_numbered_in_order_found_and_found_again() {
+        let mut v = Visited::default();
+        let fps: Vec<u64> = (0..5000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 7).collect();
+        v.reserve(100);
+        for (k, &fp) in fps.iter().enumerate() {
+            assert_eq!(v.insert(fp, k as u32 / 2), (k as u32, true));
+        }
+        for (k, &fp) in fps.iter().enumerate() {
+            assert_eq!(v.insert(fp, 0), (k as u32, false));
+            assert_eq!((v.get(fp), v.parent(k as u32), v.fingerprint(k as u32)), (Some(k as u32), k as u32 / 2, fp));
+        }
+        assert_eq!(v.get(1), None);
+    }
+
+    #[test]
+    fn reserving_allocates_what_it_said_it_would() {
+        let mut v = Visited::default();
+        for more in [10, 1000, 50_000, 7] {
+            let said = v.bytes_while_reserving(more);
+            v.reserve(more);
+            let after = v.bytes();
+            for k in 0..more {
+                v.insert((v.len() as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd), k as u32);
+            }
+            assert_eq!(v.bytes(), after, "inserting what was reserved allocates nothing");
+            assert!(after <= said, "{after} > {said}");
+        }
+    }
+}
