@@ -1,57 +1,150 @@
-//! The BFS frontier: worlds packed losslessly ([`World::pack`](super::World::pack)), one buffer
-//! per worker, never whole worlds. A level is read in place from the buffers the workers wrote
-//! it to during the level before (no copy), and each state is unpacked once into a reusable
-//! world by the worker that expands it.
+//! The BFS frontier: worlds packed losslessly ([`World::pack`](super::World::pack)), never whole
+//! worlds, in blocks of fixed-size pages shared through a [`Pool`].
 //!
-//! The frontier is the largest thing a search holds after the visited set: two levels at once,
-//! and a packed world is about 120 bytes. Consecutive worlds in a buffer are mostly siblings
-//! (successors of one state) and differ in a few bytes, so each is stored as its difference
-//! from the one before: the bytes XORed, runs of zeros skipped. Every [`KEY`]th world is stored
-//! whole, so reading a world decodes at most `KEY` differences; reading in order, as the
-//! workers do, decodes each once ([`Cursor`]).
+//! The frontier is the largest thing a breadth-first search holds: a level being expanded and
+//! the successors found for the next one, at ~120 bytes a packed world. Three things keep it
+//! small:
+//! - A level is stored chunk by chunk ([`Level`]), one [`Block`] per chunk of [`CHUNK`]
+//!   states, and a chunk's pages go back to the pool as soon as it is expanded, where the
+//!   workers take them for the successors they find. So the frontier peaks near the larger of
+//!   the two levels, not at their sum.
+//! - Consecutive worlds in a block are mostly siblings and differ in a few bytes, so each is
+//!   stored as its difference from the one before: the bytes XORed, runs of zeros skipped.
+//!   A block is read from its start, in order, as the search reads it.
+//! - Nothing else per world: a block's worlds are numbered by their position, and the encoding
+//!   says where each one ends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::endpoint::pack::{take_varint, varint};
 
-/// Every `KEY`th world of a buffer is stored whole (its difference from nothing).
-const KEY: usize = 32;
+/// States of a level per chunk: the unit of work a worker takes.
+pub const CHUNK: usize = 512;
 
-/// Packed worlds in one buffer, each as its difference from the one before.
+/// Bytes per page. A world's difference never straddles two pages.
+const PAGE: usize = 64 << 10;
+
+/// Pages not in use, and how many bytes of pages exist. Pages are never freed before the search
+/// ends: they go back and forth between levels and workers, so the bytes they hold are the
+/// frontier's peak.
 #[derive(Default)]
-pub struct Packed {
-    bytes: Vec<u8>,
-    /// Where each world's bytes end.
-    ends: Vec<usize>,
-    /// The last world pushed, whole, and a buffer to pack the next one into.
+pub struct Pool {
+    free: Mutex<Vec<Vec<u8>>>,
+    allocated: AtomicU64,
+}
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let page = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        page.unwrap_or_else(|| {
+            self.allocated.fetch_add(PAGE as u64, Ordering::Relaxed);
+            Vec::with_capacity(PAGE)
+        })
+    }
+
+    fn give(&self, pages: impl IntoIterator<Item = Vec<u8>>) {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        free.extend(pages.into_iter().map(|mut p| {
+            p.clear();
+            p
+        }));
+    }
+
+    /// Bytes of pages, in use or not.
+    pub fn bytes(&self) -> u64 {
+        self.allocated.load(Ordering::Relaxed)
+    }
+}
+
+/// Worlds in order, each as its difference from the one before, in pages.
+#[derive(Default)]
+pub struct Block {
+    pages: Vec<Vec<u8>>,
+    count: usize,
+}
+
+impl Block {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Returns the pages to `pool`, leaving the block empty.
+    pub fn recycle(&mut self, pool: &Pool) {
+        pool.give(self.pages.drain(..));
+        self.count = 0;
+    }
+}
+
+/// Appends worlds to blocks; keeps the last world written, whole, to encode the next against.
+#[derive(Default)]
+pub struct Writer {
     last: Vec<u8>,
     scratch: Vec<u8>,
 }
 
-impl Packed {
-    /// Packs a world at the end.
-    pub fn push_with(&mut self, pack: impl FnOnce(&mut Vec<u8>) -> usize) {
-        self.scratch.clear();
-        pack(&mut self.scratch);
-        if self.ends.len().is_multiple_of(KEY) {
+impl Writer {
+    /// Packs a world (with `pack`) at the end of `block`.
+    pub fn push_with(&mut self, block: &mut Block, pool: &Pool, pack: impl FnOnce(&mut Vec<u8>) -> usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        pack(&mut scratch);
+        self.push(block, pool, &scratch);
+        self.scratch = scratch;
+    }
+
+    /// Appends `world` (bytes of [`World::pack`](super::World::pack)) at the end of `block`.
+    pub fn push(&mut self, block: &mut Block, pool: &Pool, world: &[u8]) {
+        if block.count == 0 {
             self.last.clear();
         }
-        encode(&self.last, &self.scratch, &mut self.bytes);
-        std::mem::swap(&mut self.last, &mut self.scratch);
-        self.ends.push(self.bytes.len());
-    }
-
-    fn encoded(&self, k: usize) -> &[u8] {
-        let start = if k == 0 { 0 } else { self.ends[k - 1] };
-        &self.bytes[start..self.ends[k]]
-    }
-
-    pub fn clear(&mut self) {
-        self.bytes.clear();
-        self.ends.clear();
+        // The most an encoding takes: its length, and per byte a skip, a count and the byte.
+        let most = 3 * world.len() + 20;
+        let full = block.pages.last().is_none_or(|p| p.capacity() - p.len() < most);
+        if full {
+            block.pages.push(pool.take());
+        }
+        if let Some(page) = block.pages.last_mut() {
+            encode(&self.last, world, page);
+        }
+        block.count += 1;
         self.last.clear();
+        self.last.extend_from_slice(world);
     }
+}
 
-    pub fn heap_bytes(&self) -> u64 {
-        (self.bytes.capacity() + self.ends.capacity() * 8 + self.last.capacity() + self.scratch.capacity()) as u64
+/// Reads a block's worlds in order, into a reusable buffer.
+#[derive(Default)]
+pub struct Reader {
+    world: Vec<u8>,
+}
+
+impl Reader {
+    /// Calls `each` with the block's worlds in order; stops at the first error it returns.
+    /// `Err(None)` if the block is corrupt, which it cannot be unless this module is wrong.
+    pub fn each<E>(&mut self, block: &Block, mut each: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), Option<E>> {
+        self.world.clear();
+        let mut left = block.count;
+        for page in &block.pages {
+            let mut input = &page[..];
+            while !input.is_empty() {
+                if left == 0 {
+                    return Err(None);
+                }
+                decode(&mut input, &mut self.world).ok_or(None)?;
+                each(&self.world).map_err(Some)?;
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(None)
+        }
     }
 }
 
@@ -72,10 +165,9 @@ fn encode(prev: &[u8], next: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Turns `world` (the previous world, whole) into the next one, from its difference `input`.
-/// `None` if `input` is not such a difference.
-fn decode(mut input: &[u8], world: &mut Vec<u8>) -> Option<()> {
-    let input = &mut input;
+/// Turns `world` (the previous world, whole) into the next one, from its difference at the
+/// start of `input`, and moves `input` past it. `None` if `input` does not start with one.
+fn decode(input: &mut &[u8], world: &mut Vec<u8>) -> Option<()> {
     let len = usize::try_from(take_varint(input)?).ok()?;
     world.resize(len, 0);
     let mut i = 0;
@@ -89,80 +181,74 @@ fn decode(mut input: &[u8], world: &mut Vec<u8>) -> Option<()> {
         *input = rest;
         i += differ;
     }
-    input.is_empty().then_some(())
+    Some(())
 }
 
-/// Where a reader is in one buffer: the world it decoded last, whole.
-#[derive(Default)]
-pub struct Cursor {
-    at: Option<usize>,
-    world: Vec<u8>,
-}
-
-impl Cursor {
-    /// World `k` of `packed`, decoded from the world this cursor holds when that one is
-    /// before it (since the last whole world), else from the last whole world before it.
-    fn read<'c>(&'c mut self, packed: &Packed, k: usize) -> Option<&'c [u8]> {
-        let key = k - k % KEY;
-        let from = match self.at {
-            Some(at) if at <= k && at >= key => at + 1,
-            _ => key,
-        };
-        if from == key {
-            self.world.clear();
-        }
-        for j in from..=k {
-            decode(packed.encoded(j), &mut self.world)?;
-        }
-        self.at = Some(k);
-        Some(&self.world)
-    }
-}
-
-/// A BFS level: its states, packed in the buffers the workers wrote them to, with their state
-/// numbers, in the order they were numbered.
+/// A BFS level: its states numbered from `first` in order, a [`Block`] per chunk of
+/// [`CHUNK`]. A worker takes a chunk's block out (and returns its pages to the pool once
+/// expanded), so the lock on each block is taken once.
 #[derive(Default)]
 pub struct Level {
-    pub parts: Vec<Packed>,
-    /// (state number, part, index in the part).
-    pub states: Vec<(u32, u32, u32)>,
+    pub first: u32,
+    len: usize,
+    chunks: Vec<Mutex<Block>>,
 }
 
 impl Level {
     pub fn len(&self) -> usize {
-        self.states.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
+        self.len == 0
     }
 
-    /// The number of state `k`.
-    pub fn id(&self, k: usize) -> u32 {
-        self.states[k].0
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
     }
 
-    /// State `k`: its number and its packed world, decoded with `cursors` (one per part, kept
-    /// by the reader between calls so that reading in order decodes each world once). `None` if
-    /// the buffers are corrupt, which they cannot be unless this module is wrong.
-    pub fn get<'c>(&self, k: usize, cursors: &'c mut Vec<Cursor>) -> Option<(u32, &'c [u8])> {
-        let (id, part, i) = self.states[k];
-        if cursors.len() < self.parts.len() {
-            cursors.resize_with(self.parts.len(), Cursor::default);
+    /// Takes chunk `c` out of the level.
+    pub fn take(&self, c: usize) -> Block {
+        self.chunks
+            .get(c)
+            .map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default()
+    }
+
+    /// Returns the pages of every chunk left to `pool` and empties the level.
+    pub fn clear(&mut self, pool: &Pool) {
+        for m in self.chunks.drain(..) {
+            m.into_inner().unwrap_or_else(|e| e.into_inner()).recycle(pool);
         }
-        let world = cursors[part as usize].read(&self.parts[part as usize], i as usize)?;
-        Some((id, world))
+        self.len = 0;
     }
+}
 
-    /// Forgets where `cursors` were: the buffers are about to hold another level.
-    pub fn reset(cursors: &mut [Cursor]) {
-        for c in cursors {
-            c.at = None;
+/// Builds a level in order: each world appended to the last chunk, a new chunk every [`CHUNK`].
+#[derive(Default)]
+pub struct LevelBuilder {
+    writer: Writer,
+    current: Block,
+    chunks: Vec<Mutex<Block>>,
+    len: usize,
+}
+
+impl LevelBuilder {
+    pub fn push(&mut self, pool: &Pool, world: &[u8]) {
+        if self.current.count == CHUNK {
+            self.chunks.push(Mutex::new(std::mem::take(&mut self.current)));
         }
+        self.writer.push(&mut self.current, pool, world);
+        self.len += 1;
     }
 
-    pub fn heap_bytes(&self) -> u64 {
-        self.parts.iter().map(Packed::heap_bytes).sum::<u64>() + self.states.capacity() as u64 * 12
+    /// The level built, its states numbered from `first`; the builder is empty again.
+    pub fn finish(&mut self, first: u32) -> Level {
+        if !self.current.is_empty() {
+            self.chunks.push(Mutex::new(std::mem::take(&mut self.current)));
+        }
+        let len = std::mem::take(&mut self.len);
+        Level { first, len, chunks: std::mem::take(&mut self.chunks) }
     }
 }
 
@@ -171,8 +257,8 @@ mod tests {
     use super::*;
 
     /// Worlds of varied lengths that share most bytes, like siblings.
-    fn worlds() -> Vec<Vec<u8>> {
-        (0..200u32)
+    fn worlds(n: u32) -> Vec<Vec<u8>> {
+        (0..n)
             .map(|i| {
                 let mut w: Vec<u8> = (0..100 + (i % 7) as usize * 9).map(|j| (j as u8).wrapping_mul(31)).collect();
                 w[(i as usize * 13) % 90] ^= i as u8 | 1;
@@ -182,33 +268,70 @@ mod tests {
             .collect()
     }
 
+    fn read(block: &Block) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        Reader::default()
+            .each(block, |w| {
+                out.push(w.to_vec());
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        out
+    }
+
     #[test]
-    fn worlds_read_back_in_any_order_and_take_less_room() {
-        let worlds = worlds();
-        let mut packed = Packed::default();
+    fn worlds_read_back_in_order_and_take_less_room() {
+        let (pool, worlds) = (Pool::default(), worlds(12_000));
+        let mut block = Block::default();
+        let mut writer = Writer::default();
         for w in &worlds {
-            packed.push_with(|buf| {
-                buf.extend_from_slice(w);
-                w.len()
-            });
+            writer.push(&mut block, &pool, w);
         }
+        assert!(block.pages.len() > 1, "several pages");
         let raw: usize = worlds.iter().map(Vec::len).sum();
-        assert!(packed.bytes.len() * 4 < raw, "{} of {raw}", packed.bytes.len());
-        let mut cursor = Cursor::default();
-        let order = (0..200).chain((0..200).rev()).chain((0..200).map(|i| (i * 37) % 200)).chain((0..200).step_by(3));
-        for k in order {
-            assert_eq!(cursor.read(&packed, k).unwrap(), &worlds[k][..], "world {k}");
+        let stored: usize = block.pages.iter().map(Vec::len).sum();
+        assert!(stored * 4 < raw, "{stored} of {raw}");
+        assert!(block.pages.iter().all(|p| p.capacity() == PAGE), "pages never grow");
+        assert_eq!(read(&block), worlds);
+        // Pages go back to the pool and are used again.
+        let before = pool.bytes();
+        block.recycle(&pool);
+        for w in &worlds {
+            writer.push(&mut block, &pool, w);
         }
+        assert_eq!((pool.bytes(), read(&block)), (before, worlds));
+    }
+
+    #[test]
+    fn a_level_is_built_in_chunks_and_taken_chunk_by_chunk() {
+        let (pool, worlds) = (Pool::default(), worlds(1300));
+        let mut builder = LevelBuilder::default();
+        for w in &worlds {
+            builder.push(&pool, w);
+        }
+        let mut level = builder.finish(7);
+        assert_eq!((level.first, level.len(), level.chunks()), (7, 1300, 3));
+        let mut back = Vec::new();
+        for c in 0..level.chunks() {
+            let mut block = level.take(c);
+            back.extend(read(&block));
+            block.recycle(&pool);
+        }
+        assert_eq!(back, worlds);
+        assert!(level.take(0).is_empty(), "taken once");
+        level.clear(&pool);
+        assert!(level.is_empty());
     }
 
     #[test]
     fn a_corrupt_difference_is_refused() {
         let mut world = vec![1, 2, 3];
-        assert!(decode(&[3, 0, 5, 1], &mut world).is_none());
-        assert!(decode(&[3, 9, 1, 1], &mut world).is_none());
-        assert!(decode(&[2, 0, 1, 7, 9], &mut world).is_none());
+        assert!(decode(&mut &[3, 0, 5, 1][..], &mut world).is_none());
+        assert!(decode(&mut &[3, 9, 1, 1][..], &mut world).is_none());
+        assert!(decode(&mut &[2, 0, 1, 7, 9][..], &mut world).is_none());
         let mut world = vec![1, 2, 3];
-        assert!(decode(&[4, 1, 1, 6, 1, 1, 4], &mut world).is_some());
-        assert_eq!(world, [1, 4, 3, 4]);
+        let mut input = &[4, 1, 1, 6, 1, 1, 4, 99][..];
+        assert!(decode(&mut input, &mut world).is_some());
+        assert_eq!((world, input), (vec![1, 4, 3, 4], &[99][..]));
     }
 }

@@ -2,8 +2,8 @@
 //! violation found is a shortest counterexample.
 //!
 //! Visited states are kept as 64-bit fingerprints with the number of their parent
-//! ([`Visited`]). The states themselves live only in the frontier, packed losslessly
-//! ([`World::pack`], about a hundred bytes), and are unpacked once each into a reusable world per
+//! ([`Visited`]). The states themselves live only in the frontier, packed losslessly and
+//! delta-encoded ([`World::pack`], [`frontier`](super::frontier)), and are unpacked once each into a reusable world per
 //! worker; each step is taken in place in a copy and undone ([`World::restore`]). A path is
 //! rebuilt by replaying from the start, which is also how the diagram is drawn. The graph kept
 //! for liveness is in compressed sparse rows ([`Graph`]).
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use rustc_hash::FxHashMap;
 
 use super::fingerprint::{combine, endpoint_hash, fingerprint, rest_hash};
-use super::frontier::{Cursor, Level, Packed};
+use super::frontier::{Block, Level, LevelBuilder, Pool, Reader, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
@@ -126,9 +126,11 @@ fn pair(world: &World<'_>) -> (State, State) {
 struct Expanded {
     /// The chunks taken: the chunk's number and where its part of each list below ends.
     chunks: Vec<Chunk>,
-    /// New-looking successors: (parent id, fingerprint), packed in `packed`.
+    /// New-looking successors: (parent id, fingerprint), packed in `blocks`…
     successors: Vec<(u32, u64)>,
-    packed: Packed,
+    /// …a block per chunk taken, in the order of `chunks`.
+    blocks: Vec<Block>,
+    writer: Writer,
     /// The earliest violation: position in the level, the violation, and the step that caused
     /// it (`None`: the state itself has no successor and is judged final). The worker takes no
     /// chunk after it.
@@ -162,7 +164,8 @@ impl Expanded {
     fn clear(&mut self) {
         self.chunks.clear();
         self.successors.clear();
-        self.packed.clear();
+        debug_assert!(self.blocks.is_empty(), "the merge returns the blocks to the pool");
+        self.blocks.clear();
         self.violation = None;
         self.pair_steps.clear();
         self.marks.clear();
@@ -179,7 +182,7 @@ impl Expanded {
             + self.edges.capacity() * std::mem::size_of::<(Option<u8>, Target)>()
             + self.local.capacity() * 13
             + self.numbered.capacity() * 4;
-        self.packed.heap_bytes() + lists as u64
+        lists as u64
     }
 
     /// Where chunk `c` (an index into `chunks`) starts in each list.
@@ -191,14 +194,13 @@ impl Expanded {
     }
 }
 
-/// States of a level per chunk: the unit of work a worker takes.
-const CHUNK: usize = 512;
-
 /// What every worker of a level reads: the level, what was found before it, the properties, and
 /// the flags that stop the level early.
 struct Shared<'a> {
     level: &'a Level,
     visited: &'a Visited,
+    /// Pages for the frontier: the level's go back here as its chunks are expanded.
+    pool: &'a Pool,
     graph: &'a Graph,
     properties: &'a [Property],
     /// Count the steps between state pairs (`--graph-dot`); record the graph (liveness).
@@ -212,11 +214,12 @@ struct Shared<'a> {
     cap: Option<Cap>,
 }
 
-/// `--mem-cap` during a level: the bytes held before it (with the process's resident bytes the
-/// count does not cover, as last measured), and what the workers add as they go, summed.
+/// `--mem-cap` during a level: the process's resident bytes the count does not cover (as last
+/// measured), the frontier's pages (read as they grow), and what the workers add to their lists
+/// as they go, summed.
 struct Cap {
     limit: u64,
-    /// Bytes held before the level that the merge does not grow, plus the uncounted overhead.
+    /// The uncounted overhead.
     before: u64,
     /// The workers' buffers.
     scratch: AtomicU64,
@@ -234,7 +237,7 @@ impl Cap {
         let successors = self.successors.fetch_add(successors, Ordering::Relaxed) + successors;
         let steps = self.steps.fetch_add(steps, Ordering::Relaxed) + steps;
         let merge = merge_bytes(shared.visited, shared.graph, shared.record, successors as usize, steps as usize);
-        let reached = self.before + scratch + merge >= self.limit;
+        let reached = self.before + shared.pool.bytes() + scratch + merge >= self.limit;
         if reached {
             self.reached.store(true, Ordering::Relaxed);
         }
@@ -242,11 +245,11 @@ impl Cap {
     }
 }
 
-/// What the visited set, the graph and the next level's list will hold at the most once
-/// `successors` new states (at most) and `steps` steps are merged.
+/// What the visited set and the graph will hold at the most once `successors` new states (at
+/// most) and `steps` steps are merged.
 fn merge_bytes(visited: &Visited, graph: &Graph, record: bool, successors: usize, steps: usize) -> u64 {
     let graph = if record { graph.bytes_while_reserving(successors, steps) } else { graph.bytes() };
-    visited.bytes_while_reserving(successors) + graph + successors as u64 * 12
+    visited.bytes_while_reserving(successors) + graph
 }
 
 /// A worker's reusable state: the unpacked state being expanded, the world its steps are taken
@@ -256,7 +259,7 @@ struct Worker<'m> {
     world: World<'m>,
     fx: Effects,
     steps: Vec<Step>,
-    cursors: Vec<Cursor>,
+    reader: Reader,
     out: Expanded,
 }
 
@@ -268,7 +271,7 @@ impl<'m> Worker<'m> {
             world,
             fx: Effects::default(),
             steps: Vec::new(),
-            cursors: Vec::new(),
+            reader: Reader::default(),
             out: Expanded::default(),
         }
     }
@@ -278,9 +281,8 @@ impl<'m> Worker<'m> {
     /// still expanded in full), or Ctrl-C, or the memory cap. Each chunk goes into `self.out`,
     /// every step checked; each state is unpacked once, each step taken in place and undone.
     fn run(&mut self, shared: &Shared<'_>) {
-        let Worker { base, world, fx, steps, cursors, out } = self;
+        let Worker { base, world, fx, steps, reader, out } = self;
         out.clear();
-        Level::reset(cursors);
         let n = shared.level.len();
         let mut reported = (out.heap_bytes(), 0, 0);
         loop {
@@ -292,8 +294,7 @@ impl<'m> Worker<'m> {
             {
                 break;
             }
-            let range = index * CHUNK..((index + 1) * CHUNK).min(n);
-            let generated = expand((base, world, fx, steps, cursors), out, range, shared);
+            let generated = expand((base, world, fx, steps, reader), out, index, shared);
             out.chunks.push(Chunk {
                 index,
                 successors: out.successors.len(),
@@ -318,18 +319,24 @@ impl<'m> Worker<'m> {
     }
 }
 
-/// Expands the states `range` of the level into `out`; returns how many steps it took.
+/// Expands chunk `index` of the level into `out` (its block's pages go back to the pool);
+/// returns how many steps it took.
 fn expand<'m>(
-    (base, world, fx, steps, cursors): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>, &mut Vec<Cursor>),
+    (base, world, fx, steps, reader): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>, &mut Reader),
     out: &mut Expanded,
-    range: std::ops::Range<usize>,
+    index: usize,
     shared: &Shared<'_>,
 ) -> u64 {
-    let Shared { level, visited: seen, properties, pair_graph, record, .. } = *shared;
+    let Shared { level, visited: seen, pool, properties, pair_graph, record, .. } = *shared;
     let mut generated = 0;
-    for k in range {
-        let unpacked = level.get(k, cursors).and_then(|(id, bytes)| Some((id, base.unpack(bytes)?)));
-        let (id, _) = unpacked.expect("a packed world unpacks into a world of the same search");
+    let mut block = level.take(index);
+    let mut found = Block::default();
+    let mut k = index * CHUNK;
+    let read = reader.each(&block, |bytes| {
+        base.unpack(bytes).ok_or(())?;
+        let id = level.first + k as u32;
+        let position = k;
+        k += 1;
         base.steps(steps);
         let before = pair(base);
         let degree = out.edges.len();
@@ -339,10 +346,10 @@ fn expand<'m>(
         }
         if steps.is_empty() {
             if let Some(v) = check_final(properties, base) {
-                out.violation = Some((k, v, None));
-                return generated;
+                out.violation = Some((position, v, None));
+                return Err(());
             }
-            continue;
+            return Ok(());
         }
         world.assign(base);
         let hashes = [endpoint_hash(base, Side::A), endpoint_hash(base, Side::B)];
@@ -359,8 +366,8 @@ fn expand<'m>(
                 out.pair_steps.push((before, pair(world)));
             }
             if let Some(v) = check_step(properties, fx, world) {
-                out.violation = Some((k, v, Some(i as u16)));
-                return generated;
+                out.violation = Some((position, v, Some(i as u16)));
+                return Err(());
             }
             let part =
                 |side: Side| if touched[side as usize] { endpoint_hash(world, side) } else { hashes[side as usize] };
@@ -373,7 +380,7 @@ fn expand<'m>(
                     let new = *out.local.entry(fp).or_insert(next);
                     if new == next {
                         out.successors.push((id, fp));
-                        out.packed.push_with(|buf| world.pack(buf));
+                        out.writer.push_with(&mut found, pool, |buf| world.pack(buf));
                     }
                     Target::new(new)
                 }
@@ -385,7 +392,16 @@ fn expand<'m>(
                 }
             }
         }
-    }
+        Ok(())
+    });
+    // A violation ends the chunk early; anything else that stops the read is a packing this
+    // search wrote and cannot read back, which would be a bug here, not in the input.
+    assert!(
+        matches!(read, Ok(()) | Err(Some(()))) && (out.violation.is_some() || k == index * CHUNK + block.len()),
+        "a packed world unpacks into a world of the same search"
+    );
+    block.recycle(pool);
+    out.blocks.push(found);
     generated
 }
 
@@ -444,16 +460,14 @@ impl<'m> Path<'m> {
     }
 }
 
-/// The bytes the search holds, where they are: the visited set, the graph, the level being
-/// expanded and the workers' buffers (the next level, packed, and their lists).
-fn footprint(visited: &Visited, graph: &Graph, level: &Level, workers: &[Worker<'_>], next_states: usize) -> Footprint {
-    let packed: u64 = workers.iter().map(|w| w.out.packed.heap_bytes()).sum();
-    let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();
+/// The bytes the search holds, where they are: the visited set, the graph, the frontier's
+/// pages (every level and every worker's successors are in them) and the workers' lists.
+fn footprint(visited: &Visited, graph: &Graph, pool: &Pool, workers: &[Worker<'_>]) -> Footprint {
     Footprint {
         visited: visited.bytes(),
-        frontier: level.heap_bytes() + packed,
+        frontier: pool.bytes(),
         graph: graph.bytes(),
-        scratch: buffers - packed + next_states as u64 * 12,
+        scratch: workers.iter().map(|w| w.out.heap_bytes()).sum(),
     }
 }
 
@@ -472,17 +486,19 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let start = World::new(model, bounds);
     let mut seen = Visited::default();
     seen.insert(fingerprint(&start), ROOT);
-    let mut root = Packed::default();
-    root.push_with(|buf| start.pack(buf));
-    let mut level = Level { parts: vec![root], states: vec![(0, 0, 0)] };
+    let pool = Pool::default();
+    let mut builder = LevelBuilder::default();
+    let mut packed = Vec::new();
+    start.pack(&mut packed);
+    builder.push(&pool, &packed);
+    let mut level = builder.finish(0);
     let mut stats = Stats::default();
     let mut stopped = None;
     let liveness = properties.contains(&Property::EventuallyClosed);
     let record = liveness || full_graph;
     let mut graph = Graph::new(full_graph);
     let mut workers: Vec<Worker<'_>> = (0..threads).map(|_| Worker::new(model, bounds)).collect();
-    level.parts.resize_with(threads, Packed::default);
-    let mut next_states = Vec::new();
+    let mut merger = Reader::default();
     // The process's resident bytes that the count does not cover (the program, the model, the
     // allocator's own), as last measured: at first, everything resident.
     let mut overhead = memory.rss_start.unwrap_or(0);
@@ -498,14 +514,13 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         // Workers take chunks of the level in turn, so a worker slowed down (the machine is
         // shared) holds nobody up; the chunks are merged in their order, so what is found, its
         // numbering and the counterexample do not depend on the threads or their timing.
-        let n = level.len();
-        let chunks = n.div_ceil(CHUNK);
+        let chunks = level.chunks();
         let busy = threads.min(chunks);
         let cap = limits.mem_cap.map(|limit| {
             let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();
             Cap {
                 limit,
-                before: level.heap_bytes() + overhead,
+                before: overhead,
                 scratch: AtomicU64::new(buffers),
                 successors: AtomicU64::new(0),
                 steps: AtomicU64::new(0),
@@ -515,6 +530,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         let shared = Shared {
             level: &level,
             visited: &seen,
+            pool: &pool,
             graph: &graph,
             properties,
             pair_graph,
@@ -578,14 +594,13 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                     graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &[]);
                 }
             }
-            let mut path = Path::to(model, bounds, &seen, level.id(position));
+            let mut path = Path::to(model, bounds, &seen, level.first + position as u32);
             if let Some(i) = step {
                 path.take(usize::from(i));
             }
             stats.left = level.len() as u64;
             stats.distinct = seen.len() as u64;
-            memory.peak =
-                max_footprint(memory.peak, footprint(&seen, &graph, &level, &workers, next_states.capacity()));
+            memory.peak = max_footprint(memory.peak, footprint(&seen, &graph, &pool, &workers));
             memory.rss_peak = memory::peak_resident();
             return Outcome {
                 stats,
@@ -605,39 +620,46 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             })
             .sum();
         seen.reserve(successors);
-        next_states.clear();
-        next_states.reserve_exact(successors);
+        let first = seen.len() as u32;
         if record {
             let expanded =
                 order.iter().map(|&(_, w, c)| results[w].out.chunks[c].marks - results[w].out.start(c).marks);
             let steps = order.iter().map(|&(_, w, c)| results[w].out.chunks[c].edges - results[w].out.start(c).edges);
             graph.reserve(expanded.sum(), steps.sum());
         }
+        // New states go into the next level in the order they are numbered; each chunk's
+        // successors are read once, and their pages go back to the pool for the next level's.
         for &(_, w, c) in &order {
             let out = &mut results[w].out;
             let (start, end) = (out.start(c), out.chunks[c]);
-            for k in start.successors..end.successors {
+            let mut block = std::mem::take(&mut out.blocks[c]);
+            let mut k = start.successors;
+            let read = merger.each(&block, |world| {
                 let (parent, fp) = out.successors[k];
+                k += 1;
                 let (id, new) = seen.insert(fp, parent);
                 if new {
-                    next_states.push((id, w as u32, k as u32));
+                    builder.push(&pool, world);
                 }
                 out.numbered.push(id);
-            }
+                Ok::<(), ()>(())
+            });
+            assert!(read.is_ok() && k == end.successors, "a worker's successors read back as written");
+            block.recycle(&pool);
             if record {
                 graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &out.numbered);
             }
         }
-        let held = footprint(&seen, &graph, &level, &workers, next_states.capacity());
+        for worker in workers.iter_mut() {
+            worker.out.blocks.clear();
+        }
+        level.clear(&pool);
+        level = builder.finish(first);
+        let held = footprint(&seen, &graph, &pool, &workers);
         memory.peak = max_footprint(memory.peak, held);
         if let Some(rss) = memory::resident() {
             overhead = rss.saturating_sub(held.total());
         }
-        // The workers' buffers become the next level; this level's go back to them.
-        for (w, worker) in workers.iter_mut().enumerate() {
-            std::mem::swap(&mut level.parts[w], &mut worker.out.packed);
-        }
-        std::mem::swap(&mut level.states, &mut next_states);
         if !level.is_empty() {
             stats.depth += 1;
         }
