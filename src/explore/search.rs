@@ -22,7 +22,7 @@ use super::frontier::{Block, Level, LevelBuilder, Pool, Reader, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
-use super::visited::{Visited, ROOT};
+use super::visited::{FpTable, Visited, ROOT};
 use super::world::{Bounds, Effects, Step, World};
 use crate::model::{Model, State};
 use crate::simulate::{Entry, Side};
@@ -126,8 +126,9 @@ fn pair(world: &World<'_>) -> (State, State) {
 struct Expanded {
     /// The chunks taken: the chunk's number and where its part of each list below ends.
     chunks: Vec<Chunk>,
-    /// New-looking successors: (parent id, fingerprint), packed in `blocks`…
-    successors: Vec<(u32, u64)>,
+    /// New-looking successors: their parents' numbers and fingerprints, packed in `blocks`…
+    parents: Vec<u32>,
+    fps: Vec<u64>,
     /// …a block per chunk taken, in the order of `chunks`.
     blocks: Vec<Block>,
     writer: Writer,
@@ -142,9 +143,9 @@ struct Expanded {
     marks: Vec<(Mark, u32)>,
     /// …and those steps (fairness class, target).
     edges: Vec<(Option<u8>, Target)>,
-    /// The new-looking successors' fingerprints, numbered in `successors`.
-    local: FxHashMap<u64, u32>,
-    /// The state number given to each of `successors` at the merge.
+    /// The new-looking successors, numbered by their position in `fps`.
+    local: FpTable,
+    /// The state number given to each new-looking successor at the merge.
     numbered: Vec<u32>,
 }
 
@@ -163,7 +164,8 @@ struct Chunk {
 impl Expanded {
     fn clear(&mut self) {
         self.chunks.clear();
-        self.successors.clear();
+        self.parents.clear();
+        self.fps.clear();
         debug_assert!(self.blocks.is_empty(), "the merge returns the blocks to the pool");
         self.blocks.clear();
         self.violation = None;
@@ -176,11 +178,12 @@ impl Expanded {
 
     /// Bytes held, roughly (the buffers are kept for the next level).
     fn heap_bytes(&self) -> u64 {
-        let lists = self.successors.capacity() * 16
+        let lists = self.parents.capacity() * 4
+            + self.fps.capacity() * 8
             + self.pair_steps.capacity() * 4
             + self.marks.capacity() * std::mem::size_of::<(Mark, u32)>()
             + self.edges.capacity() * std::mem::size_of::<(Option<u8>, Target)>()
-            + self.local.capacity() * 13
+            + self.local.bytes() as usize
             + self.numbered.capacity() * 4;
         lists as u64
     }
@@ -297,7 +300,7 @@ impl<'m> Worker<'m> {
             let generated = expand((base, world, fx, steps, reader), out, index, shared);
             out.chunks.push(Chunk {
                 index,
-                successors: out.successors.len(),
+                successors: out.fps.len(),
                 pair_steps: out.pair_steps.len(),
                 marks: out.marks.len(),
                 edges: out.edges.len(),
@@ -308,7 +311,7 @@ impl<'m> Worker<'m> {
                 break;
             }
             if let Some(cap) = &shared.cap {
-                let now = (out.heap_bytes(), out.successors.len() as u64, out.edges.len() as u64);
+                let now = (out.heap_bytes(), out.fps.len() as u64, out.edges.len() as u64);
                 let grown = (now.0.saturating_sub(reported.0), now.1 - reported.1, now.2 - reported.2);
                 reported = now;
                 if cap.report(shared, grown.0, grown.1, grown.2) {
@@ -376,13 +379,13 @@ fn expand<'m>(
             let target = match seen.get(fp) {
                 Some(known) => Target::known(known),
                 None => {
-                    let next = out.successors.len() as u32;
-                    let new = *out.local.entry(fp).or_insert(next);
-                    if new == next {
-                        out.successors.push((id, fp));
+                    let (k, new) = out.local.insert(fp, &out.fps);
+                    if new {
+                        out.parents.push(id);
+                        out.fps.push(fp);
                         out.writer.push_with(&mut found, pool, |buf| world.pack(buf));
                     }
-                    Target::new(new)
+                    Target::new(k)
                 }
             };
             if record {
@@ -635,7 +638,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             let mut block = std::mem::take(&mut out.blocks[c]);
             let mut k = start.successors;
             let read = merger.each(&block, |world| {
-                let (parent, fp) = out.successors[k];
+                let (parent, fp) = (out.parents[k], out.fps[k]);
                 k += 1;
                 let (id, new) = seen.insert(fp, parent);
                 if new {

@@ -19,13 +19,12 @@ const EMPTY: u32 = u32::MAX;
 pub struct Visited {
     fps: Vec<u64>,
     parent: Vec<u32>,
-    slots: Vec<u32>,
-    shift: u32,
+    table: FpTable,
 }
 
 impl Default for Visited {
     fn default() -> Self {
-        Visited { fps: Vec::new(), parent: Vec::new(), slots: vec![EMPTY; 1 << 10], shift: 64 - 10 }
+        Visited { fps: Vec::new(), parent: Vec::new(), table: FpTable::default() }
     }
 }
 
@@ -44,66 +43,26 @@ impl Visited {
         self.parent[id as usize]
     }
 
-    fn home(&self, fp: u64) -> usize {
-        (fp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
-    }
-
     /// The number of the state with fingerprint `fp`, if it was found.
     pub fn get(&self, fp: u64) -> Option<u32> {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(fp);
-        loop {
-            let id = self.slots[i];
-            if id == EMPTY {
-                return None;
-            }
-            if self.fps[id as usize] == fp {
-                return Some(id);
-            }
-            i = (i + 1) & mask;
-        }
+        self.table.get(fp, &self.fps)
     }
 
     /// The state numbered for `fp`, numbering it (first reached from `parent`) if new.
     pub fn insert(&mut self, fp: u64, parent: u32) -> (u32, bool) {
-        if (self.len() + 1) * 4 > self.slots.len() * 3 {
-            self.rehash(self.slots.len() * 2);
+        let (id, new) = self.table.insert(fp, &self.fps);
+        if new {
+            self.fps.push(fp);
+            self.parent.push(parent);
         }
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(fp);
-        loop {
-            let id = self.slots[i];
-            if id == EMPTY {
-                let id = self.len() as u32;
-                self.slots[i] = id;
-                self.fps.push(fp);
-                self.parent.push(parent);
-                return (id, true);
-            }
-            if self.fps[id as usize] == fp {
-                return (id, false);
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// The slot count that keeps `states` states at most 3/4 full.
-    fn slots_for(&self, states: usize) -> usize {
-        let mut size = self.slots.len();
-        while states * 4 > size * 3 {
-            size *= 2;
-        }
-        size
+        (id, new)
     }
 
     /// Makes room for `additional` more states, so inserting them allocates nothing.
     pub fn reserve(&mut self, additional: usize) {
         self.fps.reserve_exact(additional);
         self.parent.reserve_exact(additional);
-        let size = self.slots_for(self.len() + additional);
-        if size > self.slots.len() {
-            self.rehash(size);
-        }
+        self.table.reserve(self.fps.len() + additional, &self.fps);
     }
 
     /// The bytes held at the most while `additional` states are reserved and inserted: the
@@ -112,27 +71,115 @@ impl Visited {
     pub fn bytes_while_reserving(&self, additional: usize) -> u64 {
         let states = self.len() + additional;
         let lists = self.fps.capacity().max(states) * 8 + self.parent.capacity().max(states) * 4;
-        (lists + self.slots_for(states) * 4) as u64
+        lists as u64 + self.table.bytes_for(states)
     }
 
-    fn rehash(&mut self, size: usize) {
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        (self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64 + self.table.bytes()
+    }
+}
+
+/// An open-addressing table (linear probing, at most 3/4 full) of numbers keyed by
+/// fingerprints kept elsewhere: number `id` has fingerprint `fps[id]`, and the next number is
+/// `fps.len()`. 4 bytes a slot, so 5.3 to 10.7 bytes a number.
+pub struct FpTable {
+    slots: Vec<u32>,
+    shift: u32,
+}
+
+impl Default for FpTable {
+    fn default() -> Self {
+        FpTable { slots: vec![EMPTY; 1 << 10], shift: 64 - 10 }
+    }
+}
+
+impl FpTable {
+    fn home(&self, fp: u64) -> usize {
+        (fp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The number with fingerprint `fp`, if any.
+    pub fn get(&self, fp: u64, fps: &[u64]) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(fp);
+        loop {
+            let id = self.slots[i];
+            if id == EMPTY {
+                return None;
+            }
+            if fps[id as usize] == fp {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The number with fingerprint `fp`, and whether it is new: then it is `fps.len()`, and
+    /// the caller pushes `fp` onto `fps`.
+    pub fn insert(&mut self, fp: u64, fps: &[u64]) -> (u32, bool) {
+        if (fps.len() + 1) * 4 > self.slots.len() * 3 {
+            self.rehash(self.slots.len() * 2, fps);
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(fp);
+        loop {
+            let id = self.slots[i];
+            if id == EMPTY {
+                let id = fps.len() as u32;
+                self.slots[i] = id;
+                return (id, true);
+            }
+            if fps[id as usize] == fp {
+                return (id, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Forgets every number, keeping the slots.
+    pub fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+    }
+
+    /// The slot count that keeps `n` numbers at most 3/4 full.
+    fn slots_for(&self, n: usize) -> usize {
+        let mut size = self.slots.len();
+        while n * 4 > size * 3 {
+            size *= 2;
+        }
+        size
+    }
+
+    /// Makes room for `n` numbers in all (`fps` holds those so far).
+    pub fn reserve(&mut self, n: usize, fps: &[u64]) {
+        let size = self.slots_for(n);
+        if size > self.slots.len() {
+            self.rehash(size, fps);
+        }
+    }
+
+    fn bytes_for(&self, n: usize) -> u64 {
+        self.slots_for(n) as u64 * 4
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.slots.capacity() as u64 * 4
+    }
+
+    fn rehash(&mut self, size: usize, fps: &[u64]) {
         // The old table goes first, so the two are never held together.
         self.slots = Vec::new();
         self.slots = vec![EMPTY; size];
         self.shift = 64 - size.trailing_zeros();
         let mask = size - 1;
-        for (id, &fp) in self.fps.iter().enumerate() {
+        for (id, &fp) in fps.iter().enumerate() {
             let mut i = self.home(fp);
             while self.slots[i] != EMPTY {
                 i = (i + 1) & mask;
             }
             self.slots[i] = id as u32;
         }
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> u64 {
-        (self.slots.capacity() * 4 + self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64
     }
 }
 
