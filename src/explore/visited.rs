@@ -16,16 +16,11 @@
 pub const ROOT: u32 = u32::MAX;
 const EMPTY: u32 = u32::MAX;
 
+#[derive(Default)]
 pub struct Visited {
     fps: Vec<u64>,
     parent: Vec<u32>,
     table: FpTable,
-}
-
-impl Default for Visited {
-    fn default() -> Self {
-        Visited { fps: Vec::new(), parent: Vec::new(), table: FpTable::default() }
-    }
 }
 
 impl Visited {
