@@ -4,15 +4,15 @@
 //! The frontier is the largest thing a breadth-first search holds: a level being expanded and
 //! the successors found for the next one, at ~120 bytes a packed world. Three things keep it
 //! small:
-//! - A level is stored chunk by chunk ([`Level`]), one [`Block`] per chunk of [`CHUNK`]
-//!   states, and a chunk's pages go back to the pool as soon as it is expanded, where the
-//!   workers take them for the successors they find. So the frontier peaks near the larger of
-//!   the two levels, not at their sum.
+//! - A level is stored in slices ([`Level`], [`Slice`]) of at most [`CHUNK`] worlds, the
+//!   blocks the workers wrote, and a slice's pages go back to the pool as soon as it is
+//!   expanded, where the workers take them for the successors they find. So the frontier peaks
+//!   near the larger of the two levels, not at their sum.
 //! - Consecutive worlds in a block are mostly siblings and differ in a few bytes, so each is
 //!   stored as its difference from the one before: the bytes XORed, runs of zeros skipped.
 //!   A block is read from its start, in order, as the search reads it.
-//! - Nothing else per world: a block's worlds are numbered by their position, and the encoding
-//!   says where each one ends.
+//! - Nothing else per world but a bit: a slice's new worlds are numbered in order from its
+//!   first, and the encoding says where each one ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -23,7 +23,7 @@ use crate::endpoint::pack::{take_varint, varint};
 pub const CHUNK: usize = 512;
 
 /// Bytes per page. A world's difference never straddles two pages.
-const PAGE: usize = 64 << 10;
+const PAGE: usize = 16 << 10;
 
 /// Pages not in use, and how many bytes of pages exist. Pages are never freed before the search
 /// ends: they go back and forth between levels and workers, so the bytes they hold are the
@@ -85,6 +85,7 @@ impl Block {
 pub struct Writer {
     last: Vec<u8>,
     scratch: Vec<u8>,
+    xor: Vec<u8>,
 }
 
 impl Writer {
@@ -109,7 +110,7 @@ impl Writer {
             block.pages.push(pool.take());
         }
         if let Some(page) = block.pages.last_mut() {
-            encode(&self.last, world, page);
+            encode(&self.last, world, page, &mut self.xor);
         }
         block.count += 1;
         self.last.clear();
@@ -149,19 +150,32 @@ impl Reader {
 }
 
 /// Appends `next` as its difference from `prev` (both read as if padded with zeros): its length,
-/// then (zeros to skip, bytes that differ, their XOR) runs up to its length.
-fn encode(prev: &[u8], next: &[u8], out: &mut Vec<u8>) {
-    varint(out, next.len() as u64);
-    let old = |i: usize| prev.get(i).copied().unwrap_or(0);
+/// then (zeros to skip, bytes that differ, their XOR) runs up to its length. This runs for every
+/// state found, so the XOR is taken in one pass into `xor` and zeros are skipped 8 at a time.
+fn encode(prev: &[u8], next: &[u8], out: &mut Vec<u8>, xor: &mut Vec<u8>) {
+    xor.clear();
+    xor.extend_from_slice(next);
+    for (x, p) in xor.iter_mut().zip(prev) {
+        *x ^= p;
+    }
+    let n = xor.len();
+    varint(out, n as u64);
     let mut i = 0;
-    while i < next.len() {
-        let skip = next[i..].iter().enumerate().take_while(|&(j, &b)| b == old(i + j)).count();
-        i += skip;
-        let differ = next[i..].iter().enumerate().take_while(|&(j, &b)| b != old(i + j)).count();
-        varint(out, skip as u64);
-        varint(out, differ as u64);
-        out.extend(next[i..i + differ].iter().enumerate().map(|(j, &b)| b ^ old(i + j)));
-        i += differ;
+    while i < n {
+        let start = i;
+        while xor.get(i..i + 8).is_some_and(|w| w == [0u8; 8]) {
+            i += 8;
+        }
+        while i < n && xor[i] == 0 {
+            i += 1;
+        }
+        let from = i;
+        while i < n && xor[i] != 0 {
+            i += 1;
+        }
+        varint(out, (from - start) as u64);
+        varint(out, (i - from) as u64);
+        out.extend_from_slice(&xor[from..i]);
     }
 }
 
@@ -184,17 +198,47 @@ fn decode(input: &mut &[u8], world: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
-/// A BFS level: its states numbered from `first` in order, a [`Block`] per chunk of
-/// [`CHUNK`]. A worker takes a chunk's block out (and returns its pages to the pool once
-/// expanded), so the lock on each block is taken once.
+/// A slice of a level: a block of worlds that a worker found expanding the level before, in
+/// the order found, and which of them were new at the merge (`fresh`, a bit each). The new ones
+/// are numbered in order from `first`; the others were found first by another worker, or by
+/// this one in an earlier slice, and are skipped. So the merge never reads or rewrites a world:
+/// each world is encoded once, by the worker that found it, and decoded once.
+#[derive(Default)]
+pub struct Slice {
+    pub block: Block,
+    pub first: u32,
+    pub fresh: Vec<u64>,
+}
+
+impl Slice {
+    /// Whether world `j` of the block is a new state.
+    pub fn is_fresh(&self, j: usize) -> bool {
+        self.fresh.get(j / 64).is_some_and(|w| w >> (j % 64) & 1 != 0)
+    }
+
+    /// How many of the block's worlds are new states.
+    pub fn len(&self) -> usize {
+        self.fresh.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+/// A BFS level: its new states in order, in slices of at most [`CHUNK`] worlds. A worker takes
+/// a slice out (and returns its pages to the pool once expanded), so the lock on each slice is
+/// taken once.
 #[derive(Default)]
 pub struct Level {
-    pub first: u32,
     len: usize,
-    chunks: Vec<Mutex<Block>>,
+    slices: Vec<Mutex<Slice>>,
 }
 
 impl Level {
+    /// A level of the given slices.
+    pub fn new(slices: Vec<Slice>) -> Self {
+        let len = slices.iter().map(Slice::len).sum();
+        Level { len, slices: slices.into_iter().map(Mutex::new).collect() }
+    }
+
+    /// How many new states.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -203,52 +247,24 @@ impl Level {
         self.len == 0
     }
 
-    pub fn chunks(&self) -> usize {
-        self.chunks.len()
+    pub fn slices(&self) -> usize {
+        self.slices.len()
     }
 
-    /// Takes chunk `c` out of the level.
-    pub fn take(&self, c: usize) -> Block {
-        self.chunks
+    /// Takes slice `c` out of the level.
+    pub fn take(&self, c: usize) -> Slice {
+        self.slices
             .get(c)
             .map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner())))
             .unwrap_or_default()
     }
 
-    /// Returns the pages of every chunk left to `pool` and empties the level.
+    /// Returns the pages of every slice left to `pool` and empties the level.
     pub fn clear(&mut self, pool: &Pool) {
-        for m in self.chunks.drain(..) {
-            m.into_inner().unwrap_or_else(|e| e.into_inner()).recycle(pool);
+        for m in self.slices.drain(..) {
+            m.into_inner().unwrap_or_else(|e| e.into_inner()).block.recycle(pool);
         }
         self.len = 0;
-    }
-}
-
-/// Builds a level in order: each world appended to the last chunk, a new chunk every [`CHUNK`].
-#[derive(Default)]
-pub struct LevelBuilder {
-    writer: Writer,
-    current: Block,
-    chunks: Vec<Mutex<Block>>,
-    len: usize,
-}
-
-impl LevelBuilder {
-    pub fn push(&mut self, pool: &Pool, world: &[u8]) {
-        if self.current.count == CHUNK {
-            self.chunks.push(Mutex::new(std::mem::take(&mut self.current)));
-        }
-        self.writer.push(&mut self.current, pool, world);
-        self.len += 1;
-    }
-
-    /// The level built, its states numbered from `first`; the builder is empty again.
-    pub fn finish(&mut self, first: u32) -> Level {
-        if !self.current.is_empty() {
-            self.chunks.push(Mutex::new(std::mem::take(&mut self.current)));
-        }
-        let len = std::mem::take(&mut self.len);
-        Level { first, len, chunks: std::mem::take(&mut self.chunks) }
     }
 }
 
@@ -303,22 +319,19 @@ mod tests {
     }
 
     #[test]
-    fn a_level_is_built_in_chunks_and_taken_chunk_by_chunk() {
-        let (pool, worlds) = (Pool::default(), worlds(1300));
-        let mut builder = LevelBuilder::default();
-        for w in &worlds {
-            builder.push(&pool, w);
+    fn a_level_counts_and_numbers_only_its_fresh_worlds() {
+        let (pool, worlds) = (Pool::default(), worlds(100));
+        let mut writer = Writer::default();
+        let mut slice = Slice { first: 7, fresh: vec![0b1011, 1 << 35], ..Slice::default() };
+        for w in &worlds[..40] {
+            writer.push(&mut slice.block, &pool, w);
         }
-        let mut level = builder.finish(7);
-        assert_eq!((level.first, level.len(), level.chunks()), (7, 1300, 3));
-        let mut back = Vec::new();
-        for c in 0..level.chunks() {
-            let mut block = level.take(c);
-            back.extend(read(&block));
-            block.recycle(&pool);
-        }
-        assert_eq!(back, worlds);
-        assert!(level.take(0).is_empty(), "taken once");
+        assert_eq!((slice.len(), slice.is_fresh(1), slice.is_fresh(2), slice.is_fresh(99)), (4, true, false, false));
+        let mut level = Level::new(vec![slice, Slice::default()]);
+        assert_eq!((level.len(), level.slices()), (4, 2));
+        let back = level.take(0);
+        assert_eq!((back.first, read(&back.block)), (7, worlds[..40].to_vec()));
+        assert!(level.take(0).block.is_empty(), "taken once");
         level.clear(&pool);
         assert!(level.is_empty());
     }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use rustc_hash::FxHashMap;
 
 use super::fingerprint::{combine, endpoint_hash, fingerprint, rest_hash};
-use super::frontier::{Block, Level, LevelBuilder, Pool, Reader, Writer, CHUNK};
+use super::frontier::{Block, Level, Pool, Reader, Slice, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
@@ -129,13 +129,13 @@ struct Expanded {
     /// New-looking successors: their parents' numbers and fingerprints, packed in `blocks`…
     parents: Vec<u32>,
     fps: Vec<u64>,
-    /// …a block per chunk taken, in the order of `chunks`.
+    /// …in blocks of at most [`CHUNK`], each chunk's after the chunk before's.
     blocks: Vec<Block>,
     writer: Writer,
-    /// The earliest violation: position in the level, the violation, and the step that caused
-    /// it (`None`: the state itself has no successor and is judged final). The worker takes no
-    /// chunk after it.
-    violation: Option<(usize, Violation, Option<u16>)>,
+    /// The earliest violation: position in the level (slice * CHUNK + index in the slice), the
+    /// state's number, the violation, and the step that caused it (`None`: the state itself
+    /// has no successor and is judged final). The worker takes no chunk after it.
+    violation: Option<(usize, u32, Violation, Option<u16>)>,
     /// With `--graph-dot`: each step's pair of endpoint states before and after.
     pair_steps: Vec<PairEdge>,
     /// With liveness: every expanded state's marks, with how many of the following `edges`
@@ -155,6 +155,7 @@ struct Expanded {
 struct Chunk {
     index: usize,
     successors: usize,
+    blocks: usize,
     pair_steps: usize,
     marks: usize,
     edges: usize,
@@ -192,7 +193,7 @@ impl Expanded {
     fn start(&self, c: usize) -> Chunk {
         match c.checked_sub(1) {
             Some(before) => self.chunks[before],
-            None => Chunk { index: 0, successors: 0, pair_steps: 0, marks: 0, edges: 0, generated: 0 },
+            None => Chunk { index: 0, successors: 0, blocks: 0, pair_steps: 0, marks: 0, edges: 0, generated: 0 },
         }
     }
 }
@@ -286,11 +287,11 @@ impl<'m> Worker<'m> {
     fn run(&mut self, shared: &Shared<'_>) {
         let Worker { base, world, fx, steps, reader, out } = self;
         out.clear();
-        let n = shared.level.len();
+        let n = shared.level.slices();
         let mut reported = (out.heap_bytes(), 0, 0);
         loop {
             let index = shared.next.fetch_add(1, Ordering::Relaxed);
-            if index * CHUNK >= n
+            if index >= n
                 || index > shared.stop.load(Ordering::Relaxed)
                 || shared.interrupt.load(Ordering::Relaxed)
                 || shared.cap.as_ref().is_some_and(|c| c.reached.load(Ordering::Relaxed))
@@ -301,6 +302,7 @@ impl<'m> Worker<'m> {
             out.chunks.push(Chunk {
                 index,
                 successors: out.fps.len(),
+                blocks: out.blocks.len(),
                 pair_steps: out.pair_steps.len(),
                 marks: out.marks.len(),
                 edges: out.edges.len(),
@@ -332,14 +334,18 @@ fn expand<'m>(
 ) -> u64 {
     let Shared { level, visited: seen, pool, properties, pair_graph, record, .. } = *shared;
     let mut generated = 0;
-    let mut block = level.take(index);
+    let mut slice = level.take(index);
     let mut found = Block::default();
-    let mut k = index * CHUNK;
-    let read = reader.each(&block, |bytes| {
+    let (mut j, mut id) = (0, slice.first);
+    let read = reader.each(&slice.block, |bytes| {
+        let position = index * CHUNK + j;
+        j += 1;
+        if !slice.is_fresh(j - 1) {
+            return Ok(());
+        }
         base.unpack(bytes).ok_or(())?;
-        let id = level.first + k as u32;
-        let position = k;
-        k += 1;
+        id += 1;
+        let id = id - 1;
         base.steps(steps);
         let before = pair(base);
         let degree = out.edges.len();
@@ -349,7 +355,7 @@ fn expand<'m>(
         }
         if steps.is_empty() {
             if let Some(v) = check_final(properties, base) {
-                out.violation = Some((position, v, None));
+                out.violation = Some((position, id, v, None));
                 return Err(());
             }
             return Ok(());
@@ -369,7 +375,7 @@ fn expand<'m>(
                 out.pair_steps.push((before, pair(world)));
             }
             if let Some(v) = check_step(properties, fx, world) {
-                out.violation = Some((position, v, Some(i as u16)));
+                out.violation = Some((position, id, v, Some(i as u16)));
                 return Err(());
             }
             let part =
@@ -383,6 +389,9 @@ fn expand<'m>(
                     if new {
                         out.parents.push(id);
                         out.fps.push(fp);
+                        if found.len() == CHUNK {
+                            out.blocks.push(std::mem::take(&mut found));
+                        }
                         out.writer.push_with(&mut found, pool, |buf| world.pack(buf));
                     }
                     Target::new(k)
@@ -400,11 +409,13 @@ fn expand<'m>(
     // A violation ends the chunk early; anything else that stops the read is a packing this
     // search wrote and cannot read back, which would be a bug here, not in the input.
     assert!(
-        matches!(read, Ok(()) | Err(Some(()))) && (out.violation.is_some() || k == index * CHUNK + block.len()),
+        matches!(read, Ok(()) | Err(Some(()))) && (out.violation.is_some() || j == slice.block.len()),
         "a packed world unpacks into a world of the same search"
     );
-    block.recycle(pool);
-    out.blocks.push(found);
+    slice.block.recycle(pool);
+    if !found.is_empty() {
+        out.blocks.push(found);
+    }
     generated
 }
 
@@ -490,18 +501,15 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     let mut seen = Visited::default();
     seen.insert(fingerprint(&start), ROOT);
     let pool = Pool::default();
-    let mut builder = LevelBuilder::default();
-    let mut packed = Vec::new();
-    start.pack(&mut packed);
-    builder.push(&pool, &packed);
-    let mut level = builder.finish(0);
+    let mut root = Slice { fresh: vec![1], ..Slice::default() };
+    Writer::default().push_with(&mut root.block, &pool, |buf| start.pack(buf));
+    let mut level = Level::new(vec![root]);
     let mut stats = Stats::default();
     let mut stopped = None;
     let liveness = properties.contains(&Property::EventuallyClosed);
     let record = liveness || full_graph;
     let mut graph = Graph::new(full_graph);
     let mut workers: Vec<Worker<'_>> = (0..threads).map(|_| Worker::new(model, bounds)).collect();
-    let mut merger = Reader::default();
     // The process's resident bytes that the count does not cover (the program, the model, the
     // allocator's own), as last measured: at first, everything resident.
     let mut overhead = memory.rss_start.unwrap_or(0);
@@ -517,7 +525,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         // Workers take chunks of the level in turn, so a worker slowed down (the machine is
         // shared) holds nobody up; the chunks are merged in their order, so what is found, its
         // numbering and the counterexample do not depend on the threads or their timing.
-        let chunks = level.chunks();
+        let chunks = level.slices();
         let busy = threads.min(chunks);
         let cap = limits.mem_cap.map(|limit| {
             let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();
@@ -575,8 +583,8 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         }
         order.sort_unstable();
         let violation =
-            results.iter().filter_map(|w| w.out.violation.as_ref()).min_by_key(|(position, _, _)| *position).cloned();
-        if let Some((position, _, _)) = &violation {
+            results.iter().filter_map(|w| w.out.violation.as_ref()).min_by_key(|(position, ..)| *position).cloned();
+        if let Some((position, ..)) = &violation {
             order.retain(|&(index, _, _)| index <= position / CHUNK);
         }
         for &(_, w, c) in &order {
@@ -589,7 +597,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 }
             }
         }
-        if let Some((position, violation, step)) = violation {
+        if let Some((_, id, violation, step)) = violation {
             if record {
                 for &(_, w, c) in &order {
                     let (out, start) = (&results[w].out, results[w].out.start(c));
@@ -597,7 +605,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                     graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &[]);
                 }
             }
-            let mut path = Path::to(model, bounds, &seen, level.first + position as u32);
+            let mut path = Path::to(model, bounds, &seen, id);
             if let Some(i) = step {
                 path.take(usize::from(i));
             }
@@ -623,32 +631,38 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             })
             .sum();
         seen.reserve(successors);
-        let first = seen.len() as u32;
         if record {
             let expanded =
                 order.iter().map(|&(_, w, c)| results[w].out.chunks[c].marks - results[w].out.start(c).marks);
             let steps = order.iter().map(|&(_, w, c)| results[w].out.chunks[c].edges - results[w].out.start(c).edges);
             graph.reserve(expanded.sum(), steps.sum());
         }
-        // New states go into the next level in the order they are numbered; each chunk's
-        // successors are read once, and their pages go back to the pool for the next level's.
+        // The workers' blocks become the next level's slices, in the chunks' order, each with
+        // a bit per world saying whether it was new here; new states are numbered in that
+        // order. No world is read or copied.
+        let mut slices = Vec::new();
         for &(_, w, c) in &order {
             let out = &mut results[w].out;
             let (start, end) = (out.start(c), out.chunks[c]);
-            let mut block = std::mem::take(&mut out.blocks[c]);
             let mut k = start.successors;
-            let read = merger.each(&block, |world| {
-                let (parent, fp) = (out.parents[k], out.fps[k]);
-                k += 1;
-                let (id, new) = seen.insert(fp, parent);
-                if new {
-                    builder.push(&pool, world);
+            for b in start.blocks..end.blocks {
+                let block = std::mem::take(&mut out.blocks[b]);
+                let mut slice = Slice { first: seen.len() as u32, fresh: vec![0; block.len().div_ceil(64)], block };
+                for j in 0..slice.block.len() {
+                    let (id, new) = seen.insert(out.fps[k], out.parents[k]);
+                    k += 1;
+                    if new {
+                        slice.fresh[j / 64] |= 1 << (j % 64);
+                    }
+                    out.numbered.push(id);
                 }
-                out.numbered.push(id);
-                Ok::<(), ()>(())
-            });
-            assert!(read.is_ok() && k == end.successors, "a worker's successors read back as written");
-            block.recycle(&pool);
+                if slice.len() > 0 {
+                    slices.push(slice);
+                } else {
+                    slice.block.recycle(&pool);
+                }
+            }
+            debug_assert_eq!(k, end.successors, "a chunk's blocks hold its successors");
             if record {
                 graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &out.numbered);
             }
@@ -657,7 +671,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             worker.out.blocks.clear();
         }
         level.clear(&pool);
-        level = builder.finish(first);
+        level = Level::new(slices);
         let held = footprint(&seen, &graph, &pool, &workers);
         memory.peak = max_footprint(memory.peak, held);
         if let Some(rss) = memory::resident() {
