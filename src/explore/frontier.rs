@@ -86,10 +86,31 @@ impl Block {
         self.count = 0;
     }
 
+    /// Calls `each` with the worlds in order, in place; stops at the first error it returns.
+    /// `Err(None)` if the block is corrupt, which it cannot be unless this module is wrong.
+    pub fn each<E>(&self, mut each: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), Option<E>> {
+        let mut left = self.count;
+        for page in &self.pages {
+            let mut input = &page[..];
+            while !input.is_empty() {
+                let len = usize::try_from(take_varint(&mut input).ok_or(None)?).map_err(|_| None)?;
+                let (world, rest) = input.split_at_checked(len).ok_or(None)?;
+                left = left.checked_sub(1).ok_or(None)?;
+                each(world).map_err(Some)?;
+                input = rest;
+            }
+        }
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(None)
+        }
+    }
+
     /// Appends `world` (bytes of [`World::pack`](super::World::pack)) after its length.
     pub fn push(&mut self, pool: &Pool, world: &[u8]) {
         let need = world.len() + 10;
-        if !self.pages.last().is_some_and(|p| p.capacity() - p.len() >= need) {
+        if self.pages.last().is_none_or(|p| p.capacity() - p.len() < need) {
             self.pages.push(pool.take(need));
         }
         if let Some(page) = self.pages.last_mut() {
@@ -113,33 +134,6 @@ impl Writer {
         self.scratch.clear();
         pack(&mut self.scratch);
         block.push(pool, &self.scratch);
-    }
-}
-
-/// Reads a block's worlds in order, in place.
-#[derive(Default)]
-pub struct Reader;
-
-impl Reader {
-    /// Calls `each` with the block's worlds in order; stops at the first error it returns.
-    /// `Err(None)` if the block is corrupt, which it cannot be unless this module is wrong.
-    pub fn each<E>(&mut self, block: &Block, mut each: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), Option<E>> {
-        let mut left = block.count;
-        for page in &block.pages {
-            let mut input = &page[..];
-            while !input.is_empty() {
-                let len = usize::try_from(take_varint(&mut input).ok_or(None)?).map_err(|_| None)?;
-                let (world, rest) = input.split_at_checked(len).ok_or(None)?;
-                left = left.checked_sub(1).ok_or(None)?;
-                each(world).map_err(Some)?;
-                input = rest;
-            }
-        }
-        if left == 0 {
-            Ok(())
-        } else {
-            Err(None)
-        }
     }
 }
 
@@ -231,8 +225,8 @@ mod tests {
 
     fn read(block: &Block) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        Reader::default()
-            .each(block, |w| {
+        block
+            .each(|w| {
                 out.push(w.to_vec());
                 Ok::<(), ()>(())
             })
@@ -290,9 +284,9 @@ mod tests {
         let mut block = Block::default();
         block.push(&pool, &[1, 2, 3]);
         block.count = 2;
-        assert!(Reader.each(&block, |_| Ok::<(), ()>(())).is_err(), "a world missing");
+        assert!(block.each(|_| Ok::<(), ()>(())).is_err(), "a world missing");
         block.count = 1;
         block.pages[0].push(5);
-        assert!(Reader.each(&block, |_| Ok::<(), ()>(())).is_err(), "a world cut short");
+        assert!(block.each(|_| Ok::<(), ()>(())).is_err(), "a world cut short");
     }
 }

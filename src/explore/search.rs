@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use rustc_hash::FxHashMap;
 
 use super::fingerprint::{combine, endpoint_hash, fingerprint, rest_hash};
-use super::frontier::{Block, Level, Pool, Reader, Slice, Writer, CHUNK};
+use super::frontier::{Block, Level, Pool, Slice, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
@@ -263,21 +263,13 @@ struct Worker<'m> {
     world: World<'m>,
     fx: Effects,
     steps: Vec<Step>,
-    reader: Reader,
     out: Expanded,
 }
 
 impl<'m> Worker<'m> {
     fn new(model: &'m Model, bounds: Bounds) -> Self {
         let world = World::new(model, bounds);
-        Worker {
-            base: world.clone(),
-            world,
-            fx: Effects::default(),
-            steps: Vec::new(),
-            reader: Reader::default(),
-            out: Expanded::default(),
-        }
+        Worker { base: world.clone(), world, fx: Effects::default(), steps: Vec::new(), out: Expanded::default() }
     }
 
     /// Takes chunks of the level in turn until none is left, or it finds a violation, or the
@@ -285,7 +277,7 @@ impl<'m> Worker<'m> {
     /// still expanded in full), or Ctrl-C, or the memory cap. Each chunk goes into `self.out`,
     /// every step checked; each state is unpacked once, each step taken in place and undone.
     fn run(&mut self, shared: &Shared<'_>) {
-        let Worker { base, world, fx, steps, reader, out } = self;
+        let Worker { base, world, fx, steps, out } = self;
         out.clear();
         let n = shared.level.slices();
         let mut reported = (out.heap_bytes(), 0, 0);
@@ -298,7 +290,7 @@ impl<'m> Worker<'m> {
             {
                 break;
             }
-            let generated = expand((base, world, fx, steps, reader), out, index, shared);
+            let generated = expand((base, world, fx, steps), out, index, shared);
             out.chunks.push(Chunk {
                 index,
                 successors: out.fps.len(),
@@ -327,7 +319,7 @@ impl<'m> Worker<'m> {
 /// Expands chunk `index` of the level into `out` (its block's pages go back to the pool);
 /// returns how many steps it took.
 fn expand<'m>(
-    (base, world, fx, steps, reader): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>, &mut Reader),
+    (base, world, fx, steps): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>),
     out: &mut Expanded,
     index: usize,
     shared: &Shared<'_>,
@@ -337,7 +329,7 @@ fn expand<'m>(
     let mut slice = level.take(index);
     let mut found = Block::default();
     let (mut j, mut id) = (0, slice.first);
-    let read = reader.each(&slice.block, |bytes| {
+    let read = slice.block.each(|bytes| {
         let position = index * CHUNK + j;
         j += 1;
         if !slice.is_fresh(j - 1) {
