@@ -511,28 +511,30 @@ impl Planner {
 
     fn close(&mut self, fd: Option<i64>, name_span: Span, span: Span) -> Result<(), Skip> {
         let s = &mut self.sockets;
+        let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
+        // The descriptor is free again: the next `socket` may return its number, without the
+        // closed one's SO_LINGER.
+        s.linger_zero.retain(|&f| Some(f) != fd);
+        let call = Step::User(if abort { UserCall::Abort } else { UserCall::Close });
         if fd.is_some() && fd == s.connection {
-            let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
             s.connection = None;
             if fd == s.socket {
                 s.socket = None;
             }
-            self.step(Step::User(if abort { UserCall::Abort } else { UserCall::Close }), span);
+            self.step(call, span);
             return Ok(());
         }
         if fd.is_some() && fd == s.socket {
             s.socket = None;
-            let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
             // A listener's close does not touch the connection it handed out; without one it
             // ends the passive OPEN.
             if !s.connected_once {
-                self.step(Step::User(if abort { UserCall::Abort } else { UserCall::Close }), span);
+                self.step(call, span);
             }
             return Ok(());
         }
         let _ = name_span;
-        let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
-        self.step(Step::User(if abort { UserCall::Abort } else { UserCall::Close }), span);
+        self.step(call, span);
         Ok(())
     }
 }
@@ -605,6 +607,17 @@ mod tests {
         }
         let s = plan_of(PASSIVE.replace("= 70000\n", "= 100\n").as_str()).unwrap_err();
         assert!(s.what.contains("partial"), "{s:?}");
+    }
+
+    #[test]
+    fn a_closed_descriptor_forgets_its_linger() {
+        let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+            +0 setsockopt(3, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0\n+0 close(3) = 0\n\
+            +0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n\
+            +0 close(3) = 0\n";
+        let steps = plan_of(text).unwrap().script.steps;
+        let calls: Vec<_> = steps.iter().filter_map(|s| if let Step::User(c) = s { Some(*c) } else { None }).collect();
+        assert_eq!(calls, [UserCall::Abort, UserCall::Listen, UserCall::Close], "{steps:?}");
     }
 
     #[test]
