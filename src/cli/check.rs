@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tcpcheck::explore::{bfs, replay, Bounds, Limits, Progress, Property, Request, Stats, Stopped, Workload};
-use tcpcheck::export::dot;
+use tcpcheck::export::{dot, ladder};
 use tcpcheck::simulate::diagram::{self, Trace};
 
-use super::{finding, incomplete, load_model, CliError, OK};
+use super::{finding, incomplete, load_model, write_file, CliError, OK};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum WorkloadArg {
@@ -94,6 +94,9 @@ pub struct Args {
     /// Print the counterexample as JSON
     #[arg(long)]
     json: bool,
+    /// Draw the counterexample, if any, as an SVG ladder diagram into FILE (a lasso's loop marked)
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -118,8 +121,9 @@ impl Progress for Bar {
     }
 }
 
-fn write(path: &PathBuf, text: &str) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|e| CliError(format!("error: failed to write {}: {e}\n", path.display())))
+/// Writes a text file the user asked for.
+fn write(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    write_file(path, text.as_bytes())
 }
 
 // The summary reports wall-clock speed: the search itself never reads a clock.
@@ -214,6 +218,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             if let Some(path) = &args.trace_dot {
                 let title = format!("{}: {} violated", model.name(), cx.violation.property);
                 write(path, &dot::trace(&title, replayed.start, &replayed.path))?;
+            }
+            if let Some(path) = &args.svg {
+                let title =
+                    format!("check {}: {} violated ({} steps)", model.name(), cx.violation.property, cx.steps.len());
+                write(path, &ladder::svg::write(&ladder::from_trace(&title, trace, &model)))?;
             }
             if args.json {
                 json = diagram::to_json(trace, &model);

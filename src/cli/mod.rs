@@ -201,3 +201,14 @@ pub fn load_model(arg: Option<&str>) -> Result<Model, CliError> {
     };
     Ok(Table::load_with(source, &OnDisk)?)
 }
+
+/// Writes a file the user asked for, naming it in the error.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|e| {
+        CliError(format!(
+            "error: failed to write {}: {e}
+",
+            path.display()
+        ))
+    })
+}

@@ -7,10 +7,10 @@ use tcpcheck::conform::diagram;
 use tcpcheck::conform::finding::{self, Input};
 use tcpcheck::conform::oracle::MAX_STEPS;
 use tcpcheck::conform::{Check, Clock, Oracle, Verdict};
-use tcpcheck::export::{packetdrill, pcap};
+use tcpcheck::export::{ladder, packetdrill, pcap};
 
 use super::fuzz::{make_stack, Models, StackArg};
-use super::{finding as exit_finding, CliError, OK};
+use super::{finding as exit_finding, write_file, CliError, OK};
 
 /// Re-run a saved finding deterministically and show it.
 ///
@@ -46,14 +46,13 @@ pub struct Args {
     /// Print the run as JSON instead of a diagram
     #[arg(long)]
     json: bool,
+    /// Also draw the run as an SVG ladder diagram into FILE (the verdict's step in red)
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 /// The seed the cargo fuzz target gives the reference stack.
 const ARTIFACT_SEED: u64 = 7;
-
-fn write(path: &PathBuf, bytes: &[u8]) -> Result<(), CliError> {
-    std::fs::write(path, bytes).map_err(|e| CliError(format!("error: failed to write {}: {e}\n", path.display())))
-}
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let name = args.file.display().to_string();
@@ -90,14 +89,19 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if let Some(path) = &args.pcap {
         let bytes =
             pcap::pcap(&run.trace, &params).map_err(|e| CliError(format!("error: cannot write pcap: {e}\n")))?;
-        write(path, &bytes)?;
+        write_file(path, &bytes)?;
+    }
+    if let Some(path) = &args.svg {
+        let title = format!("replay {name}");
+        let drawn = ladder::from_run(&title, &run.trace, &models.oracle, &params, run.stack_iss, verdict);
+        write_file(path, ladder::svg::write(&drawn).as_bytes())?;
     }
     if let Some(path) = &args.packetdrill {
         let header = match verdict {
             Some(v) => format!("tcpcheck replay {name}\n{v}"),
             None => format!("tcpcheck replay {name}: no verdict"),
         };
-        write(path, packetdrill::packetdrill(&run.trace, &params, run.stack_iss, &header).as_bytes())?;
+        write_file(path, packetdrill::packetdrill(&run.trace, &params, run.stack_iss, &header).as_bytes())?;
     }
     if input.script().steps.len() > MAX_STEPS {
         eprintln!(

@@ -1,12 +1,15 @@
 //! `tcpcheck simulate --scenario NAME [--model M] [--msl DUR] [--json]`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use tcpcheck::export::ladder;
 
 use tcpcheck::simulate::scenario::{Scenario, SCENARIOS};
 use tcpcheck::simulate::{diagram, Sim, Stuck};
 use tcpcheck::time::Duration;
 
-use super::{finding, load_model, CliError, OK};
+use super::{finding, load_model, write_file, CliError, OK};
 
 /// Run two reference endpoints through a scripted scenario and print a sequence diagram.
 ///
@@ -30,6 +33,9 @@ pub struct Args {
     /// Print the trace as JSON instead of a diagram
     #[arg(long)]
     json: bool,
+    /// Also draw the run as an SVG ladder diagram into FILE
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -58,6 +64,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         println!("{text}");
     } else {
         print!("{}", diagram::render(sim.diagram(), &model));
+    }
+    if let Some(path) = &args.svg {
+        let title = format!("simulate {name} under {}", model.name());
+        write_file(path, ladder::svg::write(&ladder::from_trace(&title, sim.diagram(), &model)).as_bytes())?;
     }
     match outcome {
         Ok(()) => Ok(OK),

@@ -24,7 +24,7 @@ const PEER: usize = 36;
 const NET: usize = 54;
 
 /// The 0-based script step of every record (`None` before the first step starts).
-fn steps(trace: &[Record]) -> Vec<Option<usize>> {
+pub(crate) fn steps(trace: &[Record]) -> Vec<Option<usize>> {
     let mut step = None;
     trace
         .iter()
@@ -38,7 +38,7 @@ fn steps(trace: &[Record]) -> Vec<Option<usize>> {
 }
 
 /// A user call as the RFC names it, with what a socket user would write.
-fn call_text(call: UserCall) -> String {
+pub(crate) fn call_text(call: UserCall) -> String {
     match call {
         UserCall::Listen => "user: OPEN passive (listen)".into(),
         UserCall::Connect => "user: OPEN active (connect)".into(),

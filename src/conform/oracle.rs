@@ -1424,7 +1424,9 @@ pub fn show_inbound(seg: &Segment, stack_iss: Option<SeqNum>) -> String {
     show(seg, Some(PEER_ISS), stack_iss)
 }
 
-fn show(seg: &Segment, seq_base: Option<SeqNum>, ack_base: Option<SeqNum>) -> String {
+/// A segment in short: flags, seq and ack relative to the bases (absolute, marked `(abs)`,
+/// without one), and the length when it carries text.
+pub(crate) fn show(seg: &Segment, seq_base: Option<SeqNum>, ack_base: Option<SeqNum>) -> String {
     let rel = |n: SeqNum, base: Option<SeqNum>| match base {
         Some(b) => n.distance_from(b).to_string(),
         None => format!("{}(abs)", n.0),

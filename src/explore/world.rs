@@ -415,6 +415,9 @@ impl<'m> World<'m> {
             Step::Deliver(i) => {
                 let packet = self.net.remove(i);
                 let side = packet.to;
+                if let Some(t) = trace.as_deref_mut() {
+                    t.push(Entry::Delivered { at: now, from: side.other(), segment: packet.segment.clone() });
+                }
                 let before = self.endpoint(side).accepted();
                 self.endpoint_mut(side).handle_segment(now, &packet.segment);
                 if self.endpoint(side).accepted() != before {

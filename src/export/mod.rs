@@ -2,5 +2,6 @@
 
 pub mod dot;
 pub mod json;
+pub mod ladder;
 pub mod packetdrill;
 pub mod pcap;

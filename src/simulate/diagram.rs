@@ -14,10 +14,15 @@ const NET: usize = 50;
 
 /// ISS of each side, learnt from the first SYN it sent, for relative numbering.
 #[derive(Default)]
-struct Bases([Option<SeqNum>; 2]);
+pub(crate) struct Bases([Option<SeqNum>; 2]);
 
 impl Bases {
-    fn learn(&mut self, from: Side, seg: &Segment) {
+    /// The ISS `side` sent in its first SYN, once seen.
+    pub(crate) fn of(&self, side: Side) -> Option<SeqNum> {
+        self.0[side as usize]
+    }
+
+    pub(crate) fn learn(&mut self, from: Side, seg: &Segment) {
         if seg.ctl.contains(Control::SYN) && self.0[from as usize].is_none() {
             self.0[from as usize] = Some(seg.seq);
         }
@@ -114,6 +119,10 @@ pub fn render(trace: Trace<'_>, model: &Model) -> String {
         if trace.loop_at == Some(index) {
             out.push(format!("{:>TIME$}  ---- from here on the run repeats forever ----", ""));
         }
+        // The receiver's rows show the delivery.
+        if matches!(entry, Entry::Delivered { .. }) {
+            continue;
+        }
         let at = entry.at();
         let time = if last_time == Some(at) { String::new() } else { at.to_string() };
         last_time = Some(at);
@@ -142,6 +151,7 @@ pub fn render(trace: Trace<'_>, model: &Model) -> String {
                 out.push(format!("{time:>TIME$}  {:<SIDE$}{net}", ""));
             }
             Entry::Told { side, event, .. } => out.push(columns(&time, *side, &told(event))),
+            Entry::Delivered { .. } => {}
             Entry::Lost { from, segment, .. } => {
                 out.push(network_line(&time, *from, &format!("lost: {}", bases.show(*from, segment))));
             }
@@ -187,6 +197,7 @@ pub fn to_json(trace: Trace<'_>, model: &Model) -> Value {
             Entry::Told { at, side, event } => {
                 json!({"at_us": at.as_micros(), "side": side.name(), "told": told(event)})
             }
+            Entry::Delivered { at, from, segment } => network_json(*at, *from, segment, "delivered"),
             Entry::Lost { at, from, segment } => network_json(*at, *from, segment, "lost"),
             Entry::Duplicated { at, from, segment } => network_json(*at, *from, segment, "duplicated"),
             Entry::Expired { at, from, segment } => network_json(*at, *from, segment, "expired"),

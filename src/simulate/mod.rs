@@ -69,6 +69,9 @@ pub enum Entry {
     Sent { at: Instant, from: Side, segment: Segment, lost: bool, forged: bool },
     /// The user of `side` was told something.
     Told { at: Instant, side: Side, event: Event },
+    /// The network delivered a segment `from` sent earlier; the receiver's rows follow. The
+    /// text diagram leaves it implicit; a ladder needs it to end the arrow.
+    Delivered { at: Instant, from: Side, segment: Segment },
     /// The network lost a segment `from` sent earlier.
     Lost { at: Instant, from: Side, segment: Segment },
     /// The network duplicated a segment in flight.
@@ -84,6 +87,7 @@ impl Entry {
             | Entry::Transition { at, .. }
             | Entry::Sent { at, .. }
             | Entry::Told { at, .. }
+            | Entry::Delivered { at, .. }
             | Entry::Lost { at, .. }
             | Entry::Duplicated { at, .. }
             | Entry::Expired { at, .. } => *at,
@@ -245,6 +249,7 @@ impl<'m> Sim<'m> {
         // Deliveries first, in the order sent; then timers.
         if let Some(i) = self.in_flight.iter().position(|f| f.due == at) {
             let f = self.in_flight.remove(i);
+            self.trace.push(Entry::Delivered { at, from: f.to.other(), segment: f.segment.clone() });
             self.endpoint_mut(f.to).handle_segment(at, &f.segment);
             self.settle(f.to);
             return true;
