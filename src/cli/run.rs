@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
-use tcpcheck::conform::{Clock, Oracle, Script, Stack, Verdict};
+use tcpcheck::conform::{Oracle, Params, Run, Script, Stack, Verdict};
+use tcpcheck::export::ladder;
 use tcpcheck::model::{Kind, Problem, Problems, Source, Span};
 use tcpcheck::packetdrill::judge::{self, Tolerance};
 use tcpcheck::packetdrill::{self, Outcome};
 
 use super::fuzz::{judge_by_profile, make_stack, Models, StackArg};
-use super::{bad_input, finding, render, CliError, OK};
+use super::{bad_input, finding, render, write_file, CliError, OK};
 
 /// Run test scripts against a stack and judge each twice.
 ///
@@ -58,6 +59,10 @@ pub struct Args {
     /// Print one JSON document instead of lines
     #[arg(long)]
     json: bool,
+    /// Draw each run as an SVG ladder diagram (the oracle's verdict step in red): into PATH
+    /// for one script, into PATH/NAME.svg for each script NAME when there are several
+    #[arg(long, value_name = "PATH")]
+    svg: Option<PathBuf>,
 }
 
 /// What became of one file.
@@ -86,9 +91,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut stack = make_stack(&args.stack, &models, args.seed)?;
     let params = stack.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
+    if let Some(dir) = args.svg.as_ref().filter(|_| files.len() > 1) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError(format!(
+                "error: failed to create {}: {e}\n  help: with several scripts, --svg names a directory\n",
+                dir.display()
+            ))
+        })?;
+    }
     let mut results = Vec::new();
     for file in &files {
-        let result = run_file(file, &oracle, stack.as_mut(), params.clock, &args);
+        let svg = args.svg.as_ref().map(|path| match files.len() {
+            1 => path.clone(),
+            _ => path.join(format!("{}.svg", file.file_name().unwrap_or_default().to_string_lossy())),
+        });
+        let result = run_file(file, &oracle, stack.as_mut(), &args, svg.as_deref());
         if !args.json {
             print!("{}", show(file, &result));
         }
@@ -135,7 +152,17 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, clock: Clock, args: &Args) -> Result_ {
+/// Draws `run` as a ladder into `svg`, if asked; an error to write it is the file's error.
+fn draw(svg: Option<&Path>, name: &str, run: &Run, oracle: &Oracle, params: &Params) -> Result<(), String> {
+    let Some(path) = svg else { return Ok(()) };
+    let title = format!("run {name}");
+    let ladder = ladder::from_run(&title, &run.trace, oracle.model(), params, run.stack_iss, run.verdict.as_ref());
+    write_file(path, ladder::svg::write(&ladder).as_bytes()).map_err(|e| e.0)
+}
+
+fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, args: &Args, svg: Option<&Path>) -> Result_ {
+    let params = stack.params().clone();
+    let clock = params.clock;
     let name = file.display().to_string();
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
@@ -146,6 +173,9 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, clock: Clock, a
         return match native(&source) {
             Ok(script) => {
                 let run = oracle.run(stack, &script, false);
+                if let Err(e) = draw(svg, &name, &run, oracle, &params) {
+                    return Result_::Error(e);
+                }
                 Result_::Judged { script: None, oracle: run.verdict, disagreement: None }
             }
             Err(problems) => Result_::Error(render(&problems)),
@@ -174,6 +204,9 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, clock: Clock, a
             .unwrap_or(Tolerance::default().percent),
     };
     let run = oracle.run(stack, &plan.script, true);
+    if let Err(e) = draw(svg, &name, &run, oracle, &params) {
+        return Result_::Error(e);
+    }
     let judged = judge::judge(&plan, &run, clock, tolerance);
     let disagreement = judged.disagreement();
     match judged.script {

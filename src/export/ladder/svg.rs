@@ -38,6 +38,9 @@ const BREAK_RATIO: u64 = 50;
 /// How far along a lost arrow gets before its cross.
 const LOST_AT: f64 = 0.6;
 
+/// Written beside the right lifeline where a lasso's loop starts.
+const LOOP: &str = "from here on the run repeats forever";
+
 const INK: &str = "#111";
 const GREY: &str = "#666";
 const USER: &str = "#1f5fbf";
@@ -208,12 +211,16 @@ fn columns(ladder: &Ladder, layout: &Layout, notes: &[&Cite]) -> Columns {
             _ => {}
         }
     }
+    if ladder.loop_from.is_some() {
+        side[1] = side[1].max(width(LOOP));
+    }
     let ticks = layout.ticks.iter().map(|(_, at)| width(&at.to_string()));
     let breaks = layout.breaks.iter().map(|(_, _, d)| width(&break_text(*d)));
     let time = ticks.chain(breaks).fold(width("0.000s"), f64::max) + 2.0 * PAD;
     let label = ladder.arrows.iter().map(|a| width(&a.label)).fold(0.0, f64::max);
-    let gap = (label + 140.0).clamp(300.0, 560.0);
     let names = ladder.lanes.each_ref().map(|n| width(n) / 2.0 + PAD);
+    // Room for the longest arrow label, and for the two lifelines' names side by side.
+    let gap = (label + 140.0).clamp(300.0, 560.0).max(names[0] + names[1]);
     let left = time + (side[0] + 2.0 * PAD).max(names[0]);
     let right = left + gap;
     let notes = notes.iter().enumerate().map(|(n, c)| width(&footnote_text(n, c))).fold(0.0, f64::max);
@@ -405,12 +412,7 @@ fn margin(svg: &mut String, layout: &Layout, cols: &Columns) {
             r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{RED}" stroke-dasharray="6 4"/>"#,
             cols.width - PAD
         );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" fill="{RED}">from here on the run repeats forever</text>"#,
-            cols.lanes[0] + 8.0,
-            y - 4.0
-        );
+        let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}" fill="{RED}">{LOOP}</text>"#, cols.lanes[1] + 8.0, y - 4.0);
         let bottom = layout.bottom - STEP;
         let _ = writeln!(
             svg,
