@@ -53,6 +53,56 @@ pub struct Args {
     /// Seconds per `linux` measurement
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Print the figures as one JSON object (docs/json.md) instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where a bench's figures go: a table printed a line at a time as each is measured (a bench
+/// takes minutes, and a line shows progress), or, with `--json`, one object at the end with the
+/// figures of each table under its name (format `tcpcheck-bench/1`).
+pub struct Out {
+    json: bool,
+    tables: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Out {
+    pub fn new(json: bool) -> Out {
+        Out { json, tables: serde_json::Map::new() }
+    }
+
+    /// A title or column heads: text only.
+    pub fn text(&self, line: &str) {
+        if !self.json {
+            println!("{line}");
+        }
+    }
+
+    /// One measurement: its line of text, or its figures as an entry of `table`.
+    pub fn row(&mut self, table: &str, line: &str, figures: serde_json::Value) {
+        if !self.json {
+            println!("{line}");
+            return;
+        }
+        if let serde_json::Value::Array(rows) =
+            self.tables.entry(table).or_insert_with(|| serde_json::Value::Array(Vec::new()))
+        {
+            rows.push(figures);
+        }
+    }
+
+    /// With `--json`, prints the object: `format`, `bench`, what was measured with what
+    /// (`about`), and the tables.
+    pub fn finish(self, bench: &str, about: serde_json::Value) -> ExitCode {
+        if self.json {
+            let mut value = serde_json::json!({ "format": "tcpcheck-bench/1", "bench": bench, "about": about });
+            if let Some(object) = value.as_object_mut() {
+                object.extend(self.tables);
+            }
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        }
+        OK
+    }
 }
 
 /// Runs `work` (which returns how many segments it handled) `rounds` times; the best rate.
@@ -116,9 +166,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.what {
         What::Endpoint => endpoint(&model, &args),
         What::Check => check(&model, &args),
-        What::Fuzz => super::bench_fuzz::run(&model, args.runs, args.rounds),
+        What::Fuzz => super::bench_fuzz::run(&model, args.runs, args.rounds, Out::new(args.json)),
         #[cfg(target_os = "linux")]
-        What::Linux => super::bench_linux::run(&model, args.seconds),
+        What::Linux => super::bench_linux::run(&model, args.seconds, Out::new(args.json)),
         #[cfg(not(target_os = "linux"))]
         What::Linux => Err(CliError("error: the linux stack runs only on Linux\n".into())),
     }
@@ -132,8 +182,13 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
     let small = Bounds { loss: 0, ..Bounds::default() };
     let reopen = Bounds { incarnations: 2, ..Bounds::default() };
     let dup = Bounds { dup: 1, ..Bounds::default() };
-    println!("tcpcheck bench check: model {}, all properties, median of {} rounds", model.name(), args.rounds.max(1));
-    println!(
+    let mut out = Out::new(args.json);
+    out.text(&format!(
+        "tcpcheck bench check: model {}, all properties, median of {} rounds",
+        model.name(),
+        args.rounds.max(1)
+    ));
+    out.text(&format!(
         "{:<26} {:>10} {:>7} {:>9} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8}",
         "bounds",
         "distinct",
@@ -145,7 +200,7 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
         "of graph",
         "B/st RSS",
         "speedup"
-    );
+    ));
     for (name, bounds) in
         [("open-close, loss 0", small), ("reopen (loss 1, data 1)", reopen), ("dup 1 (loss 1, data 1)", dup)]
     {
@@ -174,17 +229,32 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
             let (s, m) = (outcome.stats, outcome.memory);
             let rate = s.distinct as f64 / median;
             let speedup = rate / *base.get_or_insert(rate);
-            let rss = m.rss_per_state(s.distinct).map_or("-".to_string(), |n| n.to_string());
-            println!(
-                "{name:<26} {:>10} {threads:>7} {median:>9.3} {rate:>10.0} {:>8.0} {:>9} {:>9} {rss:>9} {speedup:>7.2}x",
-                s.distinct,
-                1e9 / rate,
-                m.bytes_per_state(s.distinct),
-                m.graph_bytes_per_state(s.distinct),
+            let rss = m.rss_per_state(s.distinct);
+            let (held, graph) = (m.bytes_per_state(s.distinct), m.graph_bytes_per_state(s.distinct));
+            out.row(
+                "results",
+                &format!(
+                    "{name:<26} {:>10} {threads:>7} {median:>9.3} {rate:>10.0} {:>8.0} {held:>9} {graph:>9} {:>9} {speedup:>7.2}x",
+                    s.distinct,
+                    1e9 / rate,
+                    rss.map_or("-".to_string(), |n| n.to_string()),
+                ),
+                serde_json::json!({
+                    "bounds": name,
+                    "distinct": s.distinct,
+                    "threads": threads,
+                    "seconds": median,
+                    "states_per_s": rate,
+                    "ns_per_state": 1e9 / rate,
+                    "bytes_per_state": held,
+                    "graph_bytes_per_state": graph,
+                    "rss_bytes_per_state": rss,
+                    "speedup": speedup,
+                }),
             );
         }
     }
-    Ok(OK)
+    Ok(out.finish("check", serde_json::json!({ "model": model.name(), "rounds": args.rounds.max(1) })))
 }
 
 fn endpoint(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
@@ -244,18 +314,29 @@ fn endpoint(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
     let connections = (per_round / 12).max(1);
     let open_close_rate = best(args.rounds, || (0..connections).map(|r| open_close(model, r)).sum())?;
 
-    println!(
+    let mut out = Out::new(args.json);
+    out.text(&format!(
         "tcpcheck bench endpoint: model {}, {per_round} segments per round, best of {} rounds, one thread",
         model.name(),
         args.rounds
-    );
-    println!("{:<34} {:>14} {:>10} {:>12}", "workload", "segments/s", "ns/seg", "vs baseline");
+    ));
+    out.text(&format!("{:<34} {:>14} {:>10} {:>12}", "workload", "segments/s", "ns/seg", "vs baseline"));
     for (name, rate) in [
         ("baseline: copy a 100-byte segment", baseline),
         ("ESTABLISHED data, ACK each", established),
         ("open, request, response, close", open_close_rate),
     ] {
-        println!("{name:<34} {:>14.0} {:>10.1} {:>11.3}x", rate, 1e9 / rate, rate / baseline);
+        out.row(
+            "results",
+            &format!("{name:<34} {:>14.0} {:>10.1} {:>11.3}x", rate, 1e9 / rate, rate / baseline),
+            serde_json::json!({
+                "workload": name,
+                "segments_per_s": rate,
+                "ns_per_segment": 1e9 / rate,
+                "vs_baseline": rate / baseline,
+            }),
+        );
     }
-    Ok(OK)
+    let about = serde_json::json!({ "model": model.name(), "segments": per_round, "rounds": args.rounds });
+    Ok(out.finish("endpoint", about))
 }

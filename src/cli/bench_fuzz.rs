@@ -16,8 +16,9 @@ use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
 use tcpcheck::wire::{Segment, WireError};
 
+use super::bench::Out;
 use super::fuzz::Child;
-use super::{CliError, OK};
+use super::CliError;
 
 /// A stack that takes every packet and call and never sends: the baseline's stand-in.
 struct Silent(Params);
@@ -74,7 +75,7 @@ fn served<'m>(model: &'m Model, flags: &str) -> Result<Box<dyn Stack + 'm>, CliE
     Ok(Box::new(Exec::spawn(&command, 3).map_err(|e| CliError(format!("error: {e}\n")))?))
 }
 
-pub fn run(model: &Model, runs: u64, rounds: u32) -> Result<ExitCode, CliError> {
+pub fn run(model: &Model, runs: u64, rounds: u32, mut out: Out) -> Result<ExitCode, CliError> {
     let reference = Reference::new(model, 3);
     let params = reference.params().clone();
     let oracle = || Oracle::new(model, params.clone());
@@ -125,11 +126,27 @@ pub fn run(model: &Model, runs: u64, rounds: u32) -> Result<ExitCode, CliError> 
             }
         }
     }
-    println!("tcpcheck bench fuzz: oracle {}, {runs} runs per round, best of {rounds}, one thread", model.name());
-    println!("{:<44} {:>12} {:>12} {:>12} {:>13}", "stack", "runs/s", "steps/s", "vs baseline", "vs reference");
+    out.text(&format!(
+        "tcpcheck bench fuzz: oracle {}, {runs} runs per round, best of {rounds}, one thread",
+        model.name()
+    ));
+    out.text(&format!(
+        "{:<44} {:>12} {:>12} {:>12} {:>13}",
+        "stack", "runs/s", "steps/s", "vs baseline", "vs reference"
+    ));
     let (base, reference_runs) = (best[0].0, best[1].0);
     for (e, (r, s)) in entries.iter().zip(&best) {
-        println!("{:<44} {r:>12.0} {s:>12.0} {:>11.3}x {:>12.3}x", e.name, r / base, r / reference_runs);
+        out.row(
+            "stacks",
+            &format!("{:<44} {r:>12.0} {s:>12.0} {:>11.3}x {:>12.3}x", e.name, r / base, r / reference_runs),
+            serde_json::json!({
+                "stack": e.name,
+                "runs_per_s": r,
+                "steps_per_s": s,
+                "vs_baseline": r / base,
+                "vs_reference": r / reference_runs,
+            }),
+        );
     }
     drop(entries);
 
@@ -139,14 +156,20 @@ pub fn run(model: &Model, runs: u64, rounds: u32) -> Result<ExitCode, CliError> 
     let mut fuzzer = Fuzzer::new(&oracle, &mut reference, 1, false);
     let total = model.rows().len();
     let start = Wall::now();
-    println!("coverage from an empty corpus (rows of {total}):");
+    out.text(&format!("coverage from an empty corpus (rows of {total}):"));
     let mut checkpoint = 1_000;
     while checkpoint <= runs.max(1_000) * 4 {
         let done = fuzzer.stats.runs;
         fuzzer.round(checkpoint - done);
         let hit = fuzzer.coverage().row_hits().iter().filter(|&&c| c > 0).count();
-        println!("  after {checkpoint:>8} runs ({:>6.2}s): {hit} rows", start.elapsed().as_secs_f64());
+        let secs = start.elapsed().as_secs_f64();
+        out.row(
+            "coverage",
+            &format!("  after {checkpoint:>8} runs ({secs:>6.2}s): {hit} rows"),
+            serde_json::json!({ "runs": checkpoint, "seconds": secs, "rows_fired": hit }),
+        );
         checkpoint *= 4;
     }
-    Ok(OK)
+    let about = serde_json::json!({ "oracle": model.name(), "runs": runs, "rounds": rounds, "rows": total });
+    Ok(out.finish("fuzz", about))
 }

@@ -15,7 +15,8 @@ use tcpcheck::conform::{Oracle, Stack};
 use tcpcheck::model::Model;
 use tcpcheck::time::Duration;
 
-use super::{CliError, OK};
+use super::bench::Out;
+use super::CliError;
 
 /// The fuzz command's horizon for a real-time stack, applied to both stacks.
 const HORIZON: Duration = Duration::from_secs(3);
@@ -81,7 +82,7 @@ fn measure<'m>(
     Ok(Rate { runs, secs, rows: hits.iter().filter(|&&h| h > 0).count() })
 }
 
-pub fn run(model: &Model, seconds: u64) -> Result<ExitCode, CliError> {
+pub fn run(model: &Model, seconds: u64, mut out: Out) -> Result<ExitCode, CliError> {
     let time = Wall::from_secs(seconds.max(1));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let linux = || -> Result<Box<dyn Stack>, String> { Ok(Box::new(tcpcheck::adapter::Linux::new()?)) };
@@ -96,20 +97,38 @@ pub fn run(model: &Model, seconds: u64) -> Result<ExitCode, CliError> {
     let base = measure(&reference_oracle, 1, time, &reference)?;
     let base_rate = base.runs as f64 / base.secs;
 
-    println!(
+    out.text(&format!(
         "tcpcheck bench linux: {name} vs the reference stack ({}), oracle {}, {seconds} s each, runs cut at {HORIZON}, {cores} cores",
         model.name(),
         model.name()
-    );
-    println!("{:<44} {:>10} {:>12} {:>8} {:>14}", "stack", "runs", "runs/s", "rows", "vs baseline");
-    let row = |label: &str, r: &Rate| {
+    ));
+    out.text(&format!("{:<44} {:>10} {:>12} {:>8} {:>14}", "stack", "runs", "runs/s", "rows", "vs baseline"));
+    let mut row = |label: &str, jobs: usize, r: &Rate| {
         let rate = r.runs as f64 / r.secs;
-        println!("{label:<44} {:>10} {rate:>12.1} {:>8} {:>13.5}x", r.runs, r.rows, rate / base_rate);
+        out.row(
+            "results",
+            &format!("{label:<44} {:>10} {rate:>12.1} {:>8} {:>13.5}x", r.runs, r.rows, rate / base_rate),
+            serde_json::json!({
+                "stack": label,
+                "jobs": jobs,
+                "runs": r.runs,
+                "runs_per_s": rate,
+                "rows_fired": r.rows,
+                "vs_baseline": rate / base_rate,
+            }),
+        );
     };
-    row("baseline: reference, 1 thread (virtual time)", &base);
+    row("baseline: reference, 1 thread (virtual time)", 1, &base);
     for jobs in [1, 16 * cores, 256 * cores] {
         let r = measure(&oracle, jobs, time, &linux)?;
-        row(&format!("linux, {jobs} job{}", if jobs == 1 { "" } else { "s" }), &r);
+        row(&format!("linux, {jobs} job{}", if jobs == 1 { "" } else { "s" }), jobs, &r);
     }
-    Ok(OK)
+    let about = serde_json::json!({
+        "kernel": name,
+        "oracle": model.name(),
+        "seconds": seconds,
+        "horizon_us": HORIZON.as_micros(),
+        "cores": cores,
+    });
+    Ok(out.finish("linux", about))
 }

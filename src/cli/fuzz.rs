@@ -130,16 +130,8 @@ impl StackArg {
 /// `tcpcheck replay`. Exit 0 if nothing was found, 1 with findings, 2 on bad input.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The stack under test: reference, smoltcp, linux, lwip, gvisor, or exec:COMMAND for any program
-    /// that speaks the stack protocol (docs/stack-protocol.md)
-    #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
-    stack: StackArg,
-    /// The table the reference stack executes [default: rfc9293]
-    #[arg(long, short)]
-    model: Option<String>,
-    /// The table that judges the stack [default: rfc9293]
-    #[arg(long)]
-    oracle: Option<String>,
+    #[command(flatten)]
+    judged: Judged,
     /// Stop after this long (e.g. 60s, 5min) [default: 10s unless --runs is given]
     #[arg(long, value_parser = parse_duration)]
     time: Option<Duration>,
@@ -184,6 +176,86 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::parse(text)
 }
 
+/// The stack a command runs and the table its reference stack executes: `--stack` and
+/// `--model`, declared once for every command that runs a stack.
+#[derive(clap::Args)]
+pub struct Subject {
+    /// The stack under test: reference, smoltcp, linux, lwip, gvisor, or exec:COMMAND for any program
+    /// that speaks the stack protocol (docs/stack-protocol.md) [default: reference; for replay,
+    /// the stack the finding names]
+    #[arg(long, value_parser = StackArg::parse)]
+    pub stack: Option<StackArg>,
+    /// The table the reference stack executes [default: rfc9293; for replay, the finding's]
+    #[arg(long, short)]
+    pub model: Option<String>,
+}
+
+impl Subject {
+    /// The stack asked for, the reference stack if none was.
+    pub fn kind(&self) -> StackArg {
+        self.stack.clone().unwrap_or(StackArg::Reference)
+    }
+}
+
+/// [`Subject`] and the table that judges what the stack does: `--oracle`.
+#[derive(clap::Args)]
+pub struct Judged {
+    #[command(flatten)]
+    pub subject: Subject,
+    /// The table that judges the stack [default: for replay, the finding's; else the profile the
+    /// stack claims (RFC 9293 with its declared choices), else rfc9293]
+    #[arg(long)]
+    pub oracle: Option<String>,
+}
+
+impl Judged {
+    /// The models the flags name (see [`Models::for_stack`]).
+    pub fn models(&self) -> Result<Models, CliError> {
+        Models::for_stack(&self.subject.kind(), self.subject.model.as_deref(), self.oracle.as_deref())
+    }
+
+    /// Without `--oracle`, a stack is judged by the profile it claims ([`Stack::profile`]): RFC
+    /// 9293 with the switches its configuration turns on. That profile, if the stack claims one
+    /// and no `--oracle` was given, with the rows in which it differs from RFC 9293.
+    pub fn profile(&self, stack: &dyn Stack) -> Result<Option<Profile>, CliError> {
+        match (&self.oracle, stack.profile()) {
+            (None, Some(name)) => Profile::load(name).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The table a stack claims to follow, and the rows in which it differs from RFC 9293 (the
+/// stack's declared choices, each `file:line  rule`): said once rather than found as
+/// deviations in every run.
+pub struct Profile {
+    pub model: Model,
+    pub choices: Vec<String>,
+}
+
+impl Profile {
+    fn load(name: &str) -> Result<Profile, CliError> {
+        use tcpcheck::model::diff::{diff, Change};
+        let model = load_model(Some(name))?;
+        let rfc9293 = load_model(None)?;
+        let choices = diff(rfc9293.table(), model.table())
+            .iter()
+            .filter_map(|change| match change {
+                Change::Added(row) | Change::Changed(_, row) => {
+                    let r = &row.rule;
+                    Some(format!("{}  {} {} {} -> {}", model.table().row_location(row), r.from, r.input, r.guard, r.to))
+                }
+                Change::Removed(_) | Change::Recited(..) => None,
+            })
+            .collect();
+        eprintln!(
+            "judged by {name}, the profile the stack claims (RFC 9293 with its declared choices; --oracle rfc9293 \
+             judges by RFC 9293 alone)"
+        );
+        Ok(Profile { model, choices })
+    }
+}
+
 /// The stack's table and the oracle's, loaded once and shared by every job.
 pub struct Models {
     pub stack: Model,
@@ -208,40 +280,6 @@ impl Models {
         }
         Models::load(model, oracle)
     }
-}
-
-/// Without `--oracle`, a stack is judged by the profile it claims (`Stack::profile`): RFC 9293
-/// with the switches its configuration turns on. Sets `models.oracle` to it and returns the
-/// rows in which it differs from RFC 9293 (the stack's declared choices, each `file:line  rule`),
-/// said once here rather than found as deviations in every run; empty if the stack claims none.
-pub fn judge_by_profile(
-    models: &mut Models,
-    kind: &StackArg,
-    seed: u64,
-    oracle: Option<&str>,
-) -> Result<Vec<String>, CliError> {
-    if oracle.is_some() {
-        return Ok(Vec::new());
-    }
-    let Some(profile) = make_stack(kind, models, seed)?.profile() else { return Ok(Vec::new()) };
-    let claimed = load_model(Some(profile))?;
-    let rfc9293 = load_model(None)?;
-    let choices: Vec<String> = tcpcheck::model::diff::diff(rfc9293.table(), claimed.table())
-        .iter()
-        .filter_map(|change| match change {
-            tcpcheck::model::diff::Change::Added(row) | tcpcheck::model::diff::Change::Changed(_, row) => {
-                let r = &row.rule;
-                Some(format!("{}  {} {} {} -> {}", claimed.table().row_location(row), r.from, r.input, r.guard, r.to))
-            }
-            tcpcheck::model::diff::Change::Removed(_) => None,
-        })
-        .collect();
-    eprintln!(
-        "judged by {profile}, the profile the stack claims (RFC 9293 with its declared choices; --oracle rfc9293 \
-         judges by RFC 9293 alone)"
-    );
-    models.oracle = claimed;
-    Ok(choices)
 }
 
 /// A fresh stack of the named kind; the Linux stack can fail to set up (no root, no TUN), and
@@ -421,7 +459,8 @@ fn script_name(script: &Script) -> String {
 // The time budget and the report's rates are wall-clock; the loop itself never reads a clock.
 #[allow(clippy::disallowed_methods)]
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let mut models = Models::for_stack(&args.stack, args.model.as_deref(), args.oracle.as_deref())?;
+    let kind = args.judged.subject.kind();
+    let mut models = args.judged.models()?;
     let dir = args.corpus.clone().unwrap_or_else(|| PathBuf::from("fuzz-out"));
     let corpus_dir = dir.join("corpus");
     let findings_dir = dir.join("findings");
@@ -453,14 +492,24 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         eprintln!("\ninterrupted: finishing the runs under way and saving (Ctrl-C again to quit at once)");
     });
-    let declared = judge_by_profile(&mut models, &args.stack, args.seed, args.oracle.as_deref())?;
-    let params = make_stack(&args.stack, &models, args.seed)?.params().clone();
+    // A stack made only to learn its parameters and profile, dropped before the jobs make theirs.
+    let (params, profile) = {
+        let stack = make_stack(&kind, &models, args.seed)?;
+        (stack.params().clone(), args.judged.profile(stack.as_ref())?)
+    };
+    let declared = match profile {
+        Some(Profile { model, choices }) => {
+            models.oracle = model;
+            choices
+        }
+        None => Vec::new(),
+    };
     let real = params.clock == Clock::Real;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // A stack in a child process keeps a core busy beside its job's: a job per two cores. (On
     // 2 cores, the reference stack through shared memory ran 20,900 runs/s as one job, 10,200 as
     // two, and 8,500 as two with each job and its child pinned to a core.)
-    let child = matches!(args.stack, StackArg::Exec(_) | StackArg::Child(_));
+    let child = matches!(kind, StackArg::Exec(_) | StackArg::Child(_));
     let per_job = if child { 2 } else { 1 };
     // A merge is one pass over the scripts in order, with no mutation: one job.
     let jobs = if merging {
@@ -511,7 +560,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             let (models, oracle, imported, stop, runs, findings, results) =
                 (&models, &oracle, &imported, &stop, &runs, &findings, &results);
             let per_job = total.map(|r| r / jobs as u64 + u64::from((job as u64) < r % jobs as u64));
-            let (gate, kind) = (&gate, &args.stack);
+            let (gate, kind) = (&gate, &kind);
             scope.spawn(move || {
                 // Every job's stack is made before any job runs and dropped after all have run:
                 // making and removing a Linux stack forks `ip`, and a forked child holds every
@@ -629,12 +678,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     for (seed, f) in &found {
         let line = f.verdict.row.rsplit(':').next().unwrap_or("0");
-        let path = findings_dir.join(format!("{}-{}-line{line}.json", args.stack.short(), f.verdict.check));
+        let path = findings_dir.join(format!("{}-{}-line{line}.json", kind.short(), f.verdict.check));
         let file = Finding {
             format: FORMAT.into(),
-            stack: args.stack.name(),
-            model: Some(args.model.clone().unwrap_or_else(|| models.stack.name().to_string())),
-            oracle: args.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
+            stack: kind.name(),
+            model: Some(args.judged.subject.model.clone().unwrap_or_else(|| models.stack.name().to_string())),
+            oracle: args.judged.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
             seed: *seed,
             verdict: f.verdict.clone(),
             script: f.script.clone(),
@@ -678,7 +727,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 struct Report<'a> {
     stack: &'a str,
     oracle: &'a Model,
-    /// The rows of the stack's profile that differ from RFC 9293 (see [`judge_by_profile`]).
+    /// The rows of the stack's profile that differ from RFC 9293 (see [`Profile`]).
     declared: &'a [String],
     stats: Stats,
     secs: f64,

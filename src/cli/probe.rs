@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use tcpcheck::conform::{probe, Clock};
 use tcpcheck::time::Duration;
 
-use super::fuzz::{make_stack, Models, StackArg};
+use super::fuzz::{make_stack, Models, Subject};
 use super::{finding, incomplete, CliError, OK};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -26,12 +26,8 @@ enum What {
 pub struct Args {
     #[arg(value_enum)]
     what: What,
-    /// The stack: reference, smoltcp, linux, lwip, gvisor or exec:COMMAND
-    #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
-    stack: StackArg,
-    /// The table the reference stack executes [default: rfc9293]
-    #[arg(long, short)]
-    model: Option<String>,
+    #[command(flatten)]
+    subject: Subject,
     /// Bisect to this resolution
     #[arg(long, value_parser = Duration::parse, default_value = "1ms")]
     resolution: Duration,
@@ -45,8 +41,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let What::TimeWait = args.what;
-    let models = Models::for_stack(&args.stack, args.model.as_deref(), None)?;
-    let mut stack = make_stack(&args.stack, &models, 1)?;
+    let kind = args.subject.kind();
+    let models = Models::for_stack(&kind, args.subject.model.as_deref(), None)?;
+    let mut stack = make_stack(&kind, &models, 1)?;
     let params = stack.params().clone();
     let two_msl = params.msl.times(2);
     let limit = args.limit.unwrap_or(params.msl.times(5));

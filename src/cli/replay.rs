@@ -9,7 +9,7 @@ use tcpcheck::conform::oracle::MAX_STEPS;
 use tcpcheck::conform::{Check, Clock, Oracle, Verdict};
 use tcpcheck::export::{ladder, packetdrill, pcap};
 
-use super::fuzz::{make_stack, Models, StackArg};
+use super::fuzz::{make_stack, Judged, Models, StackArg};
 use super::{finding as exit_finding, write_file, CliError, OK};
 
 /// Re-run a saved finding deterministically and show it.
@@ -25,15 +25,8 @@ use super::{finding as exit_finding, write_file, CliError, OK};
 pub struct Args {
     /// A finding file or a libFuzzer artifact
     file: PathBuf,
-    /// The stack to replay against [default: the one the finding names]
-    #[arg(long, value_parser = StackArg::parse)]
-    stack: Option<StackArg>,
-    /// The table the reference stack executes
-    #[arg(long, short)]
-    model: Option<String>,
-    /// The table that judges the stack
-    #[arg(long)]
-    oracle: Option<String>,
+    #[command(flatten)]
+    judged: Judged,
     /// Seed of the stack's choices (its ISNs)
     #[arg(long)]
     seed: Option<u64>,
@@ -64,27 +57,31 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         Input::Artifact(_) => (None, None, None, None, None),
     };
-    let stack_kind = match (args.stack, file_stack) {
+    let (subject, oracle) = (&args.judged.subject, args.judged.oracle.as_deref());
+    let stack_kind = match (subject.stack.clone(), file_stack) {
         (Some(kind), _) => kind,
         (None, Some(text)) => StackArg::parse(text)
             .map_err(|e| CliError(format!("error: {name}: {e}\n  help: pass --stack to choose one\n")))?,
         (None, None) => StackArg::Reference,
     };
     // The file's model is the one its reference stack ran; any other stack runs no table.
-    let model = args.model.as_deref().or(file_model.filter(|_| stack_kind == StackArg::Reference));
-    let models = Models::for_stack(&stack_kind, model, args.oracle.as_deref().or(file_oracle))?;
+    let model = subject.model.as_deref().or(file_model.filter(|_| stack_kind == StackArg::Reference));
+    let models = Models::for_stack(&stack_kind, model, oracle.or(file_oracle))?;
     let seed = args.seed.or(file_seed).unwrap_or(ARTIFACT_SEED);
     let mut stack = make_stack(&stack_kind, &models, seed)?;
     let params = stack.params().clone();
-    let oracle = Oracle::new(&models.oracle, params.clone());
+    // A finding names the table that judged it; an artifact is judged as `fuzz` would judge it.
+    let profile = if file_oracle.is_none() { args.judged.profile(stack.as_ref())? } else { None };
+    let judge = profile.as_ref().map_or(&models.oracle, |p| &p.model);
+    let oracle = Oracle::new(judge, params.clone());
     let run = oracle.run(stack.as_mut(), input.script(), true);
     let verdict = run.verdict.as_ref();
 
     if args.json {
-        let value = diagram::to_json(&run.trace, &models.oracle, &params, run.stack_iss, verdict);
+        let value = diagram::to_json(&run.trace, judge, &params, run.stack_iss, verdict);
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
-        print!("{}", diagram::render(&run.trace, &models.oracle, &params, run.stack_iss, verdict));
+        print!("{}", diagram::render(&run.trace, judge, &params, run.stack_iss, verdict));
     }
     if let Some(path) = &args.pcap {
         let bytes =
@@ -93,7 +90,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     if let Some(path) = &args.svg {
         let title = format!("replay {name}");
-        let drawn = ladder::from_run(&title, &run.trace, &models.oracle, &params, run.stack_iss, verdict);
+        let drawn = ladder::from_run(&title, &run.trace, judge, &params, run.stack_iss, verdict);
         write_file(path, ladder::svg::write(&drawn).as_bytes())?;
     }
     if let Some(path) = &args.packetdrill {

@@ -12,7 +12,7 @@ use tcpcheck::model::{Kind, Problem, Problems, Source, Span};
 use tcpcheck::packetdrill::judge::{self, Tolerance};
 use tcpcheck::packetdrill::{self, Outcome};
 
-use super::fuzz::{judge_by_profile, make_stack, Models, StackArg};
+use super::fuzz::{make_stack, Judged};
 use super::{bad_input, finding, render, write_file, CliError, OK};
 
 /// Run test scripts against a stack and judge each twice.
@@ -36,15 +36,8 @@ pub struct Args {
     /// Script files or directories of them
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// The stack to run them against: reference, smoltcp, linux, lwip, gvisor or exec:COMMAND
-    #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
-    stack: StackArg,
-    /// The table the reference stack executes
-    #[arg(long, short)]
-    model: Option<String>,
-    /// The table that judges the stack
-    #[arg(long)]
-    oracle: Option<String>,
+    #[command(flatten)]
+    judged: Judged,
     /// Seed of the stack's choices (its ISNs)
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -86,11 +79,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     for path in &args.paths {
         collect(path, &mut files)?;
     }
-    let mut models = Models::load(args.model.as_deref(), args.oracle.as_deref())?;
-    judge_by_profile(&mut models, &args.stack, args.seed, args.oracle.as_deref())?;
-    let mut stack = make_stack(&args.stack, &models, args.seed)?;
+    let models = args.judged.models()?;
+    let mut stack = make_stack(&args.judged.subject.kind(), &models, args.seed)?;
     let params = stack.params().clone();
-    let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
+    let profile = args.judged.profile(stack.as_ref())?;
+    let judge = profile.as_ref().map_or(&models.oracle, |p| &p.model);
+    let oracle = Oracle::new(judge, params.clone()).to_the_end();
     if let Some(dir) = args.svg.as_ref().filter(|_| files.len() > 1) {
         std::fs::create_dir_all(dir).map_err(|e| {
             CliError(format!(
@@ -114,10 +108,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let summary = Summary::of(&results);
     if args.json {
         let scripts: Vec<Value> = results.iter().map(|(file, r)| to_json(file, r)).collect();
-        let value = json!({"stack": params.name, "oracle": models.oracle.name(), "scripts": scripts, "summary": summary.to_json()});
+        let value =
+            json!({"stack": params.name, "oracle": judge.name(), "scripts": scripts, "summary": summary.to_json()});
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
-        print!("{}", summary.text(&params.name, models.oracle.name()));
+        print!("{}", summary.text(&params.name, judge.name()));
     }
     Ok(if summary.errors > 0 {
         bad_input()

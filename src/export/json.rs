@@ -4,27 +4,27 @@
 
 use serde_json::{json, Value};
 
-use crate::model::Model;
+use crate::model::{Model, Row};
+
+/// One row: its file and line, its parts as text, and its citation qualified by `rfc`, the RFC
+/// of the table it is in (a bare section means that RFC's).
+pub fn row_json(row: &Row, rfc: u16) -> Value {
+    let r = &row.rule;
+    json!({
+        "file": &*row.source.name,
+        "line": row.line,
+        "from": r.from.name(),
+        "input": r.input.to_string(),
+        "guard": r.guard.0.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+        "to": r.to.name(),
+        "actions": r.actions.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "cite": r.cite.qualified(rfc),
+    })
+}
 
 pub fn to_json(model: &Model) -> Value {
     let table = model.table();
-    let rows: Vec<Value> = table
-        .rows
-        .iter()
-        .map(|row| {
-            let r = &row.rule;
-            json!({
-                "file": &*row.source.name,
-                "line": row.line,
-                "from": r.from.name(),
-                "input": r.input.to_string(),
-                "guard": r.guard.0.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
-                "to": r.to.name(),
-                "actions": r.actions.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-                "cite": r.cite.qualified(table.rfc),
-            })
-        })
-        .collect();
+    let rows: Vec<Value> = table.rows.iter().map(|row| row_json(row, table.rfc)).collect();
     let stats = model.stats();
     let extends = table.variant.as_ref().map(|v| {
         let changes: Vec<Value> = v

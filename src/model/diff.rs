@@ -38,7 +38,19 @@ impl std::fmt::Display for Key {
 pub enum Change<'a> {
     Removed(&'a Row),
     Added(&'a Row),
+    /// The same case, another target or other actions: what the table does there changed.
     Changed(&'a Row, &'a Row),
+    /// The same case, target and actions, cited elsewhere: only the reason given changed. Kept
+    /// apart so that a re-cited table does not read as a table that behaves differently.
+    Recited(&'a Row, &'a Row),
+}
+
+impl Change<'_> {
+    /// Whether the change is in what a row does (or which rows there are), not only in its
+    /// citation.
+    pub fn is_behaviour(&self) -> bool {
+        !matches!(self, Change::Recited(..))
+    }
 }
 
 /// Header fields (name, rfc, msl) that differ, as `(field, a, b)`.
@@ -51,7 +63,10 @@ pub fn header_changes(a: &Table, b: &Table) -> Vec<(&'static str, String, String
     fields.into_iter().filter(|(_, x, y)| x != y).collect()
 }
 
-/// Rows removed from `a`, changed, then added in `b`, each group in file order.
+/// Rows removed from `a`, changed or re-cited, then added in `b`, each group in file order.
+/// Citations are compared as their tables mean them, each bare section qualified by its own
+/// table's RFC: `3.10.1` in an RFC 9293 table and `RFC9293 3.10.1` in a variant that says
+/// `rfc 793` are the same citation.
 pub fn diff<'a>(a: &'a Table, b: &'a Table) -> Vec<Change<'a>> {
     let first_by_key = |t: &'a Table| {
         let mut map: HashMap<Key, &'a Row> = HashMap::new();
@@ -67,8 +82,10 @@ pub fn diff<'a>(a: &'a Table, b: &'a Table) -> Vec<Change<'a>> {
             None => changes.push(Change::Removed(row)),
             Some(other) => {
                 let (x, y) = (&row.rule, &other.rule);
-                if (x.to, &x.actions, &x.cite) != (y.to, &y.actions, &y.cite) {
+                if (x.to, &x.actions) != (y.to, &y.actions) {
                     changes.push(Change::Changed(row, other));
+                } else if x.cite.qualified(a.rfc) != y.cite.qualified(b.rfc) {
+                    changes.push(Change::Recited(row, other));
                 }
             }
         }
@@ -132,6 +149,17 @@ mod tests {
         assert!(matches!(changes[..], [Change::Changed(..), Change::Added(_)]));
         assert_eq!(header_changes(&a, &b), vec![("model", "a".into(), "b".into())]);
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn a_citation_alone_is_a_recital_and_is_compared_qualified() {
+        let a = table("model a\nrfc 9293\nCLOSED * -> CLOSED @ 3.10.1\nCLOSED ACK -> CLOSED @ 3.10.2\n");
+        let b = table("model b\nrfc 793\nCLOSED * -> CLOSED @ RFC9293 3.10.1\nCLOSED ACK -> CLOSED @ 3.10.2\n");
+        // The first row cites the same section of RFC 9293 in both; the second, RFC 9293's
+        // 3.10.2 and RFC 793's.
+        let changes = diff(&a, &b);
+        assert!(matches!(changes[..], [Change::Recited(x, _)] if x.line == 4), "{changes:?}");
+        assert!(!changes[0].is_behaviour());
     }
 
     #[test]
