@@ -214,7 +214,54 @@ fn diff_names_both_sides_and_exits_1() {
     let text = stdout(&out);
     assert!(text.contains("~ models/rfc9293.tcp:"), "{text}");
     assert!(text.contains("  models/mutants/no-2msl-restart.tcp:"), "{text}");
-    assert!(text.contains("differ: 0 removed, 0 added, 2 changed"), "{text}");
+    assert!(text.contains("differ: 0 removed, 0 added, 2 changed, 0 cited differently"), "{text}");
+}
+
+/// A row that does the same for another reason is listed apart from the rows that behave
+/// differently, in text and JSON; a bare section is compared as its table's RFC means it.
+#[test]
+fn diff_lists_citation_only_changes_apart() {
+    let out = tcpcheck(&["diff", "rfc1337-off"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let (behaviour, citations) = text.split_once("cited differently, doing the same (1 row):\n").expect(&text);
+    assert_eq!(behaviour.lines().filter(|l| l.starts_with("+ ")).count(), 2, "{text}");
+    assert!(citations.starts_with("@ models/rfc9293.tcp:249  TIME-WAIT RST|* -> TIME-WAIT @ RFC 1337 3"), "{text}");
+    // rfc793's inherited rows cite `RFC9293 3.10.1` under `rfc 793`: the same citation as
+    // rfc9293's bare `3.10.1`, so not a change.
+    let rfc793 = stdout(&tcpcheck(&["diff", "rfc9293", "rfc793"]));
+    assert!(rfc793.contains("differ: 10 removed, 13 added, 22 changed, 1 cited differently"), "{rfc793}");
+
+    let out = tcpcheck(&["diff", "rfc1337-off", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((json["same"].as_bool(), json["behaves_alike"].as_bool()), (Some(false), Some(false)), "{json}");
+    let changes = json["row_changes"].as_array().unwrap();
+    assert!(changes.iter().all(|c| c["change"] == "added" && c["a"].is_null()), "{json}");
+    let recited = json["citation_changes"].as_array().unwrap();
+    assert_eq!(recited.len(), 1, "{json}");
+    assert_eq!(
+        (recited[0]["a"]["line"].as_u64(), recited[0]["b"]["cite"].as_str()),
+        (Some(249), Some("RFC 9293 3.10.7.4, RFC 5961 3.2"))
+    );
+    assert_eq!(json["first_disagreement"]["b"], "models/options/rfc1337-off.tcp:16", "{json}");
+    let same = tcpcheck(&["diff", "rfc9293", "rfc9293", "--json"]);
+    assert_eq!(same.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!((json["same"].as_bool(), json["first_disagreement"].is_null()), (Some(true), true), "{json}");
+}
+
+/// A diagnostic far down a long file names its full line number, in the location and the
+/// snippet's gutter alike.
+#[test]
+fn diagnostics_never_truncate_row_numbers() {
+    let padding = "#\n".repeat(123_456);
+    let text = RFC9293.replacen("CLOSED         SEND", &format!("{padding}CLOSED         SNED"), 1);
+    let line = line_of("CLOSED         SEND") + 123_456;
+    let err = broken(&text, line, "tcpcheck::unknown");
+    assert!(err.contains(&format!(":{line}:16]")), "{err}");
+    assert!(err.contains(&format!(" {line} | CLOSED         SNED")), "{err}");
+    assert!(err.contains(&format!(" {} | CLOSED         RECEIVE", line + 1)), "{err}");
 }
 
 #[test]
@@ -432,8 +479,49 @@ fn exit_codes_keep_the_contract() {
         file("list.json", "[]"),
         file("s.json", "[{\"user\": \"listen\"}]"),
     );
+    let broken = file("broken.tcp", &RFC9293.replacen("CLOSED         SEND", "CLOSED         SNED", 1));
+    let not_a_variant = file("plain.tcp", RFC9293);
+    let bad_pkt = file("bad.pkt", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 frobnicate\n");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found = root.join("tests/findings/smoltcp/syn-ack-text-dropped.json").display().to_string();
+    let matrix_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&found, matrix_dir.path().join("f.json")).unwrap();
+    let matrix_dir = matrix_dir.path().to_str().unwrap();
+    let missing = dir.path().join("missing").display().to_string();
+    let corpus = dir.path().join("fuzz").display().to_string();
     let cases: &[(&[&str], i32)] = &[
         (&["validate"], 0),
+        (&["validate", &broken], 2),
+        (&["validate", &missing], 2),
+        (&["show", "rfc793", "--format", "dot"], 0),
+        (&["show", &missing], 2),
+        (&["show", "--format", "xml"], 2),
+        (&["diff", "rfc9293", "rfc9293"], 0),
+        (&["diff", "rfc9293", "no-2msl-restart"], 1),
+        (&["diff", "rfc1337-off", "--json"], 1),
+        (&["diff", &not_a_variant], 2),
+        (&["diff", "rfc9293", &broken], 2),
+        (&["simulate", "--scenario", "lost-last-ack"], 0),
+        (&["simulate", "--scenario", "nope"], 2),
+        (&["fuzz", "--runs", "50", "--corpus", &corpus], 0),
+        (&["fuzz", "--stack", "nope", "--runs", "1"], 2),
+        (&["fuzz", "--stack", "exec:", "--runs", "1"], 2),
+        (&["replay", &found], 1),
+        (&["replay", &missing], 2),
+        (&["run", &script], 0),
+        (&["run", &found, "--stack", "smoltcp"], 1),
+        (&["run", &bad_pkt], 2),
+        (&["run", &missing], 2),
+        (&["run", &script, "--stack", "smoltcp", "--model", "rfc793"], 2),
+        (&["matrix", matrix_dir, "--stacks", "reference"], 0),
+        (&["matrix", matrix_dir, "--stacks", "smoltcp"], 1),
+        (&["matrix", &missing], 2),
+        (&["probe", "bogus"], 2),
+        (&["bench", "endpoint", "--segments", "1000", "--rounds", "1"], 0),
+        (&["bench", "nope"], 2),
+        (&["bench", "endpoint", "--model", &broken], 2),
+        (&["stack-server", "--fail", "nope"], 2),
+        (&["stack-server", "tcp"], 2),
         (&["check", "--max-states", "10"], 3),
         (&["check", "no-time-wait"], 1),
         (&["check", "--delay", "0"], 2),
@@ -455,6 +543,22 @@ fn exit_codes_keep_the_contract() {
         let out = tcpcheck(args);
         assert_eq!(out.status.code(), Some(*code), "tcpcheck {}: {}", args.join(" "), stderr(&out));
         assert!(!stderr(&out).contains("panicked"), "tcpcheck {}: {}", args.join(" "), stderr(&out));
+    }
+    // The stack server reads its requests on stdin: none is a clean end, garbage bad input.
+    #[cfg(unix)]
+    for (input, code) in [(&b""[..], 0), (b"garbage\n", 2)] {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = Command::new(BIN)
+            .arg("stack-server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "stack-server on {input:?}: {}", stderr(&out));
     }
 }
 
@@ -534,6 +638,10 @@ fn every_json_output_is_one_tagged_object() {
         (&["fuzz", "--runs", "200", "--corpus", corpus, "--json"], "tcpcheck-fuzz/1"),
         (&["replay", finding.to_str().unwrap(), "--json"], "tcpcheck-replay/1"),
         (&["probe", "time-wait", "--json"], "tcpcheck-probe/1"),
+        (&["diff", "rfc9293", "rfc793", "--json"], "tcpcheck-diff/1"),
+        (&["run", finding.to_str().unwrap(), "--stack", "smoltcp", "--json"], "tcpcheck-run/1"),
+        (&["bench", "endpoint", "--segments", "1000", "--rounds", "1", "--json"], "tcpcheck-bench/1"),
+        (&["bench", "fuzz", "--runs", "100", "--rounds", "1", "--json"], "tcpcheck-bench/1"),
     ];
     for (args, format) in cases {
         let out = tcpcheck(args);

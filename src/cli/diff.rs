@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             None => {
                 return Err(CliError(format!(
                     "error: {} extends no other model, so there is nothing to compare it with\n  \
-                     help: give two models, e.g. `tcpcheck diff rfc9293 {}`\n",
+                     help: give two models, e.g. `tcpcheck diff rfc793 {}`, or a variant (a table that says `extends`)\n",
                     args.a, args.a
                 )))
             }

@@ -108,8 +108,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let summary = Summary::of(&results);
     if args.json {
         let scripts: Vec<Value> = results.iter().map(|(file, r)| to_json(file, r)).collect();
-        let value =
-            json!({"stack": params.name, "oracle": judge.name(), "scripts": scripts, "summary": summary.to_json()});
+        let value = json!({"format": "tcpcheck-run/1", "stack": params.name, "oracle": judge.name(), "scripts": scripts, "summary": summary.to_json()});
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
         print!("{}", summary.text(&params.name, judge.name()));
