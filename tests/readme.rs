@@ -72,6 +72,49 @@ fn readme_examples_are_what_the_commands_print() {
     assert!(checked >= 7, "only {checked} examples found");
 }
 
+/// README's table of refuted models: each `tcpcheck check ...` row's command finds the property
+/// the row names, with a shortest counterexample of the length it names.
+#[test]
+fn readme_refutations_are_what_check_finds() {
+    let table = README.split_once("Every mutant is refuted").map_or("", |(_, rest)| rest);
+    let rows: Vec<(Vec<&str>, &str, u64)> = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let command = cells.first()?.strip_prefix("| `tcpcheck ")?.strip_suffix('`')?;
+            let (property, rest) = cells.get(1)?.strip_prefix('`')?.split_once("` in ")?;
+            let steps = rest.split_once(" steps")?.0.parse().ok()?;
+            Some((command.split_whitespace().collect(), property, steps))
+        })
+        .collect();
+    assert!(
+        rows.len() >= 7,
+        "README's table of refutations not found, or a row not as `CMD` | `PROPERTY` in N steps: ..."
+    );
+    // All at once: each is a search of its own, and together they keep the cores busy.
+    let children: Vec<_> = rows
+        .iter()
+        .map(|(args, _, _)| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
+                .args(args)
+                .arg("--json")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for ((args, property, steps), child) in rows.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "tcpcheck {}", args.join(" "));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = (json["violation"]["property"].as_str(), json["violation"]["steps"].as_u64());
+        assert_eq!(found, (Some(*property), Some(*steps)), "README: `tcpcheck {}`", args.join(" "));
+    }
+}
+
 /// A line with its measured figures replaced: a number of seconds ending a clause (`0.61s,`),
 /// a rate (`344802 states/s`) and a memory figure (`45 bytes/state`).
 fn masked(line: &str) -> String {
