@@ -1,24 +1,14 @@
 //! End-to-end tests of the `tcpcheck` binary: shipped models validate, broken copies fail at
 //! the right line with exit code 2, and every output format is usable.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tcpcheck");
+use support::{stderr, stdout, tcpcheck, BIN};
+
 const RFC9293: &str = include_str!("../models/rfc9293.tcp");
-
-fn tcpcheck(args: &[&str]) -> Output {
-    // Run from a directory without models/ to prove the default model is embedded.
-    Command::new(BIN).args(args).current_dir(std::env::temp_dir()).output().expect("run tcpcheck")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Writes `text` to a fresh temporary file named `name`.
 fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {

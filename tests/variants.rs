@@ -3,23 +3,11 @@
 //! `diff VARIANT` its changes, DOT and JSON each row's file; mistakes point at the variant's
 //! line with the base row as a note; cycles and missing bases are bad input.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tcpcheck");
-
-fn tcpcheck(args: &[&str]) -> Output {
-    // Away from models/: shipped bases must resolve from the binary.
-    Command::new(BIN).args(args).current_dir(std::env::temp_dir()).output().expect("run tcpcheck")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{stderr, stdout, tcpcheck};
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     let path: PathBuf = dir.path().join(name);
@@ -66,7 +54,7 @@ fn a_variant_on_disk_extends_a_shipped_model_and_another_file() {
     let out = tcpcheck(&["diff", &second]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains(&format!("+ {second}:4  LISTEN SYN|FIN|* -> LISTEN @ 3.10.7.2")), "{text}");
+    assert!(text.contains(&format!("+ {second}:4  LISTEN SYN|FIN|* -> LISTEN @ RFC 9293 3.10.7.2")), "{text}");
     assert!(text.contains("~ msl: 2min -> 30s"), "{text}");
 }
 

@@ -77,70 +77,134 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         },
     };
     let (ta, tb) = (a.table(), b.table());
-    let headers = header_changes(ta, tb);
-    let changes = diff(ta, tb);
-    let disagreement = first_disagreement(&a, &b);
+    let comparison = Comparison {
+        a: &a,
+        b: &b,
+        headers: header_changes(ta, tb),
+        changes: diff(ta, tb),
+        disagreement: first_disagreement(&a, &b),
+    };
     if args.json {
-        println!("{}", to_json(&a, &b, &headers, &changes, disagreement.as_ref()));
+        println!("{}", comparison.json());
     } else {
-        print!("{}", text(&a, &b, &headers, &changes, disagreement.as_ref()));
+        print!("{}", comparison.text());
     }
-    Ok(if changes.is_empty() && headers.is_empty() { OK } else { finding() })
+    Ok(if comparison.same() { OK } else { finding() })
 }
 
-fn text(
-    a: &Model,
-    b: &Model,
-    headers: &[(&str, String, String)],
-    changes: &[Change],
-    disagreement: Option<&Disagreement>,
-) -> String {
-    let (ta, tb) = (a.table(), b.table());
-    let mut out = String::new();
-    for (field, x, y) in headers {
-        out += &format!("~ {field}: {x} -> {y}\n");
+/// Two models and how they differ: header fields, rows, and the first case they answer differently.
+struct Comparison<'m> {
+    a: &'m Model,
+    b: &'m Model,
+    headers: Vec<(&'static str, String, String)>,
+    changes: Vec<Change<'m>>,
+    disagreement: Option<Disagreement<'m>>,
+}
+
+impl Comparison<'_> {
+    /// Nothing differs, citations and header included.
+    fn same(&self) -> bool {
+        self.changes.is_empty() && self.headers.is_empty()
     }
-    let [removed, added, changed, recited] = counts(changes);
-    for change in changes {
-        match change {
-            Change::Removed(row) => out += &format!("- {}\n", located(ta, row)),
-            Change::Added(row) => out += &format!("+ {}\n", located(tb, row)),
-            Change::Changed(x, y) => out += &format!("~ {}\n  {}\n", located(ta, x), located(tb, y)),
-            Change::Recited(..) => {}
+
+    fn text(&self) -> String {
+        let Comparison { a, b, headers, changes, disagreement } = self;
+        let (ta, tb) = (a.table(), b.table());
+        let mut out = String::new();
+        for (field, x, y) in headers {
+            out += &format!("~ {field}: {x} -> {y}\n");
         }
-    }
-    if recited > 0 {
-        out += &format!("cited differently, doing the same ({recited} row{}):\n", if recited == 1 { "" } else { "s" });
+        let [removed, added, changed, recited] = counts(changes);
         for change in changes {
-            if let Change::Recited(x, y) = change {
-                out +=
-                    &format!("@ {}\n  {}  @ {}\n", located(ta, x), tb.row_location(y), y.rule.cite.qualified(tb.rfc));
+            match change {
+                Change::Removed(row) => out += &format!("- {}\n", located(ta, row)),
+                Change::Added(row) => out += &format!("+ {}\n", located(tb, row)),
+                Change::Changed(x, y) => out += &format!("~ {}\n  {}\n", located(ta, x), located(tb, y)),
+                Change::Recited(..) => {}
             }
         }
-    }
-    out += &format!(
-        "{}: {removed} removed, {added} added, {changed} changed, {recited} cited differently ({} vs {})\n",
-        if changes.is_empty() && headers.is_empty() { "same" } else { "differ" },
-        ta.source.name,
-        tb.source.name
-    );
-    match disagreement {
-        None => out += "behaviour: the same in every case\n",
-        Some(d) => {
-            let fired = |r: Option<&Row>| r.map_or("no row".to_string(), |r| r.location());
-            out += &format!(
-                "behaviour: differs, first in {} on {} when {}: {} fires {}, {} fires {}\n",
-                d.state,
-                d.input,
-                when(d),
-                ta.name,
-                fired(d.rows[0]),
-                tb.name,
-                fired(d.rows[1])
-            );
+        if recited > 0 {
+            out +=
+                &format!("cited differently, doing the same ({recited} row{}):\n", if recited == 1 { "" } else { "s" });
+            for change in changes {
+                if let Change::Recited(x, y) = change {
+                    out += &format!(
+                        "@ {}\n  {}  @ {}\n",
+                        located(ta, x),
+                        tb.row_location(y),
+                        y.rule.cite.qualified(tb.rfc)
+                    );
+                }
+            }
         }
+        out += &format!(
+            "{}: {removed} removed, {added} added, {changed} changed, {recited} cited differently ({} vs {})\n",
+            if self.same() { "same" } else { "differ" },
+            ta.source.name,
+            tb.source.name
+        );
+        match disagreement {
+            None => out += "behaviour: the same in every case\n",
+            Some(d) => {
+                let fired = |r: Option<&Row>| r.map_or("no row".to_string(), |r| r.location());
+                out += &format!(
+                    "behaviour: differs, first in {} on {} when {}: {} fires {}, {} fires {}\n",
+                    d.state,
+                    d.input,
+                    when(d),
+                    ta.name,
+                    fired(d.rows[0]),
+                    tb.name,
+                    fired(d.rows[1])
+                );
+            }
+        }
+        out
     }
-    out
+
+    /// The same as one JSON object (`docs/json.md`, format `tcpcheck-diff/1`).
+    fn json(&self) -> String {
+        let Comparison { a, b, headers, changes, disagreement } = self;
+        let (ta, tb) = (a.table(), b.table());
+        let side = |m: &Model| json!({ "model": m.name(), "source": &*m.table().source.name });
+        let row = |table: &Table, r: Option<&Row>| r.map_or(Value::Null, |r| row_json(r, table.rfc));
+        let (mut behaviour, mut citations) = (Vec::new(), Vec::new());
+        for change in changes {
+            let (kind, x, y) = match *change {
+                Change::Removed(x) => ("removed", Some(x), None),
+                Change::Added(y) => ("added", None, Some(y)),
+                Change::Changed(x, y) => ("changed", Some(x), Some(y)),
+                Change::Recited(x, y) => ("recited", Some(x), Some(y)),
+            };
+            let entry = json!({ "change": kind, "a": row(ta, x), "b": row(tb, y) });
+            if change.is_behaviour() {
+                behaviour.push(entry);
+            } else {
+                citations.push(entry);
+            }
+        }
+        let first = disagreement.as_ref().map(|d| {
+            json!({
+                "state": d.state.name(),
+                "input": d.input.to_string(),
+                "when": when(d),
+                "a": d.rows[0].map(Row::location),
+                "b": d.rows[1].map(Row::location),
+            })
+        });
+        let value = json!({
+            "format": "tcpcheck-diff/1",
+            "a": side(a),
+            "b": side(b),
+            "same": self.same(),
+            "headers": headers.iter().map(|(f, x, y)| json!({ "field": f, "a": x, "b": y })).collect::<Vec<_>>(),
+            "row_changes": behaviour,
+            "citation_changes": citations,
+            "behaves_alike": disagreement.is_none(),
+            "first_disagreement": first,
+        });
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
 }
 
 fn when(d: &Disagreement) -> String {
@@ -149,53 +213,4 @@ fn when(d: &Disagreement) -> String {
     } else {
         d.when.to_string()
     }
-}
-
-/// The same as one JSON object (`docs/json.md`, format `tcpcheck-diff/1`).
-fn to_json(
-    a: &Model,
-    b: &Model,
-    headers: &[(&str, String, String)],
-    changes: &[Change],
-    disagreement: Option<&Disagreement>,
-) -> String {
-    let (ta, tb) = (a.table(), b.table());
-    let side = |m: &Model| json!({ "model": m.name(), "source": &*m.table().source.name });
-    let row = |table: &Table, r: Option<&Row>| r.map_or(Value::Null, |r| row_json(r, table.rfc));
-    let (mut behaviour, mut citations) = (Vec::new(), Vec::new());
-    for change in changes {
-        let (kind, x, y) = match *change {
-            Change::Removed(x) => ("removed", Some(x), None),
-            Change::Added(y) => ("added", None, Some(y)),
-            Change::Changed(x, y) => ("changed", Some(x), Some(y)),
-            Change::Recited(x, y) => ("recited", Some(x), Some(y)),
-        };
-        let entry = json!({ "change": kind, "a": row(ta, x), "b": row(tb, y) });
-        if change.is_behaviour() {
-            behaviour.push(entry);
-        } else {
-            citations.push(entry);
-        }
-    }
-    let first = disagreement.map(|d| {
-        json!({
-            "state": d.state.name(),
-            "input": d.input.to_string(),
-            "when": when(d),
-            "a": d.rows[0].map(Row::location),
-            "b": d.rows[1].map(Row::location),
-        })
-    });
-    let value = json!({
-        "format": "tcpcheck-diff/1",
-        "a": side(a),
-        "b": side(b),
-        "same": changes.is_empty() && headers.is_empty(),
-        "headers": headers.iter().map(|(f, x, y)| json!({ "field": f, "a": x, "b": y })).collect::<Vec<_>>(),
-        "row_changes": behaviour,
-        "citation_changes": citations,
-        "behaves_alike": disagreement.is_none(),
-        "first_disagreement": first,
-    });
-    serde_json::to_string_pretty(&value).unwrap_or_default()
 }

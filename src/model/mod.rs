@@ -15,6 +15,30 @@
 //! Rust `match` semantics. [`Table::parse`] reads a file; [`Table::validate`] checks it the way
 //! rustc checks a `match` (exhaustive, no unreachable arm) and yields a [`Model`].
 
+/// The rows of the smallest valid table, for the model's unit tests: CLOSED and LISTEN, every
+/// call and segment handled, LISTEN reachable. A macro, so that a test can `concat!` the header
+/// it needs onto it and keep a `const`.
+#[cfg(test)]
+macro_rules! minimal_rows {
+    () => {
+        "CLOSED OPEN-PASSIVE -> LISTEN @ 1
+CLOSED OPEN-ACTIVE -> CLOSED @ 1
+CLOSED SEND -> CLOSED @ 1
+CLOSED RECEIVE -> CLOSED @ 1
+CLOSED CLOSE -> CLOSED @ 1
+CLOSED ABORT -> CLOSED @ 1
+CLOSED * -> CLOSED @ 1
+LISTEN CLOSE -> CLOSED delete @ 1
+LISTEN OPEN-ACTIVE -> LISTEN @ 1
+LISTEN OPEN-PASSIVE -> LISTEN @ 1
+LISTEN SEND -> LISTEN @ 1
+LISTEN RECEIVE -> LISTEN @ 1
+LISTEN ABORT -> LISTEN @ 1
+LISTEN * -> LISTEN @ 1
+"
+    };
+}
+
 pub mod action;
 mod diag;
 pub mod diff;

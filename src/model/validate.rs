@@ -448,22 +448,7 @@ mod tests {
     use crate::model::{Atom, Source};
 
     /// A minimal valid table: CLOSED with every call and segment handled, a LISTEN to reach.
-    const BASE: &str = "model t
-CLOSED OPEN-PASSIVE -> LISTEN @ 1
-CLOSED OPEN-ACTIVE -> CLOSED @ 1
-CLOSED SEND -> CLOSED @ 1
-CLOSED RECEIVE -> CLOSED @ 1
-CLOSED CLOSE -> CLOSED @ 1
-CLOSED ABORT -> CLOSED @ 1
-CLOSED * -> CLOSED @ 1
-LISTEN CLOSE -> CLOSED delete @ 1
-LISTEN OPEN-ACTIVE -> LISTEN @ 1
-LISTEN OPEN-PASSIVE -> LISTEN @ 1
-LISTEN SEND -> LISTEN @ 1
-LISTEN RECEIVE -> LISTEN @ 1
-LISTEN ABORT -> LISTEN @ 1
-LISTEN * -> LISTEN @ 1
-";
+    const BASE: &str = concat!("model t\n", minimal_rows!());
 
     fn check(text: &str) -> Result<Model, Vec<(Kind, usize)>> {
         let source = Source::new("t.tcp", text);

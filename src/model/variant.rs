@@ -382,23 +382,7 @@ mod tests {
     use crate::model::Kind;
 
     /// A small valid base: CLOSED and LISTEN, every input handled.
-    const BASE: &str = "model base
-rfc 9293
-CLOSED OPEN-PASSIVE -> LISTEN @ 1
-CLOSED OPEN-ACTIVE -> CLOSED @ 1
-CLOSED SEND -> CLOSED @ 1
-CLOSED RECEIVE -> CLOSED @ 1
-CLOSED CLOSE -> CLOSED @ 1
-CLOSED ABORT -> CLOSED @ 1
-CLOSED * -> CLOSED @ 1
-LISTEN CLOSE -> CLOSED delete @ 1
-LISTEN OPEN-ACTIVE -> LISTEN @ 1
-LISTEN OPEN-PASSIVE -> LISTEN @ 1
-LISTEN SEND -> LISTEN @ 1
-LISTEN RECEIVE -> LISTEN @ 1
-LISTEN ABORT -> LISTEN @ 1
-LISTEN * -> LISTEN @ 1
-";
+    const BASE: &str = concat!("model base\nrfc 9293\n", minimal_rows!());
 
     /// Files by name, as a resolver: what a directory of tables would be.
     struct Files(Vec<(&'static str, String)>);
