@@ -293,6 +293,15 @@ fn bench_endpoint_runs_and_reports_ratios() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("ESTABLISHED data") && text.contains("vs baseline"), "{text}");
+    // The same figures as JSON: one entry per line of the table, the baseline's ratio 1.
+    let out = tcpcheck(&["bench", "endpoint", "--segments", "2000", "--rounds", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((json["bench"].as_str(), json["about"]["segments"].as_u64()), (Some("endpoint"), Some(2000)), "{json}");
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{json}");
+    assert_eq!(results[0]["vs_baseline"].as_f64(), Some(1.0), "{json}");
+    assert!(results.iter().all(|r| r["segments_per_s"].as_f64().is_some_and(|x| x > 0.0)), "{json}");
 }
 
 #[test]
