@@ -1,9 +1,10 @@
-//! `tcpcheck show [MODEL] --format table|dot|json`.
+//! `tcpcheck show [MODEL] --format table|dot|svg|json`.
 
 use std::process::ExitCode;
 
 use tcpcheck::export::dot::{to_dot, DotOptions};
 use tcpcheck::export::json::to_json;
+use tcpcheck::export::machine::{Fold, Machine, Paint};
 
 use super::{load_model, CliError, OK};
 
@@ -11,8 +12,11 @@ use super::{load_model, CliError, OK};
 enum Format {
     /// The table file, canonically formatted (parses back to the same model)
     Table,
-    /// Graphviz: states as nodes, one edge per row (render with `dot -Tsvg`)
+    /// Graphviz: the state machine on one page, as RFC 9293 draws it, with each state's rows
+    /// that keep it or close the connection in its box (render with `dot -Tsvg`)
     Dot,
+    /// The same page as SVG, drawn without Graphviz
+    Svg,
     /// Every row with its line, parts and qualified citation
     Json,
 }
@@ -24,7 +28,7 @@ pub struct Args {
     model: Option<String>,
     #[arg(long, short, value_enum, default_value = "table")]
     format: Format,
-    /// DOT only: leave out rows that keep the state (drops, errors, challenge ACKs)
+    /// DOT and SVG: leave out rows that keep the state (drops, errors, challenge ACKs)
     #[arg(long)]
     no_loops: bool,
 }
@@ -34,6 +38,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.format {
         Format::Table => print!("{}", model.table()),
         Format::Dot => print!("{}", to_dot(&model, DotOptions { no_loops: args.no_loops })),
+        Format::Svg => print!("{}", Machine::of_model(&model, Paint::Kind, Fold { no_loops: args.no_loops }).svg("machine")),
         Format::Json => {
             let text = serde_json::to_string_pretty(&to_json(&model)).map_err(|e| CliError(format!("error: {e}\n")))?;
             println!("{text}");

@@ -7,7 +7,8 @@ use std::fmt::Write;
 use petgraph::dot::{Config, Dot};
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::model::{Model, Pattern, Row, State};
+use super::machine::{Fold, Machine, Paint};
+use crate::model::{Model, State};
 
 /// Options for [`to_dot`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -16,102 +17,21 @@ pub struct DotOptions {
     pub no_loops: bool,
 }
 
-fn colour(input: Pattern) -> &'static str {
-    match input {
-        Pattern::Call(_) => "blue",
-        Pattern::Segment { .. } => "black",
-        Pattern::Timeout(_) => "red",
-    }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// `line N` for a row of the model's own file, `file:N` for one it inherits.
-fn edge_label(row: &Row, own: &crate::model::Source) -> String {
-    let rule = &row.rule;
-    let mut label = rule.input.to_string();
-    if !rule.guard.is_empty() {
-        let _ = write!(label, " [{}]", rule.guard);
-    }
-    let actions: Vec<String> = rule.actions.iter().map(|a| a.to_string()).collect();
-    if !actions.is_empty() {
-        let _ = write!(label, "\n/ {}", actions.join("; "));
-    }
-    if row.source.same_file(own) {
-        let _ = write!(label, "\n(line {}, {})", row.line, rule.cite);
-    } else {
-        let _ = write!(label, "\n({}, {})", row.location(), rule.cite);
-    }
-    label
-}
-
-/// The DOT text of `model`.
+/// The DOT text of `model`: the state machine on one page ([`super::machine`]).
 pub fn to_dot(model: &Model, options: DotOptions) -> String {
-    table_graph(model, options, None)
+    Machine::of_model(model, Paint::Kind, Fold { no_loops: options.no_loops }).dot()
 }
 
-/// `model` with each row's edge coloured by how often it fired (`hits[row]`): never in dashed
-/// red, then from grey to green on a log scale, the count in the label. What a fuzz run left
+/// `model` with each row coloured by how often it fired (`hits[row]`): never in dashed red,
+/// then from pale to deep green on a log scale, the count beside it. What a fuzz run left
 /// untested shows at a glance.
 pub fn coverage(model: &Model, hits: &[u32]) -> String {
-    table_graph(model, DotOptions::default(), Some(hits))
+    Machine::of_model(model, Paint::Coverage(hits), Fold::default()).dot()
 }
 
-fn hit_colour(hits: u32, max: u32) -> String {
-    if hits == 0 {
-        return "red, style=dashed".into();
-    }
-    let level = f64::from(hits).ln_1p() / f64::from(max.max(1)).ln_1p();
-    // HSV: hue 0.33 is green; saturation grows with the count.
-    format!("\"0.33 {:.2} 0.6\", penwidth={:.1}", 0.2 + 0.8 * level, 1.0 + 2.0 * level)
-}
-
-fn table_graph(model: &Model, options: DotOptions, hits: Option<&[u32]>) -> String {
-    let mut graph: DiGraph<State, (usize, &Row)> = DiGraph::new();
-    let mut node = [NodeIndex::end(); State::COUNT];
-    for &state in model.states() {
-        node[state.index()] = graph.add_node(state);
-    }
-    for (index, row) in model.rows().iter().enumerate() {
-        let rule = &row.rule;
-        if options.no_loops && rule.from == rule.to {
-            continue;
-        }
-        graph.add_edge(node[rule.from.index()], node[rule.to.index()], (index, row));
-    }
-    let max = hits.map_or(0, |h| h.iter().copied().max().unwrap_or(0));
-    let own = &model.table().source;
-    let edge_attrs = |_: &DiGraph<State, (usize, &Row)>, edge: petgraph::graph::EdgeReference<'_, (usize, &Row)>| {
-        let (index, row) = *edge.weight();
-        match hits {
-            None => {
-                let c = colour(row.rule.input);
-                format!("label=\"{}\", color={c}, fontcolor={c}", escape(&edge_label(row, own)))
-            }
-            Some(hits) => {
-                let n = hits.get(index).copied().unwrap_or(0);
-                let label = format!("{}\n{n} hits", edge_label(row, own));
-                format!("label=\"{}\", color={}", escape(&label), hit_colour(n, max))
-            }
-        }
-    };
-    let node_attrs = |_: &DiGraph<State, (usize, &Row)>, (_, state): (NodeIndex, &State)| {
-        let shape = if *state == State::Closed { "doublecircle" } else { "ellipse" };
-        format!("label=\"{state}\", shape={shape}")
-    };
-    let body = Dot::with_attr_getters(&graph, &CONTENT_ONLY, &edge_attrs, &node_attrs);
-    let key = match hits {
-        None => "blue = user call, black = segment, red = timeout",
-        Some(_) => "coverage: dashed red = never fired, grey to green = fired rarely to often",
-    };
-    let from = match &model.table().variant {
-        Some(v) => format!("{}, a variant of {}", own.name, v.base_name),
-        None => own.name.to_string(),
-    };
-    let caption = format!("{} ({from}): {key}", model.name());
-    document(model.name(), &caption, &format!("{body:?}"))
+/// A DOT string's text, quotes and backslashes escaped.
+pub(crate) fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Our attributes only, and no `digraph {}` wrapper: [`document`] adds it with a caption.
@@ -200,13 +120,12 @@ mod tests {
     use crate::model::shipped::Shipped;
 
     #[test]
-    fn one_edge_per_row_and_a_node_per_state() {
+    fn the_model_is_one_pinned_page() {
         let model = Shipped::default_model().load().unwrap();
         let dot = to_dot(&model, DotOptions::default());
-        assert_eq!(dot.matches(" -> ").count(), model.rows().len());
-        assert_eq!(dot.matches("shape=").count(), model.states().len());
+        assert_eq!(dot.matches("!\", label=<").count(), model.states().len());
         let fewer = to_dot(&model, DotOptions { no_loops: true });
-        assert!(fewer.matches(" -> ").count() < model.rows().len());
+        assert!(fewer.len() < dot.len());
     }
 
     #[test]
@@ -224,7 +143,7 @@ mod tests {
         let mut hits = vec![0; model.rows().len()];
         hits[0] = 5;
         let dot = coverage(&model, &hits);
-        assert_eq!(dot.matches("style=dashed").count(), model.rows().len() - 1);
-        assert!(dot.contains("5 hits"));
+        assert!(dot.contains("×5"), "{dot}");
+        assert!(dot.contains("style=dashed"));
     }
 }

@@ -1,6 +1,7 @@
 //! Exports: pictures and machine-readable forms of models.
 
 pub mod dot;
+pub mod machine;
 pub mod json;
 pub mod ladder;
 pub mod packetdrill;
