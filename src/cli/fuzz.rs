@@ -694,6 +694,24 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
 
     let hits = coverage.row_hits();
+    // What `tcpcheck report DIR` colours the oracle's table by (docs/json.md).
+    let rows: Vec<serde_json::Value> = models
+        .oracle
+        .rows()
+        .iter()
+        .zip(hits)
+        .map(|(row, n)| serde_json::json!({"row": row.location(), "hits": n}))
+        .collect();
+    let recorded = serde_json::json!({
+        "format": "tcpcheck-coverage/1",
+        "stack": params.name,
+        "oracle": args.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
+        "runs": stats.runs,
+        "rows": rows,
+    });
+    let path = dir.join("coverage.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&recorded).unwrap_or_default() + "\n")
+        .map_err(|e| io_error(&path, e))?;
     if let Some(path) = &args.coverage_dot {
         let text = dot::coverage(&models.oracle, hits);
         std::fs::write(path, text).map_err(|e| io_error(path, e))?;

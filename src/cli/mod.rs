@@ -11,6 +11,7 @@ mod fuzz;
 mod matrix;
 mod probe;
 mod replay;
+mod report;
 mod run;
 mod show;
 mod simulate;
@@ -71,6 +72,7 @@ enum Command {
     Simulate(simulate::Args),
     Fuzz(fuzz::Args),
     Replay(replay::Args),
+    Report(report::Args),
     Run(run::Args),
     Probe(probe::Args),
     Matrix(matrix::Args),
@@ -113,6 +115,7 @@ impl Cli {
             Command::Simulate(args) => simulate::run(args),
             Command::Fuzz(args) => fuzz::run(args),
             Command::Replay(args) => replay::run(args),
+            Command::Report(args) => report::run(args),
             Command::Run(args) => run::run(args),
             Command::Probe(args) => probe::run(args),
             Command::Matrix(args) => matrix::run(args),

@@ -293,8 +293,8 @@ fn group_line(model: &Model, group: &Group, paint: Paint<'_>, max: u32) -> Line 
     let ink = match paint {
         Paint::Kind => Ink::solid(kind_colour(first.rule.input)),
         Paint::Coverage(_) => {
-            let counts: Vec<String> = hits.iter().map(|n| format!("×{n}")).collect();
-            let _ = write!(note, " {}", counts.join(" "));
+            // A line's rows together; its ink is its least-fired row's, the tooltip has each.
+            let _ = write!(note, " ×{}", hits.iter().map(|&n| u64::from(n)).sum::<u64>());
             hit_ink(hits.iter().copied().min().unwrap_or(0), max)
         }
     };
@@ -810,7 +810,7 @@ mod tests {
         let m = Machine::of_model(&model, Paint::Coverage(&hits), Fold::default());
         let lines: Vec<&Line> =
             m.nodes.iter().flat_map(|n| &n.sections).flat_map(|s| &s.lines).chain(m.edges.iter().flat_map(|e| &e.lines)).collect();
-        let never: usize = lines.iter().map(|l| l.note.matches("×0").count()).sum();
+        let never: usize = lines.iter().map(|l| l.tip.matches("(0 hits)").count()).sum();
         assert_eq!(never, model.rows().len() - 1);
         assert_eq!(lines.iter().filter(|l| l.note.contains("×5")).count(), 1);
         assert!(lines.iter().filter(|l| !l.note.contains("×5")).all(|l| l.ink.dashed));

@@ -6,3 +6,4 @@ pub mod json;
 pub mod ladder;
 pub mod packetdrill;
 pub mod pcap;
+pub mod report;
