@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tcpcheck::explore::{bfs, replay, Bounds, Limits, Progress, Property, Request, Stats, Stopped, Workload};
-use tcpcheck::export::{dot, ladder};
+use tcpcheck::export::{dot, ladder, report};
 use tcpcheck::simulate::diagram::{self, Trace};
 
 use super::{finding, incomplete, load_model, write_file, CliError, OK};
@@ -97,6 +97,10 @@ pub struct Args {
     /// Draw the counterexample, if any, as an SVG ladder diagram into FILE (a lasso's loop marked)
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Also write a self-contained HTML report: properties, the counterexample drawn, the
+    /// reachable pairs graph and the model's state machine
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -185,7 +189,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         bounds,
         properties: &properties,
         limits: Limits { max_states: args.max_states, mem_cap: args.mem_cap },
-        pair_graph: args.graph_dot.is_some() && !args.graph_full,
+        pair_graph: (args.graph_dot.is_some() && !args.graph_full) || args.html.is_some(),
         full_graph: args.graph_dot.is_some() && args.graph_full,
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
@@ -247,10 +251,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             }
         }
     }
-    if let (Some(path), Some(full)) = (&args.graph_dot, &outcome.full) {
-        write(path, &dot::full_graph(model.name(), &full.states, &full.edges))?;
-    }
-    if let (Some(path), Some(pairs)) = (&args.graph_dot, &outcome.pairs) {
+    let pairs_dot = outcome.pairs.as_ref().map(|pairs| {
         let mut edges: Vec<_> = pairs.iter().map(|(&(a, b), &n)| (a, b, n)).collect();
         edges.sort();
         let highlight: Vec<_> = replayed
@@ -260,7 +261,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 pairs.windows(2).map(|w| (w[0], w[1])).collect()
             })
             .unwrap_or_default();
-        write(path, &dot::pair_graph(model.name(), &edges, &highlight))?;
+        dot::pair_graph(model.name(), &edges, &highlight)
+    });
+    if let (Some(path), Some(full)) = (&args.graph_dot, &outcome.full) {
+        write(path, &dot::full_graph(model.name(), &full.states, &full.edges))?;
+    }
+    if let (Some(path), Some(text), false) = (&args.graph_dot, &pairs_dot, args.graph_full) {
+        write(path, text)?;
     }
     let m = outcome.memory;
     let graph = match m.graph_bytes_per_state(s.distinct) {
@@ -268,7 +275,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         n => format!(" (liveness graph {n} bytes/state)"),
     };
     let resident = m.rss_per_state(s.distinct).map_or(String::new(), |n| format!(", {n} bytes/state resident"));
-    eprintln!(
+    let summary = format!(
         "{} states generated, {} distinct, depth {}, {} left on queue; {:.2}s, {:.0} states/s, {} bytes/state held{graph}{resident}",
         s.generated,
         s.distinct,
@@ -278,6 +285,25 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         s.distinct as f64 / secs.max(1e-9),
         m.bytes_per_state(s.distinct)
     );
+    eprintln!("{summary}");
+    if let Some(path) = &args.html {
+        let picture = replayed.as_ref().map(|(cx, r)| {
+            let world = &r.world;
+            let loop_at = cx.loop_from.map(|i| r.step_starts.get(i).copied().unwrap_or(r.entries.len()));
+            let trace = Trace { entries: &r.entries, ports: [1000, 2000], last: [world.ends.a.state(), world.ends.b.state()], loop_at };
+            (cx.violation.property, cx.violation.what.clone(), report::pre(&diagram::render(trace, &model)))
+        });
+        let view = super::report::CheckView {
+            model: &model,
+            command: std::iter::once("tcpcheck".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" "),
+            properties: &properties,
+            violation: picture,
+            stopped: outcome.stopped.map(stopped_why),
+            summary,
+            pairs_dot,
+        };
+        super::report::write_check(path, &view)?;
+    }
     if args.json {
         json["format"] = "tcpcheck-check/1".into();
         json["model"] = model.name().into();

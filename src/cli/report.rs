@@ -298,3 +298,62 @@ fn findings_html(base: &Path, findings: &[(PathBuf, Vec<u8>, Finding)]) -> Strin
     }
     out
 }
+
+/// What `check --html` shows.
+pub struct CheckView<'a> {
+    pub model: &'a Model,
+    /// The command as run, to say what the page is of.
+    pub command: String,
+    pub properties: &'a [tcpcheck::explore::Property],
+    /// The violated property, what happened, and the counterexample drawn.
+    pub violation: Option<(tcpcheck::explore::Property, String, String)>,
+    /// Why the search stopped early, if it did.
+    pub stopped: Option<&'static str>,
+    /// The summary line (states, depth, time, memory).
+    pub summary: String,
+    /// The reachable (A, B) pairs as DOT, with the counterexample's path in red.
+    pub pairs_dot: Option<String>,
+}
+
+/// Writes `view` as one self-contained HTML page at `path`.
+pub fn write_check(path: &Path, view: &CheckView<'_>) -> Result<(), CliError> {
+    let mut page = Page::new(&format!("tcpcheck check report: {}", view.model.name()));
+    let result = match (&view.violation, view.stopped) {
+        (Some((p, _, _)), _) => format!("<span class=\"bad\">{} is violated</span>", escape(p.name())),
+        (None, Some(why)) => format!("<span class=\"warn\">stopped early ({}): nothing is verified</span>", escape(why)),
+        (None, None) => "<span class=\"ok\">all properties hold</span>".to_string(),
+    };
+    page.push(&report::facts(&[
+        ("command", format!("<code>{}</code>", escape(&view.command))),
+        ("model", format!("<code>{}</code> ({})", escape(view.model.name()), escape(&view.model.table().source.name))),
+        ("result", result),
+        ("search", escape(&view.summary)),
+    ]));
+    page.push("<h2>Properties</h2>\n<table class=\"list\"><tr><th>property</th><th>result</th><th>what it says, and why</th></tr>\n");
+    for &p in view.properties {
+        let status = match (&view.violation, view.stopped) {
+            (Some((v, _, _)), _) if *v == p => "<span class=\"bad\">violated</span>",
+            // The search stops at the first violation: the others are not verified.
+            (Some(_), _) | (None, Some(_)) => "<span class=\"warn\">not verified</span>",
+            (None, None) => "<span class=\"ok\">holds</span>",
+        };
+        page.push(&format!("<tr><td><code>{}</code></td><td>{status}</td><td>{}</td></tr>\n", escape(p.name()), escape(p.reason())));
+    }
+    page.push("</table>\n");
+    if let Some((p, what, picture)) = &view.violation {
+        page.push(&format!("<h2>Counterexample: {}</h2>\n<p>{}</p>\n{picture}", escape(p.name()), escape(what)));
+    }
+    if let Some(dot) = &view.pairs_dot {
+        page.push("<h2>Reachable (A, B) state pairs</h2>\n<p>Each edge is labelled with the number of steps it stands for; the counterexample's path is red.</p>\n");
+        page.push(&match report::layout_dot(dot) {
+            Ok(svg) => report::inline_svg(&svg),
+            Err(e) => format!("<p class=\"warn\">the graph could not be laid out: {}</p>\n", escape(&e)),
+        });
+    }
+    page.push("<h2>The model's state machine</h2>\n");
+    page.push(&report::inline_svg_fit(&Machine::of_model(view.model, Paint::Kind, Fold::default()).svg("machine")));
+    std::fs::write(path, page.html())
+        .map_err(|e| CliError(format!("error: failed to write {}: {e}\n  help: check that the directory exists and is writable\n", path.display())))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}

@@ -92,6 +92,19 @@ pub fn inline_svg_fit(svg: &str) -> String {
     inline_svg(svg).replacen("class=\"picture\"", "class=\"picture fit\"", 1)
 }
 
+/// A graph written as DOT, laid out and drawn as SVG in process (layout-rs: layered, as `dot`
+/// does), so a report needs no Graphviz binary.
+pub fn layout_dot(dot: &str) -> Result<String, String> {
+    let mut parser = layout::gv::DotParser::new(dot);
+    let graph = parser.process()?;
+    let mut builder = layout::gv::GraphBuilder::new();
+    builder.visit_graph(&graph);
+    let mut visual = builder.get();
+    let mut svg = layout::backends::svg::SVGWriter::new();
+    visual.do_it(false, false, false, &mut svg);
+    Ok(svg.finalize())
+}
+
 /// Text kept as it is (a sequence diagram, a script).
 pub fn pre(text: &str) -> String {
     format!("<pre>{}</pre>\n", escape(text))
