@@ -75,8 +75,12 @@ fn dot_and_json_name_each_rows_file_and_line() {
     assert_eq!(file_of("RST|*").0, "models/rfc9293.tcp");
 
     let dot = stdout(&tcpcheck(&["show", &second, "--format", "dot"]));
-    assert!(dot.contains("(line 4, 3.10.7.2)"), "own rows by line");
-    assert!(dot.contains("(models/rfc9293.tcp:116, 3.10.7.2)"), "inherited rows by file:line");
+    // Each row's tooltip names its file and line; the grey notes name the file only for rows
+    // outside the file most rows come from (here the base, models/rfc9293.tcp).
+    assert!(dot.contains(&format!("{second}:4  LISTEN SYN|FIN|* -&gt; LISTEN")), "own rows by file:line");
+    assert!(dot.contains("models/rfc9293.tcp:116  LISTEN"), "inherited rows by file:line");
+    assert!(dot.contains(">quieter:4<"), "the variant's own row marked with its file");
+    assert!(dot.contains("lines of models/rfc9293.tcp"), "the notes say whose lines they are");
 }
 
 #[test]
