@@ -79,7 +79,7 @@ fn dot_and_json_name_each_rows_file_and_line() {
     // outside the file most rows come from (here the base, models/rfc9293.tcp).
     assert!(dot.contains(&format!("{second}:4  LISTEN SYN|FIN|* -&gt; LISTEN")), "own rows by file:line");
     assert!(dot.contains("models/rfc9293.tcp:116  LISTEN"), "inherited rows by file:line");
-    assert!(dot.contains(">quieter:4<"), "the variant's own row marked with its file");
+    assert!(dot.contains(",quieter:4<"), "the variant's own row marked with its file");
     assert!(dot.contains("lines of models/rfc9293.tcp"), "the notes say whose lines they are");
 }
 
