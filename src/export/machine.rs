@@ -464,7 +464,14 @@ fn layout(machine: &Machine) -> (Vec<Rect>, f64, f64) {
             let (c, r) = place(machine.nodes[j].state);
             let (top, bottom) = (rects[j].y, rects[j].y + rects[j].h);
             if c == col {
-                y = y.max(bottom + GAP_Y);
+                // Room for the labels of edges between the two, beside them.
+                let labels = machine
+                    .edges
+                    .iter()
+                    .filter(|e| [e.from, e.to] == [machine.nodes[i].state, machine.nodes[j].state] || [e.to, e.from] == [machine.nodes[i].state, machine.nodes[j].state])
+                    .map(|e| e.lines.len() as f64 * LINE + 16.0)
+                    .fold(0.0, f64::max);
+                y = y.max(bottom + GAP_Y.max(labels));
             }
             // A row without a state in the middle sits below the middle state above it, so
             // its edges across the page pass under that state (SYN-SENT to SYN-RECEIVED
@@ -572,7 +579,7 @@ fn place_label(c: [(f64, f64); 3], lines: &[Line], width: f64, taken: &[Rect]) -
     };
     let mut best = candidate(0.5, false);
     let mut least = covered(best.0);
-    for t in [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9] {
+    for t in (1..20).map(|k| 0.5 + f64::from(if k % 2 == 0 { k / 2 } else { -(k / 2) - 1 }) * 0.05).filter(|t| *t > 0.0 && *t < 1.0) {
         for side in [false, true] {
             let (r, anchor) = candidate(t, side);
             let cost = covered(r);
