@@ -63,9 +63,9 @@ fn report_of_a_fuzz_directory_shows_every_finding_with_its_files() {
     let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
     let doc = parse_page(&html);
     assert_eq!(count(&doc, "div", Some("finding")), findings);
-    // The coverage-coloured machine, and a picture of each finding's run.
+    // The coverage-coloured machine, and each finding's run as a ladder.
     assert!(html.contains("never fired"), "coverage key");
-    assert!(count(&doc, "svg", None) >= 1);
+    assert_eq!(count(&doc, "svg", None), 1 + findings);
     // Each finding's file, pcap and packetdrill script travel inside the page.
     let links = |prefix: &str| doc.descendants().filter(|n| n.attribute("href").is_some_and(|h| h.starts_with(prefix))).count();
     assert_eq!(links("data:application/json;base64,"), findings);
@@ -126,8 +126,8 @@ fn check_html_shows_the_counterexample_and_the_pairs() {
     let doc = parse_page(&html);
     assert!(html.contains("orderly-close is violated"));
     assert!(html.contains("Counterexample: orderly-close"));
-    // The pairs graph (laid out in process) and the model's machine.
-    assert_eq!(count(&doc, "svg", None), 2);
+    // The counterexample's ladder, the pairs graph (laid out in process) and the model's machine.
+    assert_eq!(count(&doc, "svg", None), 3);
     assert!(html.contains("A: CLOSED"));
 
     let out = tcpcheck(dir.path(), &["check", "--loss", "0", "--data", "0", "--html", "ok.html"]);

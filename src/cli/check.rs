@@ -291,7 +291,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             let world = &r.world;
             let loop_at = cx.loop_from.map(|i| r.step_starts.get(i).copied().unwrap_or(r.entries.len()));
             let trace = Trace { entries: &r.entries, ports: [1000, 2000], last: [world.ends.a.state(), world.ends.b.state()], loop_at };
-            (cx.violation.property, cx.violation.what.clone(), report::pre(&diagram::render(trace, &model)))
+            let title = format!("check {}: {} violated ({} steps)", model.name(), cx.violation.property, cx.steps.len());
+            let drawn = ladder::svg::write(&ladder::from_trace(&title, trace, &model));
+            let text = format!("<details><summary>as text</summary>{}</details>\n", report::pre(&diagram::render(trace, &model)));
+            (cx.violation.property, cx.violation.what.clone(), report::inline_svg(&drawn) + &text)
         });
         let view = super::report::CheckView {
             model: &model,

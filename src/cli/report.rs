@@ -8,7 +8,7 @@ use tcpcheck::conform::finding::{self, Finding, Input};
 use tcpcheck::conform::{diagram, Oracle};
 use tcpcheck::export::machine::{Fold, Machine, Paint};
 use tcpcheck::export::report::{self, anchor, escape, Page};
-use tcpcheck::export::{packetdrill, pcap};
+use tcpcheck::export::{ladder, packetdrill, pcap};
 use tcpcheck::model::Model;
 
 use super::fuzz::{make_stack, Models, StackArg};
@@ -89,7 +89,10 @@ fn replay(name: &str, f: &Finding) -> Result<Replayed, CliError> {
     let params = stack.params().clone();
     let run = Oracle::new(&models.oracle, params.clone()).run(stack.as_mut(), &f.script, true);
     let verdict = run.verdict.as_ref();
-    let picture = report::pre(&diagram::render(&run.trace, &models.oracle, &params, run.stack_iss, verdict));
+    let drawn = ladder::from_run(&format!("replay {name}"), &run.trace, &models.oracle, &params, run.stack_iss, verdict);
+    let text = diagram::render(&run.trace, &models.oracle, &params, run.stack_iss, verdict);
+    let picture = report::inline_svg(&ladder::svg::write(&drawn))
+        + &format!("<details><summary>as text</summary>{}</details>\n", report::pre(&text));
     let changed = match verdict {
         Some(v) if v.key() == f.verdict.key() => None,
         Some(v) => Some(format!("now {} at {}", v.check, v.row)),
