@@ -365,6 +365,9 @@ const GAP_Y: f64 = 34.0;
 /// A box starts at least this far below the top of a box of the grid row above, in any column.
 const STAGGER: f64 = 40.0;
 const KEY: f64 = 0.0;
+/// How much taller Graphviz's boxes come out than ours (its Courier 10 lines are 13 px high,
+/// ours 11.5), so the DOT spreads the places out by as much vertically.
+const DOT_STRETCH: f64 = 1.15;
 
 /// A box on the page.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -700,7 +703,7 @@ impl Machine {
         let key: Vec<String> = self.key.iter().map(|(ink, what)| format!("{} {what}", colour_name(ink))).collect();
         let _ = writeln!(
             out,
-            "    label=\"{}: {}; rows that keep the state, and those that close the connection, are listed in each state's box; {}\"; labelloc=b;",
+            "    label=\"{}: {}\\nrows that keep the state, and those that close the connection, are listed in each state's box; {}\"; labelloc=b;",
             escape(&self.title),
             escape(&key.join(", ")),
             escape(&self.notes)
@@ -712,7 +715,8 @@ impl Machine {
                 "    n{} [pos=\"{:.2},{:.2}!\", label=<{}>];",
                 node.state.index(),
                 cx / 72.0,
-                (height - cy) / 72.0,
+                // Graphviz draws a table's lines a little taller than the SVG does.
+                (height - cy) * DOT_STRETCH / 72.0,
                 node_html(node)
             );
         }
