@@ -137,3 +137,19 @@ fn check_html_shows_the_counterexample_and_the_pairs() {
     assert!(html.contains("all properties hold"));
     assert_eq!(html.matches(">holds<").count(), 6);
 }
+
+#[test]
+fn the_readmes_machine_is_what_show_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tcpcheck(dir.path(), &["show", "--format", "svg"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rfc9293-machine.svg");
+    if std::env::var_os("TCPCHECK_BLESS").is_some() {
+        std::fs::write(&committed, &out.stdout).unwrap();
+    }
+    let text = std::fs::read_to_string(&committed).unwrap();
+    assert!(
+        text.as_bytes() == out.stdout,
+        "docs/rfc9293-machine.svg is not what `tcpcheck show --format svg` draws: TCPCHECK_BLESS=1 cargo test --test report regenerates it"
+    );
+}
