@@ -39,7 +39,18 @@ fn show_svg_is_one_page_with_every_state() {
     // Shown whole on a 1600x1200 screen, its 10 px text stays at 9 px or more.
     let size = |a: &str| root.attribute(a).unwrap().parse::<f64>().unwrap();
     assert!((1600.0 / size("width")).min(1200.0 / size("height")) >= 0.9, "{} x {}", size("width"), size("height"));
-    for state in ["CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK"] {
+    for state in [
+        "CLOSED",
+        "LISTEN",
+        "SYN-SENT",
+        "SYN-RECEIVED",
+        "ESTABLISHED",
+        "FIN-WAIT-1",
+        "FIN-WAIT-2",
+        "CLOSE-WAIT",
+        "CLOSING",
+        "LAST-ACK",
+    ] {
         assert!(doc.descendants().any(|n| n.has_tag_name("text") && n.text() == Some(state)), "{state}");
     }
     // no-time-wait never enters TIME-WAIT: the table has no box for it.
@@ -49,7 +60,8 @@ fn show_svg_is_one_page_with_every_state() {
 #[test]
 fn report_of_a_fuzz_directory_shows_every_finding_with_its_files() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tcpcheck(dir.path(), &["fuzz", "--model", "no-time-wait", "--runs", "2000", "--jobs", "1", "--corpus", "out"]);
+    let out =
+        tcpcheck(dir.path(), &["fuzz", "--model", "no-time-wait", "--runs", "2000", "--jobs", "1", "--corpus", "out"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let findings = std::fs::read_dir(dir.path().join("out/findings")).unwrap().count();
     assert!(findings > 0);
@@ -67,7 +79,8 @@ fn report_of_a_fuzz_directory_shows_every_finding_with_its_files() {
     assert!(html.contains("never fired"), "coverage key");
     assert_eq!(count(&doc, "svg", None), 1 + findings);
     // Each finding's file, pcap and packetdrill script travel inside the page.
-    let links = |prefix: &str| doc.descendants().filter(|n| n.attribute("href").is_some_and(|h| h.starts_with(prefix))).count();
+    let links =
+        |prefix: &str| doc.descendants().filter(|n| n.attribute("href").is_some_and(|h| h.starts_with(prefix))).count();
     assert_eq!(links("data:application/json;base64,"), findings);
     assert_eq!(links("data:application/vnd.tcpdump.pcap;base64,"), findings);
     assert_eq!(links("data:text/plain;base64,"), findings);
@@ -96,7 +109,8 @@ fn report_refuses_what_is_not_a_fuzz_directory() {
     assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
 
     std::fs::create_dir(dir.path().join("bad")).unwrap();
-    std::fs::write(dir.path().join("bad/coverage.json"), "{\"format\": \"tcpcheck-coverage/1\",\n \"rows\": 7").unwrap();
+    std::fs::write(dir.path().join("bad/coverage.json"), "{\"format\": \"tcpcheck-coverage/1\",\n \"rows\": 7")
+        .unwrap();
     let out = tcpcheck(dir.path(), &["report", "bad"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("coverage.json: 2:"), "{}", stderr(&out));

@@ -290,15 +290,27 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         let picture = replayed.as_ref().map(|(cx, r)| {
             let world = &r.world;
             let loop_at = cx.loop_from.map(|i| r.step_starts.get(i).copied().unwrap_or(r.entries.len()));
-            let trace = Trace { entries: &r.entries, ports: [1000, 2000], last: [world.ends.a.state(), world.ends.b.state()], loop_at };
-            let title = format!("check {}: {} violated ({} steps)", model.name(), cx.violation.property, cx.steps.len());
+            let trace = Trace {
+                entries: &r.entries,
+                ports: [1000, 2000],
+                last: [world.ends.a.state(), world.ends.b.state()],
+                loop_at,
+            };
+            let title =
+                format!("check {}: {} violated ({} steps)", model.name(), cx.violation.property, cx.steps.len());
             let drawn = ladder::svg::write(&ladder::from_trace(&title, trace, &model));
-            let text = format!("<details><summary>as text</summary>{}</details>\n", report::pre(&diagram::render(trace, &model)));
+            let text = format!(
+                "<details><summary>as text</summary>{}</details>\n",
+                report::pre(&diagram::render(trace, &model))
+            );
             (cx.violation.property, cx.violation.what.clone(), report::inline_svg(&drawn) + &text)
         });
         let view = super::report::CheckView {
             model: &model,
-            command: std::iter::once("tcpcheck".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" "),
+            command: std::iter::once("tcpcheck".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" "),
             properties: &properties,
             violation: picture,
             stopped: outcome.stopped.map(stopped_why),

@@ -69,7 +69,12 @@ fn read_coverage(path: &Path) -> Result<Option<Recorded>, CliError> {
         };
         hits.insert(at.to_string(), u32::try_from(n).unwrap_or(u32::MAX));
     }
-    Ok(Some(Recorded { stack: text_of("stack")?, oracle: text_of("oracle")?, runs: value["runs"].as_u64().unwrap_or(0), hits }))
+    Ok(Some(Recorded {
+        stack: text_of("stack")?,
+        oracle: text_of("oracle")?,
+        runs: value["runs"].as_u64().unwrap_or(0),
+        hits,
+    }))
 }
 
 /// A finding replayed: its run drawn, and the files it comes with.
@@ -89,7 +94,8 @@ fn replay(name: &str, f: &Finding) -> Result<Replayed, CliError> {
     let params = stack.params().clone();
     let run = Oracle::new(&models.oracle, params.clone()).run(stack.as_mut(), &f.script, true);
     let verdict = run.verdict.as_ref();
-    let drawn = ladder::from_run(&format!("replay {name}"), &run.trace, &models.oracle, &params, run.stack_iss, verdict);
+    let drawn =
+        ladder::from_run(&format!("replay {name}"), &run.trace, &models.oracle, &params, run.stack_iss, verdict);
     let text = diagram::render(&run.trace, &models.oracle, &params, run.stack_iss, verdict);
     let picture = report::inline_svg(&ladder::svg::write(&drawn))
         + &format!("<details><summary>as text</summary>{}</details>\n", report::pre(&text));
@@ -134,17 +140,23 @@ fn finding_html(path: &Path, base: &Path, bytes: &[u8], f: &Finding) -> String {
             files.push(report::download(&format!("{stem}.pkt"), "text/plain", r.packetdrill.as_bytes(), "packetdrill"));
             let _ = std::fmt::Write::write_fmt(
                 &mut out,
-                format_args!("<p class=\"files\">{} &#8212; replay: <code>tcpcheck replay {}</code></p>\n", files.join(" "), escape(&name)),
+                format_args!(
+                    "<p class=\"files\">{} &#8212; replay: <code>tcpcheck replay {}</code></p>\n",
+                    files.join(" "),
+                    escape(&name)
+                ),
             );
             if let Some(changed) = &r.changed {
                 out += &format!("<p class=\"warn\">Replayed here, the verdict changed: {}.</p>\n", escape(changed));
             }
             out += &r.picture;
-            out += &format!("<details><summary>packetdrill script</summary>{}</details>\n", report::pre(&r.packetdrill));
+            out +=
+                &format!("<details><summary>packetdrill script</summary>{}</details>\n", report::pre(&r.packetdrill));
         }
         Err(e) => {
             out += &format!("<p class=\"files\">{}</p>\n", files.join(" "));
-            out += &format!("<p class=\"warn\">Not replayed here, so not drawn: {}</p>\n", escape(e.to_string().trim()));
+            out +=
+                &format!("<p class=\"warn\">Not replayed here, so not drawn: {}</p>\n", escape(e.to_string().trim()));
         }
     }
     out + "</div>\n"
@@ -182,7 +194,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         eprintln!("warning: skipped {s}");
     }
     // The machine is the oracle's: the one coverage was recorded against, else the findings'.
-    let oracle_name = recorded.as_ref().map(|r| r.oracle.clone()).or_else(|| findings.first().map(|(_, _, f)| f.oracle.clone()));
+    let oracle_name =
+        recorded.as_ref().map(|r| r.oracle.clone()).or_else(|| findings.first().map(|(_, _, f)| f.oracle.clone()));
     let oracle = load_model(oracle_name.as_deref())?;
     let hits: Option<Vec<u32>> = recorded.as_ref().and_then(|r| {
         let hits: Vec<Option<u32>> = oracle.rows().iter().map(|row| r.hits.get(&row.location()).copied()).collect();
@@ -221,8 +234,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         page.push("</ul>\n");
     }
-    std::fs::write(&output, page.html())
-        .map_err(|e| CliError(format!("error: failed to write {}: {e}\n  help: choose another file with -o\n", output.display())))?;
+    std::fs::write(&output, page.html()).map_err(|e| {
+        CliError(format!("error: failed to write {}: {e}\n  help: choose another file with -o\n", output.display()))
+    })?;
     eprintln!("wrote {}: {} findings", output.display(), findings.len());
     Ok(OK)
 }
@@ -261,7 +275,12 @@ fn findings_html(base: &Path, findings: &[(PathBuf, Vec<u8>, Finding)]) -> Strin
     let mut by_check: BTreeMap<String, BTreeMap<(u64, String), Vec<usize>>> = BTreeMap::new();
     for (i, (_, _, f)) in findings.iter().enumerate() {
         let line = f.verdict.row.rsplit(':').next().and_then(|l| l.parse().ok()).unwrap_or(0);
-        by_check.entry(f.verdict.check.to_string()).or_default().entry((line, f.verdict.row.clone())).or_default().push(i);
+        by_check
+            .entry(f.verdict.check.to_string())
+            .or_default()
+            .entry((line, f.verdict.row.clone()))
+            .or_default()
+            .push(i);
     }
     let mut out = format!("<h2>Findings ({})</h2>\n", findings.len());
     if findings.is_empty() {
@@ -275,7 +294,9 @@ fn findings_html(base: &Path, findings: &[(PathBuf, Vec<u8>, Finding)]) -> Strin
                 .iter()
                 .map(|&i| {
                     let path = &findings[i].0;
-                    let stem = path.file_name().map_or(String::new(), |n| n.to_string_lossy().trim_end_matches(".json").to_string());
+                    let stem = path
+                        .file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().trim_end_matches(".json").to_string());
                     format!("<a href=\"#{}\">{}</a>", anchor(&stem), escape(&findings[i].2.stack))
                 })
                 .collect();
@@ -291,7 +312,11 @@ fn findings_html(base: &Path, findings: &[(PathBuf, Vec<u8>, Finding)]) -> Strin
     }
     out += "</table>\n";
     for (check, rows) in &by_check {
-        out += &format!("<h2>{} &#8212; {}</h2>\n", escape(check), escape(findings[rows.values().next().map_or(0, |l| l[0])].2.verdict.check.about()));
+        out += &format!(
+            "<h2>{} &#8212; {}</h2>\n",
+            escape(check),
+            escape(findings[rows.values().next().map_or(0, |l| l[0])].2.verdict.check.about())
+        );
         for list in rows.values() {
             for &i in list {
                 let (path, bytes, f) = &findings[i];
@@ -323,7 +348,9 @@ pub fn write_check(path: &Path, view: &CheckView<'_>) -> Result<(), CliError> {
     let mut page = Page::new(&format!("tcpcheck check report: {}", view.model.name()));
     let result = match (&view.violation, view.stopped) {
         (Some((p, _, _)), _) => format!("<span class=\"bad\">{} is violated</span>", escape(p.name())),
-        (None, Some(why)) => format!("<span class=\"warn\">stopped early ({}): nothing is verified</span>", escape(why)),
+        (None, Some(why)) => {
+            format!("<span class=\"warn\">stopped early ({}): nothing is verified</span>", escape(why))
+        }
         (None, None) => "<span class=\"ok\">all properties hold</span>".to_string(),
     };
     page.push(&report::facts(&[
@@ -340,7 +367,11 @@ pub fn write_check(path: &Path, view: &CheckView<'_>) -> Result<(), CliError> {
             (Some(_), _) | (None, Some(_)) => "<span class=\"warn\">not verified</span>",
             (None, None) => "<span class=\"ok\">holds</span>",
         };
-        page.push(&format!("<tr><td><code>{}</code></td><td>{status}</td><td>{}</td></tr>\n", escape(p.name()), escape(p.reason())));
+        page.push(&format!(
+            "<tr><td><code>{}</code></td><td>{status}</td><td>{}</td></tr>\n",
+            escape(p.name()),
+            escape(p.reason())
+        ));
     }
     page.push("</table>\n");
     if let Some((p, what, picture)) = &view.violation {
@@ -355,8 +386,12 @@ pub fn write_check(path: &Path, view: &CheckView<'_>) -> Result<(), CliError> {
     }
     page.push("<h2>The model's state machine</h2>\n");
     page.push(&report::inline_svg_fit(&Machine::of_model(view.model, Paint::Kind, Fold::default()).svg("machine")));
-    std::fs::write(path, page.html())
-        .map_err(|e| CliError(format!("error: failed to write {}: {e}\n  help: check that the directory exists and is writable\n", path.display())))?;
+    std::fs::write(path, page.html()).map_err(|e| {
+        CliError(format!(
+            "error: failed to write {}: {e}\n  help: check that the directory exists and is writable\n",
+            path.display()
+        ))
+    })?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }

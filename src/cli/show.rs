@@ -38,7 +38,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.format {
         Format::Table => print!("{}", model.table()),
         Format::Dot => print!("{}", to_dot(&model, DotOptions { no_loops: args.no_loops })),
-        Format::Svg => print!("{}", Machine::of_model(&model, Paint::Kind, Fold { no_loops: args.no_loops }).svg("machine")),
+        Format::Svg => {
+            print!("{}", Machine::of_model(&model, Paint::Kind, Fold { no_loops: args.no_loops }).svg("machine"))
+        }
         Format::Json => {
             let text = serde_json::to_string_pretty(&to_json(&model)).map_err(|e| CliError(format!("error: {e}\n")))?;
             println!("{text}");

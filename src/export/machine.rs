@@ -122,7 +122,11 @@ fn hit_ink(hits: u32, max: u32) -> Ink {
     }
     let level = f64::from(hits).ln_1p() / f64::from(max.max(1)).ln_1p();
     let mix = |pale: f64, deep: f64| (pale + (deep - pale) * level).round() as u8;
-    Ink { colour: format!("#{:02x}{:02x}{:02x}", mix(140.0, 20.0), mix(170.0, 130.0), mix(140.0, 50.0)), dashed: false, width: 1.0 + 1.5 * level }
+    Ink {
+        colour: format!("#{:02x}{:02x}{:02x}", mix(140.0, 20.0), mix(170.0, 130.0), mix(140.0, 50.0)),
+        dashed: false,
+        width: 1.0 + 1.5 * level,
+    }
 }
 
 /// What colours a drawing of a model: the kind of input, or how often a run fired each row.
@@ -192,7 +196,9 @@ impl Machine {
                 (false, _) => rest += &format!(" / {}", shown.join("; ")),
             }
             match groups.last_mut() {
-                Some((last, group)) if *last == slot && group.rest == rest && group.rows.last() == Some(&(index - 1)) => {
+                Some((last, group))
+                    if *last == slot && group.rest == rest && group.rows.last() == Some(&(index - 1)) =>
+                {
                     group.rows.push(index);
                     group.inputs.push(rule.input.to_string());
                 }
@@ -256,7 +262,14 @@ impl Machine {
             bulk_file(model),
             if matches!(paint, Paint::Coverage(_)) { ", ×times fired" } else { "" }
         );
-        Machine { name: model.name().to_string(), title: format!("{} ({from})", model.name()), key, notes, nodes, edges }
+        Machine {
+            name: model.name().to_string(),
+            title: format!("{} ({from})", model.name()),
+            key,
+            notes,
+            nodes,
+            edges,
+        }
     }
 }
 
@@ -279,7 +292,7 @@ fn bulk_file(model: &Model) -> String {
 fn group_line(model: &Model, group: &Group, paint: Paint<'_>, max: u32) -> Line {
     let rows: Vec<&Row> = group.rows.iter().map(|&i| &model.rows()[i]).collect();
     let bulk = bulk_file(model);
-    let at = |row: &Row| match &*row.source.name == bulk {
+    let at = |row: &Row| match *row.source.name == *bulk {
         true => row.line.to_string(),
         false => {
             let name = std::path::Path::new(&*row.source.name)
@@ -291,7 +304,9 @@ fn group_line(model: &Model, group: &Group, paint: Paint<'_>, max: u32) -> Line 
     let (first, last) = (rows[0], rows[rows.len() - 1]);
     let mut note = match rows.len() {
         1 => at(first),
-        n if last.line == first.line + n - 1 && last.source.same_file(&first.source) => format!("{}–{}", at(first), last.line),
+        n if last.line == first.line + n - 1 && last.source.same_file(&first.source) => {
+            format!("{}–{}", at(first), last.line)
+        }
         _ => rows.iter().map(|r| at(r)).collect::<Vec<_>>().join(","),
     };
     let hits: Vec<u32> = match paint {
@@ -345,7 +360,10 @@ fn edge_ink(lines: &[Line], paint: Paint<'_>) -> Ink {
             } else if never > 0 {
                 Ink { colour: SOME.into(), dashed: true, width: 1.5 }
             } else {
-                lines.iter().min_by(|a, b| a.ink.width.total_cmp(&b.ink.width)).map_or_else(|| first.clone(), |l| l.ink.clone())
+                lines
+                    .iter()
+                    .min_by(|a, b| a.ink.width.total_cmp(&b.ink.width))
+                    .map_or_else(|| first.clone(), |l| l.ink.clone())
             }
         }
     }
@@ -471,7 +489,10 @@ fn layout(machine: &Machine) -> (Vec<Rect>, f64, f64) {
                 let labels = machine
                     .edges
                     .iter()
-                    .filter(|e| [e.from, e.to] == [machine.nodes[i].state, machine.nodes[j].state] || [e.to, e.from] == [machine.nodes[i].state, machine.nodes[j].state])
+                    .filter(|e| {
+                        [e.from, e.to] == [machine.nodes[i].state, machine.nodes[j].state]
+                            || [e.to, e.from] == [machine.nodes[i].state, machine.nodes[j].state]
+                    })
                     .map(|e| e.lines.len() as f64 * LINE + 16.0)
                     .fold(0.0, f64::max);
                 y = y.max(bottom + GAP_Y.max(labels));
@@ -539,9 +560,7 @@ fn route(from: Rect, to: Rect, reverse: bool, others: &[Rect]) -> [(f64, f64); 3
         .map(|y| [(left, y), ((left + right) / 2.0, y), (right, y)])
         .find(|&c| clear(c));
     let bends: &[f64] = if reverse { &[0.12, 0.25, 0.4] } else { &[0.0, 0.15, -0.15, 0.3, -0.3, 0.45, -0.45] };
-    let c = level
-        .or_else(|| bends.iter().map(|&b| curve(b)).find(|&c| clear(c)))
-        .unwrap_or_else(|| curve(bends[0]));
+    let c = level.or_else(|| bends.iter().map(|&b| curve(b)).find(|&c| clear(c))).unwrap_or_else(|| curve(bends[0]));
     c
 }
 
@@ -582,7 +601,10 @@ fn place_label(c: [(f64, f64); 3], lines: &[Line], width: f64, taken: &[Rect]) -
     };
     let mut best = candidate(0.5, false);
     let mut least = covered(best.0);
-    for t in (1..20).map(|k| 0.5 + f64::from(if k % 2 == 0 { k / 2 } else { -(k / 2) - 1 }) * 0.05).filter(|t| *t > 0.0 && *t < 1.0) {
+    for t in (1..20)
+        .map(|k| 0.5 + f64::from(if k % 2 == 0 { k / 2 } else { -(k / 2) - 1 }) * 0.05)
+        .filter(|t| *t > 0.0 && *t < 1.0)
+    {
         for side in [false, true] {
             let (r, anchor) = candidate(t, side);
             let cost = covered(r);
@@ -687,7 +709,11 @@ impl Machine {
             );
             x += 30.0 + what.chars().count() as f64 * CHAR + 18.0;
         }
-        let _ = writeln!(out, r##"<text x="{x:.1}" y="{y:.1}" dominant-baseline="middle" fill="#555555">{}</text>"##, xml(&self.notes));
+        let _ = writeln!(
+            out,
+            r##"<text x="{x:.1}" y="{y:.1}" dominant-baseline="middle" fill="#555555">{}</text>"##,
+            xml(&self.notes)
+        );
         out.push_str("</svg>\n");
         out
     }
@@ -699,7 +725,9 @@ impl Machine {
         let mut out = String::new();
         let _ = writeln!(out, "digraph \"{}\" {{", escape(&self.name));
         out.push_str("    layout=neato; splines=true; outputorder=edgesfirst; fontname=\"Helvetica\";\n");
-        out.push_str("    node [shape=plain, fontname=\"Courier\", fontsize=10]; edge [fontname=\"Courier\", fontsize=10];\n");
+        out.push_str(
+            "    node [shape=plain, fontname=\"Courier\", fontsize=10]; edge [fontname=\"Courier\", fontsize=10];\n",
+        );
         let key: Vec<String> = self.key.iter().map(|(ink, what)| format!("{} {what}", colour_name(ink))).collect();
         let _ = writeln!(
             out,
@@ -770,7 +798,8 @@ fn node_svg(node: &Node, rect: Rect) -> String {
     );
     let mut top = y + HEAD;
     for section in &node.sections {
-        let _ = writeln!(out, r##"<line x1="{x:.1}" y1="{top:.1}" x2="{:.1}" y2="{top:.1}" stroke="#bbbbbb"/>"##, x + w);
+        let _ =
+            writeln!(out, r##"<line x1="{x:.1}" y1="{top:.1}" x2="{:.1}" y2="{top:.1}" stroke="#bbbbbb"/>"##, x + w);
         if !section.title.is_empty() {
             let _ = writeln!(
                 out,
@@ -811,7 +840,11 @@ fn node_svg(node: &Node, rect: Rect) -> String {
 
 fn node_html(node: &Node) -> String {
     let mut out = String::from("<TABLE BORDER=\"1\" CELLBORDER=\"0\" CELLSPACING=\"0\" CELLPADDING=\"1\" STYLE=\"ROUNDED\" BGCOLOR=\"#fbfbf4\">");
-    let _ = write!(out, "<TR><TD COLSPAN=\"2\"><FONT FACE=\"Helvetica-Bold\" POINT-SIZE=\"13\">{}</FONT></TD></TR>", node.state);
+    let _ = write!(
+        out,
+        "<TR><TD COLSPAN=\"2\"><FONT FACE=\"Helvetica-Bold\" POINT-SIZE=\"13\">{}</FONT></TD></TR>",
+        node.state
+    );
     for section in &node.sections {
         out.push_str("<HR/>");
         if !section.title.is_empty() {
@@ -885,8 +918,13 @@ mod tests {
         let mut hits = vec![0; model.rows().len()];
         hits[0] = 5;
         let m = Machine::of_model(&model, Paint::Coverage(&hits), Fold::default());
-        let lines: Vec<&Line> =
-            m.nodes.iter().flat_map(|n| &n.sections).flat_map(|s| &s.lines).chain(m.edges.iter().flat_map(|e| &e.lines)).collect();
+        let lines: Vec<&Line> = m
+            .nodes
+            .iter()
+            .flat_map(|n| &n.sections)
+            .flat_map(|s| &s.lines)
+            .chain(m.edges.iter().flat_map(|e| &e.lines))
+            .collect();
         let never: usize = lines.iter().map(|l| l.tip.matches("(0 hits)").count()).sum();
         assert_eq!(never, model.rows().len() - 1);
         assert_eq!(lines.iter().filter(|l| l.note.contains("×5")).count(), 1);
@@ -937,7 +975,10 @@ mod tests {
         let m = Machine::of_model(&rfc9293(), Paint::Kind, Fold::default());
         let dot = m.dot();
         assert_eq!(dot.matches("!\", label=<").count(), State::COUNT);
-        assert_eq!(dot.lines().filter(|l| l.trim_start().starts_with('n') && l.contains(" -> n")).count(), m.edges.len());
+        assert_eq!(
+            dot.lines().filter(|l| l.trim_start().starts_with('n') && l.contains(" -> n")).count(),
+            m.edges.len()
+        );
         assert_eq!(dot.matches("digraph").count(), 1);
     }
 }

@@ -1,9 +1,9 @@
 //! Exports: pictures and machine-readable forms of models.
 
 pub mod dot;
-pub mod machine;
 pub mod json;
 pub mod ladder;
+pub mod machine;
 pub mod packetdrill;
 pub mod pcap;
 pub mod report;

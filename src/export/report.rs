@@ -187,7 +187,10 @@ mod tests {
             "<a href=\"https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.4\">RFC 9293 3.10.7.4</a>, \
              <a href=\"https://www.rfc-editor.org/rfc/rfc5961#section-3.2\">RFC 5961 3.2</a>"
         );
-        assert_eq!(cite_links("RFC 793 3.9 p.72"), "<a href=\"https://www.rfc-editor.org/rfc/rfc793#section-3.9\">RFC 793 3.9 p.72</a>");
+        assert_eq!(
+            cite_links("RFC 793 3.9 p.72"),
+            "<a href=\"https://www.rfc-editor.org/rfc/rfc793#section-3.9\">RFC 793 3.9 p.72</a>"
+        );
         assert_eq!(cite_links("a choice"), "a choice");
     }
 }
