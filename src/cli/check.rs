@@ -209,6 +209,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     // With --json, one object whatever the outcome: the counterexample's trace if there is one,
     // and always the result and the statistics.
     let mut json = serde_json::json!({});
+    // For --html: the violated property, what happened, and the counterexample drawn.
+    let mut for_html = None;
     match &replayed {
         Some((cx, replayed)) => {
             let world = &replayed.world;
@@ -223,10 +225,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 let title = format!("{}: {} violated", model.name(), cx.violation.property);
                 write(path, &dot::trace(&title, replayed.start, &replayed.path))?;
             }
-            if let Some(path) = &args.svg {
+            if args.svg.is_some() || args.html.is_some() {
                 let title =
                     format!("check {}: {} violated ({} steps)", model.name(), cx.violation.property, cx.steps.len());
-                write(path, &ladder::svg::write(&ladder::from_trace(&title, trace, &model)))?;
+                let drawn = ladder::svg::write(&ladder::from_trace(&title, trace, &model));
+                if let Some(path) = &args.svg {
+                    write(path, &drawn)?;
+                }
+                let text = format!(
+                    "<details><summary>as text</summary>{}</details>\n",
+                    report::pre(&diagram::render(trace, &model))
+                );
+                for_html = Some((cx.violation.property, cx.violation.what.clone(), report::inline_svg(&drawn) + &text));
             }
             if args.json {
                 json = diagram::to_json(trace, &model);
@@ -287,24 +297,6 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     );
     eprintln!("{summary}");
     if let Some(path) = &args.html {
-        let picture = replayed.as_ref().map(|(cx, r)| {
-            let world = &r.world;
-            let loop_at = cx.loop_from.map(|i| r.step_starts.get(i).copied().unwrap_or(r.entries.len()));
-            let trace = Trace {
-                entries: &r.entries,
-                ports: [1000, 2000],
-                last: [world.ends.a.state(), world.ends.b.state()],
-                loop_at,
-            };
-            let title =
-                format!("check {}: {} violated ({} steps)", model.name(), cx.violation.property, cx.steps.len());
-            let drawn = ladder::svg::write(&ladder::from_trace(&title, trace, &model));
-            let text = format!(
-                "<details><summary>as text</summary>{}</details>\n",
-                report::pre(&diagram::render(trace, &model))
-            );
-            (cx.violation.property, cx.violation.what.clone(), report::inline_svg(&drawn) + &text)
-        });
         let view = super::report::CheckView {
             model: &model,
             command: std::iter::once("tcpcheck".to_string())
@@ -312,7 +304,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 .collect::<Vec<_>>()
                 .join(" "),
             properties: &properties,
-            violation: picture,
+            violation: for_html,
             stopped: outcome.stopped.map(stopped_why),
             summary,
             pairs_dot,

@@ -16,6 +16,7 @@
 use std::fmt::Write;
 
 use super::dot::escape;
+use super::ladder::svg::esc as xml;
 use crate::model::{Action, Model, Pattern, Row, State};
 
 /// How a line or an edge is drawn: a colour (`#rrggbb`, valid in SVG and DOT), dashed or not,
@@ -514,21 +515,6 @@ fn layout(machine: &Machine) -> (Vec<Rect>, f64, f64) {
     let width = centre_x[2] + column_w[2] / 2.0 + MARGIN;
     let height = rects.iter().map(|r| r.y + r.h).fold(0.0, f64::max) + KEY + MARGIN;
     (rects, width, height)
-}
-
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// The path of an edge and where its label goes: a quadratic curve from border to border,

@@ -55,21 +55,8 @@ impl Page {
     }
 }
 
-/// Text as HTML (and as XML: the same five characters).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// Text as HTML (and as XML: the same five characters, and no control characters).
+pub use super::ladder::svg::esc as escape;
 
 /// A link that downloads `bytes` as `name`, from the page itself.
 pub fn download(name: &str, mime: &str, bytes: &[u8], text: &str) -> String {

@@ -48,7 +48,7 @@ const RED: &str = "#c0161b";
 const FORGED: &str = "#8a3ab9";
 
 /// Text as SVG character data or an attribute value.
-fn esc(text: &str) -> String {
+pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
