@@ -957,6 +957,17 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_wrap_after_a_separator_and_indent() {
+        assert_eq!(wrapped("ACK / drop"), ["ACK / drop"]);
+        let long = "FIN|ACK|DATA / accept-ack; deliver; accept-fin; send ACK; signal CLOSING";
+        let pieces = wrapped(long);
+        assert_eq!(pieces, ["FIN|ACK|DATA / accept-ack; deliver; accept-fin; ", "  send ACK; signal CLOSING"]);
+        assert!(pieces.iter().all(|p| p.chars().count() <= WRAP));
+        let unbreakable = "x".repeat(WRAP + 10);
+        assert_eq!(wrapped(&unbreakable), [unbreakable.clone()]);
+    }
+
+    #[test]
     fn the_dot_pins_every_state() {
         let m = Machine::of_model(&rfc9293(), Paint::Kind, Fold::default());
         let dot = m.dot();
