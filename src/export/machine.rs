@@ -964,7 +964,7 @@ mod tests {
         assert_eq!(pieces, ["FIN|ACK|DATA / accept-ack; deliver; accept-fin; ", "  send ACK; signal CLOSING"]);
         assert!(pieces.iter().all(|p| p.chars().count() <= WRAP));
         let unbreakable = "x".repeat(WRAP + 10);
-        assert_eq!(wrapped(&unbreakable), [unbreakable.clone()]);
+        assert_eq!(wrapped(&unbreakable), vec![unbreakable.clone()]);
     }
 
     #[test]
