@@ -705,7 +705,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let recorded = serde_json::json!({
         "format": "tcpcheck-coverage/1",
         "stack": params.name,
-        "oracle": args.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
+        "oracle": args.judged.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
         "runs": stats.runs,
         "rows": rows,
     });
