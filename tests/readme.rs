@@ -1,5 +1,8 @@
-//! The README documents the whole table vocabulary: a guard, action, signal or state added in
-//! Rust without a mention in the README fails here.
+//! The README documents the whole table vocabulary (a guard, action, signal or state added in
+//! Rust without a mention in the README fails here), and its figures are what the commands print.
+
+#[allow(dead_code)] // The stack suites' helpers; this file uses `child_harness`.
+mod common;
 
 use std::collections::HashSet;
 
@@ -112,6 +115,73 @@ fn readme_refutations_are_what_check_finds() {
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let found = (json["violation"]["property"].as_str(), json["violation"]["steps"].as_u64());
         assert_eq!(found, (Some(*property), Some(*steps)), "README: `tcpcheck {}`", args.join(" "));
+    }
+}
+
+/// README's coverage figures: every "`tcpcheck fuzz ARGS` fires N of the table's M rows" is run
+/// with `--json` and must fire N of M rows. One job and a run count make a run on a virtual-time
+/// stack the same on every machine. A stack in a child process that is not built here (lwIP,
+/// gVisor: `scripts/setup` builds them) is skipped, and says so.
+#[test]
+fn readme_coverage_figures_are_what_fuzz_fires() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = README.split_whitespace().collect::<Vec<_>>().join(" ");
+    let claims: Vec<(&str, u64, u64)> = text
+        .split("`tcpcheck fuzz ")
+        .skip(1)
+        .filter_map(|rest| {
+            let (args, rest) = rest.split_once('`')?;
+            let (fired, rest) = rest.strip_prefix(" fires ")?.split_once(" of the table's ")?;
+            let rows = rest.split_once(" rows")?.0;
+            Some((args, fired.parse().ok()?, rows.parse().ok()?))
+        })
+        .collect();
+    assert!(
+        claims.len() >= 3,
+        "README's coverage figures not found as \"`tcpcheck fuzz ARGS` fires N of the table's M rows\": {claims:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(root.join("models"), dir.path().join("models")).unwrap();
+    // All at once: lwIP and gVisor spend most of a run in their own process.
+    let children: Vec<_> = claims
+        .iter()
+        .enumerate()
+        .filter(|(_, (args, _, _))| {
+            let args: Vec<&str> = args.split_whitespace().collect();
+            assert!(
+                args.contains(&"--runs") && args.contains(&"--jobs"),
+                "README: `tcpcheck fuzz {}` is not a fixed run count on one job",
+                args.join(" ")
+            );
+            let stack = args.iter().position(|a| *a == "--stack").and_then(|i| args.get(i + 1));
+            match stack {
+                Some(&name) if name == "lwip" || name == "gvisor" => common::child_harness(name).is_some(),
+                _ => true,
+            }
+        })
+        .map(|(i, (args, _, _))| {
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
+                .args(["fuzz", "--json", "--corpus", &format!("out{i}")])
+                .args(args.split_whitespace())
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (args, claims[i].1, claims[i].2, child)
+        })
+        .collect();
+    for (args, fired, rows, child) in children {
+        let out = child.wait_with_output().unwrap();
+        // 0: nothing found, 1: findings; either way the coverage is reported.
+        assert!(matches!(out.status.code(), Some(0 | 1)), "tcpcheck fuzz {args}: {:?}", out.status);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = (json["rows_fired"].as_u64(), json["rows"].as_u64());
+        assert_eq!(
+            found,
+            (Some(fired), Some(rows)),
+            "README: `tcpcheck fuzz {args}` fires {fired} of the table's {rows} rows"
+        );
     }
 }
 
