@@ -258,3 +258,30 @@ fn the_listener_beside_time_wait_listens_once_the_connection_is_gone() {
     assert_eq!(ep.state(), State::Listen, "TIME-WAIT's TIMEOUT-2MSL row, then CLOSED's OPEN-PASSIVE row");
     assert!(!ep.listen_beside(), "only a connection in TIME-WAIT has a listener beside it");
 }
+
+#[test]
+fn a_serving_listener_takes_the_port_again_whenever_its_connection_is_gone() {
+    // A socket user's listener that stays open: the connection it accepted ends (here in TIME-WAIT
+    // by 2MSL, and by the peer's RST), the port listens again; once the listener is closed,
+    // the next connection's end leaves the port closed, and a listener alone is closed with it.
+    let model = rfc9293();
+    let mut ep = time_wait(&model);
+    ep.serve(Instant::ZERO);
+    assert!(ep.serving() && ep.view().listening, "the listening guard sees it");
+    assert_eq!(ep.state(), State::TimeWait, "the passive OPEN beside a connection only listens");
+    let end = ep.deadline(Timer::TwoMsl).expect("2MSL runs");
+    ep.handle_timeout(end);
+    assert_eq!(ep.state(), State::Listen);
+    ep.handle_segment(end, &from_peer(&ep, PEER_ISS, None, Control::SYN, b""));
+    assert_eq!(ep.state(), State::SynReceived);
+    drain(&mut ep);
+    ep.handle_segment(end, &from_peer(&ep, PEER_ISS.add(1), None, Control::RST, b""));
+    assert_eq!(ep.state(), State::Listen, "RFC 9293's own SYN-RECEIVED RST row, the listener unchanged");
+    ep.handle_user(end, Call::Close);
+    assert_eq!(ep.state(), State::Listen, "a CLOSE of no connection leaves the listener");
+    ep.stop_serving(end);
+    assert_eq!((ep.state(), ep.serving()), (State::Closed, false), "the listener alone is closed");
+    // An input to the closed port does not open it.
+    ep.handle_segment(end, &from_peer(&ep, PEER_ISS, None, Control::SYN, b""));
+    assert_eq!(ep.state(), State::Closed);
+}

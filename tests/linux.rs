@@ -316,3 +316,20 @@ fn committed_findings_replay_to_their_verdicts() {
         }
     }
 }
+
+#[test]
+fn a_listener_that_stays_has_the_port_once_its_connection_is_gone() {
+    // tests/packetdrill/pass/listener-stays.pkt, which the reference stack and smoltcp pass
+    // (tests/run.rs): the kernel's listener is kept open beside the connection it accepted.
+    let _serial = serial();
+    let Some(mut stack) = linux("a_listener_that_stays_has_the_port_once_its_connection_is_gone") else { return };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/packetdrill/pass/listener-stays.pkt");
+    let text = std::fs::read_to_string(path).unwrap();
+    let parsed = tcpcheck::packetdrill::parse(&tcpcheck::model::Source::new(path, text.as_str())).unwrap();
+    let plan = tcpcheck::packetdrill::plan(&parsed, false).unwrap();
+    let model = rfc9293();
+    let oracle = Oracle::new(&model, stack.params().clone()).to_the_end();
+    let run = oracle.run(&mut stack, &plan.script, true);
+    let judged = tcpcheck::packetdrill::judge(&plan, &run, stack.params().clock, Default::default());
+    assert_eq!((judged.script, judged.oracle), (tcpcheck::packetdrill::Outcome::Pass, None));
+}

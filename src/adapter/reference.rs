@@ -139,6 +139,16 @@ impl Stack for Reference<'_> {
     fn state(&self) -> Option<State> {
         Some(self.endpoint.state())
     }
+
+    fn serve(&mut self, now: Instant, open: bool) -> bool {
+        if open {
+            self.endpoint.serve(now);
+        } else {
+            self.endpoint.stop_serving(now);
+        }
+        self.drain();
+        true
+    }
 }
 
 #[cfg(test)]

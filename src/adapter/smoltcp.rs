@@ -96,6 +96,9 @@ pub struct Smoltcp {
     close_pending: bool,
     /// smoltcp's `poll_at` after the last poll: when it next acts on its own.
     deadline: Option<Instant>,
+    /// A listener stays open beside the connection ([`Stack::serve`]): smoltcp's socket is
+    /// its own listener, so when its connection is gone it listens again.
+    serving: bool,
 }
 
 impl Smoltcp {
@@ -135,6 +138,7 @@ impl Smoltcp {
             unsent: Vec::new(),
             close_pending: false,
             deadline: None,
+            serving: false,
         }
     }
 
@@ -169,6 +173,12 @@ impl Smoltcp {
         self.iface.poll(self.now, &mut self.device, &mut self.sockets);
         if self.flush() {
             self.iface.poll(self.now, &mut self.device, &mut self.sockets);
+        }
+        // The one socket is both the connection and the listener beside it: once the
+        // connection is gone, the listener has the port again. (Nothing can arrive between
+        // the two: the harness injects one packet per poll.)
+        if self.serving && self.socket_state() == tcp::State::Closed {
+            let _ = self.socket().listen(STACK_ADDR.port());
         }
         self.deadline = self.iface.poll_at(self.now, &self.sockets).map(|at| {
             // `PollAt::Now` comes back as time zero: it means now.
@@ -288,6 +298,7 @@ impl Stack for Smoltcp {
         self.unsent.clear();
         self.close_pending = false;
         self.deadline = None;
+        self.serving = false;
     }
 
     fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
@@ -365,6 +376,16 @@ impl Stack for Smoltcp {
 
     fn ack_throttle(&self) -> Option<Duration> {
         Some(CHALLENGE_ACK_INTERVAL)
+    }
+
+    fn serve(&mut self, now: Instant, open: bool) -> bool {
+        self.serving = open;
+        if open {
+            self.call(now, Call::OpenPassive, &[]);
+        } else if self.socket_state() == tcp::State::Listen {
+            self.call(now, Call::Close, &[]);
+        }
+        true
     }
 }
 

@@ -41,6 +41,8 @@ pub(crate) fn steps(trace: &[Record]) -> Vec<Option<usize>> {
 pub(crate) fn call_text(call: UserCall) -> String {
     match call {
         UserCall::Listen => "user: OPEN passive (listen)".into(),
+        UserCall::Serve => "user: OPEN passive (listen, and keep listening)".into(),
+        UserCall::StopServing => "user: closes the listener".into(),
         UserCall::Connect => "user: OPEN active (connect)".into(),
         UserCall::Send(n) => format!("user: SEND {n} octets"),
         UserCall::Write(n) => format!("user: SEND {n} octets"),

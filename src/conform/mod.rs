@@ -166,6 +166,16 @@ pub trait Stack {
         true
     }
 
+    /// The user's listening socket, kept open beside the connection it accepts
+    /// ([`UserCall::Serve`]): with `open`, a passive OPEN whose listener stays, so that once
+    /// the connection is gone the port listens again; without, that listener is closed, and
+    /// the port with it if nothing else holds it ([`UserCall::StopServing`]). `false` (the
+    /// default) if the stack cannot keep a listener beside a connection: it is then left as it
+    /// was, and the oracle ends the run there, without a verdict, as for [`Stack::can_call`].
+    fn serve(&mut self, _now: Instant, _open: bool) -> bool {
+        false
+    }
+
     /// The shipped table the stack claims to follow when it is not told otherwise: RFC 9293
     /// with the switches its configuration turns on (`linux-profile` for a Linux whose
     /// `tcp_rfc1337` is 0). Commands judge by it unless `--oracle` is given, so a documented

@@ -606,6 +606,13 @@ impl Harness<'_, '_, '_, '_> {
     fn drive(&mut self, step: &Step) -> Result<(), Stop> {
         let now = self.now;
         match *step {
+            Step::User(call @ (UserCall::Serve | UserCall::StopServing)) => {
+                if !self.stack.serve(now, call == UserCall::Serve) {
+                    self.run.steps = self.step;
+                    return Err(Stop);
+                }
+                self.log(Record::Call { at: now, call });
+            }
             Step::User(call) => {
                 let model_call = model_call(call);
                 if !self.stack.can_call(model_call) {
@@ -683,6 +690,20 @@ impl Harness<'_, '_, '_, '_> {
     fn user(&mut self, call: UserCall) -> Result<(), Stop> {
         let now = self.now;
         let before = self.shadow.state();
+        if let UserCall::Serve | UserCall::StopServing = call {
+            let open = call == UserCall::Serve;
+            if !self.stack.serve(now, open) {
+                self.run.steps = self.step;
+                return Err(Stop);
+            }
+            self.log(Record::Call { at: now, call });
+            if open {
+                self.shadow.serve(now);
+            } else {
+                self.shadow.stop_serving(now);
+            }
+            return self.settle(before, false);
+        }
         let mut data = std::mem::take(&mut self.sending);
         data.clear();
         let model_call = model_call(call);
@@ -865,6 +886,7 @@ impl Harness<'_, '_, '_, '_> {
             Rel::Old(n) => rcv_nxt.sub(1 + u32::from(n)),
             Rel::Future(n) => rcv_nxt.add(wnd).add(u32::from(n)),
             Rel::FromIsn(n) => PEER_ISS.add(n),
+            Rel::Edge(n) => rcv_nxt.add(view.rcv_wnd.saturating_sub(1).saturating_sub(u32::from(n))),
             Rel::Raw(n) => SeqNum(n),
         };
         let (una, nxt) = (view.snd_una, view.snd_nxt);
@@ -875,6 +897,7 @@ impl Harness<'_, '_, '_, '_> {
             Rel::Old(n) => una.sub(1 + u32::from(n)),
             Rel::Future(n) => nxt.add(1 + u32::from(n)),
             Rel::FromIsn(n) => self.shadow.iss().add(n),
+            Rel::Edge(n) => nxt.sub(u32::from(n).min(flight)),
             Rel::Raw(n) => SeqNum(n),
         };
         let (ctl, has_ack) = match inject.kind {
@@ -1305,7 +1328,9 @@ impl Harness<'_, '_, '_, '_> {
 /// The RFC 9293 user call a script's call makes.
 fn model_call(call: UserCall) -> Call {
     match call {
-        UserCall::Listen => Call::OpenPassive,
+        UserCall::Listen | UserCall::Serve => Call::OpenPassive,
+        // The listener's close; the oracle plays it apart (`Harness::user`), never as a call.
+        UserCall::StopServing => Call::Close,
         UserCall::Connect => Call::OpenActive,
         UserCall::Send(_) | UserCall::Write(_) => Call::Send,
         UserCall::Receive => Call::Receive,
@@ -1851,5 +1876,85 @@ mod tests {
         steps.push(Step::User(UserCall::Abort));
         let (told, _) = smoltcp_runs(steps);
         assert_eq!(told, None);
+    }
+
+    #[test]
+    fn an_edge_number_is_the_last_octet_of_the_window_the_stack_advertises() {
+        // smoltcp and the reference stack advertise different windows; the same script finds
+        // each one's edge, where `in-window` offsets would wrap at a different place in each.
+        let model = model("rfc9293");
+        let mut steps = passive_open();
+        steps.push(Step::Inject(Inject { kind: Kind::Ack, seq: Rel::Edge(0), ack: Rel::Edge(9), len: 1, window: Window::Open }));
+        let script = Script { steps };
+        let reference = Reference::new(&model, 1);
+        for mut stack in [Box::new(reference) as Box<dyn Stack>, Box::new(Smoltcp::new(1))] {
+            let oracle = Oracle::new(&model, stack.params().clone());
+            let run = oracle.run(stack.as_mut(), &script, true);
+            assert_eq!(run.verdict, None, "{}", stack.params().name);
+            let window = run.trace.iter().rev().find_map(|r| match r {
+                Record::Outbound { segment, .. } if !segment.ctl.contains(Control::SYN) || segment.ack.is_some() => {
+                    Some(u32::from(segment.window))
+                }
+                _ => None,
+            });
+            let inbound: Vec<&Segment> = run
+                .trace
+                .iter()
+                .filter_map(|r| if let Record::Inbound { segment, .. } = r { Some(segment) } else { None })
+                .collect();
+            let last = inbound.last().unwrap();
+            assert_eq!(last.seq, PEER_ISS.add(1).add(window.unwrap() - 1), "{}", stack.params().name);
+            // Nothing is in flight, so the ACK's edge is SND.NXT however far back it is asked.
+            assert_eq!(last.ack, inbound[1].ack, "{}", stack.params().name);
+            // The table took it as in the window, ahead of RCV.NXT.
+            let row = run.trace.iter().rev().find_map(|r| if let Record::Row { transition, .. } = r { Some(transition.row) } else { None });
+            let rule = &model.rows()[row.unwrap()].rule;
+            assert!(rule.guard.to_string().contains("seq-ahead"), "{}: {rule:?}", stack.params().name);
+        }
+    }
+
+    #[test]
+    fn a_listener_that_stays_listens_again_once_its_connection_is_gone() {
+        // The peer resets the connection: a listener that stays has the port again and answers
+        // a new SYN; `Listen`'s listener handed its one connection over and the port is closed.
+        // Then the listener is closed: the connection it accepted goes on, and its end closes
+        // the port. Every stack that can keep a listener does as the table's shadow does.
+        let model = model("rfc9293");
+        let states = |stack: &mut dyn Stack, first: UserCall| {
+            let mut steps = vec![Step::User(first), peer(Kind::Syn, Rel::Exact, 0), peer(Kind::Ack, Rel::Exact, 0)];
+            steps.extend([peer(Kind::Rst, Rel::Exact, 0), peer(Kind::Syn, Rel::Exact, 0)]);
+            steps.extend([Step::User(UserCall::StopServing), peer(Kind::Ack, Rel::Exact, 0), Step::User(UserCall::Abort)]);
+            let oracle = Oracle::new(&model, stack.params().clone());
+            let run = oracle.run(stack, &Script { steps }, true);
+            let states: Vec<Option<State>> =
+                run.trace.iter().filter_map(|r| if let Record::Stack { state, .. } = r { Some(*state) } else { None }).collect();
+            (run.verdict, states)
+        };
+        let reference = Reference::new(&model, 1);
+        for mut stack in [Box::new(reference) as Box<dyn Stack>, Box::new(Smoltcp::new(1))] {
+            let name = stack.params().name.clone();
+            let (verdict, seen) = states(stack.as_mut(), UserCall::Serve);
+            assert_eq!(verdict, None, "{name}");
+            let s = |state| Some(state);
+            let expected = [
+                s(State::Listen),
+                s(State::SynReceived),
+                s(State::Established),
+                s(State::Listen),
+                s(State::SynReceived),
+                s(State::SynReceived),
+                s(State::Established),
+                s(State::Closed),
+            ];
+            assert_eq!(seen, expected, "{name}");
+            // Without a listener that stays, the RST leaves the port closed and the SYN draws a RST.
+            let (verdict, seen) = states(stack.as_mut(), UserCall::Listen);
+            assert_eq!(seen[3..5], [s(State::Closed), s(State::Closed)], "{name}: {verdict:?}");
+        }
+        // A stack that cannot keep a listener ends the run there, without a verdict.
+        let mut plain = crate::conform::Plain(Smoltcp::new(1));
+        let oracle = Oracle::new(&model, plain.params().clone());
+        let run = oracle.run(&mut plain, &Script { steps: vec![Step::User(UserCall::Serve)] }, false);
+        assert_eq!((run.verdict, run.steps), (None, 0));
     }
 }

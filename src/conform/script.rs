@@ -70,6 +70,16 @@ pub enum UserCall {
     /// Not drawn by the fuzzers (see [`Step::Packet`]).
     #[arbitrary(skip)]
     Write(u16),
+    /// OPEN, passive, by a server's listening socket that stays open beside the connection it
+    /// accepts, until [`UserCall::StopServing`]: each time the connection is gone the port
+    /// listens again. A script's `listen`, whose listener most scripts never close. `Listen`
+    /// is the listener that hands its one connection over and is gone. Not drawn by the fuzzers.
+    #[arbitrary(skip)]
+    Serve,
+    /// The listening socket of [`UserCall::Serve`] is closed: the connection it accepted goes
+    /// on, and a port that only listens is closed (CLOSE in LISTEN). Not drawn by the fuzzers.
+    #[arbitrary(skip)]
+    StopServing,
 }
 
 impl UserCall {
@@ -195,6 +205,15 @@ pub enum Rel {
     /// From the initial numbers: SEQ = the peer's ISN + n; ACK = the stack's ISS + n (as
     /// packetdrill writes them).
     FromIsn(u32),
+    /// At the right edge of what the stack accepts, `n` back from it: SEQ = RCV.NXT + RCV.WND -
+    /// 1 - n, the last octet inside the receive window, never below RCV.NXT (RCV.NXT itself
+    /// when the window is closed); ACK = SND.NXT - n, never below SND.UNA. Unlike
+    /// [`Rel::InWindow`], whose offset wraps modulo the window, the edge is found from the
+    /// window the stack advertises at that moment, so a script can aim at it without knowing
+    /// the stack's buffer. Not drawn by the fuzzers (drawing it would change what every
+    /// committed fuzz input decodes to).
+    #[arbitrary(skip)]
+    Edge(u16),
     /// This absolute number.
     Raw(u32),
 }

@@ -162,6 +162,9 @@ pub struct Endpoint<'m> {
     log: Vec<Transition>,
     /// Octets and FINs accepted so far: history for checkers, not state.
     accepted: u64,
+    /// The user's listening socket stays open beside every connection ([`Endpoint::serve`]).
+    /// Not part of the TCB: it outlives each connection, and `delete` does not touch it.
+    serving: bool,
 }
 
 impl Endpoint<'_> {
@@ -177,6 +180,7 @@ impl Endpoint<'_> {
         }
         self.isn.hash(h);
         self.remote_port.hash(h);
+        self.serving.hash(h);
         self.outbox.hash(h);
         self.events.hash(h);
     }
@@ -200,6 +204,7 @@ impl<'m> Endpoint<'m> {
             events: VecDeque::new(),
             log: Vec::new(),
             accepted: 0,
+            serving: false,
         }
     }
 
@@ -287,7 +292,7 @@ impl<'m> Endpoint<'m> {
             foreign_known: self.cfg.foreign_known,
             send_queued: t.queued.contains(&Call::Send) || !t.unsent.is_empty(),
             rcv_buffered: !t.received.is_empty(),
-            listening: t.listener,
+            listening: t.listener || self.serving,
         }
     }
 
@@ -351,6 +356,31 @@ impl<'m> Endpoint<'m> {
         self.tcb.listener
     }
 
+    /// A passive OPEN by a server's listening socket, which stays open beside the connection
+    /// it accepts: whenever the connection is gone (CLOSED), the listener takes the port and
+    /// its passive OPEN goes through the table as if made then, so the port listens again.
+    /// That is what a socket user who never closes the listener sees (most packetdrill scripts);
+    /// the table itself has one TCB, so the listener lives here, beside it. The `listening`
+    /// guard sees it, as it sees [`Endpoint::listen_beside`]'s.
+    pub fn serve(&mut self, now: Instant) {
+        self.serving = true;
+        self.handle_user(now, Call::OpenPassive);
+    }
+
+    /// The listening socket of [`Endpoint::serve`] is closed. The connection it accepted goes
+    /// on; if there is none (LISTEN), the port is closed: CLOSE through the table.
+    pub fn stop_serving(&mut self, now: Instant) {
+        self.serving = false;
+        if self.state == State::Listen {
+            self.handle_user(now, Call::Close);
+        }
+    }
+
+    /// Whether a listening socket stays open beside the connection ([`Endpoint::serve`]).
+    pub fn serving(&self) -> bool {
+        self.serving
+    }
+
     /// SEND with data.
     pub fn send(&mut self, now: Instant, data: &[u8]) {
         self.pending_send.extend_from_slice(data);
@@ -411,7 +441,7 @@ impl<'m> Endpoint<'m> {
         // cannot see it could miss, and then the timeout is dropped rather than invented.
         let Some((index, row)) = model.fire(self.state, input, &valuation) else { return };
         let from = self.state;
-        let listener = self.tcb.listener;
+        let listener = self.tcb.listener || self.serving;
         for &action in &row.rule.actions {
             self.act(now, action, seg);
         }
@@ -430,8 +460,9 @@ impl<'m> Endpoint<'m> {
             }
         }
         // The listener beside a connection that is now gone takes the port: its passive OPEN
-        // goes through the table as if made now.
-        if listener && self.state == State::Closed {
+        // goes through the table as if made now. Only when a connection went: an input to a
+        // closed port (or a table whose passive OPEN stays CLOSED) does not open it again.
+        if listener && self.state == State::Closed && from != State::Closed {
             self.handle_user(now, Call::OpenPassive);
         }
     }
@@ -892,6 +923,7 @@ pub mod pack {
                 events,
                 log: _,
                 accepted: _,
+                serving,
             } = self;
             let Tcb {
                 iss,
@@ -926,7 +958,8 @@ pub mod pack {
                     | u8::from(*fin_pending) << 2
                     | u8::from(fin_seq.is_some()) << 3
                     | u8::from(clock) << 4
-                    | u8::from(*listener) << 5,
+                    | u8::from(*listener) << 5
+                    | u8::from(*serving) << 6,
             );
             let from_iss = |s: SeqNum| u64::from(s.0.wrapping_sub(iss.0));
             for v in [
@@ -989,6 +1022,7 @@ pub mod pack {
                 events,
                 log,
                 accepted,
+                serving,
             } = from;
             let Tcb {
                 iss,
@@ -1036,6 +1070,7 @@ pub mod pack {
             copy(&mut self.events, events);
             self.log.clone_from(log);
             self.accepted = *accepted;
+            self.serving = *serving;
         }
 
         /// Restores what [`Endpoint::pack`] wrote (for an endpoint of the same model and
@@ -1056,6 +1091,7 @@ pub mod pack {
             let t = &mut self.tcb;
             (t.passive, t.syn_sent, t.fin_pending) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
             t.listener = bits & 32 != 0;
+            self.serving = bits & 64 != 0;
             (t.iss, t.irs, t.snd_una, t.snd_nxt, t.rcv_nxt) = (
                 SeqNum(iss),
                 SeqNum(irs),

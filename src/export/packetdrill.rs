@@ -172,6 +172,10 @@ struct Sockets {
     open: bool,
     /// The socket is listening (LISTEN was the open).
     listening: bool,
+    /// The listener stays open beside the connection it accepts (SERVE was the open); a
+    /// LISTEN's listener is closed once it has handed its connection over, as the harness's
+    /// stacks close theirs.
+    serving: bool,
     /// The descriptor of the connection: the accepted one, or the socket itself after CONNECT.
     connection: Option<u32>,
     accepted: u32,
@@ -196,14 +200,23 @@ impl Sockets {
         let at = w.last.unwrap_or(Instant::ZERO);
         w.line(at, &format!("accept({SOCKET_FD}, ..., ...) = {}", self.accepted));
         w.line(at, &format!("fcntl({}, F_SETFL, O_RDWR|O_NONBLOCK) = 0", self.accepted));
+        if !self.serving {
+            w.line(at, &format!("close({SOCKET_FD}) = 0"));
+            (self.open, self.listening) = (false, false);
+        }
     }
 
     fn call(&mut self, w: &mut Writer, at: Instant, call: UserCall, read: Read) {
         match call {
-            UserCall::Listen if !self.open => {
+            UserCall::Listen | UserCall::Serve if !self.open => {
                 self.setup(w, at);
                 w.line(at, &format!("listen({SOCKET_FD}, 1) = 0"));
                 self.listening = true;
+                self.serving = call == UserCall::Serve;
+            }
+            UserCall::StopServing if self.open && self.serving => {
+                w.line(at, &format!("close({SOCKET_FD}) = 0"));
+                (self.open, self.listening, self.serving) = (false, false, false);
             }
             UserCall::Connect if !self.open => {
                 self.setup(w, at);
@@ -211,8 +224,13 @@ impl Sockets {
                 w.line(at, &format!("connect({SOCKET_FD}, ..., ...) = -1 EINPROGRESS (Operation now in progress)"));
                 self.connection = Some(SOCKET_FD);
             }
-            UserCall::Listen | UserCall::Connect => {
+            UserCall::Listen | UserCall::Serve | UserCall::Connect => {
                 w.comment(&format!("user: {call:?} again, on an open socket: no socket call says that"));
+            }
+            UserCall::StopServing => w.comment("user: closes a listener that is not open: no socket call says that"),
+            // A listener that stays closes with its own `close`, which is StopServing.
+            UserCall::Close | UserCall::Abort if self.connection.is_none() && self.serving => {
+                w.comment(&format!("user: {call:?} of the listener's port while it listens on: no socket call says that"));
             }
             UserCall::Send(_) | UserCall::Write(_) => {
                 let n = call.send_len().unwrap_or(0);
@@ -395,6 +413,7 @@ mod tests {
                 "+0 < . 1:1(0) ack 1 win 8192",
                 "+0 accept(3, ..., ...) = 4",
                 "+0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0",
+                "+0 close(3) = 0",
                 "+0 < P. 1:11(10) ack 1 win 8192",
                 "+0 > . 1:1(0) ack 11",
                 "+0 read(4, ..., 1000) = 10",

@@ -14,7 +14,7 @@ use super::ast::TcpOption;
 use super::plan::{Expect, Outbound, Plan, Skip};
 use super::vocab;
 use crate::conform::oracle::PEER_ISS;
-use crate::conform::{Clock, Record, Run, Verdict};
+use crate::conform::{Clock, Record, Run, Step, UserCall, Verdict};
 use crate::model::{Span, State};
 use crate::time::Instant;
 use crate::wire::{Segment, SeqNum, TcpOpt};
@@ -115,10 +115,13 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
     let unreached = |step: usize| -> Option<Outcome> {
         (step >= reached).then(|| {
             let span = plan.step_spans.get(reached).copied().unwrap_or_default();
-            Outcome::Skipped(Skip {
-                what: "a call the stack's user cannot make in that state (the run ended there)".into(),
-                span,
-            })
+            let what = match plan.script.steps.get(reached) {
+                Some(Step::User(UserCall::Serve | UserCall::StopServing)) => {
+                    "a listener that stays open beside its connection, which this stack cannot keep (the run ended there)"
+                }
+                _ => "a call the stack's user cannot make in that state (the run ended there)",
+            };
+            Outcome::Skipped(Skip { what: what.into(), span })
         })
     };
     let mut next_packet = 0;
@@ -152,7 +155,7 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
                     return fail(format!("read returns {octets}"), format!("read returned {read} octets"));
                 }
             }
-            Expect::State { step, states } => {
+            Expect::State { step, states, connection } => {
                 let (state, known) = match step {
                     Some(s) => {
                         if let Some(skip) = unreached(*s) {
@@ -162,6 +165,9 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
                     }
                     None => (Some(State::Closed), true),
                 };
+                // The connection's socket never listens: where the listener has the port, the
+                // connection is gone.
+                let state = state.map(|s| if *connection && s == State::Listen { State::Closed } else { s });
                 let names = states.iter().map(|s| vocab::tcpi_name(*s)).collect::<Vec<_>>().join(" or ");
                 match state {
                     Some(state) if states.contains(&state) => {}

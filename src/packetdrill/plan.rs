@@ -43,8 +43,11 @@ pub enum Expect {
     Packet(Outbound),
     /// The RECEIVE of this step returns this many octets (0 for end-of-file or `EAGAIN`).
     Read { step: usize, octets: usize },
-    /// After this step (`None`: before any), the stack is in one of these states.
-    State { step: Option<usize>, states: Vec<State> },
+    /// After this step (`None`: before any), the stack is in one of these states. With
+    /// `connection`, the assertion asks the accepted connection's socket, which never
+    /// listens: a stack that listens there (its listener has the port, the connection is
+    /// gone) reads `TCP_CLOSE` to it.
+    State { step: Option<usize>, states: Vec<State>, connection: bool },
 }
 
 /// An outbound packet as the script expects it.
@@ -126,6 +129,8 @@ struct Planner {
     last: u64,
     now: u64,
     ignore_shell: bool,
+    /// The descriptor of the last system call: the socket a `%{ ... }%` block reads.
+    last_fd: Option<i64>,
     /// The `>` lines so far, and the TS vals they expect with the line's number among them.
     outbound_packets: u16,
     ts_vals: Vec<(u32, u16)>,
@@ -143,6 +148,7 @@ pub fn plan(script: &PdScript, ignore_shell: bool) -> Result<Plan, Skip> {
         last: 0,
         now: 0,
         ignore_shell,
+        last_fd: None,
         outbound_packets: 0,
         ts_vals: Vec::new(),
     };
@@ -212,7 +218,8 @@ impl Planner {
                 self.wait_until(start, span);
                 let states = names.iter().filter_map(|n| vocab::tcpi_state(n)).collect();
                 let step = self.last_step();
-                self.expect(span, Expect::State { step, states });
+                let connection = self.is_connection(self.last_fd);
+                self.expect(span, Expect::State { step, states, connection });
                 Ok(())
             }
             Action::Shell(_) if self.ignore_shell => Ok(()),
@@ -330,6 +337,9 @@ impl Planner {
         let arg = |i: usize| call.args.get(i).map(|(e, _)| e);
         let fd = arg(0).and_then(Expr::int);
         let result = call.result.int();
+        if name != "socket" {
+            self.last_fd = fd.or(self.last_fd);
+        }
         let failing = |what: &str| -> Result<(), Skip> {
             match (result, &call.errno) {
                 (Some(r), _) if r < 0 => skip(
@@ -366,7 +376,9 @@ impl Planner {
                 failing("`listen`")?;
                 self.own(fd, call.name_span)?;
                 self.sockets.listening = true;
-                self.step(Step::User(UserCall::Listen), span);
+                // The listener stays open beside the connection it accepts until the script
+                // closes it (most never do), as a socket's does.
+                self.step(Step::User(UserCall::Serve), span);
                 Ok(())
             }
             "accept" | "accept4" => {
@@ -424,7 +436,8 @@ impl Planner {
                 match (option, state) {
                     ("TCP_INFO", Some(state)) => {
                         let step = self.last_step();
-                        self.expect(span, Expect::State { step, states: vec![state] });
+                        let connection = self.is_connection(fd);
+                        self.expect(span, Expect::State { step, states: vec![state], connection });
                         Ok(())
                     }
                     _ => skip(
@@ -493,6 +506,14 @@ impl Planner {
         }
     }
 
+    /// Whether `fd` is a connection's descriptor rather than the listener's: a connection was
+    /// accepted or connected, and `fd` is not the listening socket.
+    fn is_connection(&self, fd: Option<i64>) -> bool {
+        let s = &self.sockets;
+        let listener = s.socket.filter(|_| s.listening);
+        s.connected_once && fd.is_some() && fd != listener
+    }
+
     /// `fd` is the script's socket.
     fn own(&self, fd: Option<i64>, span: Span) -> Result<(), Skip> {
         if fd.is_some() && fd == self.sockets.socket {
@@ -526,9 +547,14 @@ impl Planner {
         }
         if fd.is_some() && fd == s.socket {
             s.socket = None;
+            let listening = std::mem::take(&mut s.listening);
+            let connected_once = s.connected_once;
             // A listener's close does not touch the connection it handed out; without one it
-            // ends the passive OPEN.
-            if !s.connected_once {
+            // ends the passive OPEN, whatever state that has reached.
+            if listening {
+                self.step(Step::User(UserCall::StopServing), span);
+            }
+            if !connected_once {
                 self.step(call, span);
             }
             return Ok(());
@@ -567,7 +593,7 @@ mod tests {
     fn a_passive_open_becomes_steps_and_expectations() {
         let p = plan_of(PASSIVE).unwrap();
         let steps = &p.script.steps;
-        assert_eq!(steps[0], Step::User(UserCall::Listen));
+        assert_eq!(steps[0], Step::User(UserCall::Serve));
         let Step::Packet(syn) = steps[1] else { panic!("{steps:?}") };
         assert_eq!((syn.flags, syn.seq, syn.window, syn.mss), (0x02, Rel::FromIsn(0), 32792, Some(1000)));
         assert_eq!(steps[2], Step::Wait(Wait::Us(100_000)));
@@ -581,7 +607,7 @@ mod tests {
         );
         assert!(matches!(kinds[1], Expect::Packet(o) if o.len == 1000 && o.due == Some((100_000, 100_000))));
         assert_eq!(kinds[2], &Expect::Read { step: 6, octets: 0 });
-        assert_eq!(kinds[3], &Expect::State { step: Some(7), states: vec![State::FinWait1] });
+        assert_eq!(kinds[3], &Expect::State { step: Some(7), states: vec![State::FinWait1], connection: true });
     }
 
     #[test]
@@ -617,7 +643,7 @@ mod tests {
             +0 close(3) = 0\n";
         let steps = plan_of(text).unwrap().script.steps;
         let calls: Vec<_> = steps.iter().filter_map(|s| if let Step::User(c) = s { Some(*c) } else { None }).collect();
-        assert_eq!(calls, [UserCall::Abort, UserCall::Listen, UserCall::Close], "{steps:?}");
+        assert_eq!(calls, [UserCall::Abort, UserCall::Serve, UserCall::StopServing, UserCall::Close], "{steps:?}");
     }
 
     #[test]
@@ -631,6 +657,9 @@ mod tests {
             [Step::User(UserCall::Connect), Step::Wait(Wait::Us(1_000_000)), Step::User(UserCall::Abort)]
         );
         let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 listen(3, 1) = 0\n+0 close(3) = 0\n";
-        assert_eq!(plan_of(text).unwrap().script.steps, [Step::User(UserCall::Listen), Step::User(UserCall::Close)]);
+        assert_eq!(
+            plan_of(text).unwrap().script.steps,
+            [Step::User(UserCall::Serve), Step::User(UserCall::StopServing), Step::User(UserCall::Close)]
+        );
     }
 }

@@ -10,7 +10,9 @@
 //! The harness plays the socket's user as a BSD-socket user does, as the smoltcp adapter does:
 //! - OPEN-PASSIVE is `listen` (backlog 1); the connection is `accept`ed as soon as the kernel
 //!   has it, and the listening socket is then closed, so that there is one connection, as the
-//!   table has one TCB. OPEN-ACTIVE is a non-blocking `connect` from the run's port.
+//!   table has one TCB. A listener that stays ([`Stack::serve`]) is not closed: once the
+//!   connection is gone it has the port, and the next connection it completes is accepted.
+//!   OPEN-ACTIVE is a non-blocking `connect` from the run's port.
 //! - SEND is a non-blocking `send(MSG_NOSIGNAL)`. What the kernel cannot take yet (the
 //!   connection is still opening: Linux takes text only in ESTABLISHED and CLOSE-WAIT, where
 //!   RFC 9293 3.10.2 *queues* it in SYN-SENT and SYN-RECEIVED; or a passive connection not yet
@@ -184,6 +186,10 @@ pub struct Linux {
     origin: std::time::Instant,
     listener: Option<OwnedFd>,
     conn: Option<OwnedFd>,
+    /// The listener stays open beside the connection it accepted ([`Stack::serve`]), as a
+    /// server's does: it is not closed on `accept`, and a connection that comes to it after
+    /// the last one is gone is accepted in its place.
+    serving: bool,
     /// SENT text the kernel has not taken yet, and a CLOSE behind it.
     unsent: Vec<u8>,
     close_pending: bool,
@@ -274,6 +280,7 @@ impl Linux {
             port: CALIBRATION_PORT,
             origin: wall(),
             listener: None,
+            serving: false,
             conn: None,
             unsent: Vec::new(),
             close_pending: false,
@@ -434,7 +441,9 @@ impl Linux {
     fn close(&mut self) {
         let state = self.state();
         if self.conn.is_none() {
-            self.listener = None; // LISTEN: delete the TCB
+            if !self.serving {
+                self.listener = None; // LISTEN: delete the TCB
+            }
             return;
         }
         if state == Some(State::SynSent) {
@@ -470,26 +479,45 @@ impl Linux {
         text
     }
 
-    /// Closes every socket of the run with `SO_LINGER` 0: ABORT, and the end of a run.
-    fn drop_sockets(&mut self) {
-        for fd in [self.conn.take(), self.listener.take()].into_iter().flatten() {
+    /// ABORT: the connection is closed with `SO_LINGER` 0, and so is the listener unless it
+    /// stays beside the connection ([`Stack::serve`]).
+    fn abort(&mut self) {
+        let listener = if self.serving { None } else { self.listener.take() };
+        for fd in [self.conn.take(), listener].into_iter().flatten() {
             let _ = setsockopt(&fd, sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 });
         }
         self.unsent.clear();
         self.close_pending = false;
     }
 
+    /// Closes every socket of the run with `SO_LINGER` 0: the end of a run.
+    fn drop_sockets(&mut self) {
+        self.serving = false;
+        self.abort();
+    }
+
     /// After every input: take a passive connection the kernel has completed, then hand the
     /// kernel queued text and a CLOSE behind it.
     fn after_input(&mut self) {
         self.fresh = true;
+        // A listener that stays: once the run's 4-tuple has no connection (the lookup finds the
+        // listener), the descriptor of the last one names a socket that is gone; the next
+        // connection the listener completes is accepted in its place.
+        if self.serving && self.conn.is_some() && self.state() == Some(State::Listen) {
+            self.conn = None;
+            self.unsent.clear();
+            self.close_pending = false;
+        }
         if self.conn.is_none() {
             if let Some(listener) = &self.listener {
                 if let Ok(child) = accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC) {
                     let _ = setsockopt(&child, sockopt::TcpNoDelay, &true);
                     self.conn = Some(child);
-                    // One connection, one TCB: nobody listens any more.
-                    self.listener = None;
+                    // One connection, one TCB: nobody listens any more, unless the listener
+                    // stays.
+                    if !self.serving {
+                        self.listener = None;
+                    }
                 }
             }
         }
@@ -587,7 +615,7 @@ impl Stack for Linux {
             Call::Send => self.send_text(data),
             Call::Receive => read = self.receive(),
             Call::Close => self.close(),
-            Call::Abort => self.drop_sockets(),
+            Call::Abort => self.abort(),
         }
         self.after_input();
         read
@@ -698,6 +726,26 @@ impl Stack for Linux {
 
     fn state(&self) -> Option<State> {
         Some(self.run_socket()?.map_or(State::Closed, |e| state_of(e.st).unwrap_or(State::Closed)))
+    }
+
+    fn serve(&mut self, now: Instant, open: bool) -> bool {
+        self.told.set(None);
+        self.catch_up(now);
+        if open {
+            // Refused beside a connection of the socket's own making (a `connect`): that
+            // would be a second socket on the port, which the harness does not drive.
+            self.open_passive(now);
+            if self.listener.is_none() {
+                return false;
+            }
+            self.serving = true;
+        } else {
+            self.serving = false;
+            // The listener's own `close`; a connection it accepted goes on.
+            self.listener = None;
+        }
+        self.after_input();
+        true
     }
 }
 
