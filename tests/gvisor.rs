@@ -177,3 +177,19 @@ fn the_fuzz_loop_runs_gvisor_without_harness_faults() {
         assert!(!fault || gvisors_own, "{name}: {} {}: {}", f.verdict.check, f.verdict.row, f.verdict.actual);
     }
 }
+
+/// A listener that stays (most packetdrill scripts never close theirs): the protocol has no
+/// call for it, so the adapter opens the child's listener again once its connection is gone.
+#[test]
+fn a_script_whose_listener_stays_passes() {
+    let Some(path) = harness() else { return };
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
+        .args(["run", "--stack", "gvisor", "tests/packetdrill/pass/listener-stays.pkt"])
+        .env("TCPCHECK_GVISOR", path)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}

@@ -62,6 +62,10 @@ pub struct Exec {
     hello: Hello,
     timeout: WallDuration,
     io: RefCell<Io>,
+    /// A listener stays beside the connection ([`Stack::serve`]). The protocol has no call
+    /// for it and a child's stack holds one TCB, as smoltcp's socket does, so the adapter makes
+    /// the passive OPEN again whenever the child reports the connection gone (CLOSED).
+    serving: bool,
 }
 
 /// The child and what it last reported: behind a `RefCell` because the oracle's questions
@@ -108,7 +112,7 @@ impl Exec {
             .ok_or_else(|| StartError(format!("`{command}` is not a command line (an unclosed quote?)")))?;
         let mut io = Io::new();
         let hello = io.start(&words).map_err(|e| StartError(format!("`{command}`: {e}")))?;
-        Ok(Exec { command: words, seed, hello, timeout: ANSWER_TIMEOUT, io: RefCell::new(io) })
+        Ok(Exec { command: words, seed, hello, timeout: ANSWER_TIMEOUT, io: RefCell::new(io), serving: false })
     }
 
     /// Changes how long a request may go unanswered before the child counts as hung.
@@ -120,6 +124,16 @@ impl Exec {
     /// The child's process id, while one runs.
     pub fn pid(&self) -> Option<u32> {
         self.io.borrow().child.as_ref().map(|c| c.process.id())
+    }
+
+    /// The passive OPEN of a listener that stays, again, once the child reports its connection
+    /// gone ([`Exec::serving`]).
+    fn relisten(&mut self) {
+        let io = self.io.get_mut();
+        if self.serving && io.fault.is_none() && io.awaited.is_empty() && io.state == Some(State::Closed) {
+            let now = io.now;
+            self.request(Request::Call { now, call: Call::OpenPassive, text: &[] });
+        }
     }
 
     fn request(&mut self, request: Request<'_>) {
@@ -544,6 +558,7 @@ impl Stack for Exec {
     }
 
     fn reset(&mut self) {
+        self.serving = false;
         let io = self.io.get_mut();
         let restart = io.child.is_none() || self.hello.reset == Reset::Restart;
         io.fault = None;
@@ -564,11 +579,14 @@ impl Stack for Exec {
 
     fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
         self.request(Request::Call { now, call, text: data });
-        std::mem::take(&mut self.io.get_mut().text)
+        let text = std::mem::take(&mut self.io.get_mut().text);
+        self.relisten();
+        text
     }
 
     fn inject(&mut self, now: Instant, packet: &[u8]) {
         self.request(Request::Packet { now, packet });
+        self.relisten();
     }
 
     /// On a virtual clock, an advance to the time the last one reached, with nothing in
@@ -583,6 +601,7 @@ impl Stack for Exec {
         self.request(Request::Advance { to });
         let io = self.io.get_mut();
         io.advanced = (io.fault.is_none()).then_some(to);
+        self.relisten();
     }
 
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
@@ -621,6 +640,16 @@ impl Stack for Exec {
 
     fn fault(&self) -> Option<Fault> {
         self.io.borrow().fault.clone()
+    }
+
+    fn serve(&mut self, now: Instant, open: bool) -> bool {
+        self.serving = open;
+        if open {
+            self.call(now, Call::OpenPassive, &[]);
+        } else if self.state() == Some(State::Listen) {
+            self.call(now, Call::Close, &[]);
+        }
+        true
     }
 }
 
