@@ -333,3 +333,25 @@ fn a_listener_that_stays_has_the_port_once_its_connection_is_gone() {
     let judged = tcpcheck::packetdrill::judge(&plan, &run, stack.params().clock, Default::default());
     assert_eq!((judged.script, judged.oracle), (tcpcheck::packetdrill::Outcome::Pass, None));
 }
+
+#[test]
+fn a_scripts_sysctls_are_taken_in_the_namespace_and_put_back_after_it() {
+    let _serial = serial();
+    if linux("a_scripts_sysctls_are_taken_in_the_namespace_and_put_back_after_it").is_none() {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/packetdrill/linux/defaults-without-timestamps.pkt");
+    let text = std::fs::read_to_string(script).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The same script without its shell commands, run after it: timestamps are offered again.
+    let plain = dir.path().join("plain.pkt");
+    std::fs::write(&plain, text.replace("`../common/defaults.sh\nsysctl -q net.ipv4.tcp_timestamps=0`", "")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpcheck"))
+        .args(["run", "--stack", "linux", script, plain.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PASS  ") && stdout.contains("defaults-without-timestamps.pkt\n"), "{stdout}");
+    let second = &stdout[stdout.find("plain.pkt").unwrap()..];
+    assert!(second.starts_with("plain.pkt\n      script: expected") && second.contains("TS val"), "{stdout}");
+}

@@ -45,8 +45,9 @@ pub struct Args {
     /// [default: the script's --tolerance_usecs, else packetdrill's 4000]
     #[arg(long, value_name = "USECS")]
     tolerance_usecs: Option<u64>,
-    /// Play packetdrill scripts without their shell commands (mostly `sysctl` settings for the
-    /// Linux they were written against) instead of skipping them
+    /// Play packetdrill scripts without the shell commands the harness cannot carry out
+    /// instead of skipping them: commands other than sysctl settings, and settings the stack
+    /// cannot take (Linux takes every `net.*` sysctl its namespace has; the other stacks none)
     #[arg(long)]
     ignore_shell: bool,
     /// Print one JSON document instead of lines
@@ -164,6 +165,8 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, args: &Args, sv
     };
     let source = Source::new(name.as_str(), text.as_str());
     if file.extension().is_some_and(|e| e == "json") {
+        // The last packetdrill script's settings are put back: a tcpcheck script sets none.
+        let _ = stack.sysctls(&[]);
         return match native(&source) {
             Ok(script) => {
                 let run = oracle.run(stack, &script, false);
@@ -187,6 +190,16 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, args: &Args, sv
         Ok(plan) => plan,
         Err(skip) => return Result_::Skipped { construct: skip.what, at: at(skip.span) },
     };
+    // The sysctls the script sets, as the stack's own parameters where it has them.
+    if let Err(why) = stack.sysctls(&plan.settings) {
+        let _ = stack.sysctls(&[]);
+        if !args.ignore_shell {
+            return Result_::Skipped {
+                construct: format!("{why} (run --ignore-shell plays the script without them)"),
+                at: at(plan.settings_at),
+            };
+        }
+    }
     let tolerance = Tolerance {
         usecs: args
             .tolerance_usecs

@@ -85,6 +85,18 @@ impl Params {
     }
 }
 
+/// One sysctl, in dotted form: `net.ipv4.tcp_rmem` = `4096 540000 15728640`
+/// ([`Stack::sysctls`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sysctl {
+    pub name: String,
+    pub value: String,
+    /// A stack that lacks it runs the script anyway: a setting of packetdrill's defaults, which
+    /// its `defaults.sh` makes without checking (`tcp_fack` went in Linux 4.18). A script's own
+    /// settings must take.
+    pub optional: bool,
+}
+
 /// A stack that broke down rather than answered: a child process that crashed, hung or broke
 /// the stack protocol ([`crate::adapter::Exec`]). The oracle makes it the run's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,6 +186,18 @@ pub trait Stack {
     /// was, and the oracle ends the run there, without a verdict, as for [`Stack::can_call`].
     fn serve(&mut self, _now: Instant, _open: bool) -> bool {
         false
+    }
+
+    /// Sysctl settings for the runs from now on, in place of the last ones given: what a
+    /// packetdrill script's shell commands set for the Linux it was written for. A stack takes
+    /// each as its own parameter where it has one (Linux: the same sysctl inside its private
+    /// namespace) and puts back what the last ones changed; `Err` says which it cannot take.
+    /// The default takes none.
+    fn sysctls(&mut self, settings: &[Sysctl]) -> Result<(), String> {
+        match settings.first() {
+            None => Ok(()),
+            Some(s) => Err(format!("sysctl settings (`{}` first): {} takes none", s.name, self.params().name)),
+        }
     }
 
     /// The shipped table the stack claims to follow when it is not told otherwise: RFC 9293

@@ -1884,7 +1884,13 @@ mod tests {
         // each one's edge, where `in-window` offsets would wrap at a different place in each.
         let model = model("rfc9293");
         let mut steps = passive_open();
-        steps.push(Step::Inject(Inject { kind: Kind::Ack, seq: Rel::Edge(0), ack: Rel::Edge(9), len: 1, window: Window::Open }));
+        steps.push(Step::Inject(Inject {
+            kind: Kind::Ack,
+            seq: Rel::Edge(0),
+            ack: Rel::Edge(9),
+            len: 1,
+            window: Window::Open,
+        }));
         let script = Script { steps };
         let reference = Reference::new(&model, 1);
         for mut stack in [Box::new(reference) as Box<dyn Stack>, Box::new(Smoltcp::new(1))] {
@@ -1907,7 +1913,13 @@ mod tests {
             // Nothing is in flight, so the ACK's edge is SND.NXT however far back it is asked.
             assert_eq!(last.ack, inbound[1].ack, "{}", stack.params().name);
             // The table took it as in the window, ahead of RCV.NXT.
-            let row = run.trace.iter().rev().find_map(|r| if let Record::Row { transition, .. } = r { Some(transition.row) } else { None });
+            let row = run.trace.iter().rev().find_map(|r| {
+                if let Record::Row { transition, .. } = r {
+                    Some(transition.row)
+                } else {
+                    None
+                }
+            });
             let rule = &model.rows()[row.unwrap()].rule;
             assert!(rule.guard.to_string().contains("seq-ahead"), "{}: {rule:?}", stack.params().name);
         }
@@ -1923,11 +1935,18 @@ mod tests {
         let states = |stack: &mut dyn Stack, first: UserCall| {
             let mut steps = vec![Step::User(first), peer(Kind::Syn, Rel::Exact, 0), peer(Kind::Ack, Rel::Exact, 0)];
             steps.extend([peer(Kind::Rst, Rel::Exact, 0), peer(Kind::Syn, Rel::Exact, 0)]);
-            steps.extend([Step::User(UserCall::StopServing), peer(Kind::Ack, Rel::Exact, 0), Step::User(UserCall::Abort)]);
+            steps.extend([
+                Step::User(UserCall::StopServing),
+                peer(Kind::Ack, Rel::Exact, 0),
+                Step::User(UserCall::Abort),
+            ]);
             let oracle = Oracle::new(&model, stack.params().clone());
             let run = oracle.run(stack, &Script { steps }, true);
-            let states: Vec<Option<State>> =
-                run.trace.iter().filter_map(|r| if let Record::Stack { state, .. } = r { Some(*state) } else { None }).collect();
+            let states: Vec<Option<State>> = run
+                .trace
+                .iter()
+                .filter_map(|r| if let Record::Stack { state, .. } = r { Some(*state) } else { None })
+                .collect();
             (run.verdict, states)
         };
         let reference = Reference::new(&model, 1);

@@ -230,7 +230,9 @@ impl Sockets {
             UserCall::StopServing => w.comment("user: closes a listener that is not open: no socket call says that"),
             // A listener that stays closes with its own `close`, which is StopServing.
             UserCall::Close | UserCall::Abort if self.connection.is_none() && self.serving => {
-                w.comment(&format!("user: {call:?} of the listener's port while it listens on: no socket call says that"));
+                w.comment(&format!(
+                    "user: {call:?} of the listener's port while it listens on: no socket call says that"
+                ));
             }
             UserCall::Send(_) | UserCall::Write(_) => {
                 let n = call.send_len().unwrap_or(0);

@@ -11,6 +11,7 @@ pub mod judge;
 pub mod lex;
 pub mod parse;
 pub mod plan;
+pub mod shell;
 pub mod vocab;
 
 pub use ast::PdScript;

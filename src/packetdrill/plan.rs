@@ -18,7 +18,7 @@ use super::ast::{Action, Direction, Event, Expr, Packet as PdPacket, PdScript, S
 use super::vocab;
 use crate::conform::oracle::MAX_STEPS;
 use crate::conform::script::{Packet, PEER_WINDOW};
-use crate::conform::{Ecr, PeerOptions, Rel, Script, Step, UserCall, Wait};
+use crate::conform::{Ecr, PeerOptions, Rel, Script, Step, Sysctl, UserCall, Wait};
 use crate::model::{Span, State};
 
 /// A script the harness can run, with its expectations.
@@ -28,6 +28,10 @@ pub struct Plan {
     /// The event each step comes from.
     pub step_spans: Vec<Span>,
     pub expectations: Vec<Expectation>,
+    /// The sysctls the script's shell commands set ([`super::shell`]), for the stack to take
+    /// before the run, and where the first of them is set.
+    pub settings: Vec<Sysctl>,
+    pub settings_at: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -222,8 +226,26 @@ impl Planner {
                 self.expect(span, Expect::State { step, states, connection });
                 Ok(())
             }
-            Action::Shell(_) if self.ignore_shell => Ok(()),
-            Action::Shell(_) => skip("a shell command (`...`; run --ignore-shell plays the script without it)", span),
+            Action::Shell(command) => match super::shell::interpret(command) {
+                Ok(settings) if settings.is_empty() => Ok(()),
+                // A stack takes its settings before a run, not within one.
+                Ok(_) if !self.plan.script.steps.is_empty() && self.ignore_shell => Ok(()),
+                Ok(_) if !self.plan.script.steps.is_empty() => skip(
+                    "a sysctl setting after the script has begun (run --ignore-shell plays the script without it)",
+                    span,
+                ),
+                Ok(settings) => {
+                    if self.plan.settings.is_empty() {
+                        self.plan.settings_at = span;
+                    }
+                    self.plan.settings.extend(settings);
+                    Ok(())
+                }
+                Err(_) if self.ignore_shell => Ok(()),
+                Err(statement) => {
+                    skip(format!("shell command `{statement}` (run --ignore-shell plays the script without it)"), span)
+                }
+            },
             Action::Unsupported(u) => skip(u.what.clone(), u.span),
         }
     }
@@ -661,5 +683,24 @@ mod tests {
             plan_of(text).unwrap().script.steps,
             [Step::User(UserCall::Serve), Step::User(UserCall::StopServing), Step::User(UserCall::Close)]
         );
+    }
+
+    #[test]
+    fn sysctl_settings_are_collected_before_the_run_and_other_commands_named() {
+        let text = "0 `../common/defaults.sh\nsysctl -q net.ipv4.tcp_timestamps=0`\n\
+            +0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 listen(3, 1) = 0\n";
+        let p = plan_of(text).unwrap();
+        assert_eq!(
+            p.settings.last().map(|s| (s.name.as_str(), s.value.as_str())),
+            Some(("net.ipv4.tcp_timestamps", "0"))
+        );
+        assert_eq!(p.settings_at.offset, 0);
+        let late =
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 listen(3, 1) = 0\n+0 `sysctl -q net.ipv4.tcp_ecn=1`\n";
+        assert!(plan_of(late).unwrap_err().what.contains("after the script has begun"));
+        let other = plan_of("0 `ethtool -K tun0 gso off`\n").unwrap_err();
+        assert!(other.what.contains("shell command `ethtool -K tun0 gso off`"), "{other:?}");
+        let parsed = parse(&Source::new("t.pkt", "0 `ethtool -K tun0 gso off`\n")).unwrap();
+        assert_eq!(plan(&parsed, true).unwrap().settings, []);
     }
 }

@@ -79,7 +79,7 @@ use self::diag::{Diag, Entry};
 use self::netns::Netns;
 use self::tun::Tun;
 use super::reference::{PEER_ADDR, STACK_ADDR};
-use crate::conform::{Clock, Params, Stack};
+use crate::conform::{Clock, Params, Stack, Sysctl};
 use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
 use crate::wire::{Control, Segment};
@@ -203,6 +203,9 @@ pub struct Linux {
     told: Cell<Option<(Instant, TimerKey)>>,
     /// Asks the namespace's kernel about the run's socket.
     diag: Diag,
+    /// The sysctls a script set ([`Stack::sysctls`]), each with the value it replaced, to put
+    /// back before the next script's.
+    applied: Vec<(String, String)>,
     // Dropped in this order, after [`Drop::drop`] has closed the sockets: the device, then the
     // namespace.
     tun: Tun,
@@ -281,6 +284,7 @@ impl Linux {
             origin: wall(),
             listener: None,
             serving: false,
+            applied: Vec::new(),
             conn: None,
             unsent: Vec::new(),
             close_pending: false,
@@ -726,6 +730,50 @@ impl Stack for Linux {
 
     fn state(&self) -> Option<State> {
         Some(self.run_socket()?.map_or(State::Closed, |e| state_of(e.st).unwrap_or(State::Closed)))
+    }
+
+    /// Writes each setting under `/proc/sys/net/` inside the namespace, where only the
+    /// namespace's own sysctls are (the host's are never touched), after putting back what the
+    /// last script's changed. A setting the namespace lacks or refuses is an error unless it is
+    /// optional; on an error nothing of these settings stays.
+    fn sysctls(&mut self, settings: &[Sysctl]) -> Result<(), String> {
+        let restore = std::mem::take(&mut self.applied);
+        if restore.is_empty() && settings.is_empty() {
+            return Ok(());
+        }
+        for s in settings {
+            let plain = s.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+            if !s.name.starts_with("net.") || !plain || s.name.contains("..") {
+                return Err(format!(
+                    "sysctl `{}` (the linux stack takes only the `net.*` sysctls of its namespace)",
+                    s.name
+                ));
+            }
+        }
+        let path = |name: &str| format!("/proc/sys/{}", name.replace('.', "/"));
+        let result = self.netns.run(|| {
+            for (name, old) in restore.iter().rev() {
+                let _ = std::fs::write(path(name), old);
+            }
+            let mut applied: Vec<(String, String)> = Vec::new();
+            for s in settings {
+                let set = std::fs::read_to_string(path(&s.name))
+                    .and_then(|old| std::fs::write(path(&s.name), &s.value).map(|()| old.trim_end().to_string()));
+                match set {
+                    Ok(old) => applied.push((s.name.clone(), old)),
+                    Err(_) if s.optional => {}
+                    Err(e) => {
+                        for (name, old) in applied.iter().rev() {
+                            let _ = std::fs::write(path(name), old);
+                        }
+                        return Err(format!("sysctl `{}` = `{}`: {e} in the linux stack's namespace", s.name, s.value));
+                    }
+                }
+            }
+            Ok(applied)
+        });
+        self.applied = result??;
+        Ok(())
     }
 
     fn serve(&mut self, now: Instant, open: bool) -> bool {
