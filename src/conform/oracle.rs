@@ -948,11 +948,16 @@ impl Harness<'_, '_, '_, '_> {
         out.window = packet.window;
         out.mss = packet.mss;
         let o = packet.options;
+        // SACK blocks are numbered as the ACK is: from the stack's ISS.
+        let iss = self.run.stack_iss.unwrap_or(self.shadow.iss());
         for kind in o.kinds() {
             out.options.push(match kind {
                 4 => TcpOpt::SackPermitted,
                 3 => TcpOpt::WindowScale(o.wscale),
                 8 => TcpOpt::Timestamp { val: o.ts_val, ecr: self.ecr(o.ts_ecr) },
+                5 => TcpOpt::Sack(
+                    o.sack.iter().take(usize::from(o.sack_blocks)).map(|&(l, r)| (iss.add(l), iss.add(r))).collect(),
+                ),
                 _ => TcpOpt::Nop,
             });
         }

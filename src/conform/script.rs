@@ -127,16 +127,30 @@ pub struct Packet {
 }
 
 /// The TCP options other than MSS on a [`Packet`], in the order written: NOPs, SACK-permitted,
-/// window scale and timestamps, at most [`PeerOptions::MAX`] of them and one of each kind but
-/// NOP. A plain value, so that a step stays one.
+/// window scale, timestamps and SACK blocks, at most [`PeerOptions::MAX`] of them and one of
+/// each kind but NOP. A plain value, so that a step stays one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PeerOptions {
-    /// Option kinds in wire order (1 NOP, 3 window scale, 4 SACK-permitted, 8 timestamps);
-    /// the first 0 ends the list.
+    /// Option kinds in wire order (1 NOP, 3 window scale, 4 SACK-permitted, 5 SACK, 8
+    /// timestamps); the first 0 ends the list.
     pub kinds: [u8; PeerOptions::MAX],
     pub wscale: u8,
     pub ts_val: u32,
     pub ts_ecr: Ecr,
+    /// The SACK option's blocks (left, right edge), relative to the stack's ISS as a script's
+    /// ACK numbers are: the first `sack_blocks` of them (at most 4, RFC 2018 3).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sack_blocks: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub sack: [(u32, u32); 4],
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+fn is_default(blocks: &[(u32, u32); 4]) -> bool {
+    *blocks == [(0, 0); 4]
 }
 
 /// The echo of a peer's timestamps option.

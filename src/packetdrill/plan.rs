@@ -269,6 +269,14 @@ impl Planner {
                     options.wscale = *w;
                     3
                 }
+                TcpOption::Sack(blocks) => {
+                    if blocks.is_empty() || blocks.len() > options.sack.len() {
+                        return skip(format!("a SACK option with {} blocks (1 to 4 fit)", blocks.len()), *span);
+                    }
+                    options.sack_blocks = blocks.len() as u8;
+                    options.sack[..blocks.len()].copy_from_slice(blocks);
+                    5
+                }
                 TcpOption::Timestamp { val, ecr } => {
                     options.ts_val = *val;
                     // packetdrill maps an ACK's TS ecr onto the TS val the stack sent on the
@@ -287,15 +295,13 @@ impl Planner {
                     };
                     8
                 }
-                other => {
-                    return skip(
-                        format!(
-                            "TCP option `{}` on an inbound packet (the peer sends NOP, MSS, sackOK, wscale and TS)",
-                            other.name()
-                        ),
-                        *span,
-                    )
-                }
+                other => return skip(
+                    format!(
+                        "TCP option `{}` on an inbound packet (the peer sends NOP, MSS, sackOK, wscale, TS and sack)",
+                        other.name()
+                    ),
+                    *span,
+                ),
             };
             if kind != 1 && options.kinds().any(|k| k == kind) {
                 return skip(format!("TCP option `{}` twice on one packet", option.name()), *span);
@@ -640,7 +646,7 @@ mod tests {
                 "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_NODELAY, [1], 4) = 0\n",
                 "TCP_NODELAY",
             ),
-            ("0 < S 0:0(0) win 100 <mss 1000,nop,nop,sack 1:2>\n", "`sack`"),
+            ("0 < S 0:0(0) win 100 <mss 1000,nop,nop,md5 1>\n", "`md5`"),
             ("0 < . 1:1(0) ack 1 win 100 <nop,nop,TS val 1 ecr 7>\n", "TS ecr 7"),
             (
                 "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n",
@@ -702,5 +708,30 @@ mod tests {
         assert!(other.what.contains("shell command `ethtool -K tun0 gso off`"), "{other:?}");
         let parsed = parse(&Source::new("t.pkt", "0 `ethtool -K tun0 gso off`\n")).unwrap();
         assert_eq!(plan(&parsed, true).unwrap().settings, []);
+    }
+
+    #[test]
+    fn inbound_sack_blocks_go_on_the_wire_numbered_from_the_stacks_iss() {
+        use crate::adapter::Reference;
+        use crate::conform::{Oracle, Record, Stack};
+        use crate::wire::TcpOpt;
+        let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 listen(3, 1) = 0\n\
+            +0 < S 0:0(0) win 8192 <mss 1000,sackOK,nop,nop>\n+0 > S. 0:0(0) ack 1 <...>\n\
+            +0 < . 1:1(0) ack 1 win 8192 <nop,nop,sack 1001:2001 3001:4001>\n";
+        let plan = plan_of(text).unwrap();
+        let model = crate::model::shipped::Shipped::find("rfc9293").unwrap().load().unwrap();
+        let mut stack = Reference::new(&model, 3);
+        let run = Oracle::new(&model, stack.params().clone()).run(&mut stack, &plan.script, true);
+        let iss = run.stack_iss.unwrap();
+        let sack = run.trace.iter().rev().find_map(|r| match r {
+            Record::Inbound { segment, .. } => segment.options.iter().find_map(|o| match o {
+                TcpOpt::Sack(blocks) => Some(blocks.clone()),
+                _ => None,
+            }),
+            _ => None,
+        });
+        assert_eq!(sack, Some(vec![(iss.add(1001), iss.add(2001)), (iss.add(3001), iss.add(4001))]));
+        let five = "0 < . 1:1(0) ack 1 win 8192 <sack 1:2 3:4 5:6 7:8 9:10>\n";
+        assert!(plan_of(five).unwrap_err().what.contains("5 blocks"));
     }
 }
