@@ -73,8 +73,11 @@ pub const PEER_ISS: SeqNum = SeqNum(0x1000_0000);
 /// Steps beyond this many are not run: a script is a test case, not a workload.
 pub const MAX_STEPS: usize = 256;
 
-/// How often a real-time stack is looked at while a delayed ACK is awaited.
-const REAL_ACK_POLL: Duration = Duration::from_micros(10_000);
+/// How often a real-time stack is looked at while a delayed ACK is awaited. A packet is timed
+/// when it is seen, so this is also how late an answer can look: within packetdrill's default
+/// 4 ms tolerance (at 10 ms, Linux's immediate ACK of a FIN read 10 ms late when it missed the
+/// adapter's first glance).
+const REAL_ACK_POLL: Duration = Duration::from_micros(1_000);
 
 /// Segments a stack may send in answer to one step before it counts as not going quiet.
 pub const MAX_BURST: usize = 64;
