@@ -295,13 +295,15 @@ impl Planner {
                     };
                     8
                 }
-                other => return skip(
-                    format!(
+                other => {
+                    return skip(
+                        format!(
                         "TCP option `{}` on an inbound packet (the peer sends NOP, MSS, sackOK, wscale, TS and sack)",
                         other.name()
                     ),
-                    *span,
-                ),
+                        *span,
+                    )
+                }
             };
             if kind != 1 && options.kinds().any(|k| k == kind) {
                 return skip(format!("TCP option `{}` twice on one packet", option.name()), *span);
