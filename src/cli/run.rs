@@ -45,6 +45,11 @@ pub struct Args {
     /// [default: the script's --tolerance_usecs, else packetdrill's 4000]
     #[arg(long, value_name = "USECS")]
     tolerance_usecs: Option<u64>,
+    /// The stack's timestamp clock tick, in microseconds: `>` lines' TS vals are then checked,
+    /// as packetdrill's option of the same name checks them [default: the script's
+    /// --tcp_ts_tick_usecs, else not checked]
+    #[arg(long, value_name = "USECS")]
+    tcp_ts_tick_usecs: Option<u64>,
     /// Play packetdrill scripts without the shell commands the harness cannot carry out
     /// instead of skipping them: commands other than sysctl settings, and settings the stack
     /// cannot take (Linux takes every `net.*` sysctl its namespace has; the other stacks none)
@@ -209,6 +214,10 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, args: &Args, sv
             .option("tolerance_percent")
             .and_then(|v| v.parse().ok())
             .unwrap_or(Tolerance::default().percent),
+        ts_tick_usecs: args
+            .tcp_ts_tick_usecs
+            .or_else(|| parsed.option("tcp_ts_tick_usecs").and_then(|v| v.parse().ok()))
+            .unwrap_or(0),
     };
     let run = oracle.run(stack, &plan.script, true);
     if let Err(e) = draw(svg, &name, &run, oracle, &params) {

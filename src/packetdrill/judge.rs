@@ -24,12 +24,17 @@ use crate::wire::{Segment, SeqNum, TcpOpt};
 pub struct Tolerance {
     pub usecs: u64,
     pub percent: f64,
+    /// packetdrill's `--tcp_ts_tick_usecs`: how long a tick of the stack's timestamp clock is.
+    /// With it, a `>` line's TS val is checked, as packetdrill checks it: the stack's TS vals
+    /// are rebased so that its first one reads as the script's first, and each may then be
+    /// off by no more ticks than the time tolerance covers. 0 (the default): not checked.
+    pub ts_tick_usecs: u64,
 }
 
 impl Default for Tolerance {
     /// packetdrill's defaults.
     fn default() -> Self {
-        Tolerance { usecs: 4000, percent: 12.5 }
+        Tolerance { usecs: 4000, percent: 12.5, ts_tick_usecs: 0 }
     }
 }
 
@@ -125,6 +130,8 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
         })
     };
     let mut next_packet = 0;
+    // The first (script, stack) TS vals of the `>` lines: packetdrill's base for the rest.
+    let mut ts_base: Option<(u32, u32)> = None;
     for expectation in &plan.expectations {
         let fail = |expected: String, actual: String| Outcome::Fail { span: expectation.span, expected, actual };
         match &expectation.what {
@@ -142,7 +149,10 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
                     );
                 };
                 next_packet += 1;
-                if let Some(problem) = compare(expected, *at, segment, stack_iss, clock, tolerance) {
+                if let (Some(s), Some(a)) = (script_ts_val(expected), ts_val(segment)) {
+                    ts_base.get_or_insert((s, a));
+                }
+                if let Some(problem) = compare(expected, *at, segment, stack_iss, clock, tolerance, ts_base) {
                     return fail(format!("> {}", expected.text()), problem);
                 }
             }
@@ -196,6 +206,7 @@ fn compare(
     stack_iss: Option<SeqNum>,
     clock: Clock,
     tolerance: Tolerance,
+    ts_base: Option<(u32, u32)>,
 ) -> Option<String> {
     let flags = seg.ctl.bits() | if seg.ack.is_some() { vocab::ACK } else { 0 };
     let start = stack_iss.map_or(seg.seq.0, |iss| seg.seq.0.wrapping_sub(iss.0));
@@ -240,6 +251,9 @@ fn compare(
     if differs {
         return Some(actual + &at_text);
     }
+    if let Some(problem) = ts_deviation(expected, seg, ts_base, clock, tolerance) {
+        return Some(format!("{actual}{at_text}: {problem}"));
+    }
     let (from, to) = expected.due?;
     let slack = match clock {
         Clock::Virtual => 0,
@@ -262,9 +276,56 @@ fn compare(
     None
 }
 
+/// The TS val a `>` line writes, if it writes the option.
+fn script_ts_val(expected: &Outbound) -> Option<u32> {
+    expected.options.iter().flatten().find_map(|o| match o {
+        TcpOption::Timestamp { val, .. } => Some(*val),
+        _ => None,
+    })
+}
+
+/// The TS val a segment carries.
+fn ts_val(seg: &Segment) -> Option<u32> {
+    seg.options.iter().find_map(|o| match o {
+        TcpOpt::Timestamp { val, .. } => Some(*val),
+        _ => None,
+    })
+}
+
+/// With `--tcp_ts_tick_usecs`, how the stack's TS val is off the script's, if it is by more
+/// than the tolerance: the stack's value rebased on `base` (the first pair), the difference
+/// in ticks times the tick against the larger of `--tolerance_usecs` and the percentage of
+/// the time since the script began (not since the last line: a timestamp clock accumulates).
+/// Exact on a virtual clock.
+fn ts_deviation(
+    expected: &Outbound,
+    seg: &Segment,
+    base: Option<(u32, u32)>,
+    clock: Clock,
+    tolerance: Tolerance,
+) -> Option<String> {
+    let tick = tolerance.ts_tick_usecs;
+    let (script, stack, (script_first, stack_first)) = (script_ts_val(expected)?, ts_val(seg)?, base?);
+    if tick == 0 {
+        return None;
+    }
+    let rebased = script_first.wrapping_add(stack.wrapping_sub(stack_first));
+    let off = u64::from((rebased.wrapping_sub(script) as i32).unsigned_abs()).saturating_mul(tick);
+    let allowed = match clock {
+        Clock::Virtual => 0,
+        Clock::Real => {
+            let since_start = expected.due.map_or(0, |(from, _)| from);
+            tolerance.usecs.max((since_start as f64 * tolerance.percent / 100.0) as u64)
+        }
+    };
+    (off > allowed).then(|| {
+        format!("TS val {rebased} in the script's numbering, expected {script} ({off} us off at {tick} us a tick, within {allowed} us)")
+    })
+}
+
 /// Whether the stack's options are the ones a `>` line writes, as packetdrill compares them:
 /// kind by kind in order, values equal but for timestamps (it checks a TS val only with
-/// `--tcp_ts_tick_usecs`, which tcpcheck does not take, and a TS ecr never). MSS is compared
+/// `--tcp_ts_tick_usecs`, [`ts_deviation`], and a TS ecr never). MSS is compared
 /// apart from its place, as the wire keeps it apart; SACK blocks relative to the peer's ISN.
 fn same_options(expected: &[TcpOption], seg: &Segment) -> bool {
     let mss = expected.iter().find_map(|o| match o {
@@ -286,4 +347,50 @@ fn same_options(expected: &[TcpOption], seg: &Segment) -> bool {
             }
             _ => false,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Source;
+    use crate::packetdrill::{parse, plan};
+    use crate::wire::Control;
+
+    /// A run in which the stack sent a SYN and then an ACK, with these TS vals, at 0 and 0.1 s.
+    fn run_with(ts: [u32; 2]) -> Run {
+        let seg = |seq: u32, ctl, ack, val| Segment {
+            seq: SeqNum(seq),
+            ctl,
+            ack,
+            options: vec![TcpOpt::Timestamp { val, ecr: 0 }],
+            ..Segment::default()
+        };
+        let trace = vec![
+            Record::Call { at: Instant::ZERO, call: UserCall::Connect },
+            Record::Outbound { at: Instant::ZERO, segment: seg(500, Control::SYN, None, ts[0]) },
+            Record::Waited { at: Instant::ZERO, to: Instant::from_micros(100_000) },
+            Record::Outbound {
+                at: Instant::from_micros(100_000),
+                segment: seg(501, Control::NONE, Some(PEER_ISS.add(1)), ts[1]),
+            },
+        ];
+        Run { trace, steps: 2, ..Run::default() }
+    }
+
+    #[test]
+    fn ts_vals_are_checked_only_with_a_tick_and_then_rebased_on_the_first() {
+        let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = -1 EINPROGRESS (x)\n\
+            +0 > S 0:0(0) <TS val 1000 ecr 0>\n+.1 > . 1:1(0) ack 1 <TS val 1100 ecr 0>\n";
+        let plan = plan(&parse(&Source::new("t.pkt", text)).unwrap(), false).unwrap();
+        let ms = Tolerance { ts_tick_usecs: 1000, ..Tolerance::default() };
+        // 100 ticks of 1 ms in 100 ms, from any base.
+        assert_eq!(judge(&plan, &run_with([7, 107]), Clock::Virtual, ms).script, Outcome::Pass);
+        // 3 ticks off: fails exactly on a virtual clock, passes within 4 ms on a real one.
+        let off = run_with([7, 110]);
+        let Outcome::Fail { actual, .. } = judge(&plan, &off, Clock::Virtual, ms).script else { panic!() };
+        assert!(actual.contains("TS val 1103 in the script's numbering, expected 1100"), "{actual}");
+        assert_eq!(judge(&plan, &off, Clock::Real, ms).script, Outcome::Pass);
+        // Without the tick, TS vals are not compared at all.
+        assert_eq!(judge(&plan, &run_with([7, 9999]), Clock::Virtual, Tolerance::default()).script, Outcome::Pass);
+    }
 }
