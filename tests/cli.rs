@@ -262,13 +262,16 @@ fn simulate_lost_last_ack_shows_the_seeds_point() {
     let kept = tcpcheck(&["simulate", "--scenario", "lost-last-ack"]);
     assert_eq!(kept.status.code(), Some(0), "{}", stderr(&kept));
     let text = stdout(&kept);
-    assert!(text.contains("TIME-WAIT on FIN|ACK / send ACK; restart 2MSL"), "{text}");
-    assert!(text.contains("--X lost"), "{text}");
+    assert!(text.contains("TIME-WAIT on FIN|ACK / send ACK; restart"), "{text}");
+    assert!(text.contains("ACK seq=2 ack=2 --X lost"), "{text}");
     assert!(!text.contains("RST seq"), "{text}");
-    let mutant = tcpcheck(&["simulate", "-s", "lost-last-ack", "--model", "no-time-wait"]);
+    assert!(text.lines().all(|l| l.chars().count() <= 120), "the default fits 120 columns:\n{text}");
+    // --wide: one line per event, segments in full.
+    let mutant = tcpcheck(&["simulate", "-s", "lost-last-ack", "--model", "no-time-wait", "--wide"]);
     let text = stdout(&mutant);
     assert!(text.contains("CLOSED on FIN|ACK / send RST(seq=SEG.ACK)"), "{text}");
     assert!(text.contains("LAST-ACK=>CLOSED on RST"), "{text}");
+    assert!(text.contains("RST seq=2 win=4096 len=0 -->"), "{text}");
 }
 
 #[test]

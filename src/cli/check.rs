@@ -9,6 +9,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use tcpcheck::explore::{bfs, replay, Bounds, Limits, Progress, Property, Request, Stats, Stopped, Workload};
 use tcpcheck::export::{dot, ladder, report};
+use tcpcheck::simulate::columns::Width;
 use tcpcheck::simulate::diagram::{self, Trace};
 
 use super::{finding, incomplete, load_model, write_file, CliError, OK};
@@ -94,6 +95,9 @@ pub struct Args {
     /// Print the counterexample as JSON
     #[arg(long)]
     json: bool,
+    /// Draw the text diagram one line per event, however wide (default: within 120 columns)
+    #[arg(long)]
+    wide: bool,
     /// Draw the counterexample, if any, as an SVG ladder diagram into FILE (a lasso's loop marked)
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -234,7 +238,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 }
                 let text = format!(
                     "<details><summary>as text</summary>{}</details>\n",
-                    report::pre(&diagram::render(trace, &model))
+                    report::pre(&diagram::render(trace, &model, Width::Wide))
                 );
                 for_html = Some((cx.violation.property, cx.violation.what.clone(), report::inline_svg(&drawn) + &text));
             }
@@ -245,7 +249,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 println!("Property {} is violated: {}", cx.violation.property, cx.violation.what);
                 println!("  why it matters: {}", cx.violation.property.reason());
                 println!("A shortest counterexample ({} steps):\n", cx.steps.len());
-                print!("{}", diagram::render(trace, &model));
+                print!("{}", diagram::render(trace, &model, Width::from_wide(args.wide)));
             }
         }
         None => {

@@ -8,6 +8,7 @@ use tcpcheck::conform::finding::{self, Input};
 use tcpcheck::conform::oracle::MAX_STEPS;
 use tcpcheck::conform::{Check, Clock, Oracle, Verdict};
 use tcpcheck::export::{ladder, packetdrill, pcap};
+use tcpcheck::simulate::columns::Width;
 
 use super::fuzz::{make_stack, Judged, Models, StackArg};
 use super::{finding as exit_finding, write_file, CliError, OK};
@@ -39,6 +40,9 @@ pub struct Args {
     /// Print the run as JSON instead of a diagram
     #[arg(long)]
     json: bool,
+    /// Draw the text diagram one line per event, however wide (default: within 120 columns)
+    #[arg(long)]
+    wide: bool,
     /// Also draw the run as an SVG ladder diagram into FILE (the verdict's step in red)
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -81,7 +85,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         let value = diagram::to_json(&run.trace, judge, &params, run.stack_iss, verdict);
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
-        print!("{}", diagram::render(&run.trace, judge, &params, run.stack_iss, verdict));
+        print!("{}", diagram::render(&run.trace, judge, &params, run.stack_iss, verdict, Width::from_wide(args.wide)));
     }
     if let Some(path) = &args.pcap {
         let bytes =

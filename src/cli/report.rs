@@ -10,6 +10,7 @@ use tcpcheck::export::machine::{Fold, Machine, Paint};
 use tcpcheck::export::report::{self, anchor, escape, Page};
 use tcpcheck::export::{ladder, packetdrill, pcap};
 use tcpcheck::model::Model;
+use tcpcheck::simulate::columns::Width;
 
 use super::fuzz::{make_stack, Models, StackArg};
 use super::{load_model, CliError, OK};
@@ -96,7 +97,7 @@ fn replay(name: &str, f: &Finding) -> Result<Replayed, CliError> {
     let verdict = run.verdict.as_ref();
     let drawn =
         ladder::from_run(&format!("replay {name}"), &run.trace, &models.oracle, &params, run.stack_iss, verdict);
-    let text = diagram::render(&run.trace, &models.oracle, &params, run.stack_iss, verdict);
+    let text = diagram::render(&run.trace, &models.oracle, &params, run.stack_iss, verdict, Width::Wide);
     let picture = report::inline_svg(&ladder::svg::write(&drawn))
         + &format!("<details><summary>as text</summary>{}</details>\n", report::pre(&text));
     let changed = match verdict {

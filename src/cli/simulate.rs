@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use tcpcheck::export::ladder;
 
+use tcpcheck::simulate::columns::Width;
 use tcpcheck::simulate::scenario::{Scenario, SCENARIOS};
 use tcpcheck::simulate::{diagram, Sim, Stuck};
 use tcpcheck::time::Duration;
@@ -33,6 +34,9 @@ pub struct Args {
     /// Print the trace as JSON instead of a diagram
     #[arg(long)]
     json: bool,
+    /// Draw the text diagram one line per event, however wide (default: within 120 columns)
+    #[arg(long)]
+    wide: bool,
     /// Also draw the run as an SVG ladder diagram into FILE
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -63,7 +67,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError(format!("error: {e}\n")))?;
         println!("{text}");
     } else {
-        print!("{}", diagram::render(sim.diagram(), &model));
+        print!("{}", diagram::render(sim.diagram(), &model, Width::from_wide(args.wide)));
     }
     if let Some(path) = &args.svg {
         let title = format!("simulate {name} under {}", model.name());

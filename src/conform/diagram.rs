@@ -14,14 +14,36 @@ use serde_json::{json, Value};
 use super::oracle::{show_inbound, show_outbound, PEER_ISS};
 use super::{Params, Record, UserCall, Verdict};
 use crate::model::{Model, Table};
+use crate::simulate::columns::{wrap, Column, Grid, Width, FIT};
 use crate::simulate::diagram::{told, transition_lines};
 use crate::time::Instant;
 use crate::wire::{Segment, SeqNum};
 
-const TIME: usize = 10;
-const STEP: usize = 5;
-const PEER: usize = 36;
-const NET: usize = 54;
+/// The columns: the clock, the step, the harness, the network, the stack.
+fn grid(width: Width) -> Grid<5> {
+    match width {
+        Width::Wide => Grid {
+            columns: [
+                Column::right(10, " "),
+                Column::right(5, "  "),
+                Column::left(36),
+                Column::left(54),
+                Column::left(0),
+            ],
+            wrap: false,
+        },
+        Width::Fit => Grid {
+            columns: [
+                Column::right(8, " "),
+                Column::right(4, "  "),
+                Column::left(26),
+                Column::left(42),
+                Column::left(37),
+            ],
+            wrap: true,
+        },
+    }
+}
 
 /// The 0-based script step of every record (`None` before the first step starts).
 pub(crate) fn steps(trace: &[Record]) -> Vec<Option<usize>> {
@@ -72,21 +94,23 @@ fn segment_text(relative: String, seg: &Segment) -> String {
     text
 }
 
-/// One row of the diagram, trailing blanks trimmed.
-fn row(time: &str, step: &str, peer: &str, net: &str, stack: &str) -> String {
-    format!("{time:>TIME$} {step:>STEP$}  {peer:<PEER$}{net:<NET$}{stack}").trim_end().to_string()
-}
-
-/// The verdict as a block: a banner and its `Display`, indented under the time column.
-fn verdict_block(verdict: &Verdict) -> Vec<String> {
-    let pad = " ".repeat(TIME + STEP + 3);
-    let mut lines = vec![format!(
-        "{pad}!!!!!!!! VERDICT at step {} ({}) !!!!!!!!",
+/// The verdict as a block: a banner and its `Display`, indented under the time column (and
+/// wrapped to fit, unless wide).
+fn verdict_block(verdict: &Verdict, grid: &Grid<5>) -> Vec<String> {
+    let indent = grid.columns[0].width + grid.columns[1].width + grid.columns[0].gap.len() + grid.columns[1].gap.len();
+    let pad = " ".repeat(indent);
+    let banner = format!(
+        "!!!!!!!! VERDICT at step {} ({}) !!!!!!!!",
         verdict.step.saturating_add(1),
         Instant::from_micros(verdict.at_us)
-    )];
-    lines.extend(verdict.to_string().lines().map(|l| format!("{pad}{l}")));
-    lines
+    );
+    let text = verdict.to_string();
+    let lines = std::iter::once(banner.as_str()).chain(text.lines());
+    let wrapped: Vec<String> = match grid.wrap {
+        true => lines.flat_map(|l| wrap(l, FIT - indent)).collect(),
+        false => lines.map(str::to_string).collect(),
+    };
+    wrapped.into_iter().map(|l| format!("{pad}{l}")).collect()
 }
 
 /// The run as a sequence diagram; see the module doc.
@@ -96,16 +120,19 @@ pub fn render(
     params: &Params,
     stack_iss: Option<SeqNum>,
     verdict: Option<&Verdict>,
+    width: Width,
 ) -> String {
     let table = model.table();
-    let mut out = vec![row(
+    let grid = grid(width);
+    let row = |time: &str, step: &str, peer: &str, net: &str, stack: &str| grid.row([time, step, peer, net, stack]);
+    let mut out = row(
         "time",
         "step",
         &format!("harness: peer {} + user", params.peer),
         "network (seq/ack relative to each ISS)",
         &format!("stack under test: {} {}", params.name, params.stack),
-    )];
-    out.push(row("", "", "", "", &format!("expected: oracle {} ({})", model.name(), table.source.name)));
+    );
+    out.extend(row("", "", "", "", &format!("expected: oracle {} ({})", model.name(), table.source.name)));
     let steps = steps(trace);
     let verdict_step = verdict.map(|v| v.step);
     let mut verdict_shown = false;
@@ -121,33 +148,33 @@ pub fn render(
             _ => String::new(),
         };
         match record {
-            Record::Call { call, .. } => out.push(row(&time, &step, &call_text(*call), "", "")),
+            Record::Call { call, .. } => out.extend(row(&time, &step, &call_text(*call), "", "")),
             Record::Read { data, .. } => {
                 let text = format!("RECEIVE returned {} octets {}", data.len(), preview(data));
-                out.push(row(&time, &step, &text, "", ""));
+                out.extend(row(&time, &step, &text, "", ""));
             }
             Record::Inbound { segment, .. } => {
                 let text = segment_text(show_inbound(segment, stack_iss), segment);
-                out.push(row(&time, &step, "", &format!("{text} -->"), ""));
+                out.extend(row(&time, &step, "", &format!("{text} -->"), ""));
             }
             Record::Outbound { segment, .. } => {
                 let text = segment_text(show_outbound(segment, stack_iss), segment);
-                out.push(row(&time, &step, "", &format!("<-- {text}"), ""));
+                out.extend(row(&time, &step, "", &format!("<-- {text}"), ""));
             }
             Record::Garbled { bytes, error, .. } => {
                 let text = format!("<-- malformed, {} bytes: {error}", bytes.len());
-                out.push(row(&time, &step, "", &text, ""));
+                out.extend(row(&time, &step, "", &text, ""));
             }
             Record::Row { transition, .. } => {
                 let (head, cite) = transition_lines(table, transition);
-                out.push(row(&time, &step, "", "", &format!("expected {head}")));
-                out.push(row("", "", "", "", &format!("  {cite}")));
+                out.extend(row(&time, &step, "", "", &format!("expected {head}")));
+                out.extend(row("", "", "", "", &format!("  {cite}")));
                 last_state = Some(transition.to);
             }
-            Record::Told { event, .. } => out.push(row(&time, &step, "", "", &format!("expected {}", told(event)))),
+            Record::Told { event, .. } => out.extend(row(&time, &step, "", "", &format!("expected {}", told(event)))),
             Record::Waited { at, to } => {
                 let text = format!("~~~~ time passes: {} until {to} ~~~~", to.since(*at));
-                out.push(row(&time, &step, &text, "", ""));
+                out.extend(row(&time, &step, &text, "", ""));
             }
             // What the stack reports is in the verdicts and the JSON; a row per step would
             // repeat the shadow's state on every line.
@@ -155,19 +182,19 @@ pub fn render(
         }
         let step_ends = trace.get(index + 1).is_none_or(Record::starts_step);
         if let Some(v) = verdict.filter(|v| step_ends && steps[index] == Some(v.step)) {
-            out.extend(verdict_block(v));
+            out.extend(verdict_block(v, &grid));
             verdict_shown = true;
         }
     }
     if let Some(v) = verdict.filter(|_| !verdict_shown) {
-        out.extend(verdict_block(v));
+        out.extend(verdict_block(v, &grid));
     }
     let end = match (verdict, last_state) {
         (Some(_), _) => "the run ended at the verdict".to_string(),
         (None, Some(state)) => format!("no verdict; the shadow ended in {state}"),
         (None, None) => "no verdict".to_string(),
     };
-    out.push(row("end", "", "", "", &end));
+    out.extend(row("end", "", "", "", &end));
     out.join("\n") + "\n"
 }
 
@@ -280,7 +307,7 @@ mod tests {
         let seed = SEEDS.iter().find(|s| s.name == seed).unwrap();
         let params = stack.params().clone();
         let run = Oracle::new(&oracle_model, params.clone()).run(&mut stack, &seed.script(), true);
-        let text = render(&run.trace, &oracle_model, &params, run.stack_iss, run.verdict.as_ref());
+        let text = render(&run.trace, &oracle_model, &params, run.stack_iss, run.verdict.as_ref(), Width::Wide);
         let value = to_json(&run.trace, &oracle_model, &params, run.stack_iss, run.verdict.as_ref());
         (run, text, value)
     }
@@ -383,6 +410,37 @@ mod tests {
     }
 
     #[test]
+    fn every_seed_fits_120_columns_and_says_what_the_wide_diagram_says() {
+        let oracle_model = model("rfc9293");
+        for stack_name in Shipped::names() {
+            let stack_model = model(stack_name);
+            let mut stack = Reference::new(&stack_model, 7);
+            let params = stack.params().clone();
+            for seed in SEEDS {
+                let run = Oracle::new(&oracle_model, params.clone()).run(&mut stack, &seed.script(), true);
+                let draw =
+                    |width| render(&run.trace, &oracle_model, &params, run.stack_iss, run.verdict.as_ref(), width);
+                let (fit, wide) = (draw(Width::Fit), draw(Width::Wide));
+                for line in fit.lines() {
+                    assert!(
+                        line.chars().count() <= FIT,
+                        "{stack_name}, {}: {} columns:\n{line}",
+                        seed.name,
+                        line.len()
+                    );
+                }
+                // The same characters, only laid out differently (a wide cell may touch the next).
+                let ink = |text: &str| {
+                    let mut chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+                    chars.sort_unstable();
+                    chars
+                };
+                assert!(ink(&fit) == ink(&wide), "{stack_name}, {}: wrapping lost or added text", seed.name);
+            }
+        }
+    }
+
+    #[test]
     fn garbled_bytes_and_unknown_rows_do_not_panic() {
         let m = model("rfc9293");
         let stack = Reference::new(&m, 7);
@@ -397,7 +455,7 @@ mod tests {
             Record::Garbled { at: Instant::ZERO, bytes: vec![0xde, 0xad], error: "not an IPv4 packet".into() },
             Record::Row { at: Instant::ZERO, transition },
         ];
-        let text = render(&trace, &m, stack.params(), None, None);
+        let text = render(&trace, &m, stack.params(), None, None, Width::Wide);
         line_with(&text, "<-- malformed, 2 bytes: not an IPv4 packet");
         let value = to_json(&trace, &m, stack.params(), None, None);
         assert_eq!(value["trace"][0]["bytes"], "dead");

@@ -1454,29 +1454,12 @@ fn same_text(a: &[u8], b: &[u8]) -> bool {
 
 /// A segment the stack sends, with numbers relative to its ISS and the peer's: `SYN|ACK 0 ack 1`.
 pub fn show_outbound(seg: &Segment, stack_iss: Option<SeqNum>) -> String {
-    show(seg, stack_iss, Some(PEER_ISS))
+    seg.brief(stack_iss, Some(PEER_ISS))
 }
 
 /// A segment the peer sends, with numbers relative to the peer's ISS and the stack's.
 pub fn show_inbound(seg: &Segment, stack_iss: Option<SeqNum>) -> String {
-    show(seg, Some(PEER_ISS), stack_iss)
-}
-
-/// A segment in short: flags, seq and ack relative to the bases (absolute, marked `(abs)`,
-/// without one), and the length when it carries text.
-pub(crate) fn show(seg: &Segment, seq_base: Option<SeqNum>, ack_base: Option<SeqNum>) -> String {
-    let rel = |n: SeqNum, base: Option<SeqNum>| match base {
-        Some(b) => n.distance_from(b).to_string(),
-        None => format!("{}(abs)", n.0),
-    };
-    let mut text = format!("{} seq={}", seg.flags().without(Flags::DATA), rel(seg.seq, seq_base));
-    if let Some(ack) = seg.ack {
-        text += &format!(" ack={}", rel(ack, ack_base));
-    }
-    if !seg.payload.is_empty() {
-        text += &format!(" len={}", seg.payload.len());
-    }
-    text
+    seg.brief(Some(PEER_ISS), stack_iss)
 }
 
 #[cfg(test)]

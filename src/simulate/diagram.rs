@@ -3,14 +3,24 @@
 
 use serde_json::{json, Value};
 
+use super::columns::{Column, Grid, Width};
 use super::{Entry, Side};
 use crate::endpoint::{Event, Transition};
 use crate::model::{Model, State, Table};
 use crate::wire::{Control, Segment, SeqNum};
 
-const TIME: usize = 10;
-const SIDE: usize = 46;
-const NET: usize = 50;
+/// The columns: the clock, A, the network, B.
+fn grid(width: Width) -> Grid<4> {
+    match width {
+        Width::Wide => Grid {
+            columns: [Column::right(10, "  "), Column::left(46), Column::left(50), Column::left(0)],
+            wrap: false,
+        },
+        Width::Fit => {
+            Grid { columns: [Column::right(8, "  "), Column::left(44), Column::left(28), Column::left(38)], wrap: true }
+        }
+    }
+}
 
 /// ISS of each side, learnt from the first SYN it sent, for relative numbering.
 #[derive(Default)]
@@ -35,8 +45,12 @@ impl Bases {
         }
     }
 
-    /// The segment with relative numbers: `SYN|ACK seq=0 ack=1 win=4096`.
-    fn show(&self, from: Side, seg: &Segment) -> String {
+    /// The segment with relative numbers: in full when the diagram is wide
+    /// (`SYN|ACK seq=0 ack=1 win=4096 len=0 <mss 1024>`), else in brief (`SYN|ACK seq=0 ack=1`).
+    fn show(&self, from: Side, seg: &Segment, width: Width) -> String {
+        if width == Width::Fit {
+            return seg.brief(self.of(from), self.of(from.other()));
+        }
         let mut text = seg.to_string();
         // Replace the absolute numbers Segment's Display printed with relative ones.
         text = text.replacen(&format!("seq={}", seg.seq), &format!("seq={}", self.rel(from, seg.seq)), 1);
@@ -45,14 +59,6 @@ impl Bases {
         }
         text
     }
-}
-
-fn columns(time: &str, side: Side, text: &str) -> String {
-    let (a, b) = match side {
-        Side::A => (text, ""),
-        Side::B => ("", text),
-    };
-    format!("{time:>TIME$}  {a:<SIDE$}{:<NET$}{b}", "").trim_end().to_string()
 }
 
 /// What a user was told, as the diagrams write it: `user told: connection reset`.
@@ -94,30 +100,31 @@ pub(crate) fn transition_lines(table: &Table, t: &Transition) -> (String, String
     (head, format!("{} {}", table.row_location(row), row.rule.cite.qualified(table.rfc)))
 }
 
-/// A network event on a segment `from` sent: drawn in the network column, pointing its way.
-fn network_line(time: &str, from: Side, text: &str) -> String {
-    let net = match from {
+/// A segment's text in the network column, pointing its way.
+fn network(from: Side, text: &str) -> String {
+    match from {
         Side::A => format!("{text} -->"),
         Side::B => format!("<-- {text}"),
-    };
-    format!("{time:>TIME$}  {:<SIDE$}{net}", "")
+    }
 }
 
-/// The diagram as text.
-pub fn render(trace: Trace<'_>, model: &Model) -> String {
+/// The diagram as text, within 120 columns or `Width::Wide`.
+pub fn render(trace: Trace<'_>, model: &Model, width: Width) -> String {
     let table = model.table();
-    let mut out = vec![format!(
-        "{:>TIME$}  {:<SIDE$}{:<NET$}{}",
-        "time",
-        format!("A ({}, port {})", model.name(), trace.ports[0]),
-        "network (seq/ack relative to each ISS)",
-        format!("B ({}, port {})", model.name(), trace.ports[1])
-    )];
+    let grid = grid(width);
+    let side = |time: &str, side: Side, text: &str| match side {
+        Side::A => grid.row([time, text, "", ""]),
+        Side::B => grid.row([time, "", "", text]),
+    };
+    let a = format!("A ({}, port {})", model.name(), trace.ports[0]);
+    let b = format!("B ({}, port {})", model.name(), trace.ports[1]);
+    let mut out = grid.row(["time", &a, "network (seq/ack relative to each ISS)", &b]);
+    let indent = " ".repeat(grid.columns[0].width + grid.columns[0].gap.len());
     let mut bases = Bases::default();
     let mut last_time = None;
     for (index, entry) in trace.entries.iter().enumerate() {
         if trace.loop_at == Some(index) {
-            out.push(format!("{:>TIME$}  ---- from here on the run repeats forever ----", ""));
+            out.push(format!("{indent}---- from here on the run repeats forever ----"));
         }
         // The receiver's rows show the delivery.
         if matches!(entry, Entry::Delivered { .. }) {
@@ -126,48 +133,48 @@ pub fn render(trace: Trace<'_>, model: &Model) -> String {
         let at = entry.at();
         let time = if last_time == Some(at) { String::new() } else { at.to_string() };
         last_time = Some(at);
-        match entry {
-            Entry::Call { side, call, bytes, .. } => {
+        let lines = match entry {
+            Entry::Call { side: s, call, bytes, .. } => {
                 let text = if *bytes > 0 { format!("user: {call} ({bytes} bytes)") } else { format!("user: {call}") };
-                out.push(columns(&time, *side, &text));
+                side(&time, *s, &text)
             }
-            Entry::Transition { side, transition: t, .. } => {
+            Entry::Transition { side: s, transition: t, .. } => {
                 let (head, cite) = transition_lines(table, t);
-                out.push(columns(&time, *side, &head));
-                out.push(columns("", *side, &format!("  {cite}")));
+                let mut lines = side(&time, *s, &head);
+                lines.extend(side("", *s, &format!("  {cite}")));
+                lines
             }
             Entry::Sent { from, segment, lost, forged, .. } => {
                 bases.learn(*from, segment);
-                let mut text = bases.show(*from, segment);
+                let mut text = bases.show(*from, segment, width);
                 if *forged {
                     text = format!("forged {text}");
                 }
                 let net = match (from, lost) {
-                    (Side::A, false) => format!("{text} -->"),
-                    (Side::B, false) => format!("<-- {text}"),
+                    (_, false) => network(*from, &text),
                     (Side::A, true) => format!("{text} --X lost"),
                     (Side::B, true) => format!("lost X-- {text}"),
                 };
-                out.push(format!("{time:>TIME$}  {:<SIDE$}{net}", ""));
+                grid.row([&time, "", &net, ""])
             }
-            Entry::Told { side, event, .. } => out.push(columns(&time, *side, &told(event))),
-            Entry::Delivered { .. } => {}
+            Entry::Told { side: s, event, .. } => side(&time, *s, &told(event)),
+            Entry::Delivered { .. } => Vec::new(),
             Entry::Lost { from, segment, .. } => {
-                out.push(network_line(&time, *from, &format!("lost: {}", bases.show(*from, segment))));
+                let text = format!("lost: {}", bases.show(*from, segment, width));
+                grid.row([&time, "", &network(*from, &text), ""])
             }
             Entry::Duplicated { from, segment, .. } => {
-                out.push(network_line(&time, *from, &format!("duplicated: {}", bases.show(*from, segment))));
+                let text = format!("duplicated: {}", bases.show(*from, segment, width));
+                grid.row([&time, "", &network(*from, &text), ""])
             }
             Entry::Expired { from, segment, .. } => {
-                out.push(network_line(
-                    &time,
-                    *from,
-                    &format!("expired (older than MSL): {}", bases.show(*from, segment)),
-                ));
+                let text = format!("expired (older than MSL): {}", bases.show(*from, segment, width));
+                grid.row([&time, "", &network(*from, &text), ""])
             }
-        }
+        };
+        out.extend(lines);
     }
-    out.push(format!("{:>TIME$}  {:<SIDE$}{:<NET$}{}", "end", trace.last[0].name(), "", trace.last[1]));
+    out.extend(grid.row(["end", trace.last[0].name(), "", trace.last[1].name()]));
     out.join("\n") + "\n"
 }
 
@@ -213,4 +220,42 @@ pub fn to_json(trace: Trace<'_>, model: &Model) -> Value {
 
 fn network_json(at: crate::time::Instant, from: Side, segment: &Segment, what: &str) -> Value {
     json!({"at_us": at.as_micros(), "from": from.name(), "segment": segment.to_string(), "network": what})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::shipped::Shipped;
+    use crate::simulate::columns::FIT;
+    use crate::simulate::scenario::SCENARIOS;
+    use crate::simulate::Sim;
+
+    #[test]
+    fn every_scenario_fits_120_columns_unless_wide() {
+        let mut widest = 0;
+        for name in Shipped::names() {
+            let model = Shipped::find(name).unwrap().load().unwrap();
+            for scenario in SCENARIOS {
+                let mut sim = Sim::new(&model, None);
+                let _ = (scenario.run)(&mut sim);
+                let fit = render(sim.diagram(), &model, Width::Fit);
+                for line in fit.lines() {
+                    assert!(
+                        line.chars().count() <= FIT,
+                        "{} under {name}: {} columns\n{line}",
+                        scenario.name,
+                        line.len()
+                    );
+                }
+                // Wrapping keeps every row's words: the row that answers the retransmitted FIN.
+                if scenario.name == "lost-last-ack" && name == "rfc9293" {
+                    assert!(fit.contains("TIME-WAIT on FIN|ACK / send ACK;"), "{fit}");
+                    assert!(fit.contains("ACK seq=2 ack=2 --X lost"), "{fit}");
+                }
+                let wide = render(sim.diagram(), &model, Width::Wide);
+                widest = widest.max(wide.lines().map(|l| l.chars().count()).max().unwrap_or(0));
+            }
+        }
+        assert!(widest > FIT, "--wide draws one line per event, wider than {FIT} columns: {widest}");
+    }
 }

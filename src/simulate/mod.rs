@@ -4,6 +4,7 @@
 //! The network delivers each direction in order after a fixed latency, loses the segments a
 //! script marks, and lets a script inject forged segments (an off-path attacker).
 
+pub mod columns;
 pub mod diagram;
 pub mod scenario;
 

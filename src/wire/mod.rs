@@ -210,6 +210,24 @@ impl Segment {
         self.seq.add(self.len())
     }
 
+    /// The segment in brief, as diagrams label it: flags, seq and ack relative to the bases
+    /// (absolute and marked `(abs)` without one), and the length when it carries text:
+    /// `FIN|ACK seq=1 ack=2`.
+    pub fn brief(&self, seq_base: Option<SeqNum>, ack_base: Option<SeqNum>) -> String {
+        let rel = |n: SeqNum, base: Option<SeqNum>| match base {
+            Some(b) => n.distance_from(b).to_string(),
+            None => format!("{}(abs)", n.0),
+        };
+        let mut text = format!("{} seq={}", self.flags().without(Flags::DATA), rel(self.seq, seq_base));
+        if let Some(ack) = self.ack {
+            text += &format!(" ack={}", rel(ack, ack_base));
+        }
+        if !self.payload.is_empty() {
+            text += &format!(" len={}", self.payload.len());
+        }
+        text
+    }
+
     /// The input alphabet's view of this segment: SYN, FIN, RST, ACK and DATA.
     pub fn flags(&self) -> Flags {
         let mut f = Flags::NONE;

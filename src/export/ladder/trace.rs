@@ -1,7 +1,6 @@
 //! A ladder from a `simulate` run or a `check` counterexample: A on the left, B on the right.
 
 use super::{ArrowId, Ladder, Lane, Style};
-use crate::conform::oracle::show;
 use crate::model::{Call, Model};
 use crate::simulate::diagram::{told, Bases, Trace};
 use crate::simulate::{Entry, Side};
@@ -41,7 +40,7 @@ pub fn from_trace(title: &str, trace: Trace<'_>, model: &Model) -> Ladder {
         }
         let at = entry.at();
         let label =
-            |bases: &Bases, from: Side, segment: &Segment| show(segment, bases.of(from), bases.of(from.other()));
+            |bases: &Bases, from: Side, segment: &Segment| segment.brief(bases.of(from), bases.of(from.other()));
         match entry {
             Entry::Call { side, call, bytes, .. } => {
                 let text = match (call, bytes) {
