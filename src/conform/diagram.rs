@@ -36,9 +36,9 @@ fn grid(width: Width) -> Grid<5> {
             columns: [
                 Column::right(8, " "),
                 Column::right(4, "  "),
-                Column::left(26),
-                Column::left(42),
-                Column::left(37),
+                Column::left(20),
+                Column::left(40),
+                Column::left(45),
             ],
             wrap: true,
         },

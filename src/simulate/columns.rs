@@ -92,6 +92,9 @@ impl<const N: usize> Grid<N> {
 /// `text` in lines of at most `width` characters, broken at spaces (a word longer than a line
 /// is cut). Continuation lines are indented two more than the first.
 pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    if text.chars().count() <= width {
+        return vec![text.to_string()];
+    }
     let indent = text.len() - text.trim_start_matches(' ').len();
     let width = width.max(indent + 8);
     let mut lines: Vec<String> = Vec::new();
