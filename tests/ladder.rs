@@ -128,6 +128,30 @@ fn a_counterexample_ladder_names_the_property_and_marks_the_loss() {
 }
 
 #[test]
+fn a_copy_the_network_made_is_dashed_and_arrives_where_it_does_harm() {
+    // The two-packet handshake's stale SYN: a copy of A's first SYN opens B's second connection.
+    let args = ["check", "two-packet-handshake", "--workload", "reopen", "--dup", "1", "--loss", "0", "--data", "0"];
+    let svg = drawn(&args, 1);
+    let doc = parsed(&svg);
+    let copy = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("g") && n.children().any(|c| c.has_tag_name("title") && c.text() == Some("copy: SYN seq=0"))
+        })
+        .expect("an arrow for the copy");
+    let line = copy.children().find(|c| c.has_tag_name("line")).unwrap();
+    assert_eq!(line.attribute("stroke-dasharray"), Some("6 4"), "the copy is dashed");
+    assert!(copy.children().any(|c| c.has_tag_name("polygon")), "the copy arrives: it has a head");
+    let texts = texts(&doc);
+    find(&texts, "agreement violated", "");
+    // Drawn in the order it happened: B listens again, the copy arrives, B is ESTABLISHED.
+    let listen = texts.iter().rposition(|(t, _)| t.starts_with("LISTEN [")).unwrap();
+    let arrives = texts.iter().position(|(t, _)| t == "copy: SYN seq=0").unwrap();
+    let established = texts.iter().rposition(|(t, _)| t.starts_with("ESTABLISHED [")).unwrap();
+    assert!(listen < arrives && arrives < established, "B's new LISTEN takes the stale SYN: {texts:#?}");
+}
+
+#[test]
 fn a_lasso_ladder_marks_where_the_run_repeats() {
     // An ACK war: ESTABLISHED answers every pure ACK with an ACK and refuses to close.
     let text = include_str!("../models/rfc9293.tcp")

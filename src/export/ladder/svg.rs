@@ -74,6 +74,8 @@ struct Layout {
     ys: Vec<f64>,
     /// Where each arrow leaves its lifeline.
     sent: Vec<f64>,
+    /// Whether each arrow arrived, was lost or expired (else it was in flight at the end).
+    ended: Vec<bool>,
     ticks: Vec<(f64, Instant)>,
     /// Breaks in the lifelines: top, bottom, and how long nothing happened.
     breaks: Vec<(f64, f64, Duration)>,
@@ -91,6 +93,7 @@ fn place(ladder: &Ladder) -> Layout {
     let mut layout = Layout {
         ys: Vec::with_capacity(ladder.items.len()),
         sent: vec![TOP; ladder.arrows.len()],
+        ended: vec![false; ladder.arrows.len()],
         ticks: Vec::new(),
         breaks: Vec::new(),
         loop_y: None,
@@ -131,12 +134,14 @@ fn place(ladder: &Ladder) -> Layout {
                 y
             }
             What::Arrive(ArrowId(a)) => {
+                layout.ended[*a] = true;
                 let lane = 1 - ladder.arrows[*a].from.index();
                 let y = cursor[lane].max(floor).max(layout.sent[*a] + SLANT);
                 cursor[lane] = y + 4.0;
                 y
             }
             What::Lose(ArrowId(a)) | What::Expire(ArrowId(a)) => {
+                layout.ended[*a] = true;
                 let y = floor.max(layout.sent[*a] + SLANT * LOST_AT);
                 low = low.max(y + 8.0);
                 y
@@ -155,6 +160,12 @@ fn place(ladder: &Ladder) -> Layout {
             }
         };
         layout.ys.push(y);
+    }
+    // An arrow still in the network at the end stops short, with a note under it.
+    for (a, ended) in layout.ended.iter().enumerate() {
+        if !ended {
+            low = low.max(layout.sent[a] + SLANT * LOST_AT + LINE + 4.0);
+        }
     }
     layout.bottom = cursor[0].max(cursor[1]).max(low) + 2.0 * STEP;
     layout
@@ -314,8 +325,7 @@ pub fn write(ladder: &Ladder) -> String {
         }
     }
     // Arrows still in the network when the run ended.
-    for (a, _) in ladder.arrows.iter().enumerate() {
-        let ended = ladder.items.iter().any(|i| matches!(i.what, What::Arrive(ArrowId(x)) | What::Lose(ArrowId(x)) | What::Expire(ArrowId(x)) if x == a));
+    for (a, ended) in layout.ended.iter().enumerate() {
         if !ended {
             let hot = ladder.items.iter().any(|i| i.hot && i.what == What::Send(ArrowId(a)));
             let y = layout.sent[a] + SLANT * LOST_AT;
@@ -547,6 +557,17 @@ mod tests {
         ladder.arrive(Instant::ZERO, a);
         let layout = place(&ladder);
         assert!(layout.ys[1] - layout.ys[0] >= SLANT, "{:?}", layout.ys);
+    }
+
+    #[test]
+    fn an_arrow_in_flight_at_the_end_fits_above_the_footnotes() {
+        let mut ladder = Ladder::new("t", "A", "B");
+        ladder.send(Instant::ZERO, Lane::Right, "SYN|ACK seq=0 ack=1", Style::Sent);
+        let layout = place(&ladder);
+        assert!(!layout.ended[0]);
+        assert!(layout.bottom >= layout.sent[0] + SLANT * LOST_AT + LINE, "{}", layout.bottom);
+        let svg = write(&ladder);
+        assert!(svg.contains("still in flight") && svg.contains(r#"stroke-dasharray="2 3""#), "{svg}");
     }
 
     #[test]
