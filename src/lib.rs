@@ -9,6 +9,7 @@ pub mod conform;
 pub mod endpoint;
 pub mod explore;
 pub mod export;
+pub mod learn;
 pub mod model;
 pub mod packetdrill;
 pub mod simulate;

@@ -59,6 +59,12 @@ impl<'m> Reference<'m> {
         }
     }
 
+    /// The endpoint as it is between inputs, and the text it holds for the next RECEIVE: what
+    /// the learner's projection of the table reads its configuration from.
+    pub fn endpoint(&self) -> (&Endpoint<'m>, &[u8]) {
+        (&self.endpoint, &self.readable)
+    }
+
     /// Takes the text the endpoint handed its user. What it sends stays in its outbox until
     /// [`Stack::transmit`] takes it.
     fn drain(&mut self) {

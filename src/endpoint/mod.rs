@@ -184,6 +184,27 @@ impl Endpoint<'_> {
         self.outbox.hash(h);
         self.events.hash(h);
     }
+
+    /// Feeds what determines this endpoint's future behaviour *up to renumbering* to `h`:
+    /// [`Endpoint::hash_at`] with sequence numbers relative to the ISNs and without the ISN
+    /// generator, so that two incarnations that differ only in their initial numbers (which a
+    /// peer learns, and the learner's abstraction never shows) hash alike. The learner's
+    /// projection of the table (`learn::projection`) tells configurations apart by it.
+    pub fn hash_shape<H: std::hash::Hasher>(&self, now: Instant, h: &mut H) {
+        use std::hash::Hash;
+        let t = &self.tcb;
+        let from_iss = |s: SeqNum| s.0.wrapping_sub(t.iss.0);
+        self.state.hash(h);
+        (from_iss(t.snd_una), from_iss(t.snd_nxt), t.fin_seq.map(from_iss)).hash(h);
+        (t.rcv_nxt.0.wrapping_sub(t.irs.0), t.snd_wnd, t.retries, t.peer_mss).hash(h);
+        (t.passive, t.listener, t.syn_sent, t.fin_pending).hash(h);
+        (&t.unsent, &t.flight, &t.received, &t.queued).hash(h);
+        for deadline in self.timers {
+            deadline.map(|d| d.since(now)).hash(h);
+        }
+        self.remote_port.hash(h);
+        (self.outbox.len(), &self.events).hash(h);
+    }
 }
 
 impl<'m> Endpoint<'m> {

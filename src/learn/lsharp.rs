@@ -1,0 +1,402 @@
+//! L# (Vaandrager, Garhewal, Rot, Wißmann: "A New Approach for Active Automata Learning Based
+//! on Apartness", TACAS 2022): the learner keeps only an observation tree of the answers it got
+//! — which is also its query cache — and a *basis* of tree nodes known to be pairwise apart
+//! (answer differently to some word both were asked). Nodes one input beyond the basis form the
+//! *frontier*; the four rules promote a frontier node apart from the whole basis, extend the
+//! basis by every input, separate a frontier node from all but one basis node, and, once every
+//! frontier node is identified, build a hypothesis and ask for a counterexample.
+//!
+//! No well-kept Rust crate implements L# or TTT (`rust-lstar` is an L* port with string
+//! letters), so it is written here once, small, and tested on toy machines.
+
+use super::mealy::{Input, Mealy, Output};
+
+/// Why learning stopped before a machine was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// A bound the user set, in words.
+    Limit(String),
+}
+
+/// A system under learning: from its initial state, the outputs of a word.
+pub trait Sul {
+    fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop>;
+}
+
+/// Queries and symbols that reached the system (the cache answered the rest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub queries: u64,
+    pub symbols: u64,
+    /// Queries the observation tree answered without the system.
+    pub cached: u64,
+    /// Hypotheses built, the last one included.
+    pub rounds: u64,
+}
+
+/// The observation tree: every word asked, as a trie of `(output, child)` per input.
+#[derive(Clone, Debug)]
+struct Tree {
+    inputs: usize,
+    children: Vec<Option<(Output, u32)>>,
+    /// Parent and input of each node (the root's is unused).
+    parent: Vec<(u32, Input)>,
+}
+
+impl Tree {
+    fn new(inputs: usize) -> Tree {
+        Tree { inputs, children: vec![None; inputs], parent: vec![(0, 0)] }
+    }
+
+    fn child(&self, node: u32, input: Input) -> Option<(Output, u32)> {
+        self.children[node as usize * self.inputs + usize::from(input)]
+    }
+
+    fn walk(&self, word: &[Input]) -> Option<u32> {
+        word.iter().try_fold(0, |n, &i| self.child(n, i).map(|(_, c)| c))
+    }
+
+    fn outputs(&self, word: &[Input]) -> Option<Vec<Output>> {
+        let mut n = 0;
+        word.iter()
+            .map(|&i| {
+                let (o, c) = self.child(n, i)?;
+                n = c;
+                Some(o)
+            })
+            .collect()
+    }
+
+    fn insert(&mut self, word: &[Input], outputs: &[Output]) {
+        let mut n = 0u32;
+        for (&i, &o) in word.iter().zip(outputs) {
+            n = match self.child(n, i) {
+                Some((_, c)) => c,
+                None => {
+                    let c = self.parent.len() as u32;
+                    self.parent.push((n, i));
+                    self.children.extend(std::iter::repeat_n(None, self.inputs));
+                    self.children[n as usize * self.inputs + usize::from(i)] = Some((o, c));
+                    c
+                }
+            };
+        }
+    }
+
+    fn access(&self, mut node: u32) -> Vec<Input> {
+        let mut word = Vec::new();
+        while node != 0 {
+            let (p, i) = self.parent[node as usize];
+            word.push(i);
+            node = p;
+        }
+        word.reverse();
+        word
+    }
+
+    /// A word on which the subtrees of `a` and `b` answer differently, if they are apart.
+    fn witness(&self, a: u32, b: u32) -> Option<Vec<Input>> {
+        for i in 0..self.inputs as Input {
+            if let (Some((oa, ca)), Some((ob, cb))) = (self.child(a, i), self.child(b, i)) {
+                let found = if oa != ob { Some(Vec::new()) } else { self.witness(ca, cb) };
+                if let Some(mut word) = found {
+                    word.insert(0, i);
+                    return Some(word);
+                }
+            }
+        }
+        None
+    }
+
+    fn apart(&self, a: u32, b: u32) -> bool {
+        self.witness(a, b).is_some()
+    }
+}
+
+/// A frontier node with the basis nodes it is not (yet) apart from, as of the first
+/// `basis_seen` basis nodes.
+#[derive(Clone, Debug)]
+struct Frontier {
+    node: u32,
+    candidates: Vec<u32>,
+    basis_seen: usize,
+}
+
+/// The learner.
+pub struct LSharp<S> {
+    sul: S,
+    tree: Tree,
+    basis: Vec<u32>,
+    frontier: Vec<Frontier>,
+    counts: Counts,
+    /// Hypotheses may not grow beyond this many states.
+    max_states: usize,
+}
+
+impl<S: Sul> LSharp<S> {
+    pub fn new(sul: S, inputs: usize, max_states: usize) -> Self {
+        LSharp { sul, tree: Tree::new(inputs), basis: vec![0], frontier: Vec::new(), counts: Counts::default(), max_states }
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    pub fn sul(&mut self) -> &mut S {
+        &mut self.sul
+    }
+
+    /// The outputs of `word`: from the tree if it was asked before, else from the system.
+    pub fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop> {
+        if let Some(outputs) = self.tree.outputs(word) {
+            self.counts.cached += 1;
+            return Ok(outputs);
+        }
+        let outputs = self.sul.query(word)?;
+        self.counts.queries += 1;
+        self.counts.symbols += word.len() as u64;
+        self.tree.insert(word, &outputs);
+        Ok(outputs)
+    }
+
+    /// Learns until `oracle` finds no counterexample to the hypothesis, and returns it.
+    /// `oracle` gets the hypothesis and this learner, through whose cache it queries.
+    pub fn learn(
+        &mut self,
+        mut oracle: impl FnMut(&Mealy, &mut Self) -> Result<Option<Vec<Input>>, Stop>,
+    ) -> Result<Mealy, Stop> {
+        loop {
+            let hypothesis = self.stabilize()?;
+            self.counts.rounds += 1;
+            let counterexample = match self.conflict(&hypothesis) {
+                Some(word) => Some(word),
+                None => oracle(&hypothesis, self)?,
+            };
+            match counterexample {
+                None => return Ok(hypothesis),
+                Some(word) => {
+                    let outputs = self.query(&word)?;
+                    let expected = hypothesis.run(&word);
+                    // The counterexample up to its first difference, if it is one.
+                    if let Some(k) = outputs.iter().zip(&expected).position(|(a, b)| a != b) {
+                        self.process(&hypothesis, word[..=k].to_vec())?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies promotion, extension and separation until every frontier node is identified
+    /// with exactly one basis node, then builds the hypothesis.
+    fn stabilize(&mut self) -> Result<Mealy, Stop> {
+        loop {
+            self.refresh_frontier();
+            // Promotion: a frontier node apart from the whole basis is a new state.
+            if let Some(node) = self.frontier.iter().find(|f| f.candidates.is_empty()).map(|f| f.node) {
+                if self.basis.len() >= self.max_states {
+                    return Err(Stop::Limit(format!(
+                        "the machine has more than {} states (raise --max-states, or choose a smaller --alphabet)",
+                        self.max_states
+                    )));
+                }
+                self.basis.push(node);
+                continue;
+            }
+            // Extension: every basis node is asked every input.
+            let missing: Vec<Vec<Input>> = self
+                .basis
+                .iter()
+                .flat_map(|&b| (0..self.tree.inputs as Input).map(move |i| (b, i)))
+                .filter(|&(b, i)| self.tree.child(b, i).is_none())
+                .map(|(b, i)| {
+                    let mut w = self.tree.access(b);
+                    w.push(i);
+                    w
+                })
+                .collect();
+            if !missing.is_empty() {
+                for word in missing {
+                    self.query(&word)?;
+                }
+                continue;
+            }
+            // Separation: a frontier node with two candidates is asked what tells them apart.
+            let ambiguous =
+                self.frontier.iter().find(|f| f.candidates.len() >= 2).map(|f| (f.node, f.candidates[0], f.candidates[1]));
+            if let Some((f, a, b)) = ambiguous {
+                let mut word = self.tree.access(f);
+                word.extend(self.tree.witness(a, b).unwrap_or_default());
+                self.query(&word)?;
+                continue;
+            }
+            return Ok(self.hypothesis());
+        }
+    }
+
+    /// The frontier after the basis or the tree changed. Apartness only grows with the tree,
+    /// so a node's candidates are its old ones and the basis nodes added since, less those it
+    /// is now apart from.
+    fn refresh_frontier(&mut self) {
+        let inputs = self.tree.inputs as Input;
+        let mut frontier = Vec::new();
+        for &b in &self.basis {
+            for i in 0..inputs {
+                let Some((_, c)) = self.tree.child(b, i) else { continue };
+                if self.basis.contains(&c) {
+                    continue;
+                }
+                let candidates: Vec<u32> = match self.frontier.iter().find(|f| f.node == c) {
+                    Some(old) => old.candidates.iter().chain(&self.basis[old.basis_seen..]).copied().collect(),
+                    None => self.basis.clone(),
+                };
+                let candidates = candidates.into_iter().filter(|&q| !self.tree.apart(c, q)).collect();
+                frontier.push(Frontier { node: c, candidates, basis_seen: self.basis.len() });
+            }
+        }
+        self.frontier = frontier;
+    }
+
+    fn hypothesis(&self) -> Mealy {
+        let index = |node: u32| -> u32 {
+            match self.basis.iter().position(|&b| b == node) {
+                Some(k) => k as u32,
+                None => {
+                    let same = self.frontier.iter().find(|f| f.node == node).and_then(|f| f.candidates.first());
+                    self.basis.iter().position(|b| Some(b) == same).unwrap_or(0) as u32
+                }
+            }
+        };
+        Mealy::from_fn(self.basis.len(), self.tree.inputs, |s, i| {
+            let (o, c) = self.tree.child(self.basis[s as usize], i).unwrap_or((0, 0));
+            (o, index(c))
+        })
+    }
+
+    /// A word the tree already answers differently from `hypothesis`, if there is one.
+    fn conflict(&self, hypothesis: &Mealy) -> Option<Vec<Input>> {
+        let mut stack = vec![(0u32, 0u32)];
+        while let Some((node, state)) = stack.pop() {
+            for i in 0..self.tree.inputs as Input {
+                if let Some((o, c)) = self.tree.child(node, i) {
+                    let (ho, hs) = hypothesis.step(state, i);
+                    if o != ho {
+                        return Some(self.tree.access(c));
+                    }
+                    stack.push((c, hs));
+                }
+            }
+        }
+        None
+    }
+
+    /// Counterexample processing (the paper's ProcCounterEx): `word`'s last output in the tree
+    /// differs from the hypothesis'. Halves the part beyond the frontier until the conflict
+    /// lies on a basis or frontier node, where the rules above turn it into a new state.
+    fn process(&mut self, hypothesis: &Mealy, mut word: Vec<Input>) -> Result<(), Stop> {
+        loop {
+            let Some(r) = self.tree.walk(&word) else { return Ok(()) };
+            let in_frontier = |n: u32| n != 0 && self.basis.contains(&self.tree.parent[n as usize].0);
+            if self.basis.contains(&r) || in_frontier(r) {
+                return Ok(());
+            }
+            // The prefix whose node is in the frontier.
+            let mut node = 0;
+            let mut rho = 0;
+            for (k, &i) in word.iter().enumerate() {
+                let Some((_, c)) = self.tree.child(node, i) else { break };
+                node = c;
+                if !self.basis.contains(&c) {
+                    rho = k + 1;
+                    break;
+                }
+            }
+            let half = (rho + word.len()) / 2;
+            let (first, second) = word.split_at(half);
+            let q = hypothesis.state_after(first);
+            let Some(r1) = self.tree.walk(first) else { return Ok(()) };
+            let mut probe = self.tree.access(self.basis[q as usize]);
+            probe.extend_from_slice(second);
+            self.query(&probe)?;
+            word = if self.tree.apart(self.basis[q as usize], r1) { first.to_vec() } else { probe };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mealy::tests::counter;
+    use super::*;
+
+    /// A machine as a system under learning.
+    struct Machine(Mealy);
+
+    impl Sul for Machine {
+        fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop> {
+            Ok(self.0.run(word))
+        }
+    }
+
+    /// A perfect equivalence oracle for tests: the first difference from the truth.
+    fn perfect(truth: &Mealy) -> impl FnMut(&Mealy, &mut LSharp<Machine>) -> Result<Option<Vec<Input>>, Stop> + '_ {
+        move |h, _| Ok(truth.differences(h).first().map(|d| d.word.clone()))
+    }
+
+    #[test]
+    fn learns_toy_machines_exactly() {
+        for n in [1, 2, 5, 9] {
+            let truth = counter(n);
+            let mut learner = LSharp::new(Machine(truth.clone()), 2, 100);
+            let learned = learner.learn(perfect(&truth)).unwrap();
+            assert_eq!(learned.minimize(), truth.minimize(), "counter({n})");
+            assert_eq!(learned.states(), n as usize);
+        }
+    }
+
+    #[test]
+    fn learns_a_combination_lock() {
+        // Only the code 2,0,1 opens it: a machine a random walk rarely explores, the perfect
+        // oracle's counterexample has to be processed.
+        let code = [2u16, 0, 1];
+        let truth = Mealy::from_fn(4, 3, |s, i| {
+            if s == 3 {
+                (1, 3)
+            } else if i == code[s as usize] {
+                (u32::from(s == 2), s + 1)
+            } else {
+                (0, u32::from(i == code[0]))
+            }
+        });
+        let mut learner = LSharp::new(Machine(truth.clone()), 3, 100);
+        assert_eq!(learner.learn(perfect(&truth)).unwrap().minimize(), truth.minimize());
+        assert!(learner.counts().queries > 0);
+    }
+
+    #[test]
+    fn the_tree_is_the_cache() {
+        let mut learner = LSharp::new(Machine(counter(3)), 2, 100);
+        learner.query(&[0, 0, 1]).unwrap();
+        learner.query(&[0, 0]).unwrap();
+        assert_eq!((learner.counts().queries, learner.counts().cached), (1, 1));
+    }
+
+    #[test]
+    fn a_state_bound_stops_learning() {
+        let truth = counter(6);
+        let mut learner = LSharp::new(Machine(truth.clone()), 2, 3);
+        assert!(matches!(learner.learn(perfect(&truth)), Err(Stop::Limit(_))));
+    }
+
+    #[test]
+    fn witnesses_tell_nodes_apart() {
+        let mut t = Tree::new(2);
+        t.insert(&[0, 1, 0], &[5, 6, 7]);
+        t.insert(&[1, 1, 1], &[5, 6, 8]);
+        t.insert(&[1, 1, 0], &[5, 6, 9]);
+        let (a, b) = (t.walk(&[0]).unwrap(), t.walk(&[1]).unwrap());
+        assert_eq!(t.witness(a, b), Some(vec![1, 0]));
+        assert_eq!(t.witness(t.walk(&[0, 1]).unwrap(), t.walk(&[1, 1]).unwrap()), Some(vec![0]));
+        assert!(!t.apart(0, 0));
+    }
+}
