@@ -26,6 +26,13 @@ pub struct Reference<'m> {
 impl<'m> Reference<'m> {
     /// A stack executing `model`; `seed` picks its initial sequence numbers.
     pub fn new(model: &'m Model, seed: u64) -> Self {
+        Self::with_isn(model, Isn::Seeded(seed), format!("pseudo-random, seeded ({seed})"))
+    }
+
+    /// A stack executing `model` whose initial sequence numbers come from `isn` (`about` says
+    /// how, in words). The learner's projection of the table gives every incarnation the same
+    /// ISN, so that configurations that differ only in it are one.
+    pub fn with_isn(model: &'m Model, isn: Isn, about: String) -> Self {
         let cfg = Config::default();
         let params = Params {
             name: format!("reference ({})", model.name()),
@@ -41,18 +48,18 @@ impl<'m> Reference<'m> {
             mss: cfg.mss,
             ack_delay: Duration::default(),
             granularity: Duration::default(),
-            isn: format!("pseudo-random, seeded ({seed})"),
+            isn: about,
         };
-        let fresh = Endpoint::new(model, Self::config(&params, seed));
+        let fresh = Endpoint::new(model, Self::config(&params, isn));
         Reference { params, endpoint: fresh.clone(), fresh, readable: Vec::new() }
     }
 
-    fn config(params: &Params, seed: u64) -> Config {
+    fn config(params: &Params, isn: Isn) -> Config {
         Config {
             local_port: params.stack.port(),
             remote_port: params.peer.port(),
             foreign_known: false,
-            isn: Isn::Seeded(seed),
+            isn,
             msl: Some(params.msl),
             log: false,
             ..Config::default()

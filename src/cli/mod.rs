@@ -8,6 +8,7 @@ mod bench_linux;
 mod check;
 mod diff;
 mod fuzz;
+mod learn;
 mod matrix;
 mod probe;
 mod replay;
@@ -73,6 +74,7 @@ enum Command {
     Fuzz(fuzz::Args),
     Replay(replay::Args),
     Report(report::Args),
+    Learn(learn::Args),
     Run(run::Args),
     Probe(probe::Args),
     Matrix(matrix::Args),
@@ -95,6 +97,7 @@ impl Cli {
                 | Command::Probe(_)
                 | Command::Bench(_)
                 | Command::Matrix(_)
+                | Command::Learn(_)
         );
         #[cfg(unix)]
         if !talks_to_children {
@@ -116,6 +119,7 @@ impl Cli {
             Command::Fuzz(args) => fuzz::run(args),
             Command::Replay(args) => replay::run(args),
             Command::Report(args) => report::run(args),
+            Command::Learn(args) => learn::run(args),
             Command::Run(args) => run::run(args),
             Command::Probe(args) => probe::run(args),
             Command::Matrix(args) => matrix::run(args),

@@ -114,6 +114,35 @@ pub fn trace(title: &str, start: (State, State), path: &[(String, (State, State)
     document(title, title, &out)
 }
 
+/// A learned machine ([`crate::learn::Machine`]): states named by the table state the stack
+/// reported (else by their access word), the initial one doubled; transitions between the same
+/// two states share one edge labelled `input / output` per line, and those that differ from the
+/// table's projection get an edge of their own in red.
+pub fn learned(title: &str, machine: &crate::learn::Machine) -> String {
+    use std::collections::BTreeMap;
+    let mut out = String::new();
+    for state in &machine.states {
+        let shape = if state.id == 0 { "doublecircle" } else { "ellipse" };
+        let _ = writeln!(out, "    s{} [label=\"{}\", shape={shape}];", state.id, escape(&state.name));
+    }
+    let mut edges: BTreeMap<(u32, u32, bool), Vec<String>> = BTreeMap::new();
+    for t in &machine.transitions {
+        edges.entry((t.from, t.to, t.differs)).or_default().push(format!("{} / {}", t.input, t.output));
+    }
+    for ((from, to, differs), lines) in edges {
+        let label: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+        let style = if differs { ", color=red, fontcolor=red, penwidth=2" } else { "" };
+        let _ = writeln!(out, "    s{from} -> s{to} [label=\"{}\\l\"{style}];", label.join("\\l"));
+    }
+    let differing = machine.transitions.iter().filter(|t| t.differs).count();
+    let caption = format!(
+        "{title}: {} states, {} inputs; {differing} transitions differ from the table (red)",
+        machine.states.len(),
+        machine.inputs.len()
+    );
+    document(title, &caption, &out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

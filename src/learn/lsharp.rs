@@ -25,6 +25,13 @@ pub trait Sul {
     fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop>;
 }
 
+/// A system borrowed for one learning run, so that the caller keeps it (and what it interned).
+impl<S: Sul + ?Sized> Sul for &mut S {
+    fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop> {
+        (**self).query(word)
+    }
+}
+
 /// Queries and symbols that reached the system (the cache answered the rest).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -179,9 +186,10 @@ impl<S: Sul> LSharp<S> {
                 Some(word) => {
                     let outputs = self.query(&word)?;
                     let expected = hypothesis.run(&word);
-                    // The counterexample up to its first difference, if it is one.
+                    // Up to its first difference the word reaches a tree node apart from the
+                    // hypothesis state it reaches, as the differing input shows.
                     if let Some(k) = outputs.iter().zip(&expected).position(|(a, b)| a != b) {
-                        self.process(&hypothesis, word[..=k].to_vec())?;
+                        self.process(&hypothesis, word[..k].to_vec(), vec![word[k]])?;
                     }
                 }
             }
@@ -291,20 +299,21 @@ impl<S: Sul> LSharp<S> {
         None
     }
 
-    /// Counterexample processing (the paper's ProcCounterEx): `word`'s last output in the tree
-    /// differs from the hypothesis'. Halves the part beyond the frontier until the conflict
-    /// lies on a basis or frontier node, where the rules above turn it into a new state.
-    fn process(&mut self, hypothesis: &Mealy, mut word: Vec<Input>) -> Result<(), Stop> {
+    /// Counterexample processing (the paper's ProcCounterEx). The tree node `sigma` reaches
+    /// is apart from the basis node of the hypothesis state it reaches, as `eta` shows. Halving
+    /// the part of `sigma` beyond the frontier moves that conflict onto a basis or frontier
+    /// node, where the rules above turn it into a new state or a smaller candidate set.
+    fn process(&mut self, hypothesis: &Mealy, mut sigma: Vec<Input>, mut eta: Vec<Input>) -> Result<(), Stop> {
         loop {
-            let Some(r) = self.tree.walk(&word) else { return Ok(()) };
-            let in_frontier = |n: u32| n != 0 && self.basis.contains(&self.tree.parent[n as usize].0);
-            if self.basis.contains(&r) || in_frontier(r) {
+            let Some(r) = self.tree.walk(&sigma) else { return Ok(()) };
+            let in_frontier = r != 0 && self.basis.contains(&self.tree.parent[r as usize].0);
+            if self.basis.contains(&r) || in_frontier {
                 return Ok(());
             }
-            // The prefix whose node is in the frontier.
+            // The length of the prefix whose node is in the frontier: the first not in the basis.
             let mut node = 0;
-            let mut rho = 0;
-            for (k, &i) in word.iter().enumerate() {
+            let mut rho = sigma.len();
+            for (k, &i) in sigma.iter().enumerate() {
                 let Some((_, c)) = self.tree.child(node, i) else { break };
                 node = c;
                 if !self.basis.contains(&c) {
@@ -312,14 +321,25 @@ impl<S: Sul> LSharp<S> {
                     break;
                 }
             }
-            let half = (rho + word.len()) / 2;
-            let (first, second) = word.split_at(half);
-            let q = hypothesis.state_after(first);
+            let half = (rho + sigma.len()) / 2;
+            let (first, second) = sigma.split_at(half);
+            let q = self.basis[hypothesis.state_after(first) as usize];
             let Some(r1) = self.tree.walk(first) else { return Ok(()) };
-            let mut probe = self.tree.access(self.basis[q as usize]);
+            let mut probe = self.tree.access(q);
             probe.extend_from_slice(second);
+            let access_len = probe.len();
+            probe.extend_from_slice(&eta);
             self.query(&probe)?;
-            word = if self.tree.apart(self.basis[q as usize], r1) { first.to_vec() } else { probe };
+            match self.tree.witness(q, r1) {
+                Some(witness) => {
+                    sigma = first.to_vec();
+                    eta = witness;
+                }
+                None => {
+                    probe.truncate(access_len);
+                    sigma = probe;
+                }
+            }
         }
     }
 }

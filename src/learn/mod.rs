@@ -5,12 +5,14 @@
 //! - [`lsharp`]: the L# learner, whose observation tree is the query cache;
 //! - [`equivalence`]: counterexamples from candidate words, the W-method and random walks;
 //! - [`projection`]: the table's own machine on the same alphabet, derived from the table;
-//! - [`mealy`]: machines, minimization and the shortest words on which two differ.
+//! - [`mealy`]: machines, minimization and the shortest words on which two differ;
+//! - [`diff`]: those words replayed through the oracle, as verdicts and diagrams.
 //!
 //! [`Machine`] is the result as plain data (states with the table state the stack reported,
 //! transitions with their abstract input and output, the differing ones marked), for the
 //! CLI's report, its JSON and the pictures in [`crate::export`].
 
+pub mod diff;
 pub mod equivalence;
 pub mod lsharp;
 pub mod mapper;

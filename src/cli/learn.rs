@@ -1,0 +1,285 @@
+//! `tcpcheck learn`: the stack's machine, learned, and where it differs from the table's.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use tcpcheck::conform::diagram;
+use tcpcheck::conform::finding::{self, Finding, FORMAT};
+use tcpcheck::conform::{Clock, Oracle, Script};
+use tcpcheck::export::dot;
+use tcpcheck::learn::diff::{explain, Explained};
+use tcpcheck::learn::{self, project, Alphabet, Counts, Machine, Outputs, StackSul, Stop, Testing};
+
+use super::fuzz::{make_stack, Models, StackArg};
+use super::{finding as differs, incomplete, CliError, OK};
+
+/// Learn a stack's state machine and diff it against the table.
+///
+/// Active automata learning (L#): tcpcheck plays the stack's user and peer through an alphabet
+/// of script steps (user calls, segments at the numbers the stack expects, waits), resetting
+/// the stack before every query, and learns the Mealy machine it implements: outputs are the
+/// segments it sends (flags, payload, numbers classed against the peer's view: isn, nxt, old,
+/// new) and the state it reports. Each hypothesis is tested by the W-method to --depth, seeded
+/// random walks and the scripts of --corpus. The table's own machine on the same alphabet is
+/// derived from the table (the reference endpoint's configurations, searched breadth-first);
+/// the shortest words on which the two differ are replayed through the oracle and shown as
+/// sequence diagrams with the table's rows and RFC sections.
+///
+/// Alphabets: core (default), small, no-wait (for real-time stacks), full, or a
+/// comma-separated list of letters. Exit 0 if the machine equals the table's, 1 if it differs,
+/// 2 on bad input, 3 if learning stopped early (Ctrl-C, --max-states).
+#[derive(clap::Args)]
+pub struct Args {
+    /// The stack: reference, smoltcp, linux, lwip, gvisor or exec:COMMAND
+    #[arg(long, value_parser = StackArg::parse, default_value = "reference")]
+    stack: StackArg,
+    /// The table the reference stack executes [default: rfc9293]
+    #[arg(long, short)]
+    model: Option<String>,
+    /// The table the stack is compared with [default: rfc9293]
+    #[arg(long)]
+    oracle: Option<String>,
+    /// The inputs: an alphabet's name or a comma-separated list of letters
+    #[arg(long, default_value = "core", value_parser = Alphabet::parse)]
+    alphabet: Alphabet,
+    /// Seed of the random walks and of the stack's choices (its ISNs)
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// States the W-method allows the stack beyond the hypothesis'
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Random walks per hypothesis
+    #[arg(long, default_value_t = 300)]
+    walks: usize,
+    /// Letters per random walk, at most
+    #[arg(long, default_value_t = 12)]
+    walk_len: usize,
+    /// Directories of scripts to try as counterexamples first (a fuzz corpus, tests/findings)
+    #[arg(long, value_name = "DIR")]
+    corpus: Vec<PathBuf>,
+    /// Stop if the machine grows beyond this many states
+    #[arg(long, default_value_t = 200)]
+    max_states: usize,
+    /// Differences to replay and show (all are counted)
+    #[arg(long, default_value_t = 5)]
+    show: usize,
+    /// Write the learned machine as Graphviz DOT, differing transitions in red
+    #[arg(long, value_name = "FILE")]
+    dot: Option<PathBuf>,
+    /// Save each shown difference that draws a verdict as a finding in DIR (`tcpcheck replay`)
+    #[arg(long, value_name = "DIR")]
+    save: Option<PathBuf>,
+    /// Print the result as one JSON object (docs/json.md)
+    #[arg(long)]
+    json: bool,
+}
+
+/// The table's projection may count this many configurations before it gives up.
+const MAX_CONFIGURATIONS: usize = 50_000;
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let models = Models::for_stack(&args.stack, args.model.as_deref(), args.oracle.as_deref())?;
+    let alphabet = &args.alphabet;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            #[cfg(target_os = "linux")]
+            tcpcheck::adapter::linux::cleanup_all();
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after the query under way (Ctrl-C again to quit at once)");
+    });
+    let mut candidates = Vec::new();
+    for dir in &args.corpus {
+        read_words(dir, alphabet, &mut candidates)?;
+    }
+    let mut stack = make_stack(&args.stack, &models, args.seed)?;
+    let params = stack.params().clone();
+    let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
+    let testing = Testing { depth: args.depth, walks: args.walks, walk_len: args.walk_len, seed: args.seed, candidates };
+
+    let bar = (params.clock == Clock::Real)
+        .then(|| super::spinner(format!("learning {} in real time", params.name)))
+        .flatten();
+    let started = std::time::Instant::now();
+    let mut sul = StackSul::new(&oracle, stack.as_mut(), alphabet, Outputs::default()).stop_on(&stop).on_progress(
+        |n| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("learning {} in real time: {n} queries", params.name));
+            }
+        },
+    );
+    let (learned, counts) = learn::learn(&mut sul, alphabet.len(), &testing, args.max_states);
+    let mut outputs = std::mem::take(&mut sul.outputs);
+    drop(sul);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let learn_time = started.elapsed();
+    let learned = match learned {
+        Ok(machine) => machine,
+        Err(why) => return Ok(stopped(&why, &counts, &params.name)),
+    };
+    let started = std::time::Instant::now();
+    let table = match project(&models.oracle, alphabet, &mut outputs, MAX_CONFIGURATIONS) {
+        Ok(table) => table,
+        Err(Stop::Limit(why)) => return Err(CliError(format!("error: {why}\n"))),
+        Err(Stop::Interrupted) => return Ok(incomplete()),
+    };
+    let project_time = started.elapsed();
+    let differences = learned.differences(&table.machine);
+    let shown = explain(&oracle, stack.as_mut(), alphabet, &outputs, &differences, args.show);
+    let machine = Machine::new(&learned, alphabet, &outputs, &differences);
+    let oracle_name = models.oracle.name().to_string();
+    if let Some(path) = &args.dot {
+        let title = format!("{} learned", params.name);
+        write(path, dot::learned(&title, &machine).as_bytes())?;
+    }
+    let mut saved = Vec::new();
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError(format!("error: cannot create {}: {e}\n", dir.display())))?;
+        for (k, found) in shown.iter().enumerate() {
+            let Some(verdict) = &found.run.verdict else { continue };
+            let finding = Finding {
+                format: FORMAT.to_string(),
+                stack: args.stack.name(),
+                model: args.model.clone().filter(|_| args.stack == StackArg::Reference),
+                oracle: args.oracle.clone().unwrap_or_else(|| oracle_name.clone()),
+                seed: args.seed,
+                verdict: verdict.clone(),
+                script: alphabet.script(&differences[k].word),
+                triage: None,
+            };
+            let path = dir.join(format!("learn-{}.json", k + 1));
+            write(&path, finding.to_json().as_bytes())?;
+            saved.push(path);
+        }
+    }
+    let secs = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
+    if args.json {
+        let value = json!({
+            "format": "tcpcheck-learn/1",
+            "stack": params.name,
+            "oracle": oracle_name,
+            "alphabet": alphabet.names().collect::<Vec<_>>(),
+            "seed": args.seed,
+            "states": learned.states(),
+            "queries": counts.queries,
+            "symbols": counts.symbols,
+            "cached": counts.cached,
+            "rounds": counts.rounds,
+            "learn_seconds": secs(learn_time),
+            "table": {"states": table.machine.states(), "configurations": table.configurations,
+                      "queries": table.queries, "seconds": secs(project_time)},
+            "machine": machine,
+            "differences": differences.len(),
+            "shown": shown.iter().map(|e| shown_json(e, &models, &params)).collect::<Vec<_>>(),
+            "saved": saved.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        println!(
+            "learned {}: {} states on {} inputs; {} queries ({} inputs sent, {} answered from the cache), {} hypotheses, {:.1} s",
+            params.name,
+            learned.states(),
+            alphabet.len(),
+            counts.queries,
+            counts.symbols,
+            counts.cached,
+            counts.rounds,
+            learn_time.as_secs_f64()
+        );
+        println!(
+            "table {oracle_name} on the same inputs: {} states ({} configurations of the reference endpoint), {:.1} s",
+            table.machine.states(),
+            table.configurations,
+            project_time.as_secs_f64()
+        );
+        if differences.is_empty() {
+            println!("no differences: the stack's machine is the table's on this alphabet");
+        } else {
+            println!("{} differences; the {} shortest:", differences.len(), shown.len());
+        }
+        for (k, found) in shown.iter().enumerate() {
+            println!();
+            println!("difference {}: {}", k + 1, found.word.join(" "));
+            println!("  table: {}", found.expected);
+            println!("  stack: {}", found.actual);
+            println!("  rows:  {}", found.rows.join(", "));
+            let verdict = found.run.verdict.as_ref();
+            if verdict.is_none() {
+                println!("  (the oracle excuses this difference: one of its tolerances, see src/conform/oracle.rs)");
+            }
+            print!("{}", diagram::render(&found.run.trace, &models.oracle, &params, found.run.stack_iss, verdict));
+        }
+        for path in &saved {
+            println!("saved {} (tcpcheck replay {})", path.display(), path.display());
+        }
+        if let Some(path) = &args.dot {
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(if differences.is_empty() { OK } else { differs() })
+}
+
+fn shown_json(found: &Explained, models: &Models, params: &tcpcheck::conform::Params) -> serde_json::Value {
+    let verdict = found.run.verdict.as_ref();
+    json!({
+        "inputs": found.word,
+        "expected": found.expected,
+        "actual": found.actual,
+        "rows": found.rows,
+        "verdict": verdict,
+        "run": diagram::to_json(&found.run.trace, &models.oracle, params, found.run.stack_iss, verdict),
+    })
+}
+
+fn stopped(why: &Stop, counts: &Counts, stack: &str) -> ExitCode {
+    let why = match why {
+        Stop::Interrupted => "interrupted".to_string(),
+        Stop::Limit(limit) => limit.clone(),
+    };
+    eprintln!("learn: stopped learning {stack} after {} queries and {} hypotheses: {why}", counts.queries, counts.rounds);
+    incomplete()
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|e| CliError(format!("error: failed to write {}: {e}\n", path.display())))
+}
+
+/// The scripts under `dir` (finding files and fuzz corpus entries, recursively), each as the
+/// longest prefix the alphabet can say.
+fn read_words(dir: &Path, alphabet: &Alphabet, out: &mut Vec<Vec<learn::Input>>) -> Result<(), CliError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        CliError(format!(
+            "error: cannot read --corpus {}: {e}\n  help: give a directory of scripts (a fuzz corpus, tests/findings)\n",
+            dir.display()
+        ))
+    })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            read_words(&path, alphabet, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            let bytes = std::fs::read(&path).map_err(|e| CliError(format!("error: cannot read {}: {e}\n", path.display())))?;
+            // A corpus entry is a script, a finding an object holding one; any other JSON (a
+            // report, a profile) is no candidate.
+            let script = match serde_json::from_slice::<Script>(&bytes) {
+                Ok(script) => Some(script),
+                Err(_) => finding::read(&path.display().to_string(), &bytes).ok().map(|i| i.script().clone()),
+            };
+            let word = script.map(|s| alphabet.word(&s)).unwrap_or_default();
+            if !word.is_empty() && !out.contains(&word) {
+                out.push(word);
+            }
+        }
+    }
+    Ok(())
+}
