@@ -199,7 +199,7 @@ impl View {
         }
         if ctl.contains(Control::SYN) {
             self.stack_next = Some(s.end());
-        } else if self.stack_next.is_some_and(|n| s.end().distance_from(n) > 0) {
+        } else if !ctl.contains(Control::RST) && self.stack_next.is_some_and(|n| s.end().distance_from(n) > 0) {
             self.stack_next = Some(s.end());
         }
         text
