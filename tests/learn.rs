@@ -1,0 +1,143 @@
+//! `tcpcheck learn` end to end: the reference stack learns the table's own machine (the
+//! self-test), every mutant's machine differs from it at the rows the mutant changed, the same
+//! seed learns the same machine, and the command's outputs (text, JSON, DOT) are usable.
+
+use std::process::{Command, Output};
+
+use tcpcheck::adapter::Reference;
+use tcpcheck::conform::{Oracle, Stack};
+use tcpcheck::learn::diff::explain;
+use tcpcheck::learn::{self, project, Alphabet, Counts, Mealy, Outputs, StackSul, Testing};
+use tcpcheck::model::diff::{diff, Change};
+use tcpcheck::model::shipped::{Shipped, SHIPPED};
+use tcpcheck::model::Model;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcpcheck");
+
+fn load(name: &str) -> Model {
+    Shipped::find(name).unwrap().load().unwrap()
+}
+
+/// The tests' testing effort: what the CLI does by default, with fewer walks.
+fn testing(seed: u64) -> Testing {
+    Testing { depth: 1, walks: 100, walk_len: 12, seed, candidates: Vec::new() }
+}
+
+/// Learns `stack` (judged by, and numbered through, rfc9293) on `alphabet`; the machine, the
+/// counts and the interned outputs.
+fn learn_stack(stack: &mut dyn Stack, alphabet: &Alphabet, seed: u64) -> (Mealy, Counts, Outputs) {
+    let rfc9293 = load("rfc9293");
+    let oracle = Oracle::new(&rfc9293, stack.params().clone()).to_the_end();
+    let mut sul = StackSul::new(&oracle, stack, alphabet, Outputs::default());
+    let (machine, counts) = learn::learn(&mut sul, alphabet.len(), &testing(seed), 500);
+    (machine.expect("learning finished"), counts, sul.outputs)
+}
+
+#[test]
+fn the_reference_stack_learns_the_tables_own_machine() {
+    let alphabet = Alphabet::parse("small").unwrap();
+    let model = load("rfc9293");
+    let mut stack = Reference::new(&model, 3);
+    let (learned, counts, mut outputs) = learn_stack(&mut stack, &alphabet, 1);
+    let table = project(&model, &alphabet, &mut outputs, 10_000).unwrap();
+    let differences = learned.differences(&table.machine);
+    assert!(differences.is_empty(), "the self-test failed: {differences:?}");
+    assert_eq!(learned, table.machine, "both are minimal and canonically numbered");
+    assert!(counts.queries > 0 && counts.rounds > 0);
+}
+
+#[test]
+fn every_mutants_differences_name_its_mutated_rows() {
+    // What reaches every mutated row: the passive open, the close into TIME-WAIT, a RST and a
+    // FIN there, and time.
+    let alphabet = Alphabet::parse("listen,syn,close,fin,rst,msl").unwrap();
+    let rfc9293 = load("rfc9293");
+    for shipped in SHIPPED.iter().filter(|s| s.path.starts_with("models/mutants/")) {
+        let mutant = shipped.load().unwrap();
+        let changed: Vec<String> = diff(rfc9293.table(), mutant.table())
+            .iter()
+            .filter_map(|c| match c {
+                Change::Removed(row) | Change::Changed(row, _) => Some(rfc9293.table().row_location(row)),
+                Change::Added(_) => None,
+            })
+            .collect();
+        assert!(!changed.is_empty(), "{}: no rows differ from rfc9293", shipped.name);
+        let mut stack = Reference::new(&mutant, 3);
+        let (learned, _, mut outputs) = learn_stack(&mut stack, &alphabet, 1);
+        let table = project(&rfc9293, &alphabet, &mut outputs, 10_000).unwrap();
+        let differences = learned.differences(&table.machine);
+        assert!(!differences.is_empty(), "{}: learned equal to rfc9293", shipped.name);
+        let oracle = Oracle::new(&rfc9293, stack.params().clone()).to_the_end();
+        for found in explain(&oracle, &mut stack, &alphabet, &outputs, &differences, differences.len()) {
+            assert!(
+                found.rows.iter().any(|r| changed.contains(r)),
+                "{}: difference `{}` (table {}, stack {}) fired rows {:?}, none of the mutated {:?}",
+                shipped.name,
+                found.word.join(" "),
+                found.expected,
+                found.actual,
+                found.rows,
+                changed
+            );
+            assert_ne!(found.expected, found.actual, "{}: the replay shows no difference", shipped.name);
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_learns_the_same_machine() {
+    let alphabet = Alphabet::parse("listen,syn,ack,close,fin").unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let mut stack = tcpcheck::adapter::Smoltcp::new(5);
+        let (machine, counts, _) = learn_stack(&mut stack, &alphabet, 9);
+        runs.push((machine, counts));
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+fn tcpcheck(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).current_dir(std::env::temp_dir()).output().expect("run tcpcheck")
+}
+
+#[test]
+fn the_command_reports_draws_and_exits_by_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let dot = dir.path().join("m.dot");
+    let saved = dir.path().join("found");
+    let out = tcpcheck(&[
+        "learn",
+        "--model",
+        "two-packet-handshake",
+        "--alphabet",
+        "listen,syn,ack,rst",
+        "--dot",
+        dot.to_str().unwrap(),
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("difference 1: listen syn") && text.contains("models/rfc9293.tcp:"), "{text}");
+    let drawn = std::fs::read_to_string(&dot).unwrap();
+    assert!(drawn.starts_with("digraph") && drawn.contains("color=red") && drawn.contains("ESTABLISHED"), "{drawn}");
+    // A saved difference replays to its verdict.
+    let finding = saved.join("learn-1.json");
+    let replay = tcpcheck(&["replay", finding.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(1), "{}", String::from_utf8_lossy(&replay.stderr));
+    assert!(String::from_utf8_lossy(&replay.stderr).contains("the same verdict as saved"));
+
+    let out = tcpcheck(&["learn", "--alphabet", "listen,syn,ack", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["format"], "tcpcheck-learn/1");
+    assert_eq!(json["differences"], 0);
+    assert_eq!(json["states"], json["table"]["states"]);
+
+    let bad = tcpcheck(&["learn", "--alphabet", "listen,sin"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown letter `sin`"));
+
+    let bounded = tcpcheck(&["learn", "--model", "two-packet-handshake", "--max-states", "2"]);
+    assert_eq!(bounded.status.code(), Some(3), "{}", String::from_utf8_lossy(&bounded.stderr));
+}
