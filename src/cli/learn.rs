@@ -49,8 +49,9 @@ pub struct Args {
     /// Seed of the random walks and of the stack's choices (its ISNs)
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// States the W-method allows the stack beyond the hypothesis'
-    #[arg(long, default_value_t = 1)]
+    /// States the W-method allows the stack beyond the hypothesis' (each one multiplies its
+    /// tests by the number of inputs)
+    #[arg(long, default_value_t = 0)]
     depth: usize,
     /// Random walks per hypothesis
     #[arg(long, default_value_t = 300)]
@@ -81,6 +82,9 @@ pub struct Args {
 /// The table's projection may count this many configurations before it gives up.
 const MAX_CONFIGURATIONS: usize = 50_000;
 
+// The wall clock measures how long learning took, for the report; the stack's time is virtual
+// (or the Linux adapter's own).
+#[allow(clippy::disallowed_methods)]
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let models = Models::for_stack(&args.stack, args.model.as_deref(), args.oracle.as_deref())?;
     let alphabet = &args.alphabet;
@@ -101,19 +105,19 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut stack = make_stack(&args.stack, &models, args.seed)?;
     let params = stack.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
-    let testing = Testing { depth: args.depth, walks: args.walks, walk_len: args.walk_len, seed: args.seed, candidates };
+    let testing =
+        Testing { depth: args.depth, walks: args.walks, walk_len: args.walk_len, seed: args.seed, candidates };
 
     let bar = (params.clock == Clock::Real)
         .then(|| super::spinner(format!("learning {} in real time", params.name)))
         .flatten();
     let started = std::time::Instant::now();
-    let mut sul = StackSul::new(&oracle, stack.as_mut(), alphabet, Outputs::default()).stop_on(&stop).on_progress(
-        |n| {
+    let mut sul =
+        StackSul::new(&oracle, stack.as_mut(), alphabet, Outputs::default()).stop_on(&stop).on_progress(|n| {
             if let Some(bar) = &bar {
                 bar.set_message(format!("learning {} in real time: {n} queries", params.name));
             }
-        },
-    );
+        });
     let (learned, counts) = learn::learn(&mut sul, alphabet.len(), &testing, args.max_states);
     let mut outputs = std::mem::take(&mut sul.outputs);
     drop(sul);
@@ -142,8 +146,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     let mut saved = Vec::new();
     if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError(format!("error: cannot create {}: {e}\n", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| CliError(format!("error: cannot create {}: {e}\n", dir.display())))?;
         for (k, found) in shown.iter().enumerate() {
             let Some(verdict) = &found.run.verdict else { continue };
             let finding = Finding {
@@ -174,7 +177,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             "symbols": counts.symbols,
             "cached": counts.cached,
             "rounds": counts.rounds,
-            "learn_seconds": secs(learn_time),
+            "seconds": secs(learn_time),
             "table": {"states": table.machine.states(), "configurations": table.configurations,
                       "queries": table.queries, "seconds": secs(project_time)},
             "machine": machine,
@@ -185,21 +188,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
         println!(
-            "learned {}: {} states on {} inputs; {} queries ({} inputs sent, {} answered from the cache), {} hypotheses, {:.1} s",
+            "learned {} in {:.1}s: {} states on {} inputs; {} queries ({} inputs sent, {} answered from the cache), {} hypotheses",
             params.name,
+            learn_time.as_secs_f64(),
             learned.states(),
             alphabet.len(),
             counts.queries,
             counts.symbols,
             counts.cached,
             counts.rounds,
-            learn_time.as_secs_f64()
         );
         println!(
-            "table {oracle_name} on the same inputs: {} states ({} configurations of the reference endpoint), {:.1} s",
+            "table {oracle_name} in {:.1}s: {} states on the same inputs ({} configurations of the reference endpoint)",
+            project_time.as_secs_f64(),
             table.machine.states(),
             table.configurations,
-            project_time.as_secs_f64()
         );
         if differences.is_empty() {
             println!("no differences: the stack's machine is the table's on this alphabet");
@@ -245,7 +248,10 @@ fn stopped(why: &Stop, counts: &Counts, stack: &str) -> ExitCode {
         Stop::Interrupted => "interrupted".to_string(),
         Stop::Limit(limit) => limit.clone(),
     };
-    eprintln!("learn: stopped learning {stack} after {} queries and {} hypotheses: {why}", counts.queries, counts.rounds);
+    eprintln!(
+        "learn: stopped learning {stack} after {} queries and {} hypotheses: {why}",
+        counts.queries, counts.rounds
+    );
     incomplete()
 }
 
@@ -268,7 +274,8 @@ fn read_words(dir: &Path, alphabet: &Alphabet, out: &mut Vec<Vec<learn::Input>>)
         if path.is_dir() {
             read_words(&path, alphabet, out)?;
         } else if path.extension().is_some_and(|e| e == "json") {
-            let bytes = std::fs::read(&path).map_err(|e| CliError(format!("error: cannot read {}: {e}\n", path.display())))?;
+            let bytes =
+                std::fs::read(&path).map_err(|e| CliError(format!("error: cannot read {}: {e}\n", path.display())))?;
             // A corpus entry is a script, a finding an object holding one; any other JSON (a
             // report, a profile) is no candidate.
             let script = match serde_json::from_slice::<Script>(&bytes) {

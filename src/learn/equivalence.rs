@@ -2,10 +2,10 @@
 //! gets wrong, and the first word the system answers differently is the counterexample.
 //!
 //! Three sources, cheapest first: given candidate words (the fuzz corpus and committed
-//! findings, in the alphabet's terms), the W-method to a chosen depth (every state's access
-//! word, then every word up to `depth` inputs, then every word of a characterizing set: it
-//! finds every fault of a system with at most `depth` more states than the hypothesis), and
-//! seeded random walks.
+//! findings, in the alphabet's terms), seeded random walks (which find most counterexamples
+//! for a fraction of the queries), and the W-method to a chosen depth (every state's access
+//! word, then every word up to `depth` + 1 inputs, then every word of a characterizing set: it
+//! finds every fault of a system with at most `depth` more states than the hypothesis).
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -41,8 +41,20 @@ pub fn counterexample<S: Sul>(
         }
     }
     let inputs = hypothesis.inputs() as Input;
-    let suffixes = hypothesis.characterizing_set();
     let access: Vec<Vec<Input>> = hypothesis.access().into_iter().flatten().collect();
+    // Other walks for each hypothesis, the same for the same seed.
+    let mut rng = StdRng::seed_from_u64(testing.seed ^ (hypothesis.states() as u64).wrapping_mul(0x9e37_79b9));
+    for _ in 0..testing.walks {
+        // From a random state's access word, so that deep states get walks of their own.
+        let start = &access[rng.random_range(0..access.len())];
+        let len = rng.random_range(1..=testing.walk_len.max(1));
+        let mut word = start.clone();
+        word.extend((0..len).map(|_| rng.random_range(0..inputs)));
+        if differs(&word, learner)? {
+            return Ok(Some(word));
+        }
+    }
+    let suffixes = hypothesis.characterizing_set();
     let mut middles: Vec<Vec<Input>> = vec![Vec::new()];
     let mut layer: Vec<Vec<Input>> = vec![Vec::new()];
     for _ in 0..=testing.depth {
@@ -66,17 +78,6 @@ pub fn counterexample<S: Sul>(
                     return Ok(Some(word));
                 }
             }
-        }
-    }
-    let mut rng = StdRng::seed_from_u64(testing.seed);
-    for _ in 0..testing.walks {
-        // From a random state's access word, so that deep states get walks of their own.
-        let start = &access[rng.random_range(0..access.len())];
-        let len = rng.random_range(1..=testing.walk_len.max(1));
-        let mut word = start.clone();
-        word.extend((0..len).map(|_| rng.random_range(0..inputs)));
-        if differs(&word, learner)? {
-            return Ok(Some(word));
         }
     }
     Ok(None)

@@ -144,7 +144,14 @@ pub struct LSharp<S> {
 
 impl<S: Sul> LSharp<S> {
     pub fn new(sul: S, inputs: usize, max_states: usize) -> Self {
-        LSharp { sul, tree: Tree::new(inputs), basis: vec![0], frontier: Vec::new(), counts: Counts::default(), max_states }
+        LSharp {
+            sul,
+            tree: Tree::new(inputs),
+            basis: vec![0],
+            frontier: Vec::new(),
+            counts: Counts::default(),
+            max_states,
+        }
     }
 
     pub fn counts(&self) -> Counts {
@@ -231,8 +238,11 @@ impl<S: Sul> LSharp<S> {
                 continue;
             }
             // Separation: a frontier node with two candidates is asked what tells them apart.
-            let ambiguous =
-                self.frontier.iter().find(|f| f.candidates.len() >= 2).map(|f| (f.node, f.candidates[0], f.candidates[1]));
+            let ambiguous = self
+                .frontier
+                .iter()
+                .find(|f| f.candidates.len() >= 2)
+                .map(|f| (f.node, f.candidates[0], f.candidates[1]));
             if let Some((f, a, b)) = ambiguous {
                 let mut word = self.tree.access(f);
                 word.extend(self.tree.witness(a, b).unwrap_or_default());

@@ -197,9 +197,9 @@ impl View {
             Some(ack) => text.push_str(&format!("({seq},{})", View::class(ack, self.peer_next))),
             None => text.push_str(&format!("({seq})")),
         }
-        if ctl.contains(Control::SYN) {
-            self.stack_next = Some(s.end());
-        } else if !ctl.contains(Control::RST) && self.stack_next.is_some_and(|n| s.end().distance_from(n) > 0) {
+        // A SYN starts the stack's numbers afresh; a RST is numbered by what it answers.
+        let advances = !ctl.contains(Control::RST) && self.stack_next.is_some_and(|n| s.end().distance_from(n) > 0);
+        if ctl.contains(Control::SYN) || advances {
             self.stack_next = Some(s.end());
         }
         text
@@ -324,7 +324,6 @@ impl<'a, 'm> StackSul<'a, 'm> {
     pub fn recycle(&mut self, run: Run) {
         self.workspace.recycle(run);
     }
-
 }
 
 impl Sul for StackSul<'_, '_> {

@@ -156,8 +156,8 @@ impl Mealy {
         while let Some(s) = queue.pop_front() {
             for i in 0..self.inputs as Input {
                 let t = self.step(s, i).1;
-                if !number.contains_key(&block[t as usize]) {
-                    number.insert(block[t as usize], order.len() as u32);
+                if let std::collections::hash_map::Entry::Vacant(e) = number.entry(block[t as usize]) {
+                    e.insert(order.len() as u32);
                     order.push(t);
                     queue.push_back(t);
                 }
@@ -174,9 +174,15 @@ impl Mealy {
     /// word (breadth-first, inputs in order), shortest first. Both machines must have the same
     /// alphabet and intern outputs in the same [`Outputs`].
     pub fn differences(&self, other: &Mealy) -> Vec<Difference> {
-        let mut seen: HashMap<(u32, u32), Vec<Input>> = HashMap::new();
-        let mut queue = VecDeque::from([(0u32, 0u32)]);
-        seen.insert((0, 0), Vec::new());
+        self.pair_search(other, (0, 0), false)
+    }
+
+    /// Breadth-first over the pairs of states `self` and `other` reach together from `start`
+    /// while they answer alike; each input on which they then answer differently is a
+    /// [`Difference`]. With `first`, stops at the first.
+    fn pair_search(&self, other: &Mealy, start: (u32, u32), first: bool) -> Vec<Difference> {
+        let mut seen: HashMap<(u32, u32), Vec<Input>> = HashMap::from([(start, Vec::new())]);
+        let mut queue = VecDeque::from([start]);
         let mut found = Vec::new();
         while let Some((a, b)) = queue.pop_front() {
             let word = seen[&(a, b)].clone();
@@ -186,8 +192,11 @@ impl Mealy {
                 next.push(i);
                 if oa != ob {
                     found.push(Difference { word: next, states: (a, b), outputs: (oa, ob) });
-                } else if !seen.contains_key(&(ta, tb)) {
-                    seen.insert((ta, tb), next);
+                    if first {
+                        return found;
+                    }
+                } else if let std::collections::hash_map::Entry::Vacant(e) = seen.entry((ta, tb)) {
+                    e.insert(next);
                     queue.push_back((ta, tb));
                 }
             }
@@ -225,24 +234,7 @@ impl Mealy {
 
     /// A shortest word on which states `a` and `b` answer differently, if any.
     fn separating(&self, a: u32, b: u32) -> Option<Vec<Input>> {
-        let mut seen: HashMap<(u32, u32), Vec<Input>> = HashMap::from([((a, b), Vec::new())]);
-        let mut queue = VecDeque::from([(a, b)]);
-        while let Some((x, y)) = queue.pop_front() {
-            let word = seen[&(x, y)].clone();
-            for i in 0..self.inputs as Input {
-                let ((ox, tx), (oy, ty)) = (self.step(x, i), self.step(y, i));
-                let mut next = word.clone();
-                next.push(i);
-                if ox != oy {
-                    return Some(next);
-                }
-                if !seen.contains_key(&(tx, ty)) {
-                    seen.insert((tx, ty), next);
-                    queue.push_back((tx, ty));
-                }
-            }
-        }
-        None
+        self.pair_search(self, (a, b), true).pop().map(|d| d.word)
     }
 }
 

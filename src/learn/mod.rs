@@ -112,8 +112,7 @@ impl Machine {
         let access = machine.access();
         let states = (0..n)
             .map(|s| {
-                let word: Vec<String> =
-                    access[s].iter().flatten().map(|&i| alphabet.name(i).to_string()).collect();
+                let word: Vec<String> = access[s].iter().flatten().map(|&i| alphabet.name(i).to_string()).collect();
                 let name = match labels[s] {
                     Some(state) => {
                         let same: Vec<usize> = (0..n).filter(|&k| labels[k] == Some(state)).collect();

@@ -15,9 +15,9 @@ use std::hash::Hasher;
 use crate::adapter::Reference;
 use crate::conform::script::Script;
 use crate::conform::{Oracle, Record, Run, Stack};
+use crate::endpoint::Isn;
 use crate::model::Model;
 use crate::time::Instant;
-use crate::endpoint::Isn;
 
 use super::lsharp::Stop;
 use super::mapper::{query, Alphabet, View};
