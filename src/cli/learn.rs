@@ -65,6 +65,9 @@ pub struct Args {
     /// Stop if the machine grows beyond this many states
     #[arg(long, default_value_t = 200)]
     max_states: usize,
+    /// Stop after this many queries (for real-time stacks)
+    #[arg(long)]
+    max_queries: Option<u64>,
     /// Differences to replay and show (all are counted)
     #[arg(long, default_value_t = 5)]
     show: usize,
@@ -112,8 +115,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         .then(|| super::spinner(format!("learning {} in real time", params.name)))
         .flatten();
     let started = std::time::Instant::now();
-    let mut sul =
-        StackSul::new(&oracle, stack.as_mut(), alphabet, Outputs::default()).stop_on(&stop).on_progress(|n| {
+    let mut sul = StackSul::new(&oracle, stack.as_mut(), alphabet, Outputs::default())
+        .stop_on(&stop)
+        .max_queries(args.max_queries)
+        .on_progress(|n| {
             if let Some(bar) = &bar {
                 bar.set_message(format!("learning {} in real time: {n} queries", params.name));
             }

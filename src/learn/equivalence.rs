@@ -85,17 +85,9 @@ pub fn counterexample<S: Sul>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::lsharp::tests::Machine;
     use super::super::mealy::tests::counter;
-    use super::super::mealy::Output;
     use super::*;
-
-    struct Machine(Mealy);
-
-    impl Sul for Machine {
-        fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop> {
-            Ok(self.0.run(word))
-        }
-    }
 
     fn learn(truth: &Mealy, testing: &Testing) -> Mealy {
         let mut learner = LSharp::new(Machine(truth.clone()), truth.inputs(), 100);

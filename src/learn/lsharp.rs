@@ -355,12 +355,12 @@ impl<S: Sul> LSharp<S> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::mealy::tests::counter;
     use super::*;
 
     /// A machine as a system under learning.
-    struct Machine(Mealy);
+    pub(crate) struct Machine(pub(crate) Mealy);
 
     impl Sul for Machine {
         fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop> {

@@ -284,6 +284,8 @@ pub struct StackSul<'a, 'm> {
     /// Called after every query with the count so far (progress for real-time stacks).
     progress: Box<dyn FnMut(u64) + 'a>,
     queries: u64,
+    /// Queries allowed, if bounded (a real-time stack answers a few a second).
+    max_queries: Option<u64>,
 }
 
 impl<'a, 'm> StackSul<'a, 'm> {
@@ -298,11 +300,16 @@ impl<'a, 'm> StackSul<'a, 'm> {
             stop: None,
             progress: Box::new(|_| {}),
             queries: 0,
+            max_queries: None,
         }
     }
 
     pub fn stop_on(self, flag: &'a AtomicBool) -> Self {
         StackSul { stop: Some(flag), ..self }
+    }
+
+    pub fn max_queries(self, max: Option<u64>) -> Self {
+        StackSul { max_queries: max, ..self }
     }
 
     pub fn on_progress(self, progress: impl FnMut(u64) + 'a) -> Self {
@@ -313,6 +320,9 @@ impl<'a, 'm> StackSul<'a, 'm> {
     pub fn execute(&mut self, word: &[Input]) -> Result<(Run, Vec<Output>, View), Stop> {
         if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             return Err(Stop::Interrupted);
+        }
+        if let Some(max) = self.max_queries.filter(|&m| self.queries >= m) {
+            return Err(Stop::Limit(format!("{max} queries asked (raise --max-queries)")));
         }
         let (run, outputs, view) =
             query(self.oracle, &mut self.workspace, &mut *self.stack, self.alphabet, &mut self.outputs, word);
