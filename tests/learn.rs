@@ -18,19 +18,19 @@ fn load(name: &str) -> Model {
     Shipped::find(name).unwrap().load().unwrap()
 }
 
-/// The tests' testing effort: what the CLI does by default, with fewer walks.
-fn testing(seed: u64) -> Testing {
-    Testing { depth: 1, walks: 100, walk_len: 12, seed, candidates: Vec::new() }
-}
-
-/// Learns `stack` (judged by, and numbered through, rfc9293) on `alphabet`; the machine, the
-/// counts and the interned outputs.
-fn learn_stack(stack: &mut dyn Stack, alphabet: &Alphabet, seed: u64) -> (Mealy, Counts, Outputs) {
+/// Learns `stack` (judged by, and numbered through, rfc9293) on `alphabet` as the CLI does by
+/// default, with fewer walks; the machine, the counts, the interned outputs and the table's
+/// projection.
+fn learn_stack(stack: &mut dyn Stack, alphabet: &Alphabet, seed: u64) -> (Mealy, Counts, Outputs, Mealy) {
     let rfc9293 = load("rfc9293");
+    let mut outputs = Outputs::default();
+    let table = project(&rfc9293, alphabet, &mut outputs, 10_000).unwrap().machine;
+    let testing =
+        Testing { depth: 0, walks: 100, walk_len: 12, seed, candidates: Vec::new(), reference: Some(table.clone()) };
     let oracle = Oracle::new(&rfc9293, stack.params().clone()).to_the_end();
-    let mut sul = StackSul::new(&oracle, stack, alphabet, Outputs::default());
-    let (machine, counts) = learn::learn(&mut sul, alphabet.len(), &testing(seed), 500);
-    (machine.expect("learning finished"), counts, sul.outputs)
+    let mut sul = StackSul::new(&oracle, stack, alphabet, outputs);
+    let (machine, counts) = learn::learn(&mut sul, alphabet.len(), &testing, 500);
+    (machine.expect("learning finished"), counts, sul.outputs, table)
 }
 
 #[test]
@@ -38,11 +38,10 @@ fn the_reference_stack_learns_the_tables_own_machine() {
     let alphabet = Alphabet::parse("small").unwrap();
     let model = load("rfc9293");
     let mut stack = Reference::new(&model, 3);
-    let (learned, counts, mut outputs) = learn_stack(&mut stack, &alphabet, 1);
-    let table = project(&model, &alphabet, &mut outputs, 10_000).unwrap();
-    let differences = learned.differences(&table.machine);
+    let (learned, counts, _, table) = learn_stack(&mut stack, &alphabet, 1);
+    let differences = learned.differences(&table);
     assert!(differences.is_empty(), "the self-test failed: {differences:?}");
-    assert_eq!(learned, table.machine, "both are minimal and canonically numbered");
+    assert_eq!(learned, table, "both are minimal and canonically numbered");
     assert!(counts.queries > 0 && counts.rounds > 0);
 }
 
@@ -63,9 +62,8 @@ fn every_mutants_differences_name_its_mutated_rows() {
             .collect();
         assert!(!changed.is_empty(), "{}: no rows differ from rfc9293", shipped.name);
         let mut stack = Reference::new(&mutant, 3);
-        let (learned, _, mut outputs) = learn_stack(&mut stack, &alphabet, 1);
-        let table = project(&rfc9293, &alphabet, &mut outputs, 10_000).unwrap();
-        let differences = learned.differences(&table.machine);
+        let (learned, _, outputs, table) = learn_stack(&mut stack, &alphabet, 1);
+        let differences = learned.differences(&table);
         assert!(!differences.is_empty(), "{}: learned equal to rfc9293", shipped.name);
         let oracle = Oracle::new(&rfc9293, stack.params().clone()).to_the_end();
         for found in explain(&oracle, &mut stack, &alphabet, &outputs, &differences, differences.len()) {
@@ -90,7 +88,7 @@ fn the_same_seed_learns_the_same_machine() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let mut stack = tcpcheck::adapter::Smoltcp::new(5);
-        let (machine, counts, _) = learn_stack(&mut stack, &alphabet, 9);
+        let (machine, counts, _, _) = learn_stack(&mut stack, &alphabet, 9);
         runs.push((machine, counts));
     }
     assert_eq!(runs[0], runs[1]);

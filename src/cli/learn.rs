@@ -108,14 +108,28 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut stack = make_stack(&args.stack, &models, args.seed)?;
     let params = stack.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
-    let testing =
-        Testing { depth: args.depth, walks: args.walks, walk_len: args.walk_len, seed: args.seed, candidates };
 
+    let mut table_outputs = Outputs::default();
+    let started = std::time::Instant::now();
+    let table = match project(&models.oracle, alphabet, &mut table_outputs, MAX_CONFIGURATIONS) {
+        Ok(table) => table,
+        Err(Stop::Limit(why)) => return Err(CliError(format!("error: {why}\n"))),
+        Err(Stop::Interrupted) => return Ok(incomplete()),
+    };
+    let project_time = started.elapsed();
+    let testing = Testing {
+        depth: args.depth,
+        walks: args.walks,
+        walk_len: args.walk_len,
+        seed: args.seed,
+        candidates,
+        reference: Some(table.machine.clone()),
+    };
     let bar = (params.clock == Clock::Real)
         .then(|| super::spinner(format!("learning {} in real time", params.name)))
         .flatten();
     let started = std::time::Instant::now();
-    let mut sul = StackSul::new(&oracle, stack.as_mut(), alphabet, Outputs::default())
+    let mut sul = StackSul::new(&oracle, stack.as_mut(), alphabet, table_outputs)
         .stop_on(&stop)
         .max_queries(args.max_queries)
         .on_progress(|n| {
@@ -124,7 +138,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             }
         });
     let (learned, counts) = learn::learn(&mut sul, alphabet.len(), &testing, args.max_states);
-    let mut outputs = std::mem::take(&mut sul.outputs);
+    let outputs = std::mem::take(&mut sul.outputs);
     drop(sul);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -134,13 +148,6 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Ok(machine) => machine,
         Err(why) => return Ok(stopped(&why, &counts, &params.name)),
     };
-    let started = std::time::Instant::now();
-    let table = match project(&models.oracle, alphabet, &mut outputs, MAX_CONFIGURATIONS) {
-        Ok(table) => table,
-        Err(Stop::Limit(why)) => return Err(CliError(format!("error: {why}\n"))),
-        Err(Stop::Interrupted) => return Ok(incomplete()),
-    };
-    let project_time = started.elapsed();
     let differences = learned.differences(&table.machine);
     let shown = explain(&oracle, stack.as_mut(), alphabet, &outputs, &differences, args.show);
     let machine = Machine::new(&learned, alphabet, &outputs, &differences);

@@ -1,8 +1,9 @@
 //! Equivalence by conformance testing: a hypothesis is tested on words chosen to find what it
 //! gets wrong, and the first word the system answers differently is the counterexample.
 //!
-//! Three sources, cheapest first: given candidate words (the fuzz corpus and committed
-//! findings, in the alphabet's terms), seeded random walks (which find most counterexamples
+//! Four sources, cheapest first: given candidate words (the fuzz corpus and committed
+//! findings, in the alphabet's terms), the words on which the hypothesis differs from the
+//! table's projection, seeded random walks (which find most counterexamples
 //! for a fraction of the queries), and the W-method to a chosen depth (every state's access
 //! word, then every word up to `depth` + 1 inputs, then every word of a characterizing set: it
 //! finds every fault of a system with at most `depth` more states than the hypothesis).
@@ -24,6 +25,10 @@ pub struct Testing {
     pub seed: u64,
     /// Words to try first.
     pub candidates: Vec<Vec<Input>>,
+    /// The machine the system is compared with (the table's projection), if any: every word on
+    /// which the hypothesis differs from it is tried next, so that a difference the report
+    /// shows is one the system really answers, not a hypothesis' guess.
+    pub reference: Option<Mealy>,
 }
 
 /// The first word among the tests on which the system differs from `hypothesis`, if any.
@@ -38,6 +43,13 @@ pub fn counterexample<S: Sul>(
     for word in &testing.candidates {
         if differs(word, learner)? {
             return Ok(Some(word.clone()));
+        }
+    }
+    if let Some(reference) = &testing.reference {
+        for d in hypothesis.differences(reference) {
+            if differs(&d.word, learner)? {
+                return Ok(Some(d.word));
+            }
         }
     }
     let inputs = hypothesis.inputs() as Input;
@@ -98,18 +110,22 @@ mod tests {
     fn the_w_method_finds_a_system_with_depth_more_states() {
         // Without walks or candidates: the first hypothesis has one state, the system four
         // more, which depth 4 reaches.
-        let testing = Testing { depth: 4, walks: 0, walk_len: 0, seed: 1, candidates: Vec::new() };
+        let testing = Testing { depth: 4, walks: 0, walk_len: 0, seed: 1, candidates: Vec::new(), reference: None };
         assert_eq!(learn(&counter(5), &testing), counter(5));
     }
 
     #[test]
     fn candidates_and_walks_find_what_depth_zero_misses() {
         let truth = counter(7);
-        let shallow = Testing { depth: 0, walks: 0, walk_len: 0, seed: 1, candidates: Vec::new() };
+        let shallow = Testing { depth: 0, walks: 0, walk_len: 0, seed: 1, candidates: Vec::new(), reference: None };
         assert_ne!(learn(&truth, &shallow), truth, "depth 0 alone should not see the 7-counter");
         let candidate = Testing { candidates: vec![vec![0; 7]], ..shallow.clone() };
         assert_eq!(learn(&truth, &candidate), truth);
-        let walks = Testing { walks: 200, walk_len: 20, ..shallow };
+        let walks = Testing { walks: 200, walk_len: 20, ..shallow.clone() };
         assert_eq!(learn(&truth, &walks), truth);
+        // A system equal to the reference (the reference stack to the table's projection) is
+        // learned exactly at depth 0: every word on which a hypothesis differs is asked.
+        let compared = Testing { reference: Some(truth.clone()), ..shallow };
+        assert_eq!(learn(&truth, &compared), truth);
     }
 }
