@@ -50,8 +50,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// States the W-method allows the stack beyond the hypothesis' (each one multiplies its
-    /// tests by the number of inputs)
-    #[arg(long, default_value_t = 0)]
+    /// tests by the number of inputs; 0 for large machines and real-time stacks)
+    #[arg(long, default_value_t = 1)]
     depth: usize,
     /// Random walks per hypothesis
     #[arg(long, default_value_t = 300)]
