@@ -13,6 +13,7 @@ use tcpcheck::conform::{Clock, Oracle, Script};
 use tcpcheck::export::dot;
 use tcpcheck::learn::diff::{explain, Explained};
 use tcpcheck::learn::{self, project, Alphabet, Counts, Machine, Outputs, StackSul, Stop, Testing};
+use tcpcheck::simulate::columns::Width;
 
 use super::fuzz::{make_stack, Models, StackArg};
 use super::{finding as differs, incomplete, CliError, OK};
@@ -77,6 +78,9 @@ pub struct Args {
     /// Save each shown difference that draws a verdict as a finding in DIR (`tcpcheck replay`)
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
+    /// Draw the differences' diagrams one line per event, however wide
+    #[arg(long)]
+    wide: bool,
     /// Print the result as one JSON object (docs/json.md)
     #[arg(long)]
     json: bool,
@@ -231,7 +235,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             if verdict.is_none() {
                 println!("  (the oracle excuses this difference: one of its tolerances, see src/conform/oracle.rs)");
             }
-            print!("{}", diagram::render(&found.run.trace, &models.oracle, &params, found.run.stack_iss, verdict));
+            let width = Width::from_wide(args.wide);
+            print!(
+                "{}",
+                diagram::render(&found.run.trace, &models.oracle, &params, found.run.stack_iss, verdict, width)
+            );
         }
         for path in &saved {
             println!("saved {} (tcpcheck replay {})", path.display(), path.display());
