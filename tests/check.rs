@@ -35,7 +35,7 @@ fn check_model(
     threads: usize,
 ) -> (u64, Option<(Property, usize)>) {
     let request =
-        Request { bounds, properties, limits: Limits::default(), pair_graph: false, full_graph: false, threads };
+        Request { bounds, properties, limits: Limits::default(), pair_graph: false, full_graph: false, threads, bitstate: None };
     let outcome = bfs(model, request, &AtomicBool::new(false), &());
     assert!(outcome.stopped.is_none());
     let cx = outcome.counterexample.map(|cx| {
@@ -155,6 +155,7 @@ fn eventually_closed_finds_a_fair_livelock_as_a_lasso() {
         pair_graph: false,
         full_graph: false,
         threads: 2,
+        bitstate: None,
     };
     let outcome = bfs(&model, request, &AtomicBool::new(false), &());
     let cx = outcome.counterexample.expect("the ACK war is a livelock");
@@ -197,6 +198,7 @@ fn counterexample_and_statistics_do_not_depend_on_the_number_of_threads() {
             pair_graph: true,
             full_graph: false,
             threads,
+            bitstate: None,
         };
         let outcome = bfs(&model, request, &AtomicBool::new(false), &());
         let mut pairs: Vec<_> = outcome.pairs.unwrap().into_iter().collect();

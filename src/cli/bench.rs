@@ -213,6 +213,7 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
                 pair_graph: false,
                 full_graph: false,
                 threads,
+                bitstate: None,
             };
             let mut times = Vec::new();
             let mut last = None;

@@ -1,6 +1,7 @@
 //! The model checker: two endpoints executing the table, a lossy network and a clock, explored
 //! breadth-first; properties with RFC reasons; shortest counterexamples as sequence diagrams.
 
+mod bitstate;
 mod fingerprint;
 mod frontier;
 mod graph;
@@ -10,6 +11,7 @@ pub mod search;
 mod visited;
 pub mod world;
 
+pub use bitstate::Coverage;
 pub use memory::{Footprint, Memory};
 pub use property::{Property, Violation};
 pub use search::{

@@ -22,7 +22,8 @@ use super::frontier::{Block, Level, Pool, Slice, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
-use super::visited::{FpTable, Visited, ROOT};
+use super::bitstate::{Bitstate, Coverage};
+use super::visited::{Arrival, FpTable, Seen, Visited, ROOT};
 use super::world::{Bounds, Effects, Step, World};
 use crate::model::{Model, State};
 use crate::simulate::{Entry, Side};
@@ -93,6 +94,8 @@ pub struct Outcome {
     /// The whole explored graph, when asked for: each state's pair, and the steps between states
     /// with their fairness class (`None`: a loss or duplication).
     pub full: Option<FullGraph>,
+    /// In bitstate mode, what the search traded: states it may have missed.
+    pub coverage: Option<Coverage>,
 }
 
 /// The explored graph, state by state.
@@ -114,6 +117,10 @@ pub struct Request<'a> {
     pub full_graph: bool,
     /// Worker threads (at least 1).
     pub threads: usize,
+    /// Keep the visited set as a bitstate array of this many bytes instead of exactly: for
+    /// spaces whose exact set does not fit. States may be missed (the outcome says how many, as
+    /// an estimate); liveness is not checked and the full graph is not kept.
+    pub bitstate: Option<u64>,
 }
 
 fn pair(world: &World<'_>) -> (State, State) {
@@ -129,6 +136,8 @@ struct Expanded {
     /// New-looking successors: their parents' numbers and fingerprints, packed in `blocks`…
     parents: Vec<u32>,
     fps: Vec<u64>,
+    /// The number of the step that led from the parent to each.
+    arrivals: Vec<u16>,
     /// …in blocks of at most [`CHUNK`], each chunk's after the chunk before's.
     blocks: Vec<Block>,
     writer: Writer,
@@ -167,6 +176,7 @@ impl Expanded {
         self.chunks.clear();
         self.parents.clear();
         self.fps.clear();
+        self.arrivals.clear();
         debug_assert!(self.blocks.is_empty(), "the merge returns the blocks to the pool");
         self.blocks.clear();
         self.violation = None;
@@ -181,6 +191,7 @@ impl Expanded {
     fn heap_bytes(&self) -> u64 {
         let lists = self.parents.capacity() * 4
             + self.fps.capacity() * 8
+            + self.arrivals.capacity() * 2
             + self.pair_steps.capacity() * 4
             + self.marks.capacity() * std::mem::size_of::<(Mark, u32)>()
             + self.edges.capacity() * std::mem::size_of::<(Option<u8>, Target)>()
@@ -202,7 +213,7 @@ impl Expanded {
 /// the flags that stop the level early.
 struct Shared<'a> {
     level: &'a Level,
-    visited: &'a Visited,
+    visited: &'a Seen,
     /// Pages for the frontier: the level's go back here as its chunks are expanded.
     pool: &'a Pool,
     graph: &'a Graph,
@@ -251,7 +262,7 @@ impl Cap {
 
 /// What the visited set and the graph will hold at the most once `successors` new states (at
 /// most) and `steps` steps are merged.
-fn merge_bytes(visited: &Visited, graph: &Graph, record: bool, successors: usize, steps: usize) -> u64 {
+fn merge_bytes(visited: &Seen, graph: &Graph, record: bool, successors: usize, steps: usize) -> u64 {
     let graph = if record { graph.bytes_while_reserving(successors, steps) } else { graph.bytes() };
     visited.bytes_while_reserving(successors) + graph
 }
@@ -374,13 +385,15 @@ fn expand<'m>(
                 |side: Side| if touched[side as usize] { endpoint_hash(world, side) } else { hashes[side as usize] };
             let fp = combine(part(Side::A), part(Side::B), rest_hash(world));
             // Earlier levels are read-only while a level is expanded: drop their states here.
+            // (A bitstate set does not number what it has seen; it keeps no graph.)
             let target = match seen.get(fp) {
-                Some(known) => Target::known(known),
+                Some(known) => Target::known(known.unwrap_or(ROOT)),
                 None => {
                     let (k, new) = out.local.insert(fp, &out.fps);
                     if new {
                         out.parents.push(id);
                         out.fps.push(fp);
+                        out.arrivals.push(i as u16);
                         if found.len() == CHUNK {
                             out.blocks.push(std::mem::take(&mut found));
                         }
@@ -427,16 +440,23 @@ impl<'m> Path<'m> {
     }
 
     /// Follows the parent links back from `at` and replays the path to it.
-    fn to(model: &'m Model, bounds: Bounds, visited: &Visited, at: u32) -> Self {
-        let mut ids = Vec::new();
+    fn to(model: &'m Model, bounds: Bounds, visited: &Seen, at: u32) -> Self {
+        let mut arrivals = Vec::new();
         let mut id = at;
-        while visited.parent(id) != ROOT {
-            ids.push(id);
-            id = visited.parent(id);
+        loop {
+            let (parent, arrival) = visited.parent(id);
+            if parent == ROOT {
+                break;
+            }
+            arrivals.push(arrival);
+            id = parent;
         }
         let mut path = Path::new(model, bounds);
-        for &id in ids.iter().rev() {
-            path.step_to(visited.fingerprint(id), None);
+        for arrival in arrivals.into_iter().rev() {
+            match arrival {
+                Arrival::Fingerprint(fp) => path.step_to(fp, None),
+                Arrival::Step(i) => path.take(usize::from(i)),
+            }
         }
         path
     }
@@ -468,7 +488,7 @@ impl<'m> Path<'m> {
 
 /// The bytes the search holds, where they are: the visited set, the graph, the frontier's
 /// pages (every level and every worker's successors are in them) and the workers' lists.
-fn footprint(visited: &Visited, graph: &Graph, pool: &Pool, workers: &[Worker<'_>]) -> Footprint {
+fn footprint(visited: &Seen, graph: &Graph, pool: &Pool, workers: &[Worker<'_>]) -> Footprint {
     Footprint {
         visited: visited.bytes(),
         frontier: pool.bytes(),
@@ -485,21 +505,26 @@ fn footprint(visited: &Visited, graph: &Graph, pool: &Pool, workers: &[Worker<'_
 /// search cleanly within a chunk: the level under way is dropped, as it is when the memory cap
 /// would be passed.
 pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
-    let Request { bounds, properties, limits, pair_graph, full_graph, threads } = request;
+    let Request { bounds, properties, limits, pair_graph, full_graph, threads, bitstate } = request;
     let threads = threads.max(1);
     let mut memory = Memory { rss_start: memory::resident(), ..Memory::default() };
     let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
     let start = World::new(model, bounds);
-    let mut seen = Visited::default();
-    seen.insert(fingerprint(&start), ROOT);
+    let mut seen = match bitstate {
+        None => Seen::Exact(Visited::default()),
+        Some(bytes) => Seen::Bits(Bitstate::new(bytes)),
+    };
+    seen.insert(fingerprint(&start), ROOT, 0);
     let pool = Pool::default();
     let mut root = Slice { fresh: vec![1], ..Slice::default() };
     Writer::default().push_with(&mut root.block, &pool, |buf| start.pack(buf));
     let mut level = Level::new(vec![root]);
     let mut stats = Stats::default();
     let mut stopped = None;
-    let liveness = properties.contains(&Property::EventuallyClosed);
-    let record = liveness || full_graph;
+    // Liveness needs every state's number from its fingerprint, which a bitstate set does not keep.
+    let exact = matches!(seen, Seen::Exact(_));
+    let liveness = exact && properties.contains(&Property::EventuallyClosed);
+    let record = liveness || (exact && full_graph);
     let mut graph = Graph::new(full_graph);
     let mut workers: Vec<Worker<'_>> = (0..threads).map(|_| Worker::new(model, bounds)).collect();
     // The process's resident bytes that the count does not cover (the program, the model, the
@@ -611,7 +636,8 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 counterexample: Some(Counterexample { violation, steps: path.steps, loop_from: None }),
                 stopped,
                 pairs,
-                full: full_graph.then(|| graph.full(seen.len())),
+                full: (record && full_graph).then(|| graph.full(seen.len())),
+                coverage: coverage(&seen),
             };
         }
         // Everything the merge will add is allocated first, in the sizes the cap counted.
@@ -641,12 +667,14 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 let block = std::mem::take(&mut out.blocks[b]);
                 let mut slice = Slice { first: seen.len() as u32, fresh: vec![0; block.len().div_ceil(64)], block };
                 for j in 0..slice.block.len() {
-                    let (id, new) = seen.insert(out.fps[k], out.parents[k]);
+                    let (id, new) = seen.insert(out.fps[k], out.parents[k], out.arrivals[k]);
                     k += 1;
                     if new {
                         slice.fresh[j / 64] |= 1 << (j % 64);
                     }
-                    out.numbered.push(id);
+                    if let (true, Some(id)) = (record, id) {
+                        out.numbered.push(id);
+                    }
                 }
                 if slice.len() > 0 {
                     slices.push(slice);
@@ -686,14 +714,14 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     }
     stats.distinct = seen.len() as u64;
     stats.left = level.len() as u64;
-    let full = full_graph.then(|| graph.full(seen.len()));
-    let counterexample = if liveness && stopped.is_none() {
-        graph.fair_cycle(seen.len()).map(|(entry, cycle)| {
+    let full = (record && full_graph).then(|| graph.full(seen.len()));
+    let counterexample = match &seen {
+        Seen::Exact(visited) if liveness && stopped.is_none() => graph.fair_cycle(seen.len()).map(|(entry, cycle)| {
             let mut path = Path::to(model, bounds, &seen, entry);
             let loop_from = path.steps.len();
             for e in cycle {
                 let (to, class) = graph.step(e);
-                path.step_to(seen.fingerprint(to), Some(class));
+                path.step_to(visited.fingerprint(to), Some(class));
             }
             let steps = path.steps;
             let violation = Violation {
@@ -704,12 +732,19 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 ),
             };
             Counterexample { violation, steps, loop_from: Some(loop_from) }
-        })
-    } else {
-        None
+        }),
+        _ => None,
     };
     memory.rss_peak = memory::peak_resident();
-    Outcome { stats, memory, counterexample, stopped, pairs, full }
+    Outcome { stats, memory, counterexample, stopped, pairs, full, coverage: coverage(&seen) }
+}
+
+/// What a bitstate search traded.
+fn coverage(seen: &Seen) -> Option<Coverage> {
+    match seen {
+        Seen::Exact(_) => None,
+        Seen::Bits(b) => Some(b.coverage()),
+    }
 }
 
 /// The larger of two footprints, by their totals.

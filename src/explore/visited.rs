@@ -12,6 +12,8 @@
 //! add, so the bytes it will hold are known before they are allocated, and `--mem-cap` can stop
 //! the search first.
 
+use super::bitstate::Bitstate;
+
 /// The parent of the first state.
 pub const ROOT: u32 = u32::MAX;
 const EMPTY: u32 = u32::MAX;
@@ -72,6 +74,84 @@ impl Visited {
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
         (self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64 + self.table.bytes()
+    }
+}
+
+/// The visited set of a search: exact (every state's fingerprint, numbered), or a bitstate
+/// array for spaces whose exact set does not fit (see [`Bitstate`]).
+pub enum Seen {
+    Exact(Visited),
+    Bits(Bitstate),
+}
+
+/// How a path reaches a state from its parent: the step that leads to this fingerprint (the
+/// first such in step order), or the step with this number.
+pub enum Arrival {
+    Fingerprint(u64),
+    Step(u16),
+}
+
+impl Seen {
+    pub fn len(&self) -> usize {
+        match self {
+            Seen::Exact(v) => v.len(),
+            Seen::Bits(b) => b.len(),
+        }
+    }
+
+    /// Whether `fp` was found, with its number where the set keeps one (the exact set does).
+    pub fn get(&self, fp: u64) -> Option<Option<u32>> {
+        match self {
+            Seen::Exact(v) => v.get(fp).map(Some),
+            Seen::Bits(b) => b.contains(fp).then_some(None),
+        }
+    }
+
+    /// Finds or numbers the state with fingerprint `fp`, first reached from `parent` by its
+    /// step number `step`: its number where the set keeps one, and whether it is new.
+    pub fn insert(&mut self, fp: u64, parent: u32, step: u16) -> (Option<u32>, bool) {
+        match self {
+            Seen::Exact(v) => {
+                let (id, new) = v.insert(fp, parent);
+                (Some(id), new)
+            }
+            Seen::Bits(b) => {
+                let id = b.insert(fp, parent, step);
+                (id, id.is_some())
+            }
+        }
+    }
+
+    /// The state `id` was first reached from ([`ROOT`] for the first state), and how.
+    pub fn parent(&self, id: u32) -> (u32, Arrival) {
+        match self {
+            Seen::Exact(v) => (v.parent(id), Arrival::Fingerprint(v.fingerprint(id))),
+            Seen::Bits(b) => {
+                let (parent, step) = b.parent(id);
+                (parent, Arrival::Step(step))
+            }
+        }
+    }
+
+    pub fn reserve(&mut self, additional: usize) {
+        match self {
+            Seen::Exact(v) => v.reserve(additional),
+            Seen::Bits(b) => b.reserve(additional),
+        }
+    }
+
+    pub fn bytes_while_reserving(&self, additional: usize) -> u64 {
+        match self {
+            Seen::Exact(v) => v.bytes_while_reserving(additional),
+            Seen::Bits(b) => b.bytes_while_reserving(additional),
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Seen::Exact(v) => v.bytes(),
+            Seen::Bits(b) => b.bytes(),
+        }
     }
 }
 
