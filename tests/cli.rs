@@ -659,3 +659,23 @@ fn every_json_output_is_one_tagged_object() {
         assert_eq!(value["format"], *format, "tcpcheck {}", args.join(" "));
     }
 }
+
+/// `--bitstate` says what it traded: the bits, their fill, the states it may have missed, and
+/// that liveness is not checked; asked to check liveness, it refuses with a hint.
+#[test]
+fn check_bitstate_reports_what_it_traded() {
+    let out = tcpcheck(&["check", "--bitstate", "64K", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bits = &json["bitstate"];
+    assert_eq!((bits["bits"].as_u64(), bits["hashes"].as_u64()), (Some(1 << 19), Some(3)), "{json}");
+    assert!(bits["expected_missed_states"].as_f64().unwrap() > 1.0, "{json}");
+    assert_eq!(bits["not_checked"][0], "eventually-closed", "{json}");
+    assert!(!json["properties"].as_array().unwrap().iter().any(|p| p == "eventually-closed"), "{json}");
+    assert!(stderr(&out).contains("eventually-closed not checked"), "{}", stderr(&out));
+    let out = tcpcheck(&["check", "--bitstate", "64K"]);
+    assert!(stdout(&out).contains("states visited") && stdout(&out).contains("may have missed"), "{}", stdout(&out));
+    let out = tcpcheck(&["check", "--bitstate", "1M", "--property", "eventually-closed"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("help: check it without --bitstate"), "{}", stderr(&out));
+}

@@ -390,8 +390,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 fn missed(n: f64) -> String {
     if n >= 10.0 {
         format!("{n:.0}")
-    } else {
+    } else if n >= 0.01 {
         format!("{n:.2}")
+    } else {
+        format!("{n:.1e}")
     }
 }
 

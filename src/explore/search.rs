@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap;
 
+use super::bitstate::{Bitstate, Coverage};
 use super::fingerprint::{combine, endpoint_hash, fingerprint, rest_hash};
 use super::frontier::{Block, Level, Pool, Slice, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
-use super::bitstate::{Bitstate, Coverage};
 use super::visited::{Arrival, FpTable, Seen, Visited, ROOT};
 use super::world::{Bounds, Effects, Step, World};
 use crate::model::{Model, State};
