@@ -3,7 +3,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use tcpcheck::explore::{bfs, replay, Bounds, Limits, Property, Request, Workload};
+use tcpcheck::explore::{bfs, replay, Bounds, Limits, Property, Request, Spill, Workload};
 use tcpcheck::model::shipped::Shipped;
 
 fn bounds(workload: Workload, loss: u8, dup: u8, incarnations: u8) -> Bounds {
@@ -42,6 +42,7 @@ fn check_model(
         full_graph: false,
         threads,
         bitstate: None,
+        spill: None,
     };
     let outcome = bfs(model, request, &AtomicBool::new(false), &());
     assert!(outcome.stopped.is_none());
@@ -163,6 +164,7 @@ fn eventually_closed_finds_a_fair_livelock_as_a_lasso() {
         full_graph: false,
         threads: 2,
         bitstate: None,
+        spill: None,
     };
     let outcome = bfs(&model, request, &AtomicBool::new(false), &());
     let cx = outcome.counterexample.expect("the ACK war is a livelock");
@@ -206,6 +208,7 @@ fn counterexample_and_statistics_do_not_depend_on_the_number_of_threads() {
             full_graph: false,
             threads,
             bitstate: None,
+            spill: None,
         };
         let outcome = bfs(&model, request, &AtomicBool::new(false), &());
         let mut pairs: Vec<_> = outcome.pairs.unwrap().into_iter().collect();
@@ -218,6 +221,28 @@ fn counterexample_and_statistics_do_not_depend_on_the_number_of_threads() {
     assert_eq!(run(3), one);
 }
 
+/// A search at `bounds(OPEN_CLOSE, 1, 1, 1)` with the reduced-memory options.
+fn reduced(
+    model: &str,
+    properties: &[Property],
+    threads: usize,
+    bitstate: Option<u64>,
+    spill: Option<&Spill>,
+) -> tcpcheck::explore::Outcome {
+    let model = Shipped::find(model).unwrap().load().unwrap();
+    let request = Request {
+        bounds: bounds(OPEN_CLOSE, 1, 1, 1),
+        properties,
+        limits: Limits::default(),
+        pair_graph: false,
+        full_graph: false,
+        threads,
+        bitstate,
+        spill,
+    };
+    bfs(&model, request, &AtomicBool::new(false), &())
+}
+
 /// A bitstate search with room to spare finds what the exact search finds: the same states, the
 /// same shortest counterexample (replayed from the step numbers it keeps), for any thread count.
 /// With too few bits it explores fewer states, never more, and says it may have: its estimate
@@ -226,17 +251,7 @@ fn counterexample_and_statistics_do_not_depend_on_the_number_of_threads() {
 fn a_bitstate_search_finds_what_the_exact_search_finds_and_estimates_what_it_misses() {
     let safety: Vec<Property> = ALL.iter().copied().filter(|&p| p != Property::EventuallyClosed).collect();
     let run = |model: &str, bitstate: Option<u64>, threads: usize| {
-        let model = Shipped::find(model).unwrap().load().unwrap();
-        let request = Request {
-            bounds: bounds(OPEN_CLOSE, 1, 1, 1),
-            properties: &safety,
-            limits: Limits::default(),
-            pair_graph: false,
-            full_graph: false,
-            threads,
-            bitstate,
-        };
-        let outcome = bfs(&model, request, &AtomicBool::new(false), &());
+        let outcome = reduced(model, &safety, threads, bitstate, None);
         (outcome.stats, outcome.counterexample.map(|cx| cx.steps), outcome.coverage)
     };
     for model in ["rfc9293", "no-2msl-restart"] {
@@ -259,4 +274,31 @@ fn a_bitstate_search_finds_what_the_exact_search_finds_and_estimates_what_it_mis
         "missed {} of {exact}, estimated {expected}",
         exact - found
     );
+}
+
+/// With its frontier in files, the search finds the same states, counterexamples and lassos,
+/// for any thread count, alone or with a bitstate set, and holds fewer bytes.
+#[test]
+fn a_search_with_its_frontier_on_disk_finds_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = Spill::in_dir(dir.path()).unwrap();
+    let safety: Vec<Property> = ALL.iter().copied().filter(|&p| p != Property::EventuallyClosed).collect();
+    let run = |model: &str, bitstate: Option<u64>, threads: usize, spill: Option<&Spill>| {
+        let properties = if bitstate.is_some() { &safety[..] } else { ALL };
+        let outcome = reduced(model, properties, threads, bitstate, spill);
+        let found = (outcome.stats, outcome.counterexample.map(|cx| (cx.steps, cx.loop_from)));
+        (found, outcome.memory)
+    };
+    for model in ["rfc9293", "no-2msl-restart"] {
+        for bitstate in [None, Some(16 << 20)] {
+            let (in_memory, held) = run(model, bitstate, 2, None);
+            for threads in [1, 3] {
+                let (on_disk, memory) = run(model, bitstate, threads, Some(&spill));
+                assert_eq!(on_disk, in_memory, "{model} {bitstate:?} {threads}");
+                assert!(memory.on_disk > 0 && memory.peak.frontier < held.peak.frontier, "{memory:?} {held:?}");
+            }
+        }
+    }
+    assert_eq!(spill.error(), None);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the files are unlinked");
 }

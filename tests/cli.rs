@@ -679,3 +679,24 @@ fn check_bitstate_reports_what_it_traded() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("help: check it without --bitstate"), "{}", stderr(&out));
 }
+
+/// `--frontier-dir` keeps the frontier in files there (unlinked at once: nothing is left), says
+/// how much it held, and finds what the search in memory finds.
+#[test]
+fn check_frontier_dir_keeps_the_frontier_on_disk_and_finds_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = tcpcheck(args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let on_disk = json(&["check", "--frontier-dir", dir.path().to_str().unwrap(), "--json"]);
+    let in_memory = json(&["check", "--json"]);
+    assert_eq!(on_disk["stats"]["distinct"], in_memory["stats"]["distinct"]);
+    assert!(on_disk["stats"]["frontier_disk_peak_bytes"].as_u64().unwrap() > 1 << 20, "{on_disk}");
+    assert_eq!(in_memory["stats"]["frontier_disk_peak_bytes"], 0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let out = tcpcheck(&["check", "--frontier-dir", "/nonexistent/frontier"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("help: give --frontier-dir a directory"), "{}", stderr(&out));
+}

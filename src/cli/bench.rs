@@ -214,6 +214,7 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
                 full_graph: false,
                 threads,
                 bitstate: None,
+                spill: None,
             };
             let mut times = Vec::new();
             let mut last = None;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tcpcheck::explore::{bfs, replay, Bounds, Limits, Progress, Property, Request, Stats, Stopped, Workload};
+use tcpcheck::explore::{bfs, replay, Bounds, Limits, Progress, Property, Request, Spill, Stats, Stopped, Workload};
 use tcpcheck::export::{dot, ladder, report};
 use tcpcheck::simulate::columns::Width;
 use tcpcheck::simulate::diagram::{self, Trace};
@@ -88,6 +88,10 @@ pub struct Args {
     /// many); eventually-closed is not checked
     #[arg(long, value_parser = parse_size, value_name = "SIZE", conflicts_with = "graph_full")]
     bitstate: Option<u64>,
+    /// Keep the search's frontier (its widest two levels, ~100 bytes a state) in files in DIR
+    /// instead of memory; they are deleted as they are made
+    #[arg(long, value_name = "DIR")]
+    frontier_dir: Option<PathBuf>,
     /// Write the reachable graph, collapsed to (state A, state B) pairs with edge counts, as DOT
     #[arg(long, value_name = "FILE")]
     graph_dot: Option<PathBuf>,
@@ -202,6 +206,15 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         );
         Bar(bar)
     });
+    let spill = match &args.frontier_dir {
+        None => None,
+        Some(dir) => Some(Spill::in_dir(dir).map_err(|e| {
+            CliError(format!(
+                "error: cannot make the frontier's files in {}: {e}\n  help: give --frontier-dir a directory you can write to\n",
+                dir.display()
+            ))
+        })?),
+    };
     let request = Request {
         bounds,
         properties: &properties,
@@ -210,6 +223,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         full_graph: args.graph_dot.is_some() && args.graph_full,
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         bitstate: args.bitstate,
+        spill: spill.as_ref(),
     };
     let started = std::time::Instant::now();
     let outcome = match &bar {
@@ -309,6 +323,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         n => format!(" (liveness graph {n} bytes/state)"),
     };
     let resident = m.rss_per_state(s.distinct).map_or(String::new(), |n| format!(", {n} bytes/state resident"));
+    if let Some(e) = spill.as_ref().and_then(Spill::error) {
+        eprintln!("error: {e} (in {})", args.frontier_dir.as_ref().map_or(String::new(), |d| d.display().to_string()));
+    }
+    if m.on_disk > 0 {
+        eprintln!("frontier on disk: at most {} MiB in files", m.on_disk >> 20);
+    }
     if let Some(c) = outcome.coverage {
         eprintln!(
             "bitstate: {} MiB, {} bits a state, {:.2}% of the bits set: about {} new states taken for seen ones; eventually-closed not checked",
@@ -367,6 +387,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             "peak": {"visited": m.peak.visited, "frontier": m.peak.frontier, "graph": m.peak.graph, "scratch": m.peak.scratch},
             "rss_start_bytes": m.rss_start,
             "rss_peak_bytes": m.rss_peak,
+            "frontier_disk_peak_bytes": m.on_disk,
         });
         if let Some(c) = outcome.coverage {
             json["bitstate"] = serde_json::json!({
@@ -402,6 +423,7 @@ fn stopped_why(why: Stopped) -> &'static str {
         Stopped::MaxStates => "--max-states reached",
         Stopped::MemCap => "memory cap reached",
         Stopped::Interrupted => "interrupted",
+        Stopped::Spill => "the frontier's files failed (see above)",
         Stopped::GraphFull => {
             "more states than the liveness graph can number; check eventually-closed at smaller bounds"
         }

@@ -37,6 +37,8 @@ pub struct Memory {
     pub rss_start: Option<u64>,
     /// The process's peak resident set when the search ended (`VmHWM`), in bytes.
     pub rss_peak: Option<u64>,
+    /// With `--frontier-dir`: the most bytes the frontier's files held (two levels at most).
+    pub on_disk: u64,
 }
 
 impl Memory {
@@ -98,6 +100,7 @@ mod tests {
             peak: Footprint { visited: 600, frontier: 300, graph: 100, scratch: 0 },
             rss_start: Some(1000),
             rss_peak: Some(3000),
+            on_disk: 0,
         };
         assert_eq!((m.bytes_per_state(10), m.graph_bytes_per_state(10), m.rss_per_state(10)), (100, 10, Some(200)));
         assert_eq!(Memory::default().rss_per_state(10), None);

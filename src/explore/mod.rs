@@ -12,6 +12,7 @@ mod visited;
 pub mod world;
 
 pub use bitstate::Coverage;
+pub use frontier::Spill;
 pub use memory::{Footprint, Memory};
 pub use property::{Property, Violation};
 pub use search::{

@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap;
 
 use super::bitstate::{Bitstate, Coverage};
 use super::fingerprint::{combine, endpoint_hash, fingerprint, rest_hash};
-use super::frontier::{Block, Level, Pool, Slice, Writer, CHUNK};
+use super::frontier::{Block, Level, Pool, Slice, Spill, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
@@ -57,6 +57,8 @@ pub enum Stopped {
     Interrupted,
     /// More states than the liveness graph can number ([`Graph::MAX_STATES`]).
     GraphFull,
+    /// The frontier's files could not be written or read ([`Spill::error`] says why).
+    Spill,
 }
 
 /// TLC-style figures.
@@ -121,6 +123,8 @@ pub struct Request<'a> {
     /// spaces whose exact set does not fit. States may be missed (the outcome says how many, as
     /// an estimate); liveness is not checked and the full graph is not kept.
     pub bitstate: Option<u64>,
+    /// Keep the frontier in these files instead of memory (`--frontier-dir`).
+    pub spill: Option<&'a Spill>,
 }
 
 fn pair(world: &World<'_>) -> (State, State) {
@@ -215,7 +219,7 @@ struct Shared<'a> {
     level: &'a Level,
     visited: &'a Seen,
     /// Pages for the frontier: the level's go back here as its chunks are expanded.
-    pool: &'a Pool,
+    pool: &'a Pool<'a>,
     graph: &'a Graph,
     properties: &'a [Property],
     /// Count the steps between state pairs (`--graph-dot`); record the graph (liveness).
@@ -340,7 +344,7 @@ fn expand<'m>(
     let mut slice = level.take(index);
     let mut found = Block::default();
     let (mut j, mut id) = (0, slice.first);
-    let read = slice.block.each(|bytes| {
+    let read = slice.block.each(pool, |bytes| {
         let position = index * CHUNK + j;
         j += 1;
         if !slice.is_fresh(j - 1) {
@@ -395,6 +399,7 @@ fn expand<'m>(
                         out.fps.push(fp);
                         out.arrivals.push(i as u16);
                         if found.len() == CHUNK {
+                            found.spill(pool);
                             out.blocks.push(std::mem::take(&mut found));
                         }
                         out.writer.push_with(&mut found, pool, |buf| world.pack(buf));
@@ -411,14 +416,17 @@ fn expand<'m>(
         }
         Ok(())
     });
-    // A violation ends the chunk early; anything else that stops the read is a packing this
+    // A violation ends the chunk early; a frontier file that cannot be read back stops the
+    // search (the level's end sees it); anything else that stops the read is a packing this
     // search wrote and cannot read back, which would be a bug here, not in the input.
+    let unreadable = read.is_err() && pool.spill().is_some_and(|s| s.error().is_some());
     assert!(
-        matches!(read, Ok(()) | Err(Some(()))) && (out.violation.is_some() || j == slice.block.len()),
+        unreadable || (matches!(read, Ok(()) | Err(Some(()))) && (out.violation.is_some() || j == slice.block.len())),
         "a packed world unpacks into a world of the same search"
     );
     slice.block.recycle(pool);
     if !found.is_empty() {
+        found.spill(pool);
         out.blocks.push(found);
     }
     generated
@@ -488,7 +496,7 @@ impl<'m> Path<'m> {
 
 /// The bytes the search holds, where they are: the visited set, the graph, the frontier's
 /// pages (every level and every worker's successors are in them) and the workers' lists.
-fn footprint(visited: &Seen, graph: &Graph, pool: &Pool, workers: &[Worker<'_>]) -> Footprint {
+fn footprint(visited: &Seen, graph: &Graph, pool: &Pool<'_>, workers: &[Worker<'_>]) -> Footprint {
     Footprint {
         visited: visited.bytes(),
         frontier: pool.bytes(),
@@ -505,7 +513,7 @@ fn footprint(visited: &Seen, graph: &Graph, pool: &Pool, workers: &[Worker<'_>])
 /// search cleanly within a chunk: the level under way is dropped, as it is when the memory cap
 /// would be passed.
 pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
-    let Request { bounds, properties, limits, pair_graph, full_graph, threads, bitstate } = request;
+    let Request { bounds, properties, limits, pair_graph, full_graph, threads, bitstate, spill } = request;
     let threads = threads.max(1);
     let mut memory = Memory { rss_start: memory::resident(), ..Memory::default() };
     let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
@@ -515,7 +523,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         Some(bytes) => Seen::Bits(Bitstate::new(bytes)),
     };
     seen.insert(fingerprint(&start), ROOT, 0);
-    let pool = Pool::default();
+    let pool = Pool::new(spill);
     let mut root = Slice { fresh: vec![1], ..Slice::default() };
     Writer::default().push_with(&mut root.block, &pool, |buf| start.pack(buf));
     let mut level = Level::new(vec![root]);
@@ -584,6 +592,10 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         // within a second however large the level; what they found is partial and is dropped.
         if interrupt.load(Ordering::Relaxed) {
             stopped = Some(Stopped::Interrupted);
+            break;
+        }
+        if spill.is_some_and(|s| s.error().is_some()) {
+            stopped = Some(Stopped::Spill);
             break;
         }
         let stop = shared.stop.load(Ordering::Relaxed);
@@ -692,6 +704,10 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         }
         level.clear(&pool);
         level = Level::new(slices);
+        if let Some(spill) = spill {
+            memory.on_disk = memory.on_disk.max(spill.bytes());
+            spill.next_level();
+        }
         let held = footprint(&seen, &graph, &pool, &workers);
         memory.peak = max_footprint(memory.peak, held);
         if let Some(rss) = memory::resident() {
