@@ -139,17 +139,7 @@ fn results_do_not_depend_on_the_number_of_threads() {
 /// A table with an ACK war: ESTABLISHED answers every pure ACK with an ACK, and CLOSE there is
 /// refused, so two connected endpoints exchange ACKs forever. Safety holds; liveness must not.
 fn ack_war() -> tcpcheck::model::Model {
-    use tcpcheck::model::{Source, Table};
-    let text = include_str!("../models/rfc9293.tcp")
-        .replace(
-            "ESTABLISHED    ACK                          -> ESTABLISHED   accept-ack                                 @ 3.10.7.4",
-            "ESTABLISHED    ACK                          -> ESTABLISHED   accept-ack; send ACK @ 3.10.7.4",
-        )
-        .replace(
-            "ESTABLISHED    CLOSE                        -> FIN-WAIT-1    send FIN|ACK; start RTO; start USER        @ 3.10.4",
-            "ESTABLISHED    CLOSE                        -> ESTABLISHED   signal CLOSING @ 3.10.4",
-        );
-    Table::load(Source::new("ack-war.tcp", text)).unwrap()
+    tcpcheck::model::shipped::load_arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/ack-war.tcp")).unwrap()
 }
 
 #[test]
