@@ -23,11 +23,11 @@ use std::collections::VecDeque;
 
 use tcpcheck::adapter::exec::serve::{offered_memory, serve_stdio, Serving};
 use tcpcheck::conform::fuzz::Fuzzer;
-use tcpcheck::conform::{Clock, Oracle, Params, Stack};
+use tcpcheck::conform::{Clock, Hosts, Oracle, Params, Stack};
 use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{Call, State};
 use tcpcheck::time::{Duration, Instant};
-use tcpcheck::wire::{Control, Segment, SeqNum};
+use tcpcheck::wire::{Control, Family, Segment, SeqNum};
 
 /// A host whose every port is closed.
 struct ClosedPorts {
@@ -40,8 +40,7 @@ impl ClosedPorts {
         let params = Params {
             name: "closed ports 1.0".into(),
             clock: Clock::Virtual,
-            stack: "192.0.2.1:8080".parse().unwrap(),
-            peer: "192.0.2.2:40000".parse().unwrap(),
+            hosts: Hosts::test(Family::V4),
             msl: Duration::from_secs(120),
             time_wait: None,
             rto: Duration::from_secs(1),
@@ -75,7 +74,7 @@ impl Stack for ClosedPorts {
     /// one without draws <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. Bytes that are not a
     /// segment are dropped, as a stack must.
     fn inject(&mut self, _now: Instant, packet: &[u8]) {
-        let Ok(packet) = Segment::from_ipv4(packet) else { return };
+        let Ok(packet) = Segment::from_ip(packet) else { return };
         let seg = packet.segment;
         if seg.ctl.contains(Control::RST) {
             return;
@@ -95,7 +94,7 @@ impl Stack for ClosedPorts {
             options: Vec::new(),
             payload: Vec::new(),
         };
-        if let Ok(bytes) = rst.to_ipv4(*self.params.stack.ip(), *self.params.peer.ip()) {
+        if let Ok(bytes) = rst.to_ip(self.params.hosts.outbound()) {
             self.sent.push_back(bytes);
         }
     }

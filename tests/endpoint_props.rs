@@ -19,7 +19,7 @@ use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{Atom, Call, Family, Flags, Input, Model, State, Timer, Valuation};
 use tcpcheck::simulate::{Side, Sim};
 use tcpcheck::time::{Duration, Instant};
-use tcpcheck::wire::{Control, Segment, SeqNum};
+use tcpcheck::wire::{Addrs, Control, Segment, SeqNum};
 
 fn model(name: &'static str) -> &'static Model {
     static MODELS: OnceLock<Vec<(&'static str, Model)>> = OnceLock::new();
@@ -188,8 +188,7 @@ fn expected_valuation(tcb: &TcbView, seg: Option<&Segment>) -> Valuation {
     v
 }
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const A_TO_B: Addrs = Addrs::V4 { src: Ipv4Addr::new(10, 0, 0, 1), dst: Ipv4Addr::new(10, 0, 0, 2) };
 
 /// Runs `steps` against a fresh endpoint of `model`, checking every step; returns the rows fired.
 fn check_steps(model: &'static Model, steps: &[Step], short_user_timeout: bool) -> Result<Vec<usize>, TestCaseError> {
@@ -243,8 +242,8 @@ fn check_steps(model: &'static Model, steps: &[Step], short_user_timeout: bool) 
         prop_assert_eq!(ep.state(), log[log.len() - 1].to);
         fired.extend(log.iter().map(|t| t.row));
         while let Some(out) = ep.poll_transmit() {
-            let bytes = out.to_ipv4(A, B).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let back = Segment::from_ipv4(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let bytes = out.to_ip(A_TO_B).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let back = Segment::from_ip(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(&back.segment, &out);
             prop_assert!(!out.ctl.contains(Control::RST) || out.payload.is_empty(), "RST with data: {out}");
         }

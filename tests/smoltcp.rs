@@ -9,7 +9,6 @@ mod common;
 
 use std::path::Path;
 
-use tcpcheck::adapter::reference::{PEER_ADDR, STACK_ADDR};
 use tcpcheck::adapter::Smoltcp;
 use tcpcheck::conform::finding::{self, Input};
 use tcpcheck::conform::{Check, Oracle, Stack};
@@ -58,7 +57,7 @@ fn at(ms: u64) -> Instant {
 fn sent(stack: &mut Smoltcp) -> Vec<Segment> {
     let (mut out, mut buf) = (Vec::new(), Vec::new());
     while stack.transmit(&mut buf) {
-        out.push(Segment::from_ipv4(&buf).expect("smoltcp sends valid packets").segment);
+        out.push(Segment::from_ip(&buf).expect("smoltcp sends valid packets").segment);
     }
     out
 }
@@ -68,9 +67,10 @@ fn from_peer(stack: &mut Smoltcp, now: Instant, seq: SeqNum, ack: SeqNum, ctl: C
 }
 
 fn from_peer_window(stack: &mut Smoltcp, now: Instant, seq: SeqNum, ack: SeqNum, ctl: Control, window: u16) {
+    let hosts = stack.params().hosts;
     let seg = Segment {
-        src_port: PEER_ADDR.port(),
-        dst_port: STACK_ADDR.port(),
+        src_port: hosts.peer().port(),
+        dst_port: hosts.stack().port(),
         seq,
         ack: Some(ack),
         ctl,
@@ -80,7 +80,7 @@ fn from_peer_window(stack: &mut Smoltcp, now: Instant, seq: SeqNum, ack: SeqNum,
         payload: Vec::new(),
     };
     let mut bytes = Vec::new();
-    seg.write_ipv4(*PEER_ADDR.ip(), *STACK_ADDR.ip(), &mut bytes).unwrap();
+    seg.write_ip(hosts.inbound(), &mut bytes).unwrap();
     stack.inject(now, &bytes);
 }
 

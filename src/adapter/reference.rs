@@ -1,17 +1,11 @@
 //! The reference stack: our endpoint executing a table, behind the adapter trait. With the
 //! oracle's own model it must never draw a verdict; with a mutant it is a stack with a known bug.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-
-use crate::conform::{Clock, Params, Stack};
+use crate::conform::{Clock, Hosts, Params, Stack};
 use crate::endpoint::{Config, Endpoint, Event, Isn};
 use crate::model::{Call, Model, State};
 use crate::time::{Duration, Instant};
-use crate::wire::{Segment, WireError};
-
-/// The addresses of the stack under test and of the peer the harness plays (TEST-NET-1).
-pub const STACK_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 8080);
-pub const PEER_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 40000);
+use crate::wire::{Family, Segment, WireError};
 
 /// Our endpoint as a stack under test.
 pub struct Reference<'m> {
@@ -37,8 +31,7 @@ impl<'m> Reference<'m> {
         let params = Params {
             name: format!("reference ({})", model.name()),
             clock: Clock::Virtual,
-            stack: STACK_ADDR,
-            peer: PEER_ADDR,
+            hosts: Hosts::test(Family::V4),
             msl: model.table().msl,
             time_wait: None,
             rto: cfg.rto,
@@ -54,10 +47,18 @@ impl<'m> Reference<'m> {
         Reference { params, endpoint: fresh.clone(), fresh, readable: Vec::new() }
     }
 
+    /// The same stack with its packets in `family` ([`Hosts::test`]): the endpoint sees
+    /// segments, so nothing else changes (both families' test hosts have the same ports).
+    #[must_use]
+    pub fn on(mut self, family: Family) -> Self {
+        self.params.hosts = Hosts::test(family);
+        self
+    }
+
     fn config(params: &Params, isn: Isn) -> Config {
         Config {
-            local_port: params.stack.port(),
-            remote_port: params.peer.port(),
+            local_port: params.hosts.stack().port(),
+            remote_port: params.hosts.peer().port(),
             foreign_known: false,
             isn,
             msl: Some(params.msl),
@@ -114,7 +115,7 @@ impl Stack for Reference<'_> {
 
     fn inject(&mut self, now: Instant, packet: &[u8]) {
         // A stack drops what it cannot parse; so does this one.
-        if let Ok(packet) = Segment::from_ipv4(packet) {
+        if let Ok(packet) = Segment::from_ip(packet) {
             self.endpoint.handle_segment(now, &packet.segment);
             self.drain();
         }
@@ -143,7 +144,7 @@ impl Stack for Reference<'_> {
         out.clear();
         // Our segments always build; were one not to, the empty packet goes out and the
         // oracle says it is malformed.
-        if seg.write_ipv4(*self.params.stack.ip(), *self.params.peer.ip(), out).is_err() {
+        if seg.write_ip(self.params.hosts.outbound(), out).is_err() {
             out.clear();
         }
         true

@@ -29,17 +29,16 @@
 //! checks run before any socket sees them); none of it can panic here.
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 
-use super::reference::{PEER_ADDR, STACK_ADDR};
-use crate::conform::{Clock, Params, Stack};
+use crate::conform::{Clock, Hosts, Params, Stack};
 use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
+use crate::wire::Family;
 
 /// The smoltcp release under test: `Cargo.toml` pins it exactly, so a verdict names the code
 /// it was found in, and `tests/smoltcp.rs` notices when an upgrade changes behaviour.
@@ -52,9 +51,18 @@ pub const RX_BUFFER: usize = 4096;
 /// ACKs, so the adapter's own queue is the exception.
 pub const TX_BUFFER: usize = 16 * 1024;
 
-/// The IP MTU of our device. 576 is the datagram every IPv4 host must accept (RFC 791); with
-/// 40 octets of headers smoltcp announces MSS 536, the RFC 9293 3.7.1 default.
+/// The IP MTU of our device in IPv4. 576 is the datagram every IPv4 host must accept (RFC 791);
+/// with 40 octets of headers smoltcp announces MSS 536, the RFC 9293 3.7.1 default.
 pub const MTU: usize = 576;
+
+/// The device's MTU in `family`: in IPv6, 20 octets more than [`MTU`] for the longer header,
+/// so that smoltcp announces the same MSS in both families and a script's `<mss 536>` holds in
+/// both, as packetdrill's `run_all.py` gives IPv6 `--mtu=1520` for the same MSS 1460. (Below
+/// IPv6's minimum link MTU of 1280, RFC 8200 5, which smoltcp does not enforce: the MSS, not
+/// the link, is what the harness sees.)
+pub fn mtu(family: Family) -> usize {
+    MTU - Family::V4.header_len() + family.header_len()
+}
 
 /// Polls one [`Stack::advance`] may make before it gives up on the stack settling.
 pub const MAX_POLLS: usize = 1024;
@@ -107,8 +115,7 @@ impl Smoltcp {
         let params = Params {
             name: format!("smoltcp {VERSION}"),
             clock: Clock::Virtual,
-            stack: STACK_ADDR,
-            peer: PEER_ADDR,
+            hosts: Hosts::test(Family::V4),
             // smoltcp has no MSL of its own: a segment lives as long in the network whatever
             // the host. The oracle holds TIME-WAIT to RFC 9293's 2·MSL and the fixed 10 s is
             // declared below, so the difference is a finding, not a tolerance.
@@ -120,13 +127,14 @@ impl Smoltcp {
             max_retries: u32::MAX,
             user_timeout: None,
             window: RX_BUFFER as u32,
+            // The same in both families ([`mtu`]).
             mss: (MTU - 40) as u16,
             ack_delay: ACK_DELAY,
             granularity: Duration::default(),
             isn: format!("smoltcp's interface PRNG (Config::random_seed = {seed}), one draw per SYN (tcp.rs 1075)"),
         };
-        let mut device = Wire::default();
-        let (iface, sockets, handle) = Self::fresh(seed, &mut device);
+        let mut device = Wire { mtu: MTU, ..Wire::default() };
+        let (iface, sockets, handle) = Self::fresh(seed, params.hosts, &mut device);
         Smoltcp {
             params,
             seed,
@@ -142,14 +150,29 @@ impl Smoltcp {
         }
     }
 
-    fn fresh(seed: u64, device: &mut Wire) -> (Interface, SocketSet<'static>, SocketHandle) {
+    /// The same stack in `family` ([`Hosts::test`], the device's MTU by [`mtu`]): smoltcp's
+    /// IPv6 interface instead of its IPv4 one, and nothing else changed.
+    #[must_use]
+    pub fn on(mut self, family: Family) -> Self {
+        self.params.hosts = Hosts::test(family);
+        self.device.mtu = mtu(family);
+        self.reset();
+        self
+    }
+
+    fn fresh(seed: u64, hosts: Hosts, device: &mut Wire) -> (Interface, SocketSet<'static>, SocketHandle) {
         let mut config = IfaceConfig::new(HardwareAddress::Ip);
         config.random_seed = seed;
         let mut iface = Interface::new(config, device, smoltcp::time::Instant::ZERO);
+        // One address, on the peer's subnet (a /24, or a /64 in IPv6): the peer is on-link, no
+        // route needed. The vector has room for it (IFACE_MAX_ADDR_COUNT >= 1), so the push
+        // cannot fail.
+        let prefix = match hosts.family() {
+            Family::V4 => 24,
+            Family::V6 => 64,
+        };
         iface.update_ip_addrs(|addrs| {
-            // One address, on the peer's /24: the peer is on-link, no route needed. The
-            // vector has room for it (IFACE_MAX_ADDR_COUNT >= 1), so the push cannot fail.
-            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ipv4(STACK_ADDR)), 24));
+            let _ = addrs.push(IpCidr::new(IpAddress::from(hosts.stack().ip()), prefix));
         });
         let mut socket =
             tcp::Socket::new(tcp::SocketBuffer::new(vec![0; RX_BUFFER]), tcp::SocketBuffer::new(vec![0; TX_BUFFER]));
@@ -178,7 +201,8 @@ impl Smoltcp {
         // connection is gone, the listener has the port again. (Nothing can arrive between
         // the two: the harness injects one packet per poll.)
         if self.serving && self.socket_state() == tcp::State::Closed {
-            let _ = self.socket().listen(STACK_ADDR.port());
+            let port = self.params.hosts.stack().port();
+            let _ = self.socket().listen(port);
         }
         self.deadline = self.iface.poll_at(self.now, &self.sockets).map(|at| {
             // `PollAt::Now` comes back as time zero: it means now.
@@ -255,11 +279,6 @@ impl Smoltcp {
     }
 }
 
-fn ipv4(addr: SocketAddrV4) -> Ipv4Address {
-    let [a, b, c, d] = addr.ip().octets();
-    Ipv4Address::new(a, b, c, d)
-}
-
 /// Our microseconds as smoltcp's (signed) ones; the end of our time is the end of theirs.
 fn smol_instant(at: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(i64::try_from(at.as_micros()).unwrap_or(i64::MAX))
@@ -290,7 +309,7 @@ impl Stack for Smoltcp {
     fn reset(&mut self) {
         self.device.rx.clear();
         self.device.tx.clear();
-        let (iface, sockets, handle) = Self::fresh(self.seed, &mut self.device);
+        let (iface, sockets, handle) = Self::fresh(self.seed, self.params.hosts, &mut self.device);
         self.iface = iface;
         self.sockets = sockets;
         self.handle = handle;
@@ -308,13 +327,14 @@ impl Stack for Smoltcp {
         match call {
             Call::OpenPassive => {
                 // Refused when already open: the RFC's "connection already exists".
-                let _ = self.socket().listen(STACK_ADDR.port());
+                let port = self.params.hosts.stack().port();
+                let _ = self.socket().listen(port);
             }
             Call::OpenActive => {
-                let remote = IpEndpoint::new(IpAddress::Ipv4(ipv4(PEER_ADDR)), PEER_ADDR.port());
+                let remote = IpEndpoint::from(self.params.hosts.peer());
                 let cx = self.iface.context();
                 let socket = self.sockets.get_mut::<tcp::Socket>(self.handle);
-                let _ = socket.connect(cx, remote, STACK_ADDR.port());
+                let _ = socket.connect(cx, remote, self.params.hosts.stack().port());
             }
             Call::Send => self.send(data),
             Call::Receive => read = self.receive(),
@@ -392,6 +412,8 @@ impl Stack for Smoltcp {
 /// The device: a raw-IP wire whose far end is the harness.
 #[derive(Default)]
 struct Wire {
+    /// Its IP MTU ([`mtu`]).
+    mtu: usize,
     /// Packets from the peer, not yet read by smoltcp.
     rx: VecDeque<Vec<u8>>,
     /// Packets smoltcp sent, not yet taken by the harness.
@@ -419,7 +441,7 @@ impl Device for Wire {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ip;
-        caps.max_transmission_unit = MTU;
+        caps.max_transmission_unit = self.mtu;
         // Checksums are computed and verified in software (the default), so a packet with a
         // bad checksum is dropped by smoltcp, as by any host.
         caps
@@ -474,15 +496,20 @@ mod tests {
         let mut out = Vec::new();
         let mut buf = Vec::new();
         while stack.transmit(&mut buf) {
-            out.push(Segment::from_ipv4(&buf).expect("smoltcp sends valid IPv4+TCP").segment);
+            out.push(Segment::from_ip(&buf).expect("smoltcp sends valid IP+TCP").segment);
         }
         out
     }
 
     fn peer(seq: u32, ack: Option<SeqNum>, ctl: Control, payload: &[u8]) -> Vec<u8> {
+        peer_in(Family::V4, seq, ack, ctl, payload)
+    }
+
+    fn peer_in(family: Family, seq: u32, ack: Option<SeqNum>, ctl: Control, payload: &[u8]) -> Vec<u8> {
+        let hosts = Hosts::test(family);
         let seg = Segment {
-            src_port: PEER_ADDR.port(),
-            dst_port: STACK_ADDR.port(),
+            src_port: hosts.peer().port(),
+            dst_port: hosts.stack().port(),
             seq: SeqNum(seq),
             ack,
             ctl,
@@ -492,8 +519,30 @@ mod tests {
             payload: payload.to_vec(),
         };
         let mut bytes = Vec::new();
-        seg.write_ipv4(*PEER_ADDR.ip(), *STACK_ADDR.ip(), &mut bytes).unwrap();
+        seg.write_ip(hosts.inbound(), &mut bytes).unwrap();
         bytes
+    }
+
+    #[test]
+    fn ipv6_connect_announces_the_same_mss_and_completes() {
+        // smoltcp's IPv6 interface: the SYN goes from and to the IPv6 test hosts, with the MSS
+        // of the IPv4 run (the device's MTU is 20 octets larger), and the handshake completes.
+        let mut stack = Smoltcp::new(1).on(Family::V6);
+        stack.call(Instant::ZERO, Call::OpenActive, &[]);
+        let mut buf = Vec::new();
+        assert!(stack.transmit(&mut buf));
+        let syn = Segment::from_ip(&buf).unwrap();
+        assert_eq!(syn.addrs, Hosts::test(Family::V6).outbound());
+        assert_eq!((syn.segment.ctl, syn.segment.mss), (Control::SYN, Some(536)));
+        let ack = Some(syn.segment.seq.add(1));
+        stack.inject(at_ms(1), &peer_in(Family::V6, 100, ack, Control::SYN, &[]));
+        assert_eq!(stack.state(), Some(State::Established));
+        let out = packets(&mut stack);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].ack, Some(SeqNum(101)));
+        // An IPv4 packet is not for this interface: smoltcp drops it.
+        stack.inject(at_ms(2), &peer(101, ack, Control::RST, &[]));
+        assert_eq!(stack.state(), Some(State::Established));
     }
 
     #[test]

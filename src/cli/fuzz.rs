@@ -15,6 +15,7 @@ use tcpcheck::conform::{Clock, Coverage, Oracle, Script, Stack};
 use tcpcheck::export::dot;
 use tcpcheck::model::Model;
 use tcpcheck::time::Duration;
+use tcpcheck::wire::Family;
 
 use super::{finding, load_model, CliError, OK};
 
@@ -188,12 +189,61 @@ pub struct Subject {
     /// The table the reference stack executes [default: rfc9293; for replay, the finding's]
     #[arg(long, short)]
     pub model: Option<String>,
+    /// The IP version of the packets: 4, 6, or (run only) both, each script in each family as
+    /// packetdrill's run_all.py runs them [default: 4; for replay, the finding's]
+    #[arg(long, value_parser = Families::parse)]
+    pub family: Option<Families>,
 }
 
 impl Subject {
     /// The stack asked for, the reference stack if none was.
     pub fn kind(&self) -> StackArg {
         self.stack.clone().unwrap_or(StackArg::Reference)
+    }
+
+    /// The one family asked for (`file` if none was, else IPv4): `both` is for `run` alone.
+    pub fn family(&self, file: Option<Family>) -> Result<Family, CliError> {
+        match self.family {
+            None => Ok(file.unwrap_or_default()),
+            Some(Families::One(family)) => Ok(family),
+            Some(Families::Both) => Err(CliError(
+                "error: --family both: only `run` runs in both families\n  help: give --family 4 or --family 6\n"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// What `--family` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Families {
+    One(Family),
+    Both,
+}
+
+/// One family, as `--family` names it: `4` or `6` (or packetdrill's `ipv4`, `ipv6`).
+pub fn one_family(text: &str) -> Result<Family, String> {
+    match text {
+        "4" | "ipv4" => Ok(Family::V4),
+        "6" | "ipv6" => Ok(Family::V6),
+        _ => Err(format!("unknown family `{text}`; expected 4 or 6")),
+    }
+}
+
+impl Families {
+    pub fn parse(text: &str) -> Result<Families, String> {
+        match text {
+            "both" => Ok(Families::Both),
+            _ => one_family(text).map(Families::One).map_err(|e| e.replace("4 or 6", "4, 6 or both")),
+        }
+    }
+
+    /// The families, IPv4 first.
+    pub fn list(self) -> Vec<Family> {
+        match self {
+            Families::One(family) => vec![family],
+            Families::Both => Family::ALL.to_vec(),
+        }
     }
 }
 
@@ -282,34 +332,52 @@ impl Models {
     }
 }
 
-/// A fresh stack of the named kind; the Linux stack can fail to set up (no root, no TUN), and
-/// a child process to start or to say hello.
-pub fn make_stack<'m>(kind: &StackArg, models: &'m Models, seed: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
+/// A fresh stack of the named kind, its packets in `family`; the Linux stack can fail to set up
+/// (no root, no TUN), and a child process to start or to say hello, or to speak `family`.
+pub fn make_stack<'m>(
+    kind: &StackArg,
+    models: &'m Models,
+    seed: u64,
+    family: Family,
+) -> Result<Box<dyn Stack + 'm>, CliError> {
     Ok(match kind {
-        StackArg::Reference => Box::new(Reference::new(&models.stack, seed)),
-        StackArg::Smoltcp => Box::new(Smoltcp::new(seed)),
-        StackArg::Linux => linux_stack()?,
-        StackArg::Child(child) => exec_stack(&child.command()?, seed)?,
-        StackArg::Exec(command) => exec_stack(command, seed)?,
+        StackArg::Reference => Box::new(Reference::new(&models.stack, seed).on(family)),
+        StackArg::Smoltcp => Box::new(Smoltcp::new(seed).on(family)),
+        StackArg::Linux => linux_stack(family)?,
+        StackArg::Child(child) => exec_stack(&child.command()?, seed, family)?,
+        StackArg::Exec(command) => exec_stack(command, seed, family)?,
     })
 }
 
+/// A child process's stack. Its family is the one its hello declares (`stack` and `peer`,
+/// IPv4 when it names none): a run in another family is refused, with the reason, rather than
+/// fed packets the child cannot read.
 #[cfg(unix)]
-fn exec_stack<'m>(command: &str, seed: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
+fn exec_stack<'m>(command: &str, seed: u64, family: Family) -> Result<Box<dyn Stack + 'm>, CliError> {
     let stack = tcpcheck::adapter::Exec::spawn(command, seed).map_err(|e| CliError(format!("error: {e}\n")))?;
+    let hosts = stack.params().hosts;
+    if hosts.family() != family {
+        return Err(CliError(format!(
+            "error: {} speaks {} only (its hello declares {hosts}): it cannot run in {family}\n  \
+             help: the lwIP and gVisor harnesses take raw IPv4 packets; a child whose hello declares \
+             IPv6 `stack` and `peer` addresses runs in IPv6 (docs/stack-protocol.md)\n",
+            stack.params().name,
+            hosts.family(),
+        )));
+    }
     Ok(Box::new(stack))
 }
 
 #[cfg(not(unix))]
-fn exec_stack<'m>(_: &str, _: u64) -> Result<Box<dyn Stack + 'm>, CliError> {
+fn exec_stack<'m>(_: &str, _: u64, _: Family) -> Result<Box<dyn Stack + 'm>, CliError> {
     Err(CliError("error: stacks in child processes run only on Unix\n".into()))
 }
 
 /// The kernel under test; says once per process what it is and how it is configured.
 #[cfg(target_os = "linux")]
-fn linux_stack<'m>() -> Result<Box<dyn Stack + 'm>, CliError> {
+fn linux_stack<'m>(family: Family) -> Result<Box<dyn Stack + 'm>, CliError> {
     static DESCRIBED: std::sync::Once = std::sync::Once::new();
-    let stack = tcpcheck::adapter::Linux::new().map_err(|e| CliError(format!("error: {e}\n")))?;
+    let stack = tcpcheck::adapter::Linux::with_family(family).map_err(|e| CliError(format!("error: {e}\n")))?;
     DESCRIBED.call_once(|| eprintln!("{}", stack.describe()));
     // Where no command installed a Ctrl-C handler of its own (probe, replay), Ctrl-C removes
     // the namespaces and exits; `fuzz` installs its own first, and this one is then refused.
@@ -322,7 +390,7 @@ fn linux_stack<'m>() -> Result<Box<dyn Stack + 'm>, CliError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn linux_stack<'m>() -> Result<Box<dyn Stack + 'm>, CliError> {
+fn linux_stack<'m>(_: Family) -> Result<Box<dyn Stack + 'm>, CliError> {
     Err(CliError("error: the linux stack runs only on Linux\n".into()))
 }
 
@@ -460,6 +528,7 @@ fn script_name(script: &Script) -> String {
 #[allow(clippy::disallowed_methods)]
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let kind = args.judged.subject.kind();
+    let family = args.judged.subject.family(None)?;
     let mut models = args.judged.models()?;
     let dir = args.corpus.clone().unwrap_or_else(|| PathBuf::from("fuzz-out"));
     let corpus_dir = dir.join("corpus");
@@ -494,7 +563,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     });
     // A stack made only to learn its parameters and profile, dropped before the jobs make theirs.
     let (params, profile) = {
-        let stack = make_stack(&kind, &models, args.seed)?;
+        let stack = make_stack(&kind, &models, args.seed, family)?;
         (stack.params().clone(), args.judged.profile(stack.as_ref())?)
     };
     let declared = match profile {
@@ -567,7 +636,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 // descriptor of this process until it execs, so a socket that another job closes
                 // meanwhile stays open (its listener still listens, its ABORT sends nothing).
                 let seed = args.seed.wrapping_add(job as u64);
-                let mut stack = make_stack(kind, models, seed);
+                let mut stack = make_stack(kind, models, seed, family);
                 gate.wait();
                 let result = match &mut stack {
                     Ok(stack) => {
@@ -685,6 +754,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             model: Some(args.judged.subject.model.clone().unwrap_or_else(|| models.stack.name().to_string())),
             oracle: args.judged.oracle.clone().unwrap_or_else(|| models.oracle.name().to_string()),
             seed: *seed,
+            family,
             verdict: f.verdict.clone(),
             script: f.script.clone(),
             triage: None,

@@ -14,6 +14,7 @@ use tcpcheck::export::dot;
 use tcpcheck::learn::diff::{explain, Explained};
 use tcpcheck::learn::{self, project, Alphabet, Counts, Machine, Outputs, StackSul, Stop, Testing};
 use tcpcheck::simulate::columns::Width;
+use tcpcheck::wire::Family;
 
 use super::fuzz::{make_stack, Models, StackArg};
 use super::{finding as differs, incomplete, CliError, OK};
@@ -109,7 +110,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     for dir in &args.corpus {
         read_words(dir, alphabet, &mut candidates)?;
     }
-    let mut stack = make_stack(&args.stack, &models, args.seed)?;
+    let mut stack = make_stack(&args.stack, &models, args.seed, Family::V4)?;
     let params = stack.params().clone();
     let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
 
@@ -171,6 +172,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 model: args.model.clone().filter(|_| args.stack == StackArg::Reference),
                 oracle: args.oracle.clone().unwrap_or_else(|| oracle_name.clone()),
                 seed: args.seed,
+                family: Family::V4,
                 verdict: verdict.clone(),
                 script: alphabet.script(&differences[k].word),
                 triage: None,

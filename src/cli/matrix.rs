@@ -8,6 +8,7 @@ use tcpcheck::conform::finding::{self, Finding, Input};
 use tcpcheck::conform::matrix::{judge, Case, Cell, Column, Matrix, Outcome, Ran};
 use tcpcheck::conform::{probe, Clock, Oracle, Stack};
 use tcpcheck::time::Duration;
+use tcpcheck::wire::Family;
 
 use super::fuzz::{make_stack, Models, StackArg};
 use super::{finding as exit_finding, CliError, OK};
@@ -188,7 +189,8 @@ fn ran(
 ) -> Result<Ran, String> {
     // The table says why a stack did not run in a line: the error's first.
     let fresh = |seed| {
-        make_stack(kind, models, seed)
+        // The matrix's cases and committed findings are IPv4 runs.
+        make_stack(kind, models, seed, Family::V4)
             .map_err(|e| e.0.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string())
     };
     let mut first = fresh(1)?;

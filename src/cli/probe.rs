@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let What::TimeWait = args.what;
     let kind = args.subject.kind();
     let models = Models::for_stack(&kind, args.subject.model.as_deref(), None)?;
-    let mut stack = make_stack(&kind, &models, 1)?;
+    let mut stack = make_stack(&kind, &models, 1, args.subject.family(None)?)?;
     let params = stack.params().clone();
     let two_msl = params.msl.times(2);
     let limit = args.limit.unwrap_or(params.msl.times(5));

@@ -55,11 +55,16 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let name = args.file.display().to_string();
     let bytes = std::fs::read(&args.file).map_err(|e| CliError(format!("error: failed to read {name}: {e}\n")))?;
     let input = finding::read(&name, &bytes)?;
-    let (saved, file_stack, file_model, file_oracle, file_seed) = match &input {
-        Input::Finding(f) => {
-            (Some(&f.verdict), Some(f.stack.as_str()), f.model.as_deref(), Some(f.oracle.as_str()), Some(f.seed))
-        }
-        Input::Artifact(_) => (None, None, None, None, None),
+    let (saved, file_stack, file_model, file_oracle, file_seed, file_family) = match &input {
+        Input::Finding(f) => (
+            Some(&f.verdict),
+            Some(f.stack.as_str()),
+            f.model.as_deref(),
+            Some(f.oracle.as_str()),
+            Some(f.seed),
+            Some(f.family),
+        ),
+        Input::Artifact(_) => (None, None, None, None, None, None),
     };
     let (subject, oracle) = (&args.judged.subject, args.judged.oracle.as_deref());
     let stack_kind = match (subject.stack.clone(), file_stack) {
@@ -72,7 +77,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let model = subject.model.as_deref().or(file_model.filter(|_| stack_kind == StackArg::Reference));
     let models = Models::for_stack(&stack_kind, model, oracle.or(file_oracle))?;
     let seed = args.seed.or(file_seed).unwrap_or(ARTIFACT_SEED);
-    let mut stack = make_stack(&stack_kind, &models, seed)?;
+    let mut stack = make_stack(&stack_kind, &models, seed, subject.family(file_family)?)?;
     let params = stack.params().clone();
     // A finding names the table that judged it; an artifact is judged as `fuzz` would judge it.
     let profile = if file_oracle.is_none() { args.judged.profile(stack.as_ref())? } else { None };

@@ -91,7 +91,7 @@ fn replay(name: &str, f: &Finding) -> Result<Replayed, CliError> {
     let kind = StackArg::parse(&f.stack).map_err(|e| CliError(format!("{name}: {e}")))?;
     let model = f.model.as_deref().filter(|_| kind == StackArg::Reference);
     let models = Models::for_stack(&kind, model, Some(&f.oracle))?;
-    let mut stack = make_stack(&kind, &models, f.seed)?;
+    let mut stack = make_stack(&kind, &models, f.seed, f.family)?;
     let params = stack.params().clone();
     let run = Oracle::new(&models.oracle, params.clone()).run(stack.as_mut(), &f.script, true);
     let verdict = run.verdict.as_ref();

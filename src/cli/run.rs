@@ -11,8 +11,9 @@ use tcpcheck::export::ladder;
 use tcpcheck::model::{Kind, Problem, Problems, Source, Span};
 use tcpcheck::packetdrill::judge::{self, Tolerance};
 use tcpcheck::packetdrill::{self, Outcome};
+use tcpcheck::wire::Family;
 
-use super::fuzz::{make_stack, Judged};
+use super::fuzz::{make_stack, Families, Judged};
 use super::{bad_input, finding, render, write_file, CliError, OK};
 
 /// Run test scripts against a stack and judge each twice.
@@ -28,6 +29,11 @@ use super::{bad_input, finding, render, write_file, CliError, OK};
 /// has the oracle alone. A construct the harness cannot play (a shell command, python, UDP,
 /// options other than MSS on an inbound packet, a socket option it cannot set, ...) skips the
 /// script, naming the construct and its file:line:col.
+///
+/// `--family` chooses the IP version: 4 (the default, as packetdrill's own), 6, or both, which
+/// runs every script in each, as packetdrill's `run_all.py` does: a script whose name ends in
+/// `v4.pkt` runs only in IPv4 and one ending in `v6.pkt` only in IPv6 (asked for the other
+/// family alone, it is skipped, saying so). Each run is then one line, `FILE (ipv6)`.
 ///
 /// Exit 0 if every script passes both judges (or is skipped), 1 if any fails either, 2 if any
 /// file cannot be read or parsed (each reported with file:line:col and a hint).
@@ -86,12 +92,19 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         collect(path, &mut files)?;
     }
     let models = args.judged.models()?;
-    let mut stack = make_stack(&args.judged.subject.kind(), &models, args.seed)?;
-    let params = stack.params().clone();
-    let profile = args.judged.profile(stack.as_ref())?;
+    let families = args.judged.subject.family.map_or(vec![Family::V4], Families::list);
+    // A stack per family, each with its oracle: a stack's packets are of one family.
+    let mut stacks = Vec::new();
+    for &family in &families {
+        stacks.push(make_stack(&args.judged.subject.kind(), &models, args.seed, family)?);
+    }
+    let params = stacks[0].params().clone();
+    let profile = args.judged.profile(stacks[0].as_ref())?;
     let judge = profile.as_ref().map_or(&models.oracle, |p| &p.model);
-    let oracle = Oracle::new(judge, params.clone()).to_the_end();
-    if let Some(dir) = args.svg.as_ref().filter(|_| files.len() > 1) {
+    let oracles: Vec<Oracle> =
+        stacks.iter().map(|stack| Oracle::new(judge, stack.params().clone()).to_the_end()).collect();
+    let several = files.len() * families.len() > 1;
+    if let Some(dir) = args.svg.as_ref().filter(|_| several) {
         std::fs::create_dir_all(dir).map_err(|e| {
             CliError(format!(
                 "error: failed to create {}: {e}\n  help: with several scripts, --svg names a directory\n",
@@ -101,23 +114,44 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     let mut results = Vec::new();
     for file in &files {
-        let svg = args.svg.as_ref().map(|path| match files.len() {
-            1 => path.clone(),
-            _ => path.join(format!("{}.svg", file.file_name().unwrap_or_default().to_string_lossy())),
-        });
-        let result = run_file(file, &oracle, stack.as_mut(), &args, svg.as_deref());
-        if !args.json {
-            print!("{}", show(file, &result));
+        for ((family, oracle), stack) in families.iter().zip(&oracles).zip(&mut stacks) {
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            let label = match families.len() {
+                1 => file.display().to_string(),
+                _ => format!("{} ({})", file.display(), family.name()),
+            };
+            let result = match only_family(&name) {
+                // As run_all.py: in both families, the other one is not run at all.
+                Some(only) if only != *family && families.len() > 1 => continue,
+                Some(only) if only != *family => Result_::Skipped {
+                    construct: format!(
+                        "an {only}-only script (its name ends in {}.pkt, as packetdrill's run_all.py reads it)",
+                        only.name().trim_start_matches("ip")
+                    ),
+                    at: file.display().to_string(),
+                },
+                _ => {
+                    let svg = args.svg.as_ref().map(|path| match (several, families.len()) {
+                        (false, _) => path.clone(),
+                        (true, 1) => path.join(format!("{name}.svg")),
+                        (true, _) => path.join(format!("{name}.{}.svg", family.name())),
+                    });
+                    run_file(file, oracle, stack.as_mut(), &args, svg.as_deref())
+                }
+            };
+            if !args.json {
+                print!("{}", show(&label, &result));
+            }
+            results.push((label, *family, result));
         }
-        results.push((file, result));
     }
     let summary = Summary::of(&results);
     if args.json {
-        let scripts: Vec<Value> = results.iter().map(|(file, r)| to_json(file, r)).collect();
+        let scripts: Vec<Value> = results.iter().map(|(label, family, r)| to_json(label, *family, r)).collect();
         let value = json!({"format": "tcpcheck-run/1", "stack": params.name, "oracle": judge.name(), "scripts": scripts, "summary": summary.to_json()});
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
-        print!("{}", summary.text(&params.name, judge.name()));
+        print!("{}", summary.text(&params.name, judge.name(), &families));
     }
     Ok(if summary.errors > 0 {
         bad_input()
@@ -126,6 +160,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     } else {
         OK
     })
+}
+
+/// The one family a packetdrill script runs in, by its name, as `run_all.py` reads it: a name
+/// ending in `v4.pkt` is IPv4's, one ending in `v6.pkt` IPv6's; any other runs in both.
+fn only_family(name: &str) -> Option<Family> {
+    if name.ends_with("v4.pkt") {
+        Some(Family::V4)
+    } else if name.ends_with("v6.pkt") {
+        Some(Family::V6)
+    } else {
+        None
+    }
 }
 
 /// The script files under `path`, sorted.
@@ -255,8 +301,7 @@ fn native(source: &Source) -> Result<Script, Problems> {
     serde_json::from_value(steps).map_err(problem)
 }
 
-fn show(file: &Path, result: &Result_) -> String {
-    let name = file.display();
+fn show(name: &str, result: &Result_) -> String {
     match result {
         Result_::Error(text) => format!("ERROR {name}\n{text}"),
         Result_::Skipped { construct, at } => format!("SKIP  {name}\n      {at}: {construct}\n"),
@@ -283,12 +328,12 @@ fn show(file: &Path, result: &Result_) -> String {
     }
 }
 
-fn to_json(file: &Path, result: &Result_) -> Value {
-    let name = file.display().to_string();
+fn to_json(name: &str, family: Family, result: &Result_) -> Value {
+    let family = family.name();
     match result {
-        Result_::Error(text) => json!({"file": name, "outcome": "error", "error": text}),
+        Result_::Error(text) => json!({"file": name, "family": family, "outcome": "error", "error": text}),
         Result_::Skipped { construct, at } => {
-            json!({"file": name, "outcome": "skipped", "construct": construct, "at": at})
+            json!({"file": name, "family": family, "outcome": "skipped", "construct": construct, "at": at})
         }
         Result_::Judged { script, oracle, disagreement } => {
             let script_json = match script {
@@ -302,6 +347,7 @@ fn to_json(file: &Path, result: &Result_) -> Value {
             let failed = matches!(script, Some(Outcome::Fail { .. })) || oracle.is_some();
             json!({
                 "file": name,
+                "family": family,
                 "outcome": if failed { "fail" } else { "pass" },
                 "script": script_json,
                 "oracle": oracle,
@@ -326,9 +372,9 @@ struct Summary {
 }
 
 impl Summary {
-    fn of(results: &[(&PathBuf, Result_)]) -> Summary {
+    fn of(results: &[(String, Family, Result_)]) -> Summary {
         let mut s = Summary { total: results.len(), ..Summary::default() };
-        for (_, r) in results {
+        for (_, _, r) in results {
             match r {
                 Result_::Error(_) => s.errors += 1,
                 Result_::Skipped { construct, .. } => {
@@ -351,9 +397,14 @@ impl Summary {
         s
     }
 
-    fn text(&self, stack: &str, oracle: &str) -> String {
+    fn text(&self, stack: &str, oracle: &str, families: &[Family]) -> String {
+        // IPv4 alone, the default, goes without saying.
+        let over = match families {
+            [Family::V4] => String::new(),
+            _ => format!(" in {}", families.iter().map(Family::to_string).collect::<Vec<_>>().join(" and ")),
+        };
         let mut out = format!(
-            "\n{} scripts on {stack}: {} passed, {} failed, {} skipped, {} unreadable\n",
+            "\n{} scripts on {stack}{over}: {} passed, {} failed, {} skipped, {} unreadable\n",
             self.total, self.passed, self.failed, self.skipped, self.errors
         );
         out += &format!(

@@ -6,6 +6,7 @@ use tcpcheck::adapter::exec::protocol::Reset;
 use tcpcheck::adapter::exec::serve::{offered_memory, serve_stdio, Failure, Sabotage, Serving};
 use tcpcheck::adapter::{Reference, Smoltcp};
 use tcpcheck::conform::Stack;
+use tcpcheck::wire::Family;
 
 use super::{load_model, CliError, OK};
 
@@ -39,6 +40,10 @@ pub struct Args {
     /// Answer on the pipes even when the harness offers shared memory (to measure and test them)
     #[arg(long)]
     pipes: bool,
+    /// The IP version of the packets (4 or 6): the hello declares the stack's and peer's
+    /// addresses in it, and a harness's runs take that family
+    #[arg(long, default_value = "4", value_parser = super::fuzz::one_family)]
+    family: Family,
     /// Say `reset restart` in the hello: the harness starts a new server for every run (to
     /// measure and test that path)
     #[arg(long)]
@@ -57,8 +62,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let model = load_model(args.model.as_deref())?;
     let make = |seed| -> Box<dyn Stack + '_> {
         match args.stack {
-            Served::Reference => Box::new(Reference::new(&model, seed)),
-            Served::Smoltcp => Box::new(Smoltcp::new(seed)),
+            Served::Reference => Box::new(Reference::new(&model, seed).on(args.family)),
+            Served::Smoltcp => Box::new(Smoltcp::new(seed).on(args.family)),
         }
     };
     let shared = if args.pipes { None } else { offered_memory() };

@@ -128,9 +128,9 @@ pub fn render(
     let mut out = row(
         "time",
         "step",
-        &format!("harness: peer {} + user", params.peer),
+        &format!("harness: peer {} + user", params.hosts.peer()),
         "network (seq/ack relative to each ISS)",
-        &format!("stack under test: {} {}", params.name, params.stack),
+        &format!("stack under test: {} {}", params.name, params.hosts.stack()),
     );
     out.extend(row("", "", "", "", &format!("expected: oracle {} ({})", model.name(), table.source.name)));
     let steps = steps(trace);
@@ -276,8 +276,8 @@ pub fn to_json(
     json!({
         "format": "tcpcheck-replay/1",
         "stack": params.name,
-        "stack_addr": params.stack.to_string(),
-        "peer_addr": params.peer.to_string(),
+        "stack_addr": params.hosts.stack().to_string(),
+        "peer_addr": params.hosts.peer().to_string(),
         "model": model.name(),
         "table": &*table.source.name,
         "stack_iss": stack_iss.map(|s| s.0),

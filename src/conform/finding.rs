@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::oracle::Verdict;
 use super::script::Script;
 use crate::model::{Kind, Problem, Problems, Source, Span};
+use crate::wire::Family;
 
 /// The format tag every finding file starts with; bumped when the script language changes.
 pub const FORMAT: &str = "tcpcheck-finding/1";
@@ -29,6 +30,10 @@ pub struct Finding {
     pub oracle: String,
     /// The seed of the stack's own choices (its ISNs).
     pub seed: u64,
+    /// The IP version of its packets: `ipv6` when it was found in IPv6; absent (the files of
+    /// before IPv6 too) means IPv4.
+    #[serde(default, skip_serializing_if = "is_ipv4")]
+    pub family: Family,
     /// What the script drew when it was saved.
     pub verdict: Verdict,
     pub script: Script,
@@ -37,6 +42,10 @@ pub struct Finding {
     /// what `fuzz` saves: nobody has judged it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triage: Option<Triage>,
+}
+
+fn is_ipv4(family: &Family) -> bool {
+    *family == Family::V4
 }
 
 /// A triaged finding's judgement (`docs/findings/*.md` explain each).
@@ -153,6 +162,7 @@ mod tests {
             model: Some("no-time-wait".into()),
             oracle: "rfc9293".into(),
             seed: 7,
+            family: Family::V4,
             verdict: Verdict {
                 check: Check::TimeWait2Msl,
                 step: 4,
@@ -172,6 +182,18 @@ mod tests {
     fn findings_round_trip() {
         let f = finding();
         assert_eq!(read("f.json", f.to_json().as_bytes()).unwrap(), Input::Finding(Box::new(f)));
+    }
+
+    #[test]
+    fn the_family_is_written_for_ipv6_and_ipv4_is_the_default() {
+        let six = Finding { family: Family::V6, ..finding() };
+        let text = six.to_json();
+        assert!(text.contains("\"family\": \"ipv6\""), "{text}");
+        assert_eq!(read("f.json", text.as_bytes()).unwrap(), Input::Finding(Box::new(six)));
+        // A file without the key (every file of before IPv6) is an IPv4 finding.
+        assert!(!finding().to_json().contains("family"));
+        let Input::Finding(old) = read("f.json", finding().to_json().as_bytes()).unwrap() else { panic!() };
+        assert_eq!(old.family, Family::V4);
     }
 
     #[test]

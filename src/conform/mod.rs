@@ -10,18 +10,19 @@
 pub mod diagram;
 pub mod finding;
 pub mod fuzz;
+pub mod hosts;
 pub mod matrix;
 pub mod oracle;
 pub mod probe;
 pub mod script;
 
 use std::fmt;
-use std::net::SocketAddrV4;
 
 use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
 use crate::wire::{Segment, WireError};
 
+pub use hosts::Hosts;
 pub use oracle::{Check, Coverage, Oracle, Record, Run, Verdict, Workspace};
 pub use script::{Ecr, Inject, Kind, PeerOptions, Rel, Script, Step, UserCall, Wait, Window};
 
@@ -50,10 +51,9 @@ pub struct Params {
     /// `reference (rfc9293)`, `smoltcp 0.12`, `linux 6.8`.
     pub name: String,
     pub clock: Clock,
-    /// The stack's address and port (the port a passive open listens on).
-    pub stack: SocketAddrV4,
-    /// The remote peer the harness plays.
-    pub peer: SocketAddrV4,
+    /// The stack's address and port (the port a passive open listens on) and the remote peer's,
+    /// which the harness plays: of one family, which is the run's.
+    pub hosts: Hosts,
     /// Maximum segment lifetime.
     pub msl: Duration,
     /// How long TIME-WAIT lasts if the stack fixes it rather than deriving it as 2·MSL.
@@ -109,7 +109,7 @@ pub struct Fault {
 
 /// A TCP implementation under test, seen from the wire and its user.
 ///
-/// Packets are IPv4+TCP bytes between [`Params::stack`] and [`Params::peer`]. Time is passed
+/// Packets are IP+TCP bytes between the two [`Params::hosts`], in their family. Time is passed
 /// in: `now` never goes backwards within a run, and [`Stack::reset`] starts it again at zero.
 pub trait Stack {
     fn params(&self) -> &Params;
@@ -130,7 +130,7 @@ pub trait Stack {
     /// The oldest packet the stack has sent and the harness not yet taken, written into `out`.
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool;
 
-    /// A segment from the peer: [`Stack::inject`] of its IPv4+TCP packet, written into
+    /// A segment from the peer: [`Stack::inject`] of its IP+TCP packet, written into
     /// `scratch`. An error if it cannot be written; the stack then never saw it.
     ///
     /// A stack that takes segments as they are (our reference endpoint, in process) overrides
@@ -138,8 +138,7 @@ pub trait Stack {
     /// (`wire`'s tests), so it sees the same segment, and the fuzz loop saves two checksums.
     fn inject_segment(&mut self, now: Instant, segment: &Segment, scratch: &mut Vec<u8>) -> Result<(), WireError> {
         scratch.clear();
-        let (peer, stack) = (*self.params().peer.ip(), *self.params().stack.ip());
-        segment.write_ipv4(peer, stack, scratch)?;
+        segment.write_ip(self.params().hosts.inbound(), scratch)?;
         self.inject(now, scratch);
         Ok(())
     }
@@ -148,7 +147,7 @@ pub trait Stack {
     /// into `scratch`), parsed; on an error `scratch` holds the bytes that are not a segment.
     /// Overridden, like [`Stack::inject_segment`], by a stack whose segments need no wire.
     fn transmit_segment(&mut self, scratch: &mut Vec<u8>) -> Option<Result<Segment, WireError>> {
-        self.transmit(scratch).then(|| Segment::from_ipv4(scratch).map(|packet| packet.segment))
+        self.transmit(scratch).then(|| Segment::from_ip(scratch).map(|packet| packet.segment))
     }
 
     /// The connection's state, if the stack can tell (smoltcp's socket state, Linux `/proc/net/tcp` in its namespace).

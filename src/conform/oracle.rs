@@ -432,8 +432,8 @@ impl<'m> Oracle<'m> {
     /// names its foreign socket, so the shadow does not either.
     fn shadow_config(p: &Params) -> Config {
         Config {
-            local_port: p.stack.port(),
-            remote_port: p.peer.port(),
+            local_port: p.hosts.stack().port(),
+            remote_port: p.hosts.peer().port(),
             foreign_known: false,
             isn: Isn::Seeded(0),
             mss: p.mss,
@@ -924,8 +924,8 @@ impl Harness<'_, '_, '_, '_> {
         text_into(&mut payload, payload_at.distance_from(PEER_ISS.add(1)) as u32, usize::from(inject.len));
         let p = self.params();
         *out = Segment {
-            src_port: p.peer.port(),
-            dst_port: p.stack.port(),
+            src_port: p.hosts.peer().port(),
+            dst_port: p.hosts.stack().port(),
             seq,
             ack: has_ack.then_some(ack),
             ctl,

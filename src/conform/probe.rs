@@ -101,8 +101,8 @@ impl Peer<'_> {
     fn send(&mut self, ctl: Control, seq: SeqNum) -> Result<(), Failed> {
         let p = &self.params;
         let seg = Segment {
-            src_port: p.peer.port(),
-            dst_port: p.stack.port(),
+            src_port: p.hosts.peer().port(),
+            dst_port: p.hosts.stack().port(),
             seq,
             ack: (!ctl.contains(Control::RST)).then_some(self.stack_nxt),
             ctl,
@@ -112,7 +112,7 @@ impl Peer<'_> {
             payload: Vec::new(),
         };
         self.buf.clear();
-        seg.write_ipv4(*p.peer.ip(), *p.stack.ip(), &mut self.buf).map_err(|e| Failed(e.to_string()))?;
+        seg.write_ip(p.hosts.inbound(), &mut self.buf).map_err(|e| Failed(e.to_string()))?;
         self.stack.inject(self.now, &self.buf);
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Peer<'_> {
     fn take(&mut self) -> Vec<Segment> {
         let mut out = Vec::new();
         while out.len() < 64 && self.stack.transmit(&mut self.buf) {
-            if let Ok(packet) = Segment::from_ipv4(&self.buf) {
+            if let Ok(packet) = Segment::from_ip(&self.buf) {
                 out.push(packet.segment);
             }
         }

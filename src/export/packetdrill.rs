@@ -44,13 +44,19 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
     for line in header.lines() {
         w.comment(line);
     }
-    w.comment(&format!("stack under test: {} at {}; the peer at {}", params.name, params.stack, params.peer));
     w.comment(&format!(
-        "addresses as in the run: packetdrill --local_ip={} --remote_ip={} --bind_port={} --connect_port={} FILE",
-        params.stack.ip(),
-        params.peer.ip(),
-        params.stack.port(),
-        params.peer.port()
+        "stack under test: {} at {}; the peer at {}",
+        params.name,
+        params.hosts.stack(),
+        params.hosts.peer()
+    ));
+    w.comment(&format!(
+        "addresses as in the run: packetdrill --ip_version={} --local_ip={} --remote_ip={} --bind_port={} --connect_port={} FILE",
+        params.hosts.family().name(),
+        params.hosts.stack().ip(),
+        params.hosts.peer().ip(),
+        params.hosts.stack().port(),
+        params.hosts.peer().port()
     ));
     match stack_iss {
         Some(iss) => w.comment(&format!("peer ISN 0 = {}, stack ISS 0 = {}", PEER_ISS.0, iss.0)),

@@ -30,10 +30,11 @@ use crate::time::Instant;
 /// length is kept in the packet header, as a capture with a short snaplen would have it).
 const SNAPLEN: u32 = 65_535;
 
-/// The run as a pcap file: one raw-IPv4 packet per [`Record::Inbound`], [`Record::Outbound`] and
+/// The run as a pcap file: one raw IP packet (IPv4 or IPv6, the run's family: `LINKTYPE_RAW`
+/// tells them apart by the version nibble) per [`Record::Inbound`], [`Record::Outbound`] and
 /// [`Record::Garbled`], in trace order, stamped with the virtual time.
 ///
-/// Fails only if a segment cannot be written as IPv4 (a payload larger than a packet) or a time
+/// Fails only if a segment cannot be written as an IP packet (a payload larger than a packet) or a time
 /// does not fit pcap's 32-bit seconds; the message names the record.
 pub fn pcap(trace: &[Record], params: &Params) -> Result<Vec<u8>, String> {
     let header = PcapHeader {
@@ -45,11 +46,11 @@ pub fn pcap(trace: &[Record], params: &Params) -> Result<Vec<u8>, String> {
     };
     let mut writer =
         PcapWriter::with_header(Vec::new(), header).map_err(|e| format!("cannot write the pcap header: {e}"))?;
-    let (peer, stack) = (*params.peer.ip(), *params.stack.ip());
+    let hosts = params.hosts;
     for (index, record) in trace.iter().enumerate() {
         let (at, bytes) = match record {
-            Record::Inbound { at, segment } => (*at, segment.to_ipv4(peer, stack).map_err(|e| e.to_string())),
-            Record::Outbound { at, segment } => (*at, segment.to_ipv4(stack, peer).map_err(|e| e.to_string())),
+            Record::Inbound { at, segment } => (*at, segment.to_ip(hosts.inbound()).map_err(|e| e.to_string())),
+            Record::Outbound { at, segment } => (*at, segment.to_ip(hosts.outbound()).map_err(|e| e.to_string())),
             Record::Garbled { at, bytes, .. } => (*at, Ok(bytes.clone())),
             _ => continue,
         };
@@ -114,14 +115,14 @@ mod tests {
         assert!(packets.len() >= 3, "a SYN and its retransmissions: {}", packets.len());
         for (packet, record) in packets.iter().zip(&expected) {
             assert_eq!(packet.timestamp, timestamp(record.at()));
-            let parsed = Segment::from_ipv4(&packet.data).unwrap();
+            let parsed = Segment::from_ip(&packet.data).unwrap();
             let (segment, from) = match record {
-                Record::Inbound { segment, .. } => (segment, params.peer),
-                Record::Outbound { segment, .. } => (segment, params.stack),
+                Record::Inbound { segment, .. } => (segment, params.hosts.peer()),
+                Record::Outbound { segment, .. } => (segment, params.hosts.stack()),
                 _ => unreachable!(),
             };
             assert_eq!(&parsed.segment, segment);
-            assert_eq!(parsed.src, *from.ip());
+            assert_eq!(parsed.addrs.src(), from.ip());
         }
         assert_eq!(packets[0].timestamp, StdDuration::ZERO);
         assert!(packets.windows(2).all(|w| w[0].timestamp < w[1].timestamp), "{packets:?}");

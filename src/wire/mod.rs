@@ -1,18 +1,20 @@
-//! Segments on the wire: a validated [`Segment`] and its IPv4+TCP bytes, built and parsed with
-//! etherparse (checksums included).
+//! Segments on the wire: a validated [`Segment`] and its IPv4+TCP or IPv6+TCP bytes, built and
+//! parsed with etherparse (checksums included, over the family's pseudo-header).
 //!
-//! Panic contract: [`Segment::from_ipv4`] accepts any bytes and returns a typed [`WireError`] for
-//! anything that is not a well-formed, checksummed IPv4+TCP packet; nothing in this module panics.
+//! Panic contract: [`Segment::from_ip`] accepts any bytes and returns a typed [`WireError`] for
+//! anything that is not a well-formed, checksummed IPv4+TCP or IPv6+TCP packet; nothing in this
+//! module panics.
 //! Contradictory control bits (SYN+RST, …) are legal on the wire and kept as they are: judging them
 //! is the model's business.
 
+mod family;
 mod seq;
 
 use std::fmt;
-use std::net::Ipv4Addr;
 
-use etherparse::{IpNumber, Ipv4Header, NetSlice, SlicedPacket, TcpHeader, TransportSlice};
+use etherparse::{IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, NetSlice, SlicedPacket, TcpHeader, TransportSlice};
 
+pub use family::{Addrs, Family};
 pub use seq::SeqNum;
 
 use crate::model::Flags;
@@ -196,7 +198,7 @@ impl Segment {
     pub fn len(&self) -> u32 {
         let syn = u32::from(self.ctl.contains(Control::SYN));
         let fin = u32::from(self.ctl.contains(Control::FIN));
-        // A payload cannot exceed an IPv4 packet, so this cannot overflow; saturate anyway.
+        // A payload cannot exceed an IP packet, so this cannot overflow; saturate anyway.
         u32::try_from(self.payload.len()).unwrap_or(u32::MAX).saturating_add(syn + fin)
     }
 
@@ -245,17 +247,18 @@ impl Segment {
         f
     }
 
-    /// The IPv4+TCP packet from `src` to `dst`, with valid checksums.
-    pub fn to_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Vec<u8>, WireError> {
+    /// The IP+TCP packet between `addrs`, with valid checksums.
+    pub fn to_ip(&self, addrs: Addrs) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::new();
-        self.write_ipv4(src, dst, &mut out)?;
+        self.write_ip(addrs, &mut out)?;
         Ok(out)
     }
 
-    /// Appends the IPv4+TCP packet from `src` to `dst` to `out`, with valid checksums. The
-    /// headers are filled in place rather than through etherparse's by-value builder, whose
-    /// moves of whole headers dominated the fuzz loop's profile.
-    pub fn write_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr, out: &mut Vec<u8>) -> Result<(), WireError> {
+    /// Appends the IP+TCP packet between `addrs` to `out`, with valid checksums: an IPv4 header
+    /// or an IPv6 one (no extension headers) as the family of `addrs` says. The headers are filled
+    /// in place rather than through etherparse's by-value builder, whose moves of whole headers
+    /// dominated the fuzz loop's profile.
+    pub fn write_ip(&self, addrs: Addrs, out: &mut Vec<u8>) -> Result<(), WireError> {
         let build = |e: &dyn fmt::Display| WireError::Build(e.to_string());
         let mut tcp = TcpHeader::new(self.src_port, self.dst_port, self.seq.0, self.window);
         let c = self.ctl;
@@ -282,31 +285,60 @@ impl Segment {
         }
         let tcp_len = tcp.header_len() + self.payload.len();
         let ip_payload = u16::try_from(tcp_len).map_err(|e| build(&e))?;
-        let ip = Ipv4Header::new(ip_payload, 64, IpNumber::TCP, src.octets(), dst.octets()).map_err(|e| build(&e))?;
-        tcp.checksum = tcp.calc_checksum_ipv4(&ip, &self.payload).map_err(|e| build(&e))?;
-        out.reserve(ip.header_len() + tcp_len);
-        ip.write(out).map_err(|e| build(&e))?;
+        out.reserve(addrs.family().header_len() + tcp_len);
+        match addrs {
+            Addrs::V4 { src, dst } => {
+                let ip = Ipv4Header::new(ip_payload, 64, IpNumber::TCP, src.octets(), dst.octets())
+                    .map_err(|e| build(&e))?;
+                tcp.checksum = tcp.calc_checksum_ipv4(&ip, &self.payload).map_err(|e| build(&e))?;
+                ip.write(out).map_err(|e| build(&e))?;
+            }
+            Addrs::V6 { src, dst } => {
+                let ip = Ipv6Header {
+                    traffic_class: 0,
+                    flow_label: Ipv6FlowLabel::ZERO,
+                    payload_length: ip_payload,
+                    next_header: IpNumber::TCP,
+                    hop_limit: 64,
+                    source: src.octets(),
+                    destination: dst.octets(),
+                };
+                tcp.checksum = tcp.calc_checksum_ipv6(&ip, &self.payload).map_err(|e| build(&e))?;
+                ip.write(out).map_err(|e| build(&e))?;
+            }
+        }
         tcp.write(out).map_err(|e| build(&e))?;
         out.extend_from_slice(&self.payload);
         Ok(())
     }
 
-    /// Parses an IPv4+TCP packet, checking the TCP checksum.
-    pub fn from_ipv4(bytes: &[u8]) -> Result<Packet, WireError> {
+    /// Parses an IPv4+TCP or IPv6+TCP packet, checking the TCP checksum over its family's
+    /// pseudo-header. IPv6 extension headers are skipped (etherparse knows them); a fragment
+    /// of either family is refused.
+    pub fn from_ip(bytes: &[u8]) -> Result<Packet, WireError> {
         let sliced = SlicedPacket::from_ip(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
-        let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
-            return Err(WireError::NotIpv4);
+        let (addrs, fragmented) = match &sliced.net {
+            Some(NetSlice::Ipv4(ip)) => {
+                let h = ip.header();
+                (Addrs::V4 { src: h.source_addr(), dst: h.destination_addr() }, ip.payload().fragmented)
+            }
+            Some(NetSlice::Ipv6(ip)) => {
+                let h = ip.header();
+                (Addrs::V6 { src: h.source_addr(), dst: h.destination_addr() }, ip.payload().fragmented)
+            }
+            _ => return Err(WireError::NotIp),
         };
-        if ip.payload().fragmented {
+        if fragmented {
             return Err(WireError::Fragmented);
         }
-        let (src, dst) = (ip.header().source_addr(), ip.header().destination_addr());
         let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
             return Err(WireError::NotTcp);
         };
-        let expected = tcp
-            .calc_checksum_ipv4(ip.header().source(), ip.header().destination())
-            .map_err(|e| WireError::Malformed(e.to_string()))?;
+        let expected = match addrs {
+            Addrs::V4 { src, dst } => tcp.calc_checksum_ipv4(src.octets(), dst.octets()),
+            Addrs::V6 { src, dst } => tcp.calc_checksum_ipv6(src.octets(), dst.octets()),
+        }
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
         if expected != tcp.checksum() {
             return Err(WireError::Checksum { found: tcp.checksum(), expected });
         }
@@ -323,7 +355,7 @@ impl Segment {
             options,
             payload: tcp.payload().to_vec(),
         };
-        Ok(Packet { src, dst, segment })
+        Ok(Packet { addrs, segment })
     }
 }
 
@@ -354,8 +386,7 @@ impl fmt::Display for Segment {
 /// A parsed packet: addresses and segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub addrs: Addrs,
     pub segment: Segment,
 }
 
@@ -364,7 +395,8 @@ pub struct Packet {
 pub enum WireError {
     /// etherparse rejected the headers (too short, bad lengths, bad IP header checksum…).
     Malformed(String),
-    NotIpv4,
+    /// Neither IPv4 nor IPv6.
+    NotIp,
     NotTcp,
     /// A fragment: the TCP header may be incomplete; reassembly is not modelled.
     Fragmented,
@@ -373,7 +405,7 @@ pub enum WireError {
         expected: u16,
     },
     Options(String),
-    /// The segment could not be written (e.g. a payload larger than an IPv4 packet).
+    /// The segment could not be written (e.g. a payload larger than an IP packet).
     Build(String),
 }
 
@@ -381,9 +413,9 @@ impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WireError::Malformed(e) => write!(f, "malformed packet: {e}"),
-            WireError::NotIpv4 => f.write_str("not an IPv4 packet"),
+            WireError::NotIp => f.write_str("neither an IPv4 nor an IPv6 packet"),
             WireError::NotTcp => f.write_str("not a TCP segment"),
-            WireError::Fragmented => f.write_str("IPv4 fragment (reassembly is not modelled)"),
+            WireError::Fragmented => f.write_str("IP fragment (reassembly is not modelled)"),
             WireError::Checksum { found, expected } => {
                 write!(f, "bad TCP checksum {found:#06x}, expected {expected:#06x}")
             }
@@ -400,8 +432,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const V4: Addrs = Addrs::V4 { src: A, dst: B };
+    const V6: Addrs = Addrs::V6 {
+        src: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+        dst: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2),
+    };
+
+    fn addrs() -> impl Strategy<Value = Addrs> {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<[u8; 4]>()).prop_map(|(s, d)| Addrs::V4 { src: s.into(), dst: d.into() }),
+            (any::<[u8; 16]>(), any::<[u8; 16]>()).prop_map(|(s, d)| Addrs::V6 { src: s.into(), dst: d.into() }),
+        ]
+    }
 
     fn option() -> impl Strategy<Value = TcpOpt> {
         let seq = || any::<u32>().prop_map(SeqNum);
@@ -445,38 +491,68 @@ mod tests {
 
     proptest! {
         #[test]
-        fn bytes_round_trip_with_valid_checksums(seg in segment()) {
-            let bytes = seg.to_ipv4(A, B).unwrap();
-            // Independently of our parser: etherparse's own view, and a checksum that verifies.
+        fn bytes_round_trip_with_valid_checksums(seg in segment(), addrs in addrs()) {
+            let bytes = seg.to_ip(addrs).unwrap();
+            // Independently of our parser: etherparse's own view, and a checksum that verifies
+            // over the family's pseudo-header (RFC 9293 3.1, RFC 8200 8.1).
             let sliced = SlicedPacket::from_ip(&bytes).unwrap();
             let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else { panic!("not tcp") };
-            prop_assert_eq!(tcp.calc_checksum_ipv4(A.octets(), B.octets()).unwrap(), tcp.checksum());
-            let packet = Segment::from_ipv4(&bytes).unwrap();
-            prop_assert_eq!((packet.src, packet.dst), (A, B));
+            let sum = match addrs {
+                Addrs::V4 { src, dst } => tcp.calc_checksum_ipv4(src.octets(), dst.octets()).unwrap(),
+                Addrs::V6 { src, dst } => tcp.calc_checksum_ipv6(src.octets(), dst.octets()).unwrap(),
+            };
+            prop_assert_eq!(sum, tcp.checksum());
+            prop_assert_eq!(bytes[0] >> 4, match addrs.family() { Family::V4 => 4, Family::V6 => 6 });
+            prop_assert_eq!(bytes.len(), addrs.family().header_len() + tcp.slice().len());
+            let packet = Segment::from_ip(&bytes).unwrap();
+            prop_assert_eq!(packet.addrs, addrs);
             prop_assert_eq!(packet.segment, seg);
         }
 
         #[test]
-        fn any_bytes_give_a_segment_or_a_typed_error(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
-            let _ = Segment::from_ipv4(&bytes);
+        fn the_same_segment_differs_in_both_families_only_by_the_ip_header(seg in segment()) {
+            // The TCP octets are the same but for the checksum (octets 16-17), whose pseudo-header
+            // differs: what the rest of the harness relies on to judge both families alike.
+            let (four, six) = (seg.to_ip(V4).unwrap(), seg.to_ip(V6).unwrap());
+            let (mut t4, mut t6) = (four[20..].to_vec(), six[40..].to_vec());
+            t4[16..18].fill(0);
+            t6[16..18].fill(0);
+            prop_assert_eq!(t4, t6);
         }
 
         #[test]
-        fn corrupted_bytes_never_panic(seg in segment(), at in any::<usize>(), x in 1u8..) {
-            let mut bytes = seg.to_ipv4(A, B).unwrap();
+        fn any_bytes_give_a_segment_or_a_typed_error(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = Segment::from_ip(&bytes);
+        }
+
+        #[test]
+        fn corrupted_bytes_never_panic(seg in segment(), addrs in addrs(), at in any::<usize>(), x in 1u8..) {
+            let mut bytes = seg.to_ip(addrs).unwrap();
             let i = at % bytes.len();
             bytes[i] ^= x;
-            let _ = Segment::from_ipv4(&bytes);
+            let _ = Segment::from_ip(&bytes);
         }
     }
 
     #[test]
     fn flipped_payload_bit_is_a_checksum_error() {
         let seg = Segment { ack: Some(SeqNum(7)), payload: b"hi".to_vec(), ..Segment::default() };
-        let mut bytes = seg.to_ipv4(A, B).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        assert!(matches!(Segment::from_ipv4(&bytes), Err(WireError::Checksum { .. })));
+        for addrs in [V4, V6] {
+            let mut bytes = seg.to_ip(addrs).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            assert!(matches!(Segment::from_ip(&bytes), Err(WireError::Checksum { .. })), "{addrs:?}");
+        }
+    }
+
+    #[test]
+    fn a_v6_checksum_is_over_the_v6_pseudo_header() {
+        // An address octet changes the checksum (it is in the pseudo-header, RFC 8200 8.1), and
+        // the same bytes read with the other pair's addresses do not verify.
+        let seg = Segment { ctl: Control::SYN, mss: Some(1440), ..Segment::default() };
+        let mut bytes = seg.to_ip(V6).unwrap();
+        bytes[8 + 15] ^= 0x10; // the source address's last octet
+        assert!(matches!(Segment::from_ip(&bytes), Err(WireError::Checksum { .. })));
     }
 
     #[test]
@@ -497,10 +573,10 @@ mod tests {
         let options =
             vec![TcpOpt::SackPermitted, TcpOpt::Timestamp { val: 7, ecr: 0 }, TcpOpt::Nop, TcpOpt::WindowScale(7)];
         let seg = Segment { ctl: Control::SYN, mss: Some(1460), options, ..Segment::default() };
-        let bytes = seg.to_ipv4(A, B).unwrap();
+        let bytes = seg.to_ip(V4).unwrap();
         // Linux's SYN: 20 octets of options, no padding.
         assert_eq!(&bytes[40..60], &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7]);
-        assert_eq!(Segment::from_ipv4(&bytes).unwrap().segment, seg);
+        assert_eq!(Segment::from_ip(&bytes).unwrap().segment, seg);
         assert_eq!(seg.to_string(), "SYN seq=0 win=0 len=0 <mss 1460,sackOK,TS val 7 ecr 0,nop,wscale 7>");
     }
 

@@ -4,10 +4,10 @@
 //! cannot disagree about the format. Nothing here panics on any input (`fuzz_targets/stack_protocol.rs`).
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::ops::Range;
 
-use crate::conform::{Clock, Params};
+use crate::conform::{Clock, Hosts, Params};
 use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
 
@@ -362,9 +362,6 @@ pub struct Hello {
     pub transport: Transport,
 }
 
-/// The addresses when the hello names none: the in-process stacks' (TEST-NET-1).
-use super::super::reference::{PEER_ADDR, STACK_ADDR};
-
 impl Hello {
     /// The hello's text (the body of its frame).
     pub fn to_text(&self) -> String {
@@ -384,7 +381,7 @@ impl Hello {
         if let Some(th) = self.ack_throttle {
             t += &format!("ack-throttle {th}\n");
         }
-        t += &format!("isn {}\nstack {}\npeer {}\n", p.isn, p.stack, p.peer);
+        t += &format!("isn {}\nstack {}\npeer {}\n", p.isn, p.hosts.stack(), p.hosts.peer());
         if self.reset == Reset::Restart {
             t += "reset restart\n";
         }
@@ -423,11 +420,19 @@ impl Hello {
             let at = need(key)?;
             at.1.parse::<u64>().map_err(|e| bad(at, key, format!("not a whole number ({e})")))
         };
-        let addr = |key: &str, default: SocketAddrV4| -> Result<SocketAddrV4, String> {
+        // The addresses when the hello names none: the in-process stacks' IPv4 ones.
+        let default = Hosts::test(crate::wire::Family::V4);
+        let addr = |key: &str, default: SocketAddr| -> Result<SocketAddr, String> {
             get.get(key).map_or(Ok(default), |&at| {
-                at.1.parse().map_err(|_| bad(at, key, "expected an IPv4 address and port, as `192.0.2.1:8080`".into()))
+                at.1.parse().map_err(|_| {
+                    bad(at, key, "expected an address and port, as `192.0.2.1:8080` or `[2001:db8::1]:8080`".into())
+                })
             })
         };
+        let (stack, peer) = (addr("stack", default.stack())?, addr("peer", default.peer())?);
+        let hosts = Hosts::new(stack, peer).ok_or_else(|| {
+            format!("`stack {stack}` and `peer {peer}` are of two families: a run's packets are all IPv4 or all IPv6")
+        })?;
         let clock = match need("clock")? {
             (_, "virtual") => Clock::Virtual,
             (_, "real") => Clock::Real,
@@ -457,8 +462,7 @@ impl Hello {
         let params = Params {
             name: name.to_string(),
             clock,
-            stack: addr("stack", STACK_ADDR)?,
-            peer: addr("peer", PEER_ADDR)?,
+            hosts,
             msl: duration("msl", need("msl")?)?,
             time_wait: opt_duration("time-wait")?,
             rto: duration("rto", need("rto")?)?,
@@ -484,12 +488,12 @@ mod tests {
     #[test]
     fn a_hello_reads_back_what_it_declares() {
         let model = Shipped::find("rfc9293").unwrap().load().unwrap();
-        let stack = Reference::new(&model, 3);
         let cases = [
-            (None, Reset::InPlace, Transport::Pipes),
-            (Some(Duration::from_secs(1)), Reset::Restart, Transport::Shared),
+            (crate::wire::Family::V4, None, Reset::InPlace, Transport::Pipes),
+            (crate::wire::Family::V6, Some(Duration::from_secs(1)), Reset::Restart, Transport::Shared),
         ];
-        for (throttle, reset, transport) in cases {
+        for (family, throttle, reset, transport) in cases {
+            let stack = Reference::new(&model, 3).on(family);
             let hello = Hello { params: stack.params().clone(), ack_throttle: throttle, reset, transport };
             assert_eq!(Hello::parse(&hello.to_text()), Ok(hello));
         }
@@ -506,7 +510,8 @@ mod tests {
             (&ok.replace("msl 30s", "msl 30"), "line 4: `msl 30`"),
             (&ok.replace("clock virtual", "clock fast"), "`virtual` or `real`"),
             (&ok.replace("mss 536", "mss 70000"), "beyond 65535"),
-            (&(ok.to_string() + "stack 10.0.0.1\n"), "IPv4 address and port"),
+            (&(ok.to_string() + "stack 10.0.0.1\n"), "line 9: `stack 10.0.0.1`: expected an address and port"),
+            (&(ok.to_string() + "stack [2001:db8::1]:8080\n"), "two families"),
         ] {
             let error = Hello::parse(text).unwrap_err();
             assert!(error.contains(says), "{text:?}: {error}");

@@ -11,10 +11,11 @@
 //!
 //! Messages are built and read as bytes: no `unsafe`, and a malformed answer is `None`.
 
-use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType};
+
+use crate::conform::Hosts;
 
 /// `SOCK_DIAG_BY_FAMILY` (linux/sock_diag.h).
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -63,12 +64,13 @@ impl Diag {
         Ok(Diag { fd, seq: std::cell::Cell::new(0) })
     }
 
-    /// The socket with this 4-tuple, else the listener on `local`'s port, else `Some(None)`;
-    /// `None` if the kernel could not be asked or answered something unreadable.
-    pub fn lookup(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<Option<Entry>> {
+    /// The socket with this 4-tuple (the stack's side local), else the listener on the stack's
+    /// port, else `Some(None)`; `None` if the kernel could not be asked or answered something
+    /// unreadable.
+    pub fn lookup(&self, hosts: Hosts) -> Option<Option<Entry>> {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
-        send(self.fd.as_raw_fd(), &request(seq, local, remote), MsgFlags::empty()).ok()?;
+        send(self.fd.as_raw_fd(), &request(seq, hosts), MsgFlags::empty()).ok()?;
         let mut buf = [0u8; 512];
         // Bounded: an answer to an earlier, abandoned question may come first.
         for _ in 0..8 {
@@ -84,21 +86,26 @@ impl Diag {
     }
 }
 
-fn request(seq: u32, local: SocketAddrV4, remote: SocketAddrV4) -> [u8; NLMSG_HDR + REQ_LEN] {
+fn request(seq: u32, hosts: Hosts) -> [u8; NLMSG_HDR + REQ_LEN] {
     let mut m = [0u8; NLMSG_HDR + REQ_LEN];
     m[0..4].copy_from_slice(&((NLMSG_HDR + REQ_LEN) as u32).to_ne_bytes());
     m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     m[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
     m[8..12].copy_from_slice(&seq.to_ne_bytes());
     let r = &mut m[NLMSG_HDR..];
-    r[0] = nix::libc::AF_INET as u8;
+    // The source and destination are four words each: an IPv4 address fills the first.
+    let (family, local, remote) = match hosts {
+        Hosts::V4 { stack, peer } => (nix::libc::AF_INET, stack.ip().octets().to_vec(), peer.ip().octets().to_vec()),
+        Hosts::V6 { stack, peer } => (nix::libc::AF_INET6, stack.ip().octets().to_vec(), peer.ip().octets().to_vec()),
+    };
+    r[0] = family as u8;
     r[1] = nix::libc::IPPROTO_TCP as u8;
     r[4..8].copy_from_slice(&u32::MAX.to_ne_bytes()); // every state
     let id = &mut r[8..];
-    id[0..2].copy_from_slice(&local.port().to_be_bytes());
-    id[2..4].copy_from_slice(&remote.port().to_be_bytes());
-    id[4..8].copy_from_slice(&local.ip().octets());
-    id[20..24].copy_from_slice(&remote.ip().octets());
+    id[0..2].copy_from_slice(&hosts.stack().port().to_be_bytes());
+    id[2..4].copy_from_slice(&hosts.peer().port().to_be_bytes());
+    id[4..4 + local.len()].copy_from_slice(&local);
+    id[20..20 + remote.len()].copy_from_slice(&remote);
     id[40..44].copy_from_slice(&NO_COOKIE.to_ne_bytes());
     id[44..48].copy_from_slice(&NO_COOKIE.to_ne_bytes());
     m
@@ -132,17 +139,22 @@ fn answer(buf: &[u8], seq: u32) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use crate::wire::Family;
 
     #[test]
     fn a_request_names_the_4_tuple_in_network_order() {
-        let local = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 10_000);
-        let remote = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 40_000);
-        let m = request(7, local, remote);
+        let m = request(7, Hosts::test(Family::V4).with_stack_port(10_000));
         assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()), 72);
+        assert_eq!(m[16], nix::libc::AF_INET as u8);
         assert_eq!(&m[24..28], &[0x27, 0x10, 0x9c, 0x40]);
         assert_eq!(&m[28..32], &[192, 0, 2, 1]);
         assert_eq!(&m[44..48], &[192, 0, 2, 2]);
+        let m = request(7, Hosts::test(Family::V6).with_stack_port(10_000));
+        assert_eq!(m[16], nix::libc::AF_INET6 as u8);
+        assert_eq!(&m[24..28], &[0x27, 0x10, 0x9c, 0x40]);
+        let octets = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        assert_eq!(&m[28..44], &octets("2001:db8::1"));
+        assert_eq!(&m[44..60], &octets("2001:db8::2"));
     }
 
     fn reply(seq: u32, kind: u16, body: &[u8]) -> Vec<u8> {

@@ -7,6 +7,14 @@
 //!                                                        ^ sockets: listen / connect / send ...
 //! ```
 //!
+//! In IPv6 ([`Linux::with_family`]) the same with the IPv6 test hosts (`2001:db8::2` and
+//! `2001:db8::1`, [`Hosts::test`]), `AF_INET6` sockets and an MTU 20 octets larger, so the
+//! kernel announces the same MSS. The namespace's IPv6 is configured to say nothing of its own:
+//! no link-local address (so no router solicitations), no duplicate address detection, no
+//! router advertisements taken; anything else it sends that is not TCP (an MLD report) is not
+//! the conversation and is dropped before the harness sees it. In IPv4 the namespace's IPv6 is
+//! off.
+//!
 //! The harness plays the socket's user as a BSD-socket user does, as the smoltcp adapter does:
 //! - OPEN-PASSIVE is `listen` (backlog 1); the connection is `accept`ed as soon as the kernel
 //!   has it, and the listening socket is then closed, so that there is one connection, as the
@@ -55,7 +63,7 @@
 //!
 //! **Runs are cheap to reset.** The namespace and TUN device live as long as the adapter; a run
 //! only has sockets. Each run uses a fresh local port (the harness still sees
-//! [`STACK_ADDR`]'s port: the adapter rewrites the port, and the checksum incrementally, in both
+//! [`Params::hosts`]' port: the adapter rewrites the port, and the checksum incrementally, in both
 //! directions), so a TIME-WAIT or an orphan of an earlier run is a different 4-tuple and cannot
 //! answer for this one; packets such leftovers send (a SYN|ACK retransmitted by a request of an
 //! earlier run) are dropped before the harness sees them.
@@ -65,32 +73,55 @@ pub mod netns;
 pub mod tun;
 
 use std::cell::Cell;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{
     accept4, bind, connect, listen, recv, send, setsockopt, shutdown, socket, sockopt, AddressFamily, Backlog,
-    MsgFlags, Shutdown, SockFlag, SockProtocol, SockType, SockaddrIn,
+    MsgFlags, Shutdown, SockFlag, SockProtocol, SockType, SockaddrIn, SockaddrIn6,
 };
 
 use self::diag::{Diag, Entry};
 use self::netns::Netns;
 use self::tun::Tun;
-use super::reference::{PEER_ADDR, STACK_ADDR};
-use crate::conform::{Clock, Params, Stack, Sysctl};
+use crate::conform::{Clock, Hosts, Params, Stack, Sysctl};
 use crate::model::{Call, State};
 use crate::time::{Duration, Instant};
-use crate::wire::{Control, Segment};
+use crate::wire::{Control, Family, Segment};
 
 pub use self::netns::{cleanup_all, live_names};
 
 /// The TUN interface's name inside the namespace (each namespace has its own).
 pub const TUN_NAME: &str = "tcpcheck0";
 
-/// The TUN device's MTU: Ethernet's, so the kernel announces its everyday MSS (1460).
+/// The TUN device's MTU in IPv4: Ethernet's, so the kernel announces its everyday MSS (1460).
 pub const MTU: u16 = 1500;
+
+/// The device's MTU in `family`: 20 octets more in IPv6 (1520), for the same MSS in both, as
+/// packetdrill's `run_all.py` runs IPv6 with `--mtu=1520`.
+pub fn mtu(family: Family) -> u16 {
+    MTU - Family::V4.header_len() as u16 + family.header_len() as u16
+}
+
+/// What the namespace's IPv6 is told before the device exists (`/proc/sys/net/ipv6/conf/
+/// default/…`, which a new device copies): in IPv4 to be off; in IPv6 to send nothing of its
+/// own. `addr_gen_mode` 1 makes no link-local address, without which there are no router
+/// solicitations; DAD and router advertisements are off.
+fn ipv6_defaults(family: Family) -> &'static [(&'static str, &'static str)] {
+    match family {
+        Family::V4 => &[("disable_ipv6", "1")],
+        Family::V6 => &[
+            ("disable_ipv6", "0"),
+            ("addr_gen_mode", "1"),
+            ("accept_dad", "0"),
+            ("dad_transmits", "0"),
+            ("accept_ra", "0"),
+            ("router_solicitations", "0"),
+        ],
+    }
+}
 
 /// Local ports of runs: run n uses `PORT_BASE + n mod PORT_SPAN`. At the few runs per second
 /// real time allows, a port comes back long after the 60 s TIME-WAIT of its last use.
@@ -180,7 +211,7 @@ pub struct Linux {
     kernel: Kernel,
     /// Runs since construction; picks the run's port.
     run: u32,
-    /// The run's real local port (the harness sees `STACK_ADDR`'s).
+    /// The run's real local port (the harness sees [`Params::hosts`]' stack port).
     port: u16,
     /// Real time of virtual zero for this run (see the module doc).
     origin: std::time::Instant,
@@ -223,9 +254,14 @@ fn std_duration(at: Instant) -> std::time::Duration {
 }
 
 impl Linux {
-    /// A namespace with a TUN device and the kernel's TCP behind it. Fails with a message
-    /// naming what is missing (root, CAP_NET_ADMIN, `/dev/net/tun`, iproute2).
+    /// A namespace with a TUN device and the kernel's TCP behind it, in IPv4. Fails with a
+    /// message naming what is missing (root, CAP_NET_ADMIN, `/dev/net/tun`, iproute2).
     pub fn new() -> Result<Linux, String> {
+        Linux::with_family(Family::V4)
+    }
+
+    /// [`Linux::new`] with the device, addresses and sockets of `family`.
+    pub fn with_family(family: Family) -> Result<Linux, String> {
         if !std::path::Path::new(tun::CLONE_DEVICE).exists() {
             return Err(format!(
                 "the linux stack needs {}, which does not exist\n  help: load the tun driver \
@@ -236,21 +272,38 @@ impl Linux {
         let netns = Netns::create()?;
         let (tun, diag, kernel) = netns.run(|| -> Result<_, String> {
             // The namespace's IPv6 would send router solicitations and MLD reports out of the
-            // TUN device: noise that is not the conversation. Off before the device exists.
-            let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+            // TUN device: noise that is not the conversation. Told before the device exists.
+            for (name, value) in ipv6_defaults(family) {
+                let path = format!("/proc/sys/net/ipv6/conf/default/{name}");
+                let set = std::fs::write(&path, value);
+                if family == Family::V6 {
+                    set.map_err(|e| format!("cannot write {value} to {path} in the namespace: {e}"))?;
+                }
+            }
             let tun = Tun::open(TUN_NAME)?;
             Ok((tun, Diag::open()?, Kernel::read()))
         })??;
-        let mtu = MTU.to_string();
-        let (stack_ip, peer_ip) = (STACK_ADDR.ip().to_string(), PEER_ADDR.ip().to_string());
+        let hosts = Hosts::test(family);
+        let mtu = mtu(family).to_string();
+        let (stack_ip, peer_ip) = (hosts.stack().ip().to_string(), hosts.peer().ip().to_string());
+        let host_bits = match family {
+            Family::V4 => "32",
+            Family::V6 => "128",
+        };
         netns.ip(&["link", "set", TUN_NAME, "mtu", &mtu, "up"])?;
-        netns.ip(&["addr", "add", &format!("{stack_ip}/32"), "dev", TUN_NAME])?;
-        netns.ip(&["route", "add", &format!("{peer_ip}/32"), "dev", TUN_NAME])?;
+        let stack_cidr = format!("{stack_ip}/{host_bits}");
+        let mut addr = vec!["addr", "add", stack_cidr.as_str(), "dev", TUN_NAME];
+        if family == Family::V6 {
+            // No duplicate address detection: the address is usable at once, and no neighbour
+            // solicitation for it goes out.
+            addr.push("nodad");
+        }
+        netns.ip(&addr)?;
+        netns.ip(&["route", "add", &format!("{peer_ip}/{host_bits}"), "dev", TUN_NAME])?;
         let params = Params {
             name: format!("linux {}", kernel.release),
             clock: Clock::Real,
-            stack: STACK_ADDR,
-            peer: PEER_ADDR,
+            hosts,
             // Linux has no MSL: a segment lives as long in the network whatever the host. The
             // oracle holds TIME-WAIT to RFC 9293's 2·MSL and the fixed 60 s is declared below,
             // so the difference is a finding, not a tolerance (as for smoltcp's 10 s).
@@ -309,7 +362,7 @@ impl Linux {
         let mut syn = None;
         for _ in 0..100 {
             while syn.is_none() && self.transmit(&mut buf) {
-                syn = Segment::from_ipv4(&buf).ok().map(|p| p.segment).filter(|s| s.ctl == Control::SYN);
+                syn = Segment::from_ip(&buf).ok().map(|p| p.segment).filter(|s| s.ctl == Control::SYN);
             }
             if syn.is_some() {
                 break;
@@ -334,7 +387,7 @@ impl Linux {
         let k = &self.kernel;
         let v = |x: Option<u64>| x.map_or("unreadable".to_string(), |n| n.to_string());
         format!(
-            "linux {} in network namespace {} (TUN {TUN_NAME}, {} <-> {}, MTU {MTU})\n  \
+            "linux {} in network namespace {} (TUN {TUN_NAME}, {} <-> {}, MTU {})\n  \
              net.ipv4.tcp_rfc1337 = {} (0: a RST ends TIME-WAIT, the RFC 1337 hazard; 1: ignored)\n  \
              net.ipv4.tcp_challenge_ack_limit = {} per second in the namespace\n  \
              net.ipv4.tcp_invalid_ratelimit = {} ms (one challenge or duplicate ACK per socket per that)\n  \
@@ -347,8 +400,9 @@ impl Linux {
              MSS {}, window {} (read from its SYN); clock: real",
             k.release,
             self.netns.name(),
-            STACK_ADDR.ip(),
-            PEER_ADDR.ip(),
+            self.params.hosts.stack().ip(),
+            self.params.hosts.peer().ip(),
+            mtu(self.params.hosts.family()),
             v(k.rfc1337),
             v(k.challenge_ack_limit),
             v(k.invalid_ratelimit_ms),
@@ -387,24 +441,26 @@ impl Linux {
         }
     }
 
-    /// A TCP socket of the namespace, bound to the run's port.
+    /// A TCP socket of the namespace, of the run's family, bound to the run's port.
     fn socket(&self) -> Result<OwnedFd, Errno> {
+        let family = match self.params.hosts.family() {
+            Family::V4 => AddressFamily::Inet,
+            Family::V6 => AddressFamily::Inet6,
+        };
         let fd = self
             .netns
             .run(|| {
-                socket(
-                    AddressFamily::Inet,
-                    SockType::Stream,
-                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-                    SockProtocol::Tcp,
-                )
+                socket(family, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, SockProtocol::Tcp)
             })
             .map_err(|_| Errno::EIO)??;
         // A port still in TIME-WAIT from earlier in this run may be bound again (RFC 9293
         // 3.10.7.4 lets a new SYN reopen it, and a listener does not share its 4-tuple).
         setsockopt(&fd, sockopt::ReuseAddr, &true)?;
         setsockopt(&fd, sockopt::TcpNoDelay, &true)?;
-        bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(*STACK_ADDR.ip(), self.port)))?;
+        match self.params.hosts.with_stack_port(self.port).stack() {
+            SocketAddr::V4(a) => bind(fd.as_raw_fd(), &SockaddrIn::from(a))?,
+            SocketAddr::V6(a) => bind(fd.as_raw_fd(), &SockaddrIn6::from(a))?,
+        }
         Ok(fd)
     }
 
@@ -427,7 +483,11 @@ impl Linux {
         // The socket is made (a thread, a few system calls): now is when the SYN goes, so the
         // kernel's RTO starts at the virtual instant of the OPEN.
         self.catch_up(now);
-        match connect(fd.as_raw_fd(), &SockaddrIn::from(PEER_ADDR)) {
+        let connected = match self.params.hosts.peer() {
+            SocketAddr::V4(a) => connect(fd.as_raw_fd(), &SockaddrIn::from(a)),
+            SocketAddr::V6(a) => connect(fd.as_raw_fd(), &SockaddrIn6::from(a)),
+        };
+        match connected {
             Ok(()) | Err(Errno::EINPROGRESS) => self.conn = Some(fd),
             // The 4-tuple is still in TIME-WAIT (EADDRNOTAVAIL) or the like: the OPEN failed.
             Err(_) => {}
@@ -558,7 +618,7 @@ impl Linux {
     /// The run's connection (or its TIME-WAIT, or a request not yet accepted), else its
     /// listener: `Some(None)` if there is neither, `None` if the kernel could not be asked.
     fn run_socket(&self) -> Option<Option<Entry>> {
-        self.diag.lookup(SocketAddrV4::new(*STACK_ADDR.ip(), self.port), PEER_ADDR)
+        self.diag.lookup(self.params.hosts.with_stack_port(self.port))
     }
 
     /// Whether a wait that ends at `to` should go on for a kernel timer that has not fired: the
@@ -574,16 +634,26 @@ impl Linux {
     }
 
     /// Rewrites a packet the kernel sent for the harness: the run's port becomes the declared
-    /// one. False if it is not for the harness: not IPv4 (the namespace's IPv6 is off, but a
-    /// packet that is not the conversation is never a verdict), or from an earlier run's port.
+    /// one. False if it is not for the harness: not of the run's family (in IPv4 the
+    /// namespace's IPv6 is off, but a packet that is not the conversation is never a verdict),
+    /// ICMPv6 (neighbour discovery and MLD, the namespace's own business), or from an earlier
+    /// run's port.
     fn outbound(&self, packet: &mut [u8]) -> bool {
-        if packet.first().map(|b| b >> 4) != Some(4) {
+        let family = self.params.hosts.family();
+        let version = match family {
+            Family::V4 => 4,
+            Family::V6 => 6,
+        };
+        if packet.first().map(|b| b >> 4) != Some(version) {
+            return false;
+        }
+        if family == Family::V6 && packet.get(6) == Some(&ICMPV6) {
             return false;
         }
         let Some(tcp) = tcp_offset(packet) else { return true };
         match read16(packet, tcp) {
             Some(port) if port == self.port => {
-                patch16(packet, tcp, tcp + 16, STACK_ADDR.port());
+                patch16(packet, tcp, tcp + 16, self.params.hosts.stack().port());
                 true
             }
             Some(port) => !(PORT_BASE..PORT_BASE.saturating_add(PORT_SPAN)).contains(&port) && port != CALIBRATION_PORT,
@@ -630,7 +700,7 @@ impl Stack for Linux {
         self.catch_up(now);
         let mut bytes = packet.to_vec();
         if let Some(tcp) = tcp_offset(&bytes) {
-            if read16(&bytes, tcp + 2) == Some(STACK_ADDR.port()) {
+            if read16(&bytes, tcp + 2) == Some(self.params.hosts.stack().port()) {
                 patch16(&mut bytes, tcp + 2, tcp + 16, self.port);
             }
         }
@@ -829,16 +899,20 @@ fn state_of(st: u8) -> Option<State> {
     })
 }
 
+/// ICMPv6's next-header number (RFC 4443).
+const ICMPV6: u8 = 58;
+
 /// Where the TCP header starts, if `packet` is an unfragmented (first-fragment) IPv4 TCP
-/// packet long enough to hold the ports and the checksum.
+/// packet, or an IPv6 one whose first header is TCP (the kernel adds no extension headers to
+/// TCP), long enough to hold the ports and the checksum.
 fn tcp_offset(packet: &[u8]) -> Option<usize> {
     let first = *packet.first()?;
-    if first >> 4 != 4 || *packet.get(9)? != 6 {
-        return None;
-    }
-    let frag = read16(packet, 6)? & 0x1fff;
-    let ihl = usize::from(first & 0x0f) * 4;
-    (ihl >= 20 && frag == 0 && packet.len() >= ihl + 18).then_some(ihl)
+    let at = match first >> 4 {
+        4 if *packet.get(9)? == 6 && read16(packet, 6)? & 0x1fff == 0 => usize::from(first & 0x0f) * 4,
+        6 if *packet.get(6)? == 6 => 40,
+        _ => return None,
+    };
+    (at >= 20 && packet.len() >= at + 18).then_some(at)
 }
 
 fn read16(packet: &[u8], at: usize) -> Option<u16> {
@@ -864,6 +938,10 @@ mod tests {
     use crate::wire::SeqNum;
 
     fn packet(src_port: u16, dst_port: u16) -> Vec<u8> {
+        packet_in(Family::V4, src_port, dst_port)
+    }
+
+    fn packet_in(family: Family, src_port: u16, dst_port: u16) -> Vec<u8> {
         let seg = Segment {
             src_port,
             dst_port,
@@ -876,18 +954,21 @@ mod tests {
             payload: b"abc".to_vec(),
         };
         let mut out = Vec::new();
-        seg.write_ipv4(*PEER_ADDR.ip(), *STACK_ADDR.ip(), &mut out).unwrap();
+        seg.write_ip(Hosts::test(family).inbound(), &mut out).unwrap();
         out
     }
 
     #[test]
     fn port_rewrite_keeps_the_checksum_right() {
-        for (from, to) in [(8080, 10_001), (40000, 1), (1, 65535), (0, 0xfffe)] {
-            let mut bytes = packet(40000, from);
-            let tcp = tcp_offset(&bytes).unwrap();
-            patch16(&mut bytes, tcp + 2, tcp + 16, to);
-            assert_eq!(bytes, packet(40000, to), "{from} -> {to}");
-            assert!(Segment::from_ipv4(&bytes).is_ok());
+        for family in Family::ALL {
+            for (from, to) in [(8080, 10_001), (40000, 1), (1, 65535), (0, 0xfffe)] {
+                let mut bytes = packet_in(family, 40000, from);
+                let tcp = tcp_offset(&bytes).unwrap();
+                assert_eq!(tcp, family.header_len());
+                patch16(&mut bytes, tcp + 2, tcp + 16, to);
+                assert_eq!(bytes, packet_in(family, 40000, to), "{family} {from} -> {to}");
+                assert!(Segment::from_ip(&bytes).is_ok());
+            }
         }
     }
 

@@ -23,8 +23,8 @@ pub fn from_run(
     let table = model.table();
     let mut ladder = Ladder::new(
         title,
-        format!("peer {} (harness)", params.peer),
-        format!("{} {} (expected: {})", params.name, params.stack, model.name()),
+        format!("peer {} (harness)", params.hosts.peer()),
+        format!("{} {} (expected: {})", params.name, params.hosts.stack(), model.name()),
     );
     let steps = steps(trace);
     let mut shown = false;

@@ -1,0 +1,116 @@
+//! Where the stack under test and the peer the harness plays are: two socket addresses of one
+//! family, carried by a run's [`super::Params`]. Every packet of a run is written between these
+//! two, so a run is all IPv4 or all IPv6 by construction.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use crate::wire::{Addrs, Family};
+
+/// The stack's address and port (the port a passive open listens on) and the peer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hosts {
+    V4 { stack: SocketAddrV4, peer: SocketAddrV4 },
+    V6 { stack: SocketAddrV6, peer: SocketAddrV6 },
+}
+
+/// The ports every in-process stack uses.
+const STACK_PORT: u16 = 8080;
+const PEER_PORT: u16 = 40000;
+
+impl Hosts {
+    /// The addresses of the in-process stacks, from the ranges reserved for documentation: in
+    /// IPv4 TEST-NET-1 (RFC 5737) `192.0.2.1:8080` and the peer `192.0.2.2:40000`, in IPv6
+    /// (RFC 3849) `[2001:db8::1]:8080` and `[2001:db8::2]:40000`. The same ports in both, so
+    /// that a script's verdicts, diagrams and exports differ between families only in addresses.
+    pub const fn test(family: Family) -> Hosts {
+        match family {
+            Family::V4 => Hosts::V4 {
+                stack: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), STACK_PORT),
+                peer: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), PEER_PORT),
+            },
+            Family::V6 => Hosts::V6 {
+                stack: SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), STACK_PORT, 0, 0),
+                peer: SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2), PEER_PORT, 0, 0),
+            },
+        }
+    }
+
+    /// The pair if both are of one family.
+    pub fn new(stack: SocketAddr, peer: SocketAddr) -> Option<Hosts> {
+        match (stack, peer) {
+            (SocketAddr::V4(stack), SocketAddr::V4(peer)) => Some(Hosts::V4 { stack, peer }),
+            (SocketAddr::V6(stack), SocketAddr::V6(peer)) => Some(Hosts::V6 { stack, peer }),
+            _ => None,
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            Hosts::V4 { .. } => Family::V4,
+            Hosts::V6 { .. } => Family::V6,
+        }
+    }
+
+    pub fn stack(self) -> SocketAddr {
+        match self {
+            Hosts::V4 { stack, .. } => stack.into(),
+            Hosts::V6 { stack, .. } => stack.into(),
+        }
+    }
+
+    pub fn peer(self) -> SocketAddr {
+        match self {
+            Hosts::V4 { peer, .. } => peer.into(),
+            Hosts::V6 { peer, .. } => peer.into(),
+        }
+    }
+
+    /// The same with the stack on `port`: the Linux adapter's real port of a run.
+    #[must_use]
+    pub fn with_stack_port(mut self, port: u16) -> Hosts {
+        match &mut self {
+            Hosts::V4 { stack, .. } => stack.set_port(port),
+            Hosts::V6 { stack, .. } => stack.set_port(port),
+        }
+        self
+    }
+
+    /// The addresses of a packet from the peer to the stack.
+    pub fn inbound(self) -> Addrs {
+        match self {
+            Hosts::V4 { stack, peer } => Addrs::V4 { src: *peer.ip(), dst: *stack.ip() },
+            Hosts::V6 { stack, peer } => Addrs::V6 { src: *peer.ip(), dst: *stack.ip() },
+        }
+    }
+
+    /// The addresses of a packet from the stack to the peer.
+    pub fn outbound(self) -> Addrs {
+        self.inbound().reversed()
+    }
+}
+
+impl fmt::Display for Hosts {
+    /// `192.0.2.1:8080 <-> 192.0.2.2:40000`, `[2001:db8::1]:8080 <-> [2001:db8::2]:40000`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} <-> {}", self.stack(), self.peer())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_hosts_differ_between_families_only_in_addresses() {
+        let (four, six) = (Hosts::test(Family::V4), Hosts::test(Family::V6));
+        assert_eq!((four.family(), six.family()), (Family::V4, Family::V6));
+        assert_eq!((four.stack().port(), four.peer().port()), (six.stack().port(), six.peer().port()));
+        assert_eq!(six.to_string(), "[2001:db8::1]:8080 <-> [2001:db8::2]:40000");
+        assert_eq!(four.outbound().src(), four.stack().ip());
+        assert_eq!(Hosts::new(four.stack(), six.peer()), None);
+        assert_eq!(Hosts::new(six.stack(), six.peer()), Some(six));
+        assert_eq!(six.with_stack_port(9).stack().port(), 9);
+        assert_eq!(six.with_stack_port(9).peer(), six.peer());
+    }
+}
