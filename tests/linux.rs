@@ -15,7 +15,9 @@ use tcpcheck::conform::finding::{self, Input};
 use tcpcheck::conform::script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window, SEEDS};
 use tcpcheck::conform::{Check, Oracle, Stack, Verdict};
 use tcpcheck::model::shipped::Shipped;
-use tcpcheck::model::{Model, State};
+use tcpcheck::model::{Call, Model, State};
+use tcpcheck::time::Instant;
+use tcpcheck::wire::{Control, Family, Segment};
 
 /// Tests here create namespaces, list them, remove them all (what Ctrl-C does) and remove
 /// those of dead processes: run one at a time, so no test sees another's namespaces come and go.
@@ -39,12 +41,17 @@ fn missing() -> Option<String> {
 
 /// The kernel under test, or `None` after saying loudly why not.
 fn linux(test: &str) -> Option<Linux> {
+    linux_in(test, Family::V4)
+}
+
+/// [`linux`] with its packets in `family`.
+fn linux_in(test: &str, family: Family) -> Option<Linux> {
     if let Some(reason) = missing() {
         eprintln!("*** SKIPPED: {test}: {reason} ***");
         return None;
     }
     // Root and a TUN device: now a failure to set up is a failure.
-    Some(Linux::new().unwrap_or_else(|e| panic!("cannot set up the linux stack: {e}")))
+    Some(Linux::with_family(family).unwrap_or_else(|e| panic!("cannot set up the linux stack in {family}: {e}")))
 }
 
 fn rfc9293() -> Model {
@@ -74,6 +81,30 @@ fn handshakes_data_and_closes_conform() {
     for name in ["passive-data-close", "challenge-acks", "simultaneous-close", "closed-port"] {
         if let Some(v) = verdict(&mut stack, &seed(name)) {
             panic!("{name} on {}:\n{v}", stack.params().name);
+        }
+    }
+}
+
+#[test]
+fn ipv6_handshakes_data_and_closes_conform_as_in_ipv4() {
+    let _serial = serial();
+    let Some(mut stack) = linux_in("ipv6_handshakes_data_and_closes_conform_as_in_ipv4", Family::V6) else { return };
+    let hosts = stack.params().hosts;
+    assert_eq!(hosts.family(), Family::V6);
+    // The device's MTU is 20 octets larger in IPv6: the kernel announces the same MSS.
+    assert_eq!(stack.params().mss, 1460, "{}", stack.describe());
+    // The SYN of an active open is IPv6 from the stack's address to the peer's, and it is the
+    // first packet out of the device: the namespace's IPv6 said nothing of its own before it.
+    stack.reset();
+    stack.call(Instant::ZERO, Call::OpenActive, &[]);
+    let mut buf = Vec::new();
+    assert!(stack.transmit(&mut buf), "no SYN");
+    let syn = Segment::from_ip(&buf).unwrap_or_else(|e| panic!("{e}: {buf:02x?}"));
+    assert_eq!((syn.addrs, syn.segment.ctl), (hosts.outbound(), Control::SYN));
+    assert_eq!(syn.segment.dst_port, hosts.peer().port());
+    for name in ["passive-data-close", "challenge-acks", "simultaneous-close", "closed-port"] {
+        if let Some(v) = verdict(&mut stack, &seed(name)) {
+            panic!("{name} on {} in IPv6:\n{v}", stack.params().name);
         }
     }
 }
