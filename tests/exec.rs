@@ -271,3 +271,20 @@ fn a_fork_servers_dead_copy_is_a_crash_and_the_server_goes_on() {
     // Every crash was a copy's: the same server served all 108 runs.
     assert_eq!(stack.pid(), server);
 }
+
+#[test]
+fn a_child_runs_in_ipv6_when_its_hello_says_so_and_is_refused_otherwise() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // A hello that declares IPv6 hosts: the packets through the protocol are IPv6.
+    let six = format!("exec:{}", server("reference --family 6"));
+    let out = tcpcheck(root, &["run", "--stack", &six, "--family", "6", "tests/packetdrill/pass"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("4 scripts on reference (rfc9293) in IPv6: 4 passed"), "{}", text(&out.stdout));
+    // A child whose hello declares IPv4, or no addresses (lwIP's and gVisor's harnesses), is
+    // not fed IPv6 it cannot read: the run is refused with the reason.
+    let four = format!("exec:{}", server("smoltcp"));
+    let out = tcpcheck(root, &["run", "--stack", &four, "--family", "6", "tests/packetdrill/pass"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let said = text(&out.stderr);
+    assert!(said.contains("smoltcp 0.14.0 speaks IPv4 only") && said.contains("cannot run in IPv6"), "{said}");
+}

@@ -101,3 +101,33 @@ fn smoltcp_is_judged_alike_in_both_families() {
     // smoltcp deviates from the table in places (docs/findings/smoltcp.md): the same ones.
     assert!(same_in_both_families(&rfc9293, &|f| Box::new(Smoltcp::new(5).on(f))) > 0);
 }
+
+/// The command line: a fuzz finding made in IPv6 records its family, and replay runs it in
+/// IPv6 again, writing IPv6 packets to pcap and a packetdrill script that says so.
+#[test]
+fn a_finding_made_in_ipv6_replays_in_ipv6() {
+    let bin = env!("CARGO_BIN_EXE_tcpcheck");
+    let dir = tempfile::tempdir().unwrap();
+    let tcpcheck = |args: &[&str]| std::process::Command::new(bin).args(args).current_dir(dir.path()).output().unwrap();
+    let out = tcpcheck(&["fuzz", "--model", "no-time-wait", "--family", "6", "--runs", "2000", "--jobs", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let findings = dir.path().join("fuzz-out/findings");
+    let file = std::fs::read_dir(&findings).unwrap().next().unwrap().unwrap().path();
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains("\"family\": \"ipv6\""), "{saved}");
+    let file = file.to_str().unwrap();
+    let out = tcpcheck(&["replay", file, "--pcap", "run.pcap", "--packetdrill", "run.pkt"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let pkt = std::fs::read_to_string(dir.path().join("run.pkt")).unwrap();
+    assert!(pkt.contains("--ip_version=ipv6 --local_ip=2001:db8::1 --remote_ip=2001:db8::2"), "{pkt}");
+    // The pcap's first packet (after the 24-octet file header and 16-octet record header) is
+    // IPv6.
+    let pcap = std::fs::read(dir.path().join("run.pcap")).unwrap();
+    assert_eq!(pcap[40] >> 4, 6);
+    // The same finding told to run in IPv4 draws the same verdict: the oracle is family-agnostic.
+    let four = tcpcheck(&["replay", file, "--family", "4", "--json"]);
+    let six = tcpcheck(&["replay", file, "--json"]);
+    let verdict =
+        |o: &std::process::Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["verdict"].clone();
+    assert_eq!((four.status.code(), verdict(&four)), (Some(1), verdict(&six)));
+}

@@ -221,3 +221,39 @@ fn most_fuzz_scripts_go_through_the_round_trip() {
     eprintln!("round trip: {through} of {total} fuzz scripts went through");
     assert!(through * 2 >= total, "only {through} of {total} went through");
 }
+
+#[test]
+fn every_script_runs_in_both_families_as_run_all_runs_them() {
+    // Our own scripts: the passing ones in IPv4 and IPv6, each a line of its own; a name that
+    // ends in v4.pkt or v6.pkt runs only in that family, as packetdrill's run_all.py reads it.
+    // smoltcp passes two of the scripts written for the reference stack (the others expect its
+    // MSS and ACK timing).
+    let smoltcp = ["tests/packetdrill/pass/syn-options.pkt", "tests/packetdrill/pass/listener-stays.pkt"];
+    for (stack, pass, n) in [("reference", &["tests/packetdrill/pass"][..], 10), ("smoltcp", &smoltcp[..], 6)] {
+        let mut args = vec!["--stack", stack, "--family", "both", "tests/packetdrill/family"];
+        args.extend(pass);
+        let out = run(&args);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{stack}: {text}");
+        assert!(text.contains("PASS  tests/packetdrill/pass/syn-options.pkt (ipv4)\n"), "{stack}: {text}");
+        assert!(text.contains("PASS  tests/packetdrill/pass/syn-options.pkt (ipv6)\n"), "{stack}: {text}");
+        assert!(text.contains("PASS  tests/packetdrill/family/active-open-data-v6.pkt (ipv6)\n"), "{stack}: {text}");
+        assert!(!text.contains("active-open-data-v6.pkt (ipv4)"), "{stack}: {text}");
+        assert!(!text.contains("passive-open-text-v4.pkt (ipv6)"), "{stack}: {text}");
+        let summary = format!(" in IPv4 and IPv6: {n} passed, 0 failed, 0 skipped");
+        assert!(text.contains(&format!("{n} scripts on ")) && text.contains(&summary), "{text}");
+    }
+    // One family asked for: a script of the other is skipped, saying why; JSON names the family.
+    let out = run(&["--family", "6", "--json", "tests/packetdrill/family"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{value}");
+    let scripts = value["scripts"].as_array().unwrap();
+    assert!(scripts.iter().all(|s| s["family"] == "ipv6"), "{value}");
+    assert_eq!(value["summary"]["passed"], 1, "{value}");
+    let skipped = &value["summary"]["skipped_by"];
+    let why = "an IPv4-only script (its name ends in v4.pkt, as packetdrill's run_all.py reads it)";
+    assert_eq!(skipped[why], 1, "{value}");
+    let out = run(&["--family", "5", "tests/packetdrill/family"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected 4, 6 or both"));
+}
