@@ -253,6 +253,16 @@ fn every_script_runs_in_both_families_as_run_all_runs_them() {
     let skipped = &value["summary"]["skipped_by"];
     let why = "an IPv4-only script (its name ends in v4.pkt, as packetdrill's run_all.py reads it)";
     assert_eq!(skipped[why], 1, "{value}");
+    // A script's own --ip_version chooses its family, as on packetdrill's command line.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("own-option.pkt");
+    let syn_options = std::fs::read_to_string("tests/packetdrill/pass/syn-options.pkt").unwrap();
+    std::fs::write(&file, format!("--ip_version=ipv6\n{syn_options}")).unwrap();
+    let out = run(&["--family", "both", file.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("own-option.pkt:1:1: --ip_version=ipv6: the script runs in IPv6 only"), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 1 skipped"), "{text}");
     let out = run(&["--family", "5", "tests/packetdrill/family"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected 4, 6 or both"));
