@@ -263,6 +263,13 @@ fn every_script_runs_in_both_families_as_run_all_runs_them() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("own-option.pkt:1:1: --ip_version=ipv6: the script runs in IPv6 only"), "{text}");
     assert!(text.contains("1 passed, 0 failed, 1 skipped"), "{text}");
+    // So does the family its socket names.
+    let inet6 = syn_options.replace("socket(..., SOCK_STREAM", "socket(AF_INET6, SOCK_STREAM");
+    std::fs::write(&file, inet6).unwrap();
+    let out = run(&["--stack", "smoltcp", "--family", "both", file.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(text.contains("PASS  ") && text.contains("own-option.pkt (ipv6)\n"), "{text}");
+    assert!(text.contains("own-option.pkt:2:7: an AF_INET6 socket: the script runs in IPv6 only"), "{text}");
     let out = run(&["--family", "5", "tests/packetdrill/family"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected 4, 6 or both"));

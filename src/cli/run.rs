@@ -262,6 +262,16 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, args: &Args, sv
         Ok(plan) => plan,
         Err(skip) => return Result_::Skipped { construct: skip.what, at: at(skip.span) },
     };
+    if let Some((its, span)) = plan.family.filter(|(its, _)| *its != params.hosts.family()) {
+        let socket = match its {
+            Family::V4 => "AF_INET",
+            Family::V6 => "AF_INET6",
+        };
+        return Result_::Skipped {
+            construct: format!("an {socket} socket: the script runs in {its} only"),
+            at: at(span),
+        };
+    }
     // The sysctls the script sets, as the stack's own parameters where it has them.
     if let Err(why) = stack.sysctls(&plan.settings) {
         let _ = stack.sysctls(&[]);

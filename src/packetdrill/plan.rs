@@ -20,6 +20,7 @@ use crate::conform::oracle::MAX_STEPS;
 use crate::conform::script::{Packet, PEER_WINDOW};
 use crate::conform::{Ecr, PeerOptions, Rel, Script, Step, Sysctl, UserCall, Wait};
 use crate::model::{Span, State};
+use crate::wire::Family;
 
 /// A script the harness can run, with its expectations.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -32,6 +33,9 @@ pub struct Plan {
     /// before the run, and where the first of them is set.
     pub settings: Vec<Sysctl>,
     pub settings_at: Span,
+    /// The family the script's `socket` call names, and where: `AF_INET6` (or `PF_INET6`) is
+    /// an IPv6 script, `AF_INET` an IPv4 one; `...`, as most scripts write it, is the run's.
+    pub family: Option<(Family, Span)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -392,8 +396,11 @@ impl Planner {
                 if !stream {
                     return skip("a socket that is not TCP", call.name_span);
                 }
-                if call.args.iter().any(|(e, _)| e.mentions("AF_INET6") || e.mentions("PF_INET6")) {
-                    return skip("an IPv6 socket (tcpcheck's wire is IPv4)", call.name_span);
+                let names = |w: &str| call.args.iter().any(|(e, _)| e.mentions(w));
+                if names("AF_INET6") || names("PF_INET6") {
+                    self.plan.family = Some((Family::V6, call.name_span));
+                } else if names("AF_INET") || names("PF_INET") {
+                    self.plan.family = Some((Family::V4, call.name_span));
                 }
                 if self.sockets.socket.is_some() || self.sockets.connected_once {
                     return skip("a second socket (the harness drives one socket and one connection)", call.name_span);
