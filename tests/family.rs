@@ -8,7 +8,7 @@
 use tcpcheck::adapter::{Reference, Smoltcp};
 use tcpcheck::conform::fuzz::Fuzzer;
 use tcpcheck::conform::script::SEEDS;
-use tcpcheck::conform::{Oracle, Params, Script, Stack};
+use tcpcheck::conform::{Check, Oracle, Params, Script, Stack};
 use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
@@ -50,6 +50,50 @@ impl Stack for Wired<'_> {
     fn state(&self) -> Option<State> {
         self.0.state()
     }
+}
+
+/// A stack that says its run is IPv6 and answers in IPv4: the reference stack in IPv4 with
+/// IPv6 hosts declared.
+struct Mislabelled<'m> {
+    stack: Wired<'m>,
+    params: Params,
+}
+
+impl Stack for Mislabelled<'_> {
+    fn params(&self) -> &Params {
+        &self.params
+    }
+    fn reset(&mut self) {
+        self.stack.reset()
+    }
+    fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+        self.stack.call(now, call, data)
+    }
+    fn inject(&mut self, now: Instant, packet: &[u8]) {
+        self.stack.inject(now, packet)
+    }
+    fn advance(&mut self, to: Instant) {
+        self.stack.advance(to)
+    }
+    fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        self.stack.transmit(out)
+    }
+    fn state(&self) -> Option<State> {
+        self.stack.state()
+    }
+}
+
+#[test]
+fn a_packet_of_the_other_family_is_malformed() {
+    let rfc9293 = model("rfc9293");
+    let stack = Wired(Box::new(Reference::new(&rfc9293, 3)));
+    let params = Params { hosts: Reference::new(&rfc9293, 3).on(Family::V6).params().hosts, ..stack.params().clone() };
+    let mut stack = Mislabelled { stack, params };
+    let oracle = Oracle::new(&rfc9293, stack.params.clone());
+    let passive = SEEDS.iter().find(|s| s.name == "passive-data-close").unwrap().script();
+    let verdict = oracle.run(&mut stack, &passive, false).verdict.expect("an IPv4 SYN|ACK in an IPv6 run");
+    assert_eq!(verdict.check, Check::Malformed, "{verdict}");
+    assert!(verdict.actual.contains("an IPv4 packet where IPv6 was expected"), "{verdict}");
 }
 
 /// Scripts that reach most of the table: the named seeds and what the fuzz loop keeps from a

@@ -144,10 +144,18 @@ pub trait Stack {
     }
 
     /// The oldest packet the stack has sent and the harness not yet taken ([`Stack::transmit`]
-    /// into `scratch`), parsed; on an error `scratch` holds the bytes that are not a segment.
-    /// Overridden, like [`Stack::inject_segment`], by a stack whose segments need no wire.
+    /// into `scratch`), parsed; on an error `scratch` holds the bytes that are not a segment of
+    /// the run: a packet of the other family is one. Overridden, like [`Stack::inject_segment`],
+    /// by a stack whose segments need no wire.
     fn transmit_segment(&mut self, scratch: &mut Vec<u8>) -> Option<Result<Segment, WireError>> {
-        self.transmit(scratch).then(|| Segment::from_ip(scratch).map(|packet| packet.segment))
+        if !self.transmit(scratch) {
+            return None;
+        }
+        let expected = self.params().hosts.family();
+        Some(Segment::from_ip(scratch).and_then(|packet| match packet.addrs.family() {
+            found if found == expected => Ok(packet.segment),
+            found => Err(WireError::Family { expected, found }),
+        }))
     }
 
     /// The connection's state, if the stack can tell (smoltcp's socket state, Linux `/proc/net/tcp` in its namespace).

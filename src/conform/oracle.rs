@@ -133,7 +133,7 @@ impl Check {
             Check::RstTimeWait => "a RST ended TIME-WAIT (RFC 1337 TIME-WAIT assassination)",
             Check::ChallengeAck => "an in-window RST or a SYN was not answered with a challenge ACK (RFC 5961)",
             Check::ReceiveWindow => "text beyond the receive window was accepted",
-            Check::Malformed => "the stack sent bytes that are not a valid IPv4+TCP packet",
+            Check::Malformed => "the stack sent bytes that are not a valid IP+TCP packet of the run's family",
             Check::Chatter => "the stack did not go quiet",
             Check::Crash => "the stack's process died instead of answering",
             Check::Hang => "the stack's process stopped answering",
@@ -1112,7 +1112,12 @@ impl Harness<'_, '_, '_, '_> {
                 Err(error) => {
                     let error = error.to_string();
                     self.log(Record::Garbled { at, bytes: scratch.clone(), error: error.clone() });
-                    result = Err(self.named(Check::Malformed, before, "a valid IPv4+TCP packet".into(), error));
+                    result = Err(self.named(
+                        Check::Malformed,
+                        before,
+                        "a valid IP+TCP packet of the run's family".into(),
+                        error,
+                    ));
                     break;
                 }
             }

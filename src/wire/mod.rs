@@ -397,6 +397,11 @@ pub enum WireError {
     Malformed(String),
     /// Neither IPv4 nor IPv6.
     NotIp,
+    /// A packet of one family where the other was expected (a run's packets are all of one).
+    Family {
+        expected: Family,
+        found: Family,
+    },
     NotTcp,
     /// A fragment: the TCP header may be incomplete; reassembly is not modelled.
     Fragmented,
@@ -414,6 +419,7 @@ impl fmt::Display for WireError {
         match self {
             WireError::Malformed(e) => write!(f, "malformed packet: {e}"),
             WireError::NotIp => f.write_str("neither an IPv4 nor an IPv6 packet"),
+            WireError::Family { expected, found } => write!(f, "an {found} packet where {expected} was expected"),
             WireError::NotTcp => f.write_str("not a TCP segment"),
             WireError::Fragmented => f.write_str("IP fragment (reassembly is not modelled)"),
             WireError::Checksum { found, expected } => {
