@@ -1,5 +1,6 @@
 //! smoltcp under test, in process: one [`tcp::Socket`] on an [`Interface`] with `Medium::Ip`
-//! over a [`Device`] of ours. [`Stack::inject`] feeds the device's receive queue and
+//! over a [`Device`] of ours, in IPv4 or, through smoltcp's IPv6 interface, IPv6
+//! ([`Smoltcp::on`]). [`Stack::inject`] feeds the device's receive queue and
 //! [`Stack::transmit`] drains what smoltcp sent; smoltcp's clock *is* the harness's virtual
 //! clock (`crate::time::Instant` microseconds become `smoltcp::time::Instant::from_micros`), so
 //! runs are deterministic and TIME-WAIT or backoff take no real time.

@@ -108,7 +108,8 @@ spelled! {
         ChallengeAck = "challenge-ack",
         /// Text beyond the receive window was accepted (RFC 9293 3.10.7.4, first check).
         ReceiveWindow = "receive-window",
-        /// The stack sent bytes that are not a well-formed, checksummed IPv4+TCP packet.
+        /// The stack sent bytes that are not a well-formed, checksummed IP+TCP packet of the
+        /// run's family.
         Malformed = "malformed",
         /// The stack kept sending: more than [`MAX_BURST`] segments for one step.
         Chatter = "chatter",

@@ -6,8 +6,9 @@
 //! the run's virtual time, so the capture starts at the epoch (1970-01-01 00:00:00) and the gaps
 //! between packets are the gaps the script made.
 //!
-//! The link type is `LINKTYPE_RAW` (101, "raw IP"): the packets are bare IPv4. tcpdump 4.99 with
-//! libpcap 1.10 reads both 101 and `LINKTYPE_IPV4` (228); 101 is the one every libpcap, tcpdump
+//! The link type is `LINKTYPE_RAW` (101, "raw IP"): the packets are bare IPv4 or IPv6, told apart
+//! by their version nibble, so one link type serves both families (`LINKTYPE_IPV4`, 228, would
+//! not). tcpdump 4.99 with libpcap 1.10 reads both 101 and 228; 101 is the one every libpcap, tcpdump
 //! and Wireshark release has read for decades, so it is the safer choice for files handed around.
 //! The file is written little-endian with microsecond timestamps whatever the host, so the same
 //! run gives the same bytes everywhere.
@@ -26,7 +27,7 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use crate::conform::{Params, Record};
 use crate::time::Instant;
 
-/// The capture length: the largest IPv4 packet. Longer garbage is truncated (its original
+/// The capture length: the largest IP packet (without IPv6 jumbograms). Longer garbage is truncated (its original
 /// length is kept in the packet header, as a capture with a short snaplen would have it).
 const SNAPLEN: u32 = 65_535;
 

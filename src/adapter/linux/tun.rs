@@ -1,5 +1,5 @@
 //! A TUN device (`IFF_TUN | IFF_NO_PI`): the kernel's end is a network interface carrying raw
-//! IPv4 packets, our end is a file descriptor. A `write` is a packet arriving on the interface;
+//! IP packets (IPv4 or IPv6, the version nibble says which), our end is a file descriptor. A `write` is a packet arriving on the interface;
 //! a `read` is a packet the kernel sent out of it. This is the only code in tcpcheck that needs
 //! `unsafe`: the `TUNSETIFF` ioctl has no safe wrapper.
 
