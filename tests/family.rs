@@ -20,46 +20,20 @@ fn model(name: &str) -> Model {
 
 /// A stack seen through the wire only (the trait's required methods; the segment shortcuts
 /// take their defaults, so every segment is written and parsed as bytes), that checks every
-/// packet it sends is of its run's family, from the stack's host to the peer's.
-struct Wired<'m>(Box<dyn Stack + 'm>);
-
-impl Stack for Wired<'_> {
-    fn params(&self) -> &Params {
-        self.0.params()
-    }
-    fn reset(&mut self) {
-        self.0.reset()
-    }
-    fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
-        self.0.call(now, call, data)
-    }
-    fn inject(&mut self, now: Instant, packet: &[u8]) {
-        self.0.inject(now, packet)
-    }
-    fn advance(&mut self, to: Instant) {
-        self.0.advance(to)
-    }
-    fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
-        let sent = self.0.transmit(out);
-        if sent {
-            let packet = Segment::from_ip(out).unwrap_or_else(|e| panic!("{}: {e}", self.params().name));
-            assert_eq!(packet.addrs, self.params().hosts.outbound(), "{}", self.params().name);
-        }
-        sent
-    }
-    fn state(&self) -> Option<State> {
-        self.0.state()
-    }
-}
-
-/// A stack that says its run is IPv6 and answers in IPv4: the reference stack in IPv4 with
-/// IPv6 hosts declared.
-struct Mislabelled<'m> {
-    stack: Wired<'m>,
+/// packet it sends is of its run's family, from the stack's host to the peer's. Its `params`
+/// are the stack's, or others to declare (a stack that says IPv6 and answers in IPv4).
+struct Wired<'m> {
+    stack: Box<dyn Stack + 'm>,
     params: Params,
 }
 
-impl Stack for Mislabelled<'_> {
+impl<'m> Wired<'m> {
+    fn new(stack: Box<dyn Stack + 'm>) -> Self {
+        Wired { params: stack.params().clone(), stack }
+    }
+}
+
+impl Stack for Wired<'_> {
     fn params(&self) -> &Params {
         &self.params
     }
@@ -76,7 +50,13 @@ impl Stack for Mislabelled<'_> {
         self.stack.advance(to)
     }
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
-        self.stack.transmit(out)
+        let sent = self.stack.transmit(out);
+        if sent {
+            let hosts = self.stack.params().hosts;
+            let packet = Segment::from_ip(out).unwrap_or_else(|e| panic!("{}: {e}", self.params.name));
+            assert_eq!(packet.addrs, hosts.outbound(), "{}", self.params.name);
+        }
+        sent
     }
     fn state(&self) -> Option<State> {
         self.stack.state()
@@ -85,10 +65,10 @@ impl Stack for Mislabelled<'_> {
 
 #[test]
 fn a_packet_of_the_other_family_is_malformed() {
+    // The reference stack in IPv4, declaring the IPv6 hosts.
     let rfc9293 = model("rfc9293");
-    let stack = Wired(Box::new(Reference::new(&rfc9293, 3)));
-    let params = Params { hosts: Reference::new(&rfc9293, 3).on(Family::V6).params().hosts, ..stack.params().clone() };
-    let mut stack = Mislabelled { stack, params };
+    let mut stack = Wired::new(Box::new(Reference::new(&rfc9293, 3)));
+    stack.params.hosts = Reference::new(&rfc9293, 3).on(Family::V6).params().hosts;
     let oracle = Oracle::new(&rfc9293, stack.params.clone());
     let passive = SEEDS.iter().find(|s| s.name == "passive-data-close").unwrap().script();
     let verdict = oracle.run(&mut stack, &passive, false).verdict.expect("an IPv4 SYN|ACK in an IPv6 run");
@@ -110,8 +90,8 @@ fn scripts(oracle: &Oracle, stack: &mut dyn Stack) -> Vec<Script> {
 /// Runs every script on `make(V4)` and `make(V6)` under `judge`, through the wire, and
 /// compares the runs record by record. Returns how many drew a verdict.
 fn same_in_both_families<'m>(judge: &Model, make: &dyn Fn(Family) -> Box<dyn Stack + 'm>) -> usize {
-    let mut four = Wired(make(Family::V4));
-    let mut six = Wired(make(Family::V6));
+    let mut four = Wired::new(make(Family::V4));
+    let mut six = Wired::new(make(Family::V6));
     assert_eq!(six.params().hosts.family(), Family::V6);
     // The parameters the shadow is configured from are the same but for the hosts.
     let params = |s: &dyn Stack| Params { hosts: four.params().hosts, ..s.params().clone() };

@@ -14,7 +14,7 @@ use tcpcheck::conform::{Oracle, Params, Stack};
 use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
-use tcpcheck::wire::{Segment, WireError};
+use tcpcheck::wire::{Family, Segment, WireError};
 
 use super::bench::Out;
 use super::fuzz::Child;
@@ -93,6 +93,9 @@ pub fn run(model: &Model, runs: u64, rounds: u32, mut out: Out) -> Result<ExitCo
         },
         Entry { name: "reference".into(), stack: Box::new(reference), oracle: oracle(), share: 1 },
         judged(model, "smoltcp", Box::new(Smoltcp::new(1)), 1),
+        // The same runs in IPv6: the family's cost is the wire's (a 40-octet header and its
+        // pseudo-header checksum) and smoltcp's IPv6 path.
+        judged(model, "smoltcp, IPv6", Box::new(Smoltcp::new(1).on(Family::V6)), 1),
         Entry {
             name: "reference via exec, shared memory".into(),
             stack: served(model, "")?,
@@ -105,6 +108,7 @@ pub fn run(model: &Model, runs: u64, rounds: u32, mut out: Out) -> Result<ExitCo
             oracle: oracle(),
             share: 64,
         },
+        judged(model, "reference via exec, shared memory, IPv6", served(model, "--family 6")?, 4),
     ];
     for child in Child::ALL {
         match child.command() {
