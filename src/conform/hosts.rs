@@ -3,15 +3,18 @@
 //! two, so a run is all IPv4 or all IPv6 by construction.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::wire::{Addrs, Family};
 
-/// The stack's address and port (the port a passive open listens on) and the peer's.
+/// The stack's address and port (the port a passive open listens on) and the peer's. The two
+/// addresses are one [`Addrs`], so they are of one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Hosts {
-    V4 { stack: SocketAddrV4, peer: SocketAddrV4 },
-    V6 { stack: SocketAddrV6, peer: SocketAddrV6 },
+pub struct Hosts {
+    /// From the stack to the peer.
+    outbound: Addrs,
+    stack_port: u16,
+    peer_port: u16,
 }
 
 /// The ports every in-process stack uses.
@@ -24,69 +27,48 @@ impl Hosts {
     /// (RFC 3849) `[2001:db8::1]:8080` and `[2001:db8::2]:40000`. The same ports in both, so
     /// that a script's verdicts, diagrams and exports differ between families only in addresses.
     pub const fn test(family: Family) -> Hosts {
-        match family {
-            Family::V4 => Hosts::V4 {
-                stack: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), STACK_PORT),
-                peer: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), PEER_PORT),
+        let outbound = match family {
+            Family::V4 => Addrs::V4 { src: Ipv4Addr::new(192, 0, 2, 1), dst: Ipv4Addr::new(192, 0, 2, 2) },
+            Family::V6 => Addrs::V6 {
+                src: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+                dst: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2),
             },
-            Family::V6 => Hosts::V6 {
-                stack: SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), STACK_PORT, 0, 0),
-                peer: SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2), PEER_PORT, 0, 0),
-            },
-        }
+        };
+        Hosts { outbound, stack_port: STACK_PORT, peer_port: PEER_PORT }
     }
 
     /// The pair if both are of one family.
     pub fn new(stack: SocketAddr, peer: SocketAddr) -> Option<Hosts> {
-        match (stack, peer) {
-            (SocketAddr::V4(stack), SocketAddr::V4(peer)) => Some(Hosts::V4 { stack, peer }),
-            (SocketAddr::V6(stack), SocketAddr::V6(peer)) => Some(Hosts::V6 { stack, peer }),
-            _ => None,
-        }
+        let outbound = Addrs::new(stack.ip(), peer.ip())?;
+        Some(Hosts { outbound, stack_port: stack.port(), peer_port: peer.port() })
     }
 
     pub fn family(self) -> Family {
-        match self {
-            Hosts::V4 { .. } => Family::V4,
-            Hosts::V6 { .. } => Family::V6,
-        }
+        self.outbound.family()
     }
 
     pub fn stack(self) -> SocketAddr {
-        match self {
-            Hosts::V4 { stack, .. } => stack.into(),
-            Hosts::V6 { stack, .. } => stack.into(),
-        }
+        SocketAddr::new(self.outbound.src(), self.stack_port)
     }
 
     pub fn peer(self) -> SocketAddr {
-        match self {
-            Hosts::V4 { peer, .. } => peer.into(),
-            Hosts::V6 { peer, .. } => peer.into(),
-        }
+        SocketAddr::new(self.outbound.dst(), self.peer_port)
     }
 
     /// The same with the stack on `port`: the Linux adapter's real port of a run.
     #[must_use]
-    pub fn with_stack_port(mut self, port: u16) -> Hosts {
-        match &mut self {
-            Hosts::V4 { stack, .. } => stack.set_port(port),
-            Hosts::V6 { stack, .. } => stack.set_port(port),
-        }
-        self
+    pub fn with_stack_port(self, port: u16) -> Hosts {
+        Hosts { stack_port: port, ..self }
     }
 
     /// The addresses of a packet from the peer to the stack.
     pub fn inbound(self) -> Addrs {
-        match self {
-            Hosts::V4 { stack, peer } => Addrs::V4 { src: *peer.ip(), dst: *stack.ip() },
-            Hosts::V6 { stack, peer } => Addrs::V6 { src: *peer.ip(), dst: *stack.ip() },
-        }
+        self.outbound.reversed()
     }
 
     /// The addresses of a packet from the stack to the peer.
     pub fn outbound(self) -> Addrs {
-        self.inbound().reversed()
+        self.outbound
     }
 }
 

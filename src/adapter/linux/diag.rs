@@ -16,6 +16,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::sys::socket::{recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType};
 
 use crate::conform::Hosts;
+use crate::wire::Addrs;
 
 /// `SOCK_DIAG_BY_FAMILY` (linux/sock_diag.h).
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -94,9 +95,9 @@ fn request(seq: u32, hosts: Hosts) -> [u8; NLMSG_HDR + REQ_LEN] {
     m[8..12].copy_from_slice(&seq.to_ne_bytes());
     let r = &mut m[NLMSG_HDR..];
     // The source and destination are four words each: an IPv4 address fills the first.
-    let (family, local, remote) = match hosts {
-        Hosts::V4 { stack, peer } => (nix::libc::AF_INET, stack.ip().octets().to_vec(), peer.ip().octets().to_vec()),
-        Hosts::V6 { stack, peer } => (nix::libc::AF_INET6, stack.ip().octets().to_vec(), peer.ip().octets().to_vec()),
+    let (family, local, remote) = match hosts.outbound() {
+        Addrs::V4 { src, dst } => (nix::libc::AF_INET, src.octets().to_vec(), dst.octets().to_vec()),
+        Addrs::V6 { src, dst } => (nix::libc::AF_INET6, src.octets().to_vec(), dst.octets().to_vec()),
     };
     r[0] = family as u8;
     r[1] = nix::libc::IPPROTO_TCP as u8;
