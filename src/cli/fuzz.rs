@@ -373,12 +373,12 @@ fn exec_stack<'m>(_: &str, _: u64, _: Family) -> Result<Box<dyn Stack + 'm>, Cli
     Err(CliError("error: stacks in child processes run only on Unix\n".into()))
 }
 
-/// The kernel under test; says once per process what it is and how it is configured.
+/// The kernel under test; says once per process and family what it is and how it is configured.
 #[cfg(target_os = "linux")]
 fn linux_stack<'m>(family: Family) -> Result<Box<dyn Stack + 'm>, CliError> {
-    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    static DESCRIBED: [std::sync::Once; 2] = [std::sync::Once::new(), std::sync::Once::new()];
     let stack = tcpcheck::adapter::Linux::with_family(family).map_err(|e| CliError(format!("error: {e}\n")))?;
-    DESCRIBED.call_once(|| eprintln!("{}", stack.describe()));
+    DESCRIBED[family as usize].call_once(|| eprintln!("{}", stack.describe()));
     // Where no command installed a Ctrl-C handler of its own (probe, replay), Ctrl-C removes
     // the namespaces and exits; `fuzz` installs its own first, and this one is then refused.
     let _ = ctrlc::set_handler(|| {
