@@ -4,8 +4,12 @@
 //! The golden files are `tests/golden/ladder-*.svg`. After a deliberate change to the picture,
 //! regenerate them with `TCPCHECK_BLESS=1 cargo test --test ladder`, look at them, and commit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+#[path = "support/svg.rs"]
+mod svg;
+use svg::{assert_golden, find, parsed, texts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcpcheck");
 const RED: &str = "#c0161b";
@@ -28,62 +32,10 @@ fn drawn(args: &[&str], code: i32) -> String {
     svg
 }
 
-#[track_caller]
-fn parsed(svg: &str) -> roxmltree::Document<'_> {
-    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
-    assert_eq!(doc.root_element().tag_name().name(), "svg");
-    doc
-}
-
-/// Every `<text>`'s content with the `<title>` of the group it is in (its tooltip), in order.
-fn texts(doc: &roxmltree::Document<'_>) -> Vec<(String, String)> {
-    doc.descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .map(|n| {
-            let own: String = n.children().filter(|c| c.is_text()).filter_map(|c| c.text()).collect();
-            let tip = n
-                .parent()
-                .and_then(|g| g.children().find(|c| c.has_tag_name("title")))
-                .and_then(|t| t.text())
-                .unwrap_or("")
-                .to_string();
-            (own, tip)
-        })
-        .collect()
-}
-
-#[track_caller]
-fn find<'t>(texts: &'t [(String, String)], text: &str, tip: &str) -> &'t (String, String) {
-    texts
-        .iter()
-        .find(|(t, title)| t.contains(text) && title.contains(tip))
-        .unwrap_or_else(|| panic!("no text `{text}` with tooltip `{tip}` in {texts:#?}"))
-}
-
-fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
-}
-
-#[track_caller]
-fn assert_golden(name: &str, svg: &str) {
-    let path = golden(name);
-    if std::env::var_os("TCPCHECK_BLESS").is_some() {
-        std::fs::write(&path, svg).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        want == svg,
-        "{} differs from what `simulate --svg` draws now; if the change is meant, regenerate it with \
-         `TCPCHECK_BLESS=1 cargo test --test ladder`, look at it, and commit it",
-        path.display()
-    );
-}
-
 #[test]
 fn lost_last_ack_under_rfc9293_is_the_textbook_ladder() {
     let svg = drawn(&["simulate", "--scenario", "lost-last-ack"], 0);
-    assert_golden("ladder-lost-last-ack-rfc9293.svg", &svg);
+    assert_golden("tests/golden/ladder-lost-last-ack-rfc9293.svg", &svg);
     let doc = parsed(&svg);
     let texts = texts(&doc);
     // A's last ACK ends in a cross; B's FIN comes again after its RTO; A, in TIME-WAIT,
@@ -110,7 +62,7 @@ fn lost_last_ack_under_rfc9293_is_the_textbook_ladder() {
 #[test]
 fn lost_last_ack_without_time_wait_draws_the_rst() {
     let svg = drawn(&["simulate", "--scenario", "lost-last-ack", "--model", "no-time-wait"], 0);
-    assert_golden("ladder-lost-last-ack-no-time-wait.svg", &svg);
+    assert_golden("tests/golden/ladder-lost-last-ack-no-time-wait.svg", &svg);
     let texts = texts(&parsed(&svg));
     find(&texts, "CLOSED [", "CLOSED on FIN|ACK / send RST(seq=SEG.ACK)");
     find(&texts, "RST seq=2", "RST seq=2");

@@ -12,6 +12,10 @@ use tcpcheck::model::diff::{diff, Change};
 use tcpcheck::model::shipped::{Shipped, SHIPPED};
 use tcpcheck::model::Model;
 
+#[path = "support/svg.rs"]
+mod svg;
+use svg::{assert_golden, find, parsed, texts};
+
 const BIN: &str = env!("CARGO_BIN_EXE_tcpcheck");
 
 fn load(name: &str) -> Model {
@@ -142,4 +146,56 @@ fn the_command_reports_draws_and_exits_by_the_contract() {
 
     let bounded = tcpcheck(&["learn", "--model", "two-packet-handshake", "--max-states", "2"]);
     assert_eq!(bounded.status.code(), Some(3), "{}", String::from_utf8_lossy(&bounded.stderr));
+}
+
+/// `tcpcheck learn ARGS --show 0 --svg FILE`: the exit code and the picture.
+#[track_caller]
+fn learned_svg(args: &[&str], code: i32) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("learned.svg");
+    let mut all = vec!["learn", "--show", "0", "--svg", path.to_str().unwrap()];
+    all.extend(args);
+    let out = tcpcheck(&all);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(&path).expect("the SVG was written")
+}
+
+const RED: &str = "#c0161b";
+
+#[test]
+fn the_learned_machine_is_drawn_on_the_tables_layout() {
+    // The reference on rfc9293 learns the table's own machine: each learned state in its
+    // table state's box, numbered, with the word that reaches it; nothing red but the key.
+    let svg = learned_svg(&["--alphabet", "small"], 0);
+    assert_golden("tests/golden/learned-rfc9293-small.svg", &svg);
+    let doc = parsed(&svg);
+    let boxes = doc.descendants().filter(|n| n.has_tag_name("rect") && n.attribute("rx").is_some()).count();
+    // One box per table state but CLOSING: `small`'s FIN acknowledges ours, so a simultaneous
+    // close goes to TIME-WAIT.
+    assert_eq!(boxes, 10, "one box per table state reached");
+    let texts = texts(&doc);
+    find(&texts, "syn / SYN|ACK(isn,nxt)", "LISTEN #1 syn / SYN|ACK(isn,nxt) [SYN-RECEIVED] → SYN-RECEIVED #1");
+    find(&texts, "listen syn", "SYN-RECEIVED #1: learned state");
+    let red = doc.descendants().filter(|n| n.attribute("fill") == Some(RED) || n.attribute("stroke") == Some(RED));
+    assert_eq!(red.count(), 2, "the key's line and text only");
+
+    // A mutant without TIME-WAIT: its FIN in FIN-WAIT-1 closes, in red; the table's edges into
+    // TIME-WAIT are dashed, drawn by the table alone. README shows it.
+    let svg = learned_svg(&["--model", "no-time-wait", "--alphabet", "small"], 1);
+    assert_golden("docs/learned-no-time-wait.svg", &svg);
+    let doc = parsed(&svg);
+    let fin = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("text")
+                && n.attribute("fill") == Some(RED)
+                && n.children().filter_map(|c| c.text()).any(|t| t.starts_with("fin / ACK(nxt,nxt)"))
+        })
+        .expect("a red line for FIN in FIN-WAIT-1");
+    let tip = fin.children().find(|c| c.has_tag_name("title")).and_then(|t| t.text()).unwrap_or("");
+    assert!(tip.contains("FIN-WAIT-1 #1 fin / ACK(nxt,nxt) [CLOSED] → CLOSED") && tip.contains("differs"), "{tip}");
+    let dashed = doc.descendants().filter(|n| n.has_tag_name("path") && n.attribute("stroke-dasharray").is_some());
+    let tips: Vec<&str> =
+        dashed.filter_map(|p| p.parent()?.children().find(|c| c.has_tag_name("title"))?.text()).collect();
+    assert!(tips.iter().any(|t| t.starts_with("the table: FIN-WAIT-1") && t.contains("→ TIME-WAIT")), "{tips:#?}");
 }

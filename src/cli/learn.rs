@@ -11,6 +11,7 @@ use tcpcheck::conform::diagram;
 use tcpcheck::conform::finding::{self, Finding, FORMAT};
 use tcpcheck::conform::{Clock, Oracle, Script};
 use tcpcheck::export::dot;
+use tcpcheck::export::learned::overlay;
 use tcpcheck::learn::diff::{explain, Explained};
 use tcpcheck::learn::{self, project, Alphabet, Counts, Machine, Outputs, StackSul, Stop, Testing};
 use tcpcheck::simulate::columns::Width;
@@ -76,6 +77,11 @@ pub struct Args {
     /// Write the learned machine as Graphviz DOT, differing transitions in red
     #[arg(long, value_name = "FILE")]
     dot: Option<PathBuf>,
+    /// Draw the learned machine as SVG on the table's one-page layout: each learned state in the
+    /// box of the state the stack reported, differing transitions in red, what only the table
+    /// does dashed
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
     /// Save each shown difference that draws a verdict as a finding in DIR (`tcpcheck replay`)
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
@@ -160,6 +166,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if let Some(path) = &args.dot {
         let title = format!("{} learned", params.name);
         write(path, dot::learned(&title, &machine).as_bytes())?;
+    }
+    if let Some(path) = &args.svg {
+        let projection = Machine::new(&table.machine, alphabet, &outputs, &[]);
+        let title = format!("{} learned, against {oracle_name}", params.name);
+        write(path, overlay(&title, &machine, Some(&projection)).svg("learned").as_bytes())?;
     }
     let mut saved = Vec::new();
     if let Some(dir) = &args.save {
@@ -246,7 +257,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         for path in &saved {
             println!("saved {} (tcpcheck replay {})", path.display(), path.display());
         }
-        if let Some(path) = &args.dot {
+        for path in args.dot.iter().chain(&args.svg) {
             println!("wrote {}", path.display());
         }
     }

@@ -17,6 +17,7 @@ use std::fmt::Write;
 
 use super::dot::escape;
 use super::ladder::svg::esc as xml;
+use super::palette::{FAINT, GREY, INK, NOTE, ORANGE, PAPER, RED, RULE, TIMER, USER};
 use crate::model::{Action, Model, Pattern, Row, State};
 
 /// How a line or an edge is drawn: a colour (`#rrggbb`, valid in SVG and DOT), dashed or not,
@@ -51,18 +52,55 @@ pub struct Section {
     pub lines: Vec<Line>,
 }
 
-/// A state's box.
+/// Where a box sits: at a state's place on the RFC's figure ([`place`]), or, for what belongs to
+/// no state (a learned machine's states whose stack named none), in the figure's empty top-left
+/// corner, beside CLOSED and above SYN-RECEIVED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Spot {
+    State(State),
+    Unnamed,
+}
+
+impl Spot {
+    /// (column, row) on the grid of [`place`].
+    pub fn place(self) -> (usize, usize) {
+        match self {
+            Spot::State(state) => place(state),
+            Spot::Unnamed => (0, 0),
+        }
+    }
+
+    /// Its node's number in DOT: the state's index, so that a state keeps its id in every
+    /// model's drawing.
+    fn id(self) -> usize {
+        match self {
+            Spot::State(state) => state.index(),
+            Spot::Unnamed => State::COUNT,
+        }
+    }
+}
+
+impl std::fmt::Display for Spot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Spot::State(state) => write!(f, "{state}"),
+            Spot::Unnamed => f.write_str("unnamed"),
+        }
+    }
+}
+
+/// A box: a state's, or a group's ([`Spot`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
-    pub state: State,
+    pub spot: Spot,
     pub sections: Vec<Section>,
 }
 
-/// An edge between two states, with one label line per row it stands for.
+/// An edge between two boxes, with one label line per row it stands for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Edge {
-    pub from: State,
-    pub to: State,
+    pub from: Spot,
+    pub to: Spot,
     pub lines: Vec<Line>,
     pub ink: Ink,
 }
@@ -100,18 +138,11 @@ pub fn place(state: State) -> (usize, usize) {
     }
 }
 
-const CALL: &str = "#1f4fbf";
-const SEGMENT: &str = "#222222";
-const TIMEOUT: &str = "#c0392b";
-const MIXED: &str = "#666666";
-const NEVER: &str = "#d62728";
-const SOME: &str = "#e6850e";
-
 fn kind_colour(input: Pattern) -> &'static str {
     match input {
-        Pattern::Call(_) => CALL,
-        Pattern::Segment { .. } => SEGMENT,
-        Pattern::Timeout(_) => TIMEOUT,
+        Pattern::Call(_) => USER,
+        Pattern::Segment { .. } => INK,
+        Pattern::Timeout(_) => TIMER,
     }
 }
 
@@ -119,7 +150,7 @@ fn kind_colour(input: Pattern) -> &'static str {
 /// scale of `max`.
 fn hit_ink(hits: u32, max: u32) -> Ink {
     if hits == 0 {
-        return Ink { colour: NEVER.into(), dashed: true, width: 1.2 };
+        return Ink { colour: RED.into(), dashed: true, width: 1.2 };
     }
     let level = f64::from(hits).ln_1p() / f64::from(max.max(1)).ln_1p();
     let mix = |pale: f64, deep: f64| (pale + (deep - pale) * level).round() as u8;
@@ -210,7 +241,8 @@ impl Machine {
             Paint::Kind => 0,
             Paint::Coverage(hits) => hits.iter().copied().max().unwrap_or(0),
         };
-        let mut nodes: Vec<Node> = model.states().iter().map(|&state| Node { state, sections: Vec::new() }).collect();
+        let mut nodes: Vec<Node> =
+            model.states().iter().map(|&state| Node { spot: Spot::State(state), sections: Vec::new() }).collect();
         let mut edges: Vec<Edge> = Vec::new();
         for (slot, group) in &groups {
             let line = group_line(model, group, paint, max);
@@ -219,6 +251,7 @@ impl Machine {
                 Slot::Stays(state) => (state, String::new()),
                 Slot::Ends(state) => (state, "→ CLOSED (delete)".to_string()),
                 Slot::Edge(from, to) => {
+                    let (from, to) = (Spot::State(from), Spot::State(to));
                     match edges.iter_mut().find(|e| e.from == from && e.to == to) {
                         Some(edge) => edge.lines.push(line),
                         None => edges.push(Edge { from, to, ink: line.ink.clone(), lines: vec![line] }),
@@ -226,7 +259,7 @@ impl Machine {
                     continue;
                 }
             };
-            let Some(node) = nodes.iter_mut().find(|n| n.state == state) else { continue };
+            let Some(node) = nodes.iter_mut().find(|n| n.spot == Spot::State(state)) else { continue };
             match node.sections.iter_mut().find(|s| s.title == title) {
                 Some(section) => section.lines.push(line),
                 None => node.sections.push(Section { title, lines: vec![line] }),
@@ -246,16 +279,16 @@ impl Machine {
         };
         let key = match paint {
             Paint::Kind => vec![
-                (Ink::solid(CALL), "user call".into()),
-                (Ink::solid(SEGMENT), "segment".into()),
-                (Ink::solid(TIMEOUT), "timeout".into()),
-                (Ink::solid(MIXED), "edge of several kinds".into()),
+                (Ink::solid(USER), "user call".into()),
+                (Ink::solid(INK), "segment".into()),
+                (Ink::solid(TIMER), "timeout".into()),
+                (Ink::solid(GREY), "edge of several kinds".into()),
             ],
             Paint::Coverage(_) => vec![
                 (hit_ink(0, max), "never fired".into()),
                 (hit_ink(1, max.max(1)), "fired rarely".into()),
                 (hit_ink(max.max(1), max.max(1)), "fired often (×hits)".into()),
-                (Ink { colour: SOME.into(), dashed: true, width: 1.5 }, "edge: some rows never fired".into()),
+                (Ink { colour: ORANGE.into(), dashed: true, width: 1.5 }, "edge: some rows never fired".into()),
             ],
         };
         let notes = format!(
@@ -353,13 +386,13 @@ fn edge_ink(lines: &[Line], paint: Paint<'_>) -> Ink {
     let first = &lines[0].ink;
     match paint {
         Paint::Kind if lines.iter().all(|l| l.ink.colour == first.colour) => first.clone(),
-        Paint::Kind => Ink::solid(MIXED),
+        Paint::Kind => Ink::solid(GREY),
         Paint::Coverage(_) => {
             let never = lines.iter().filter(|l| l.ink.dashed).count();
             if never == lines.len() {
                 first.clone()
             } else if never > 0 {
-                Ink { colour: SOME.into(), dashed: true, width: 1.5 }
+                Ink { colour: ORANGE.into(), dashed: true, width: 1.5 }
             } else {
                 lines
                     .iter()
@@ -451,7 +484,7 @@ fn node_size(node: &Node) -> (f64, f64) {
         .sections
         .iter()
         .flat_map(|s| s.lines.iter().map(note_width).chain([s.title.chars().count()]))
-        .chain([node.state.to_string().len() + 4])
+        .chain([node.spot.to_string().chars().count() + 4])
         .max()
         .unwrap_or(0);
     let lines: usize = node.sections.iter().flat_map(|s| &s.lines).map(|l| wrapped(&l.text).len()).sum();
@@ -465,7 +498,7 @@ fn layout(machine: &Machine) -> (Vec<Rect>, f64, f64) {
     let sizes: Vec<(f64, f64)> = machine.nodes.iter().map(node_size).collect();
     let mut column_w = [0.0f64; 3];
     for (node, (w, _)) in machine.nodes.iter().zip(&sizes) {
-        let (col, _) = place(node.state);
+        let (col, _) = node.spot.place();
         column_w[col] = column_w[col].max(*w);
     }
     let centre_x = [
@@ -473,17 +506,18 @@ fn layout(machine: &Machine) -> (Vec<Rect>, f64, f64) {
         MARGIN + column_w[0] + GAP_X + column_w[1] / 2.0,
         MARGIN + column_w[0] + GAP_X + column_w[1] + GAP_X + column_w[2] / 2.0,
     ];
+    let width = centre_x[2] + column_w[2] / 2.0 + MARGIN;
     let mut order: Vec<usize> = (0..machine.nodes.len()).collect();
-    order.sort_by_key(|&i| place(machine.nodes[i].state).1);
+    order.sort_by_key(|&i| machine.nodes[i].spot.place().1);
     let mut rects = vec![Rect { x: 0.0, y: 0.0, w: 0.0, h: 0.0 }; machine.nodes.len()];
     let mut placed: Vec<usize> = Vec::new();
     for i in order {
-        let (col, row) = place(machine.nodes[i].state);
+        let (col, row) = machine.nodes[i].spot.place();
         let (w, h) = sizes[i];
-        let centre_in_row = machine.nodes.iter().any(|n| place(n.state) == (1, row));
-        let mut y = MARGIN + 18.0;
+        let centre_in_row = machine.nodes.iter().any(|n| n.spot.place() == (1, row));
+        let mut y = MARGIN + 18.0 + header(machine, width).2;
         for &j in &placed {
-            let (c, r) = place(machine.nodes[j].state);
+            let (c, r) = machine.nodes[j].spot.place();
             let (top, bottom) = (rects[j].y, rects[j].y + rects[j].h);
             if c == col {
                 // Room for the labels of edges between the two, beside them.
@@ -491,8 +525,8 @@ fn layout(machine: &Machine) -> (Vec<Rect>, f64, f64) {
                     .edges
                     .iter()
                     .filter(|e| {
-                        [e.from, e.to] == [machine.nodes[i].state, machine.nodes[j].state]
-                            || [e.to, e.from] == [machine.nodes[i].state, machine.nodes[j].state]
+                        [e.from, e.to] == [machine.nodes[i].spot, machine.nodes[j].spot]
+                            || [e.to, e.from] == [machine.nodes[i].spot, machine.nodes[j].spot]
                     })
                     .map(|e| e.lines.len() as f64 * LINE + 16.0)
                     .fold(0.0, f64::max);
@@ -512,9 +546,25 @@ fn layout(machine: &Machine) -> (Vec<Rect>, f64, f64) {
         rects[i] = Rect { x: centre_x[col] - w / 2.0, y, w, h };
         placed.push(i);
     }
-    let width = centre_x[2] + column_w[2] / 2.0 + MARGIN;
     let height = rects.iter().map(|r| r.y + r.h).fold(0.0, f64::max) + KEY + MARGIN;
     (rects, width, height)
+}
+
+/// Where the key's entries and the notes go: on the title's line, then on lines below it as
+/// far as they need; and how much lower than one line that makes the header.
+fn header(machine: &Machine, width: f64) -> (Vec<(f64, f64)>, (f64, f64), f64) {
+    let (mut x, mut y) = (MARGIN + (machine.title.chars().count() as f64 + 4.0) * 8.5, MARGIN);
+    let mut at = |w: f64| {
+        if x + w > width - MARGIN && x > MARGIN {
+            (x, y) = (MARGIN, y + 16.0);
+        }
+        let place = (x, y);
+        x += w + 18.0;
+        place
+    };
+    let places = machine.key.iter().map(|(_, what)| at(30.0 + what.chars().count() as f64 * CHAR)).collect();
+    let notes = at(machine.notes.chars().count() as f64 * CHAR);
+    (places, notes, notes.1 - MARGIN)
 }
 
 /// The path of an edge and where its label goes: a quadratic curve from border to border,
@@ -556,58 +606,81 @@ fn at([(ax, ay), (mx, my), (bx, by)]: [(f64, f64); 3], t: f64) -> (f64, f64) {
     (u * u * ax + 2.0 * u * t * mx + t * t * bx, u * u * ay + 2.0 * u * t * my + t * t * by)
 }
 
-/// Where an edge's label goes: the point of its curve nearest the middle where the label,
-/// beside a steep curve or above a flat one, covers no box and no label placed before
-/// (`taken`). Returns the label's box and its text anchor.
-fn place_label(c: [(f64, f64); 3], lines: &[Line], width: f64, taken: &[Rect]) -> (Rect, &'static str) {
+/// Points along a curve, one every few pixels: what a label should not cover.
+fn samples(c: [(f64, f64); 3]) -> Vec<(f64, f64)> {
+    let ((ax, ay), (bx, by)) = (c[0], c[2]);
+    let n = (((bx - ax).powi(2) + (by - ay).powi(2)).sqrt() / 4.0).ceil().max(2.0) as u32;
+    (0..=n).map(|k| at(c, f64::from(k) / f64::from(n))).collect()
+}
+
+/// Where an edge's label goes: beside a steep curve or above or below a flat one, at the point
+/// nearest the middle, and as close to the curve as it can, where it covers least of the boxes
+/// and labels placed before (`taken`) and of the other edges' lines (`crossed`, their points).
+/// Returns the label's box and its text anchor.
+fn place_label(
+    c: [(f64, f64); 3],
+    lines: &[Line],
+    width: f64,
+    taken: &[Rect],
+    crossed: &[(f64, f64)],
+) -> (Rect, &'static str) {
     let chars = lines.iter().map(|l| l.text.chars().count() + 1 + l.note.chars().count()).max().unwrap_or(0);
     let (w, h) = (chars as f64 * CHAR, lines.len() as f64 * LINE);
     let steep = (c[2].1 - c[0].1).abs() > (c[2].0 - c[0].0).abs();
-    let candidate = |t: f64, other_side: bool| {
+    // Away from the curve by `off` more than the least.
+    let candidate = |t: f64, other_side: bool, off: f64| {
         let (x, y) = at(c, t);
         match (steep, (x > width / 2.0 + 100.0) != other_side) {
-            (true, true) => (Rect { x: x - 8.0 - w, y: y - h / 2.0, w, h }, "end"),
-            (true, false) => (Rect { x: x + 8.0, y: y - h / 2.0, w, h }, "start"),
-            (false, false) => (Rect { x: x - w / 2.0, y: y - 4.0 - h, w, h }, "middle"),
-            (false, true) => (Rect { x: x - w / 2.0, y: y + 4.0, w, h }, "middle"),
+            (true, true) => (Rect { x: x - 8.0 - off - w, y: y - h / 2.0, w, h }, "end"),
+            (true, false) => (Rect { x: x + 8.0 + off, y: y - h / 2.0, w, h }, "start"),
+            (false, false) => (Rect { x: x - w / 2.0, y: y - 4.0 - off - h, w, h }, "middle"),
+            (false, true) => (Rect { x: x - w / 2.0, y: y + 4.0 + off, w, h }, "middle"),
         }
     };
-    // The least covered place, nearest the middle; on the page.
+    // Square pixels covered, a crossing line as a few; on the page.
     let covered = |r: Rect| {
         let off_page = if r.x < 0.0 || r.x + r.w > width { 1e9 } else { 0.0 };
-        off_page
-            + taken
-                .iter()
-                .map(|t| {
-                    let dx = (r.x + r.w).min(t.x + t.w) - r.x.max(t.x);
-                    let dy = (r.y + r.h).min(t.y + t.h) - r.y.max(t.y);
-                    dx.max(0.0) * dy.max(0.0)
-                })
-                .sum::<f64>()
+        let boxes: f64 = taken
+            .iter()
+            .map(|t| {
+                let dx = (r.x + r.w).min(t.x + t.w) - r.x.max(t.x);
+                let dy = (r.y + r.h).min(t.y + t.h) - r.y.max(t.y);
+                dx.max(0.0) * dy.max(0.0)
+            })
+            .sum();
+        let lines = crossed.iter().filter(|(x, y)| *x > r.x && *x < r.x + r.w && *y > r.y && *y < r.y + r.h).count();
+        off_page + boxes + LINE_COST * lines as f64
     };
-    let mut best = candidate(0.5, false);
+    // The middle first, then outwards; each place also further from the curve, at a price.
+    let mut best = candidate(0.5, false, 0.0);
     let mut least = covered(best.0);
-    for t in (1..20)
-        .map(|k| 0.5 + f64::from(if k % 2 == 0 { k / 2 } else { -(k / 2) - 1 }) * 0.05)
-        .filter(|t| *t > 0.0 && *t < 1.0)
-    {
-        for side in [false, true] {
-            let (r, anchor) = candidate(t, side);
-            let cost = covered(r);
-            if cost < least {
-                (best, least) = ((r, anchor), cost);
+    for off in [0.0, LINE, 2.0 * LINE, 4.0 * LINE] {
+        for t in (0..19).map(|k| 0.5 + f64::from(if k % 2 == 0 { k / 2 } else { -(k / 2) - 1 }) * 0.05) {
+            for side in [false, true] {
+                let (r, anchor) = candidate(t, side, off);
+                let cost = covered(r) + off * FAR_COST + (t - 0.5).abs() * MOVE_COST;
+                if cost < least {
+                    (best, least) = ((r, anchor), cost);
+                }
             }
         }
     }
     best
 }
 
+/// What a point of another edge's line under a label costs, in square pixels of overlap.
+const LINE_COST: f64 = 8.0;
+/// What moving a label a pixel further from its curve costs.
+const FAR_COST: f64 = 10.0;
+/// What moving a label from the middle of its curve to an end costs.
+const MOVE_COST: f64 = 200.0;
+
 impl Machine {
     /// The machine as one SVG document. `id` prefixes the SVG's ids (its arrowheads), so that
     /// several drawings can share an HTML page.
     pub fn svg(&self, id: &str) -> String {
         let (rects, width, height) = layout(self);
-        let at = |state: State| self.nodes.iter().position(|n| n.state == state).map(|i| rects[i]);
+        let at = |spot: Spot| self.nodes.iter().position(|n| n.spot == spot).map(|i| rects[i]);
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -634,14 +707,27 @@ impl Machine {
             MARGIN + 4.0,
             xml(&self.title)
         );
-        // Edges first, boxes over them, labels last so no line crosses a label's text.
+        // Edges first, boxes over them, labels last so no line crosses a label's text. Every
+        // path is routed before any label is placed, so that labels keep off all of them.
+        let routes: Vec<Option<[(f64, f64); 3]>> = self
+            .edges
+            .iter()
+            .map(|edge| {
+                let (from, to) = (at(edge.from)?, at(edge.to)?);
+                let reverse = self.edges.iter().any(|e| e.from == edge.to && e.to == edge.from);
+                let others: Vec<Rect> = rects.iter().copied().filter(|r| *r != from && *r != to).collect();
+                Some(route(from, to, reverse, &others))
+            })
+            .collect();
+        let points: Vec<Vec<(f64, f64)>> = routes.iter().map(|c| c.map(samples).unwrap_or_default()).collect();
         let mut labels = String::new();
         let mut taken: Vec<Rect> = rects.clone();
-        for edge in &self.edges {
-            let (Some(from), Some(to)) = (at(edge.from), at(edge.to)) else { continue };
-            let reverse = self.edges.iter().any(|e| e.from == edge.to && e.to == edge.from);
-            let others: Vec<Rect> = rects.iter().copied().filter(|r| *r != from && *r != to).collect();
-            let c = route(from, to, reverse, &others);
+        // The longest labels first: they have the fewest places to go.
+        let mut order: Vec<usize> = (0..self.edges.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(self.edges[k].lines.len()));
+        for k in order {
+            let edge = &self.edges[k];
+            let Some(c) = routes[k] else { continue };
             let [(ax, ay), (mx, my), (bx, by)] = c;
             let path = format!("M{ax:.1},{ay:.1} Q{mx:.1},{my:.1} {bx:.1},{by:.1}");
             let dash = if edge.ink.dashed { r#" stroke-dasharray="6,4""# } else { "" };
@@ -654,7 +740,9 @@ impl Machine {
                 edge.ink.width,
                 edge.ink.colour.trim_start_matches('#')
             );
-            let (label, anchor) = place_label(c, &edge.lines, width, &taken);
+            let crossed: Vec<(f64, f64)> =
+                points.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, p)| p.iter().copied()).collect();
+            let (label, anchor) = place_label(c, &edge.lines, width, &taken, &crossed);
             taken.push(label);
             let x = match anchor {
                 "end" => label.x + label.w,
@@ -664,7 +752,7 @@ impl Machine {
             for (k, line) in edge.lines.iter().enumerate() {
                 let _ = writeln!(
                     labels,
-                    r##"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}" dominant-baseline="middle" fill="{}" stroke="white" stroke-width="3" paint-order="stroke"><title>{}</title>{} <tspan fill="#888888">{}</tspan></text>"##,
+                    r##"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}" dominant-baseline="middle" fill="{}" stroke="white" stroke-width="3" paint-order="stroke"><title>{}</title>{} <tspan fill="{NOTE}">{}</tspan></text>"##,
                     label.y + (k as f64 + 0.5) * LINE,
                     line.ink.colour,
                     xml(&line.tip),
@@ -677,10 +765,8 @@ impl Machine {
             out.push_str(&node_svg(node, *rect));
         }
         out.push_str(&labels);
-        // The key, on the title's line.
-        let mut x = MARGIN + (self.title.chars().count() as f64 + 4.0) * 8.5;
-        let y = MARGIN;
-        for (ink, what) in &self.key {
+        let (places, notes, _) = header(self, width);
+        for ((ink, what), (x, y)) in self.key.iter().zip(places) {
             let dash = if ink.dashed { r#" stroke-dasharray="6,4""# } else { "" };
             let _ = writeln!(
                 out,
@@ -693,11 +779,12 @@ impl Machine {
                 ink.colour,
                 xml(what)
             );
-            x += 30.0 + what.chars().count() as f64 * CHAR + 18.0;
         }
         let _ = writeln!(
             out,
-            r##"<text x="{x:.1}" y="{y:.1}" dominant-baseline="middle" fill="#555555">{}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" dominant-baseline="middle" fill="{GREY}">{}</text>"##,
+            notes.0,
+            notes.1,
             xml(&self.notes)
         );
         out.push_str("</svg>\n");
@@ -727,7 +814,7 @@ impl Machine {
             let _ = writeln!(
                 out,
                 "    n{} [pos=\"{:.2},{:.2}!\", label=<{}>];",
-                node.state.index(),
+                node.spot.id(),
                 cx / 72.0,
                 // Graphviz draws a table's lines a little taller than the SVG does.
                 (height - cy) * DOT_STRETCH / 72.0,
@@ -741,8 +828,8 @@ impl Machine {
             let _ = writeln!(
                 out,
                 "    n{} -> n{} [label=\"{}\\l\", tooltip=\"{}\", color=\"{}\", fontcolor=\"{}\", penwidth={:.1}{style}];",
-                edge.from.index(),
-                edge.to.index(),
+                edge.from.id(),
+                edge.to.id(),
                 escape(&label.join("\n")).replace('\n', "\\l"),
                 escape(&tip.join("\n")),
                 edge.ink.colour,
@@ -757,12 +844,13 @@ impl Machine {
 
 fn colour_name(ink: &Ink) -> String {
     let name = match ink.colour.as_str() {
-        CALL => "blue",
-        SEGMENT => "black",
-        TIMEOUT => "red",
-        MIXED => "grey",
-        SOME => "orange",
-        NEVER => "dashed red",
+        USER => "blue",
+        INK => "black",
+        TIMER => "brown",
+        GREY => "grey",
+        ORANGE => "orange",
+        RED if ink.dashed => "dashed red",
+        RED => "red",
         _ => "green",
     };
     format!("{name} =")
@@ -773,23 +861,22 @@ fn node_svg(node: &Node, rect: Rect) -> String {
     let Rect { x, y, w, h } = rect;
     let _ = writeln!(
         out,
-        r##"<g><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="6" fill="#fbfbf4" stroke="#333333" stroke-width="1.5"/>"##
+        r##"<g><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="6" fill="{PAPER}" stroke="{INK}" stroke-width="1.5"/>"##
     );
     let _ = writeln!(
         out,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="13" font-weight="bold">{}</text>"#,
         x + w / 2.0,
         y + 16.0,
-        node.state
+        node.spot
     );
     let mut top = y + HEAD;
     for section in &node.sections {
-        let _ =
-            writeln!(out, r##"<line x1="{x:.1}" y1="{top:.1}" x2="{:.1}" y2="{top:.1}" stroke="#bbbbbb"/>"##, x + w);
+        let _ = writeln!(out, r##"<line x1="{x:.1}" y1="{top:.1}" x2="{:.1}" y2="{top:.1}" stroke="{RULE}"/>"##, x + w);
         if !section.title.is_empty() {
             let _ = writeln!(
                 out,
-                r##"<text x="{:.1}" y="{:.1}" font-style="italic" fill="#777777">{}</text>"##,
+                r##"<text x="{:.1}" y="{:.1}" font-style="italic" fill="{FAINT}">{}</text>"##,
                 x + PAD,
                 top + 11.0,
                 xml(&section.title)
@@ -801,7 +888,7 @@ fn node_svg(node: &Node, rect: Rect) -> String {
             let decoration = if line.ink.dashed { r#" text-decoration="underline""# } else { "" };
             let _ = writeln!(
                 out,
-                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#888888">{}</text>"##,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{NOTE}">{}</text>"##,
                 x + w - PAD,
                 top + 9.5,
                 xml(&line.note)
@@ -825,25 +912,25 @@ fn node_svg(node: &Node, rect: Rect) -> String {
 }
 
 fn node_html(node: &Node) -> String {
-    let mut out = String::from("<TABLE BORDER=\"1\" CELLBORDER=\"0\" CELLSPACING=\"0\" CELLPADDING=\"1\" STYLE=\"ROUNDED\" BGCOLOR=\"#fbfbf4\">");
+    let mut out = format!("<TABLE BORDER=\"1\" CELLBORDER=\"0\" CELLSPACING=\"0\" CELLPADDING=\"1\" STYLE=\"ROUNDED\" BGCOLOR=\"{PAPER}\">");
     let _ = write!(
         out,
         "<TR><TD COLSPAN=\"2\"><FONT FACE=\"Helvetica-Bold\" POINT-SIZE=\"13\">{}</FONT></TD></TR>",
-        node.state
+        node.spot
     );
     for section in &node.sections {
         out.push_str("<HR/>");
         if !section.title.is_empty() {
             let _ = write!(
                 out,
-                "<TR><TD COLSPAN=\"2\" ALIGN=\"LEFT\"><FONT COLOR=\"#777777\" POINT-SIZE=\"9\"><I>{}</I></FONT></TD></TR>",
+                "<TR><TD COLSPAN=\"2\" ALIGN=\"LEFT\"><FONT COLOR=\"{FAINT}\" POINT-SIZE=\"9\"><I>{}</I></FONT></TD></TR>",
                 xml(&section.title)
             );
         }
         for line in &section.lines {
             let _ = write!(
                 out,
-                "<TR><TD ALIGN=\"LEFT\" BALIGN=\"LEFT\" TOOLTIP=\"{}\"><FONT COLOR=\"{}\">{}</FONT></TD><TD ALIGN=\"RIGHT\" VALIGN=\"TOP\"><FONT COLOR=\"#888888\">{}</FONT></TD></TR>",
+                "<TR><TD ALIGN=\"LEFT\" BALIGN=\"LEFT\" TOOLTIP=\"{}\"><FONT COLOR=\"{}\">{}</FONT></TD><TD ALIGN=\"RIGHT\" VALIGN=\"TOP\"><FONT COLOR=\"{NOTE}\">{}</FONT></TD></TR>",
                 xml(&line.tip),
                 line.ink.colour,
                 wrapped(&line.text).iter().map(|p| xml(p).replace("  ", "&#160;&#160;")).collect::<Vec<_>>().join("<BR/>"),
@@ -939,7 +1026,7 @@ mod tests {
     fn boxes_follow_the_rfc_figure() {
         let m = Machine::of_model(&rfc9293(), Paint::Kind, Fold::default());
         let (rects, _, _) = layout(&m);
-        let rect = |s: State| rects[m.nodes.iter().position(|n| n.state == s).unwrap()];
+        let rect = |s: State| rects[m.nodes.iter().position(|n| n.spot == Spot::State(s)).unwrap()];
         assert!(rect(State::Closed).y < rect(State::Listen).y);
         assert!(rect(State::SynReceived).x < rect(State::Established).x);
         assert!(rect(State::Established).x < rect(State::SynSent).x);

@@ -19,6 +19,7 @@
 use std::fmt::Write;
 
 use super::{ArrowId, Cite, Ladder, Lane, Style, What};
+use crate::export::palette::{FORGED, GREY, INK, RED, RED_PAPER, USER};
 use crate::time::{Duration, Instant};
 
 const FONT: f64 = 12.0;
@@ -40,12 +41,6 @@ const LOST_AT: f64 = 0.6;
 
 /// Written beside the right lifeline where a lasso's loop starts.
 const LOOP: &str = "from here on the run repeats forever";
-
-const INK: &str = "#111";
-const GREY: &str = "#666";
-const USER: &str = "#1f5fbf";
-const RED: &str = "#c0161b";
-const FORGED: &str = "#8a3ab9";
 
 /// Text as SVG character data or an attribute value.
 pub fn esc(text: &str) -> String {
@@ -309,7 +304,7 @@ pub fn write(ladder: &Ladder) -> String {
                 let box_w = cols.width - x - PAD;
                 let _ = writeln!(
                     svg,
-                    r##"<rect x="{x:.1}" y="{y:.1}" width="{box_w:.1}" height="{h:.1}" fill="#fff4f4" stroke="{RED}" stroke-width="1.5"/>"##
+                    r##"<rect x="{x:.1}" y="{y:.1}" width="{box_w:.1}" height="{h:.1}" fill="{RED_PAPER}" stroke="{RED}" stroke-width="1.5"/>"##
                 );
                 for (i, line) in lines.iter().enumerate() {
                     let ty = y + 17.0 + i as f64 * LINE;
