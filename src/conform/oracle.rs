@@ -249,7 +249,8 @@ pub struct Run {
     pub features: Vec<u32>,
     /// Steps run (fewer than the script's if a verdict ended it).
     pub steps: usize,
-    /// The stack's ISS as the shadow learnt it, and the peer's: the bases of relative numbers.
+    /// The stack's first ISS, the base of the stack's relative numbers for the whole run (a later
+    /// connection's ISS is a number relative to it, as in a packetdrill script).
     pub stack_iss: Option<SeqNum>,
 }
 
@@ -1254,7 +1255,9 @@ impl Harness<'_, '_, '_, '_> {
                     }
                 }
                 self.iss_learned = true;
-                self.run.stack_iss = Some(actual.seq);
+                // The run's numbers stay relative to the first connection's ISS, as packetdrill
+                // numbers a whole script (and as `build_packet` resolves a script's ACKs).
+                self.run.stack_iss.get_or_insert(actual.seq);
             }
         }
         // The window a segment advertises is the buffer less what is unread. The shadow's own
