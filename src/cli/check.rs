@@ -424,8 +424,8 @@ fn stopped_why(why: Stopped) -> &'static str {
         Stopped::MemCap => "memory cap reached",
         Stopped::Interrupted => "interrupted",
         Stopped::Spill => "the frontier's files failed (see above)",
-        Stopped::GraphFull => {
-            "more states than the liveness graph can number; check eventually-closed at smaller bounds"
+        Stopped::Full => {
+            "more states than the search can number (2^31, or 2^29 with eventually-closed); check at smaller bounds or with --bitstate"
         }
     }
 }

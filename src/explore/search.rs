@@ -23,7 +23,7 @@ use super::frontier::{Block, Level, Pool, Slice, Spill, Writer, CHUNK};
 use super::graph::{Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
-use super::visited::{Arrival, FpTable, Seen, Visited, ROOT};
+use super::visited::{Arrival, FpTable, Part, Seen, Visited, ROOT};
 use super::world::{Bounds, Effects, Step, World};
 use crate::model::{Model, State};
 use crate::simulate::{Entry, Side};
@@ -55,8 +55,9 @@ pub enum Stopped {
     MaxStates,
     MemCap,
     Interrupted,
-    /// More states than the liveness graph can number ([`Graph::MAX_STATES`]).
-    GraphFull,
+    /// More states than the search can number: [`Visited::MAX_STATES`], or
+    /// [`Graph::MAX_STATES`] with the liveness graph.
+    Full,
     /// The frontier's files could not be written or read ([`Spill::error`] says why).
     Spill,
 }
@@ -544,7 +545,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             break;
         }
         if record && seen.len() >= Graph::MAX_STATES {
-            stopped = Some(Stopped::GraphFull);
+            stopped = Some(Stopped::Full);
             break;
         }
         // Workers take chunks of the level in turn, so a worker slowed down (the machine is
@@ -653,23 +654,51 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             };
         }
         // Everything the merge will add is allocated first, in the sizes the cap counted.
-        let successors: usize = order
+        let lens: Vec<usize> = order
             .iter()
             .map(|&(_, w, c)| {
                 let out = &results[w].out;
                 out.chunks[c].successors - out.start(c).successors
             })
-            .sum();
-        seen.reserve(successors);
+            .collect();
+        let successors: usize = lens.iter().sum();
+        if exact && seen.len() + successors > Visited::MAX_STATES {
+            stopped = Some(Stopped::Full);
+            break;
+        }
+        seen.reserve(successors, threads);
         if record {
             let expanded =
                 order.iter().map(|&(_, w, c)| results[w].out.chunks[c].marks - results[w].out.start(c).marks);
             let steps = order.iter().map(|&(_, w, c)| results[w].out.chunks[c].edges - results[w].out.start(c).edges);
             graph.reserve(expanded.sum(), steps.sum());
         }
+        // The level's new-looking successors are numbered by all threads together, in the
+        // chunks' order, so as if one by one: the numbers do not depend on the threads.
+        let mut next = seen.len() as u32;
+        {
+            let mut rests: Vec<_> = results
+                .iter_mut()
+                .map(|w| {
+                    let Expanded { fps, parents, arrivals, numbered, .. } = &mut w.out;
+                    numbered.clear();
+                    numbered.resize(fps.len(), 0);
+                    (&fps[..], &parents[..], &arrivals[..], &mut numbered[..])
+                })
+                .collect();
+            let mut parts = Vec::with_capacity(order.len());
+            for (&(_, w, _), &len) in order.iter().zip(&lens) {
+                let (fps, parents, steps, ids) = std::mem::take(&mut rests[w]);
+                let ((f, fr), (p, pr), (s, sr), (i, ir)) =
+                    (fps.split_at(len), parents.split_at(len), steps.split_at(len), ids.split_at_mut(len));
+                rests[w] = (fr, pr, sr, ir);
+                parts.push(Part { fps: f, parents: p, steps: s, ids: i });
+            }
+            seen.number(&mut parts, threads);
+        }
         // The workers' blocks become the next level's slices, in the chunks' order, each with
-        // a bit per world saying whether it was new here; new states are numbered in that
-        // order. No world is read or copied.
+        // a bit per world saying whether it was new here (numbered next). No world is read or
+        // copied.
         let mut slices = Vec::new();
         for &(_, w, c) in &order {
             let out = &mut results[w].out;
@@ -677,16 +706,13 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             let mut k = start.successors;
             for b in start.blocks..end.blocks {
                 let block = std::mem::take(&mut out.blocks[b]);
-                let mut slice = Slice { first: seen.len() as u32, fresh: vec![0; block.len().div_ceil(64)], block };
+                let mut slice = Slice { first: next, fresh: vec![0; block.len().div_ceil(64)], block };
                 for j in 0..slice.block.len() {
-                    let (id, new) = seen.insert(out.fps[k], out.parents[k], out.arrivals[k]);
-                    k += 1;
-                    if new {
+                    if out.numbered[k] == next {
                         slice.fresh[j / 64] |= 1 << (j % 64);
+                        next += 1;
                     }
-                    if let (true, Some(id)) = (record, id) {
-                        out.numbered.push(id);
-                    }
+                    k += 1;
                 }
                 if slice.len() > 0 {
                     slices.push(slice);

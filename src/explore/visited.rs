@@ -8,15 +8,26 @@
 //! the step that numbered it (successors are tried in step order). Two different worlds with one
 //! fingerprint would merge: with n states the probability is about n^2 / 2^65.
 //!
+//! A level's successors are numbered together, by every thread ([`Visited::number`]): each
+//! thread places a run of them in the shared table (an atomic slot keeps the earliest position
+//! that reached it), so which are new, and their numbers, are those a merge one by one in the
+//! search's order would give, whatever the threads and their timing.
+//!
 //! Growth is asked for in advance ([`Visited::reserve`]) with the number of states a merge may
 //! add, so the bytes it will hold are known before they are allocated, and `--mem-cap` can stop
 //! the search first.
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Barrier;
 
 use super::bitstate::Bitstate;
 
 /// The parent of the first state.
 pub const ROOT: u32 = u32::MAX;
 const EMPTY: u32 = u32::MAX;
+/// Marks a slot taken, during [`Visited::number`], by the successor at this position of the
+/// level (the slot's other bits), not numbered yet.
+const PLACED: u32 = 1 << 31;
 
 #[derive(Default)]
 pub struct Visited {
@@ -26,6 +37,9 @@ pub struct Visited {
 }
 
 impl Visited {
+    /// The most states the set can number (a slot's top bit marks a successor being placed).
+    pub const MAX_STATES: usize = PLACED as usize - 1;
+
     pub fn len(&self) -> usize {
         self.fps.len()
     }
@@ -55,26 +69,146 @@ impl Visited {
         (id, new)
     }
 
-    /// Makes room for `additional` more states, so inserting them allocates nothing.
-    pub fn reserve(&mut self, additional: usize) {
+    /// Numbers a level's new-looking successors, given in the order the search found them, on
+    /// `threads` threads: each part's `ids` gets its successors' numbers. New states are
+    /// numbered after every state so far in order of first appearance, as inserting them one
+    /// by one would. Room must be reserved for them ([`Visited::reserve`]).
+    ///
+    /// Each thread takes a run of consecutive parts. First every successor is placed in the
+    /// table, where a slot keeps the earliest position that reaches it; a successor is new
+    /// where its slot holds its own position, and each run counts its new ones. Then each run,
+    /// knowing its first number from the counts before it, numbers its new ones in their slots,
+    /// and after that every successor reads its number from its slot.
+    pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
+        let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
+        assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
+        let mut slots = vec![0u32; level.len()];
+        let runs = runs(parts, threads);
+        let counts = {
+            let (table, fps, level) = (&self.table, &self.fps[..], &level[..]);
+            let barrier = Barrier::new(runs.len());
+            let mut work = Vec::with_capacity(runs.len());
+            let (mut rest, mut at) = (&mut slots[..], 0);
+            for (run, len) in &runs {
+                let (slots, r) = rest.split_at_mut(*len);
+                rest = r;
+                work.push((run.clone(), slots, at));
+                at += len;
+            }
+            let parts = &*parts;
+            fan_out(work, |(run, slots, at): (std::ops::Range<usize>, &mut [u32], usize)| {
+                let fps_of = parts[run].iter().flat_map(|p| p.fps.iter());
+                for (p, (slot, &fp)) in slots.iter_mut().zip(fps_of).enumerate() {
+                    *slot = table.place(fp, (at + p) as u32, fps, level);
+                }
+                barrier.wait();
+                (0..slots.len()).filter(|&p| table.slot(slots[p]) == PLACED | (at + p) as u32).count()
+            })
+        };
+        let first = self.fps.len();
+        let new: usize = counts.iter().sum();
+        self.fps.resize(first + new, 0);
+        self.parent.resize(first + new, 0);
+        let table = &self.table;
+        let barrier = Barrier::new(runs.len());
+        let mut work = Vec::with_capacity(runs.len());
+        let (mut parts, mut slots) = (&mut parts[..], &slots[..]);
+        let (mut fps, mut parents) = (&mut self.fps[first..], &mut self.parent[first..]);
+        let (mut at, mut next) = (0, first);
+        for ((run, len), &count) in runs.iter().zip(&counts) {
+            let (run, len) = (run.len(), *len);
+            let ((p, p_rest), (s, s_rest)) = (parts.split_at_mut(run), slots.split_at(len));
+            let ((f, f_rest), (pa, pa_rest)) = (fps.split_at_mut(count), parents.split_at_mut(count));
+            (parts, slots, fps, parents) = (p_rest, s_rest, f_rest, pa_rest);
+            work.push((p, s, f, pa, at, next));
+            (at, next) = (at + len, next + count);
+        }
+        type Run<'r, 'p> = (&'r mut [Part<'p>], &'r [u32], &'r mut [u64], &'r mut [u32], usize, usize);
+        fan_out(work, |(run, slots, fps, parents, at, next): Run<'_, '_>| {
+            let successors = run.iter().flat_map(|p| p.fps.iter().zip(p.parents));
+            let mut k = 0;
+            for (p, (&slot, (&fp, &parent))) in slots.iter().zip(successors).enumerate() {
+                if table.slot(slot) == PLACED | (at + p) as u32 {
+                    table.set(slot, (next + k) as u32);
+                    (fps[k], parents[k]) = (fp, parent);
+                    k += 1;
+                }
+            }
+            barrier.wait();
+            let ids = run.iter_mut().flat_map(|p| p.ids.iter_mut());
+            for (id, &slot) in ids.zip(slots) {
+                *id = table.slot(slot);
+            }
+        });
+    }
+
+    /// Makes room for `additional` more states, so inserting them allocates nothing; a table
+    /// that grows is rebuilt on `threads` threads.
+    pub fn reserve(&mut self, additional: usize, threads: usize) {
         self.fps.reserve_exact(additional);
         self.parent.reserve_exact(additional);
-        self.table.reserve(self.fps.len() + additional, &self.fps);
+        self.table.reserve(self.fps.len() + additional, &self.fps, threads);
     }
 
     /// The bytes held at the most while `additional` states are reserved and inserted: the
     /// lists grown in place (glibc moves a large block by remapping it, not by copying), and
     /// the new table (the old one is dropped first: the fingerprints are enough to rebuild it).
+    /// While they are numbered, each successor's fingerprint is copied and its slot noted.
     pub fn bytes_while_reserving(&self, additional: usize) -> u64 {
         let states = self.len() + additional;
         let lists = self.fps.capacity().max(states) * 8 + self.parent.capacity().max(states) * 4;
-        lists as u64 + self.table.bytes_for(states)
+        (lists + additional * 12) as u64 + self.table.bytes_for(states)
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
         (self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64 + self.table.bytes()
     }
+}
+
+/// A run of a level's new-looking successors, in the search's order: their fingerprints, the
+/// numbers of the states they were reached from and the steps that reached them, and where
+/// their numbers go ([`Seen::number`]).
+pub struct Part<'a> {
+    pub fps: &'a [u64],
+    pub parents: &'a [u32],
+    pub steps: &'a [u16],
+    pub ids: &'a mut [u32],
+}
+
+/// Splits `parts` into at most `threads` runs of consecutive parts with about as many
+/// successors each: each run's parts and its count of successors.
+fn runs(parts: &[Part<'_>], threads: usize) -> Vec<(std::ops::Range<usize>, usize)> {
+    let total: usize = parts.iter().map(|p| p.fps.len()).sum();
+    let threads = threads.clamp(1, total.max(1));
+    let mut runs = Vec::with_capacity(threads);
+    let (mut start, mut len, mut before) = (0, 0, 0);
+    for (i, part) in parts.iter().enumerate() {
+        len += part.fps.len();
+        // Cut when this run reaches its share of the successors.
+        if (before + len) * threads >= total * (runs.len() + 1) && runs.len() + 1 < threads {
+            runs.push((start..i + 1, len));
+            (start, before, len) = (i + 1, before + len, 0);
+        }
+    }
+    runs.push((start..parts.len(), len));
+    runs
+}
+
+/// Runs `job` on each item, the first on this thread and each other on a thread of its own,
+/// and returns what each returned, in order.
+fn fan_out<I: Send, R: Send>(mut items: Vec<I>, job: impl Fn(I) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.into_iter().map(job).collect();
+    }
+    let first = items.remove(0);
+    std::thread::scope(|scope| {
+        let job = &job;
+        let handles: Vec<_> = items.into_iter().map(|item| scope.spawn(move || job(item))).collect();
+        let mut results = vec![job(first)];
+        results.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
+        results
+    })
 }
 
 /// The visited set of a search: exact (every state's fingerprint, numbered), or a bitstate
@@ -122,6 +256,23 @@ impl Seen {
         }
     }
 
+    /// Numbers a level's new-looking successors (see [`Visited::number`]), in the search's
+    /// order: each part's `ids` gets each successor's number, the next number where it is new.
+    /// A bitstate set numbers only new states (others get [`ROOT`]), and one at a time: which
+    /// states it takes for seen depends on the order its bits were set in.
+    pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
+        match self {
+            Seen::Exact(v) => v.number(parts, threads),
+            Seen::Bits(b) => {
+                for part in parts {
+                    for (k, id) in part.ids.iter_mut().enumerate() {
+                        *id = b.insert(part.fps[k], part.parents[k], part.steps[k]).unwrap_or(ROOT);
+                    }
+                }
+            }
+        }
+    }
+
     /// The state `id` was first reached from ([`ROOT`] for the first state), and how.
     pub fn parent(&self, id: u32) -> (u32, Arrival) {
         match self {
@@ -133,9 +284,9 @@ impl Seen {
         }
     }
 
-    pub fn reserve(&mut self, additional: usize) {
+    pub fn reserve(&mut self, additional: usize, threads: usize) {
         match self {
-            Seen::Exact(v) => v.reserve(additional),
+            Seen::Exact(v) => v.reserve(additional, threads),
             Seen::Bits(b) => b.reserve(additional),
         }
     }
@@ -159,14 +310,19 @@ impl Seen {
 /// fingerprints kept elsewhere: number `id` has fingerprint `fps[id]`, and the next number is
 /// `fps.len()`. 4 bytes a slot, so 5.3 to 10.7 bytes a number.
 pub struct FpTable {
-    slots: Vec<u32>,
+    /// Atomic, so that the threads numbering a level can place its successors together.
+    slots: Vec<AtomicU32>,
     shift: u32,
 }
 
 impl Default for FpTable {
     fn default() -> Self {
-        FpTable { slots: vec![EMPTY; 1 << 10], shift: 64 - 10 }
+        FpTable { slots: empty(1 << 10), shift: 64 - 10 }
     }
+}
+
+fn empty(size: usize) -> Vec<AtomicU32> {
+    (0..size).map(|_| AtomicU32::new(EMPTY)).collect()
 }
 
 impl FpTable {
@@ -179,7 +335,7 @@ impl FpTable {
         let mask = self.slots.len() - 1;
         let mut i = self.home(fp);
         loop {
-            let id = self.slots[i];
+            let id = self.slots[i].load(Relaxed);
             if id == EMPTY {
                 return None;
             }
@@ -194,15 +350,15 @@ impl FpTable {
     /// the caller pushes `fp` onto `fps`.
     pub fn insert(&mut self, fp: u64, fps: &[u64]) -> (u32, bool) {
         if (fps.len() + 1) * 4 > self.slots.len() * 3 {
-            self.rehash(self.slots.len() * 2, fps);
+            self.rehash(self.slots.len() * 2, fps, 1);
         }
         let mask = self.slots.len() - 1;
         let mut i = self.home(fp);
         loop {
-            let id = self.slots[i];
+            let id = *self.slots[i].get_mut();
             if id == EMPTY {
                 let id = fps.len() as u32;
-                self.slots[i] = id;
+                *self.slots[i].get_mut() = id;
                 return (id, true);
             }
             if fps[id as usize] == fp {
@@ -212,9 +368,46 @@ impl FpTable {
         }
     }
 
+    /// Places the successor at `position` of the level being numbered, whose fingerprints are
+    /// `level`, beside the numbered ones (`fps`); returns its slot. Where several successors
+    /// have one fingerprint, their slot ends up holding the earliest's position, whatever
+    /// order the threads place them in. Room for all was reserved: the table never grows here.
+    fn place(&self, fp: u64, position: u32, fps: &[u64], level: &[u64]) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(fp);
+        loop {
+            let held = self.slots[i].load(Relaxed);
+            if held == EMPTY {
+                match self.slots[i].compare_exchange(EMPTY, PLACED | position, Relaxed, Relaxed) {
+                    Ok(_) => return i as u32,
+                    Err(_) => continue,
+                }
+            }
+            let placed = held & PLACED != 0 && held != EMPTY;
+            let theirs = if placed { level[(held & !PLACED) as usize] } else { fps[held as usize] };
+            if theirs == fp {
+                if placed {
+                    self.slots[i].fetch_min(PLACED | position, Relaxed);
+                }
+                return i as u32;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn slot(&self, i: u32) -> u32 {
+        self.slots[i as usize].load(Relaxed)
+    }
+
+    fn set(&self, i: u32, id: u32) {
+        self.slots[i as usize].store(id, Relaxed);
+    }
+
     /// Forgets every number, keeping the slots.
     pub fn clear(&mut self) {
-        self.slots.fill(EMPTY);
+        for slot in &mut self.slots {
+            *slot.get_mut() = EMPTY;
+        }
     }
 
     /// The slot count that keeps `n` numbers at most 3/4 full.
@@ -227,10 +420,10 @@ impl FpTable {
     }
 
     /// Makes room for `n` numbers in all (`fps` holds those so far).
-    pub fn reserve(&mut self, n: usize, fps: &[u64]) {
+    pub fn reserve(&mut self, n: usize, fps: &[u64], threads: usize) {
         let size = self.slots_for(n);
         if size > self.slots.len() {
-            self.rehash(size, fps);
+            self.rehash(size, fps, threads);
         }
     }
 
@@ -242,19 +435,25 @@ impl FpTable {
         self.slots.capacity() as u64 * 4
     }
 
-    fn rehash(&mut self, size: usize, fps: &[u64]) {
+    /// Rebuilds the table with `size` slots from the fingerprints, on `threads` threads each
+    /// placing a range of them.
+    fn rehash(&mut self, size: usize, fps: &[u64], threads: usize) {
         // The old table goes first, so the two are never held together.
         self.slots = Vec::new();
-        self.slots = vec![EMPTY; size];
+        self.slots = empty(size);
         self.shift = 64 - size.trailing_zeros();
-        let mask = size - 1;
-        for (id, &fp) in fps.iter().enumerate() {
-            let mut i = self.home(fp);
-            while self.slots[i] != EMPTY {
-                i = (i + 1) & mask;
+        let per = fps.len().div_ceil(threads.max(1)).max(1 << 16);
+        let ranges: Vec<_> = (0..fps.len()).step_by(per).map(|start| start..(start + per).min(fps.len())).collect();
+        let table = &*self;
+        fan_out(ranges, |ids| {
+            let mask = table.slots.len() - 1;
+            for id in ids {
+                let mut i = table.home(fps[id]);
+                while table.slots[i].compare_exchange(EMPTY, id as u32, Relaxed, Relaxed).is_err() {
+                    i = (i + 1) & mask;
+                }
             }
-            self.slots[i] = id as u32;
-        }
+        });
     }
 }
 
@@ -266,7 +465,7 @@ mod tests {
     fn states_are_numbered_in_order_found_and_found_again() {
         let mut v = Visited::default();
         let fps: Vec<u64> = (0..5000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 7).collect();
-        v.reserve(100);
+        v.reserve(100, 1);
         for (k, &fp) in fps.iter().enumerate() {
             assert_eq!(v.insert(fp, k as u32 / 2), (k as u32, true));
         }
@@ -277,12 +476,54 @@ mod tests {
         assert_eq!(v.get(1), None);
     }
 
+    /// Levels with repeats inside a part, across parts and of earlier levels, cut into parts
+    /// of uneven sizes (some empty): every thread count numbers them as one by one would.
+    #[test]
+    fn a_level_is_numbered_as_one_by_one_whatever_the_threads() {
+        let fp = |i: u64| (i % 7000).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 3;
+        let levels: Vec<Vec<u64>> = (0..4u64).map(|l| (0..4000).map(|i| fp(i * 7 + l * 1777)).collect()).collect();
+        let mut one = Visited::default();
+        let expected: Vec<Vec<u32>> = levels
+            .iter()
+            .map(|level| {
+                one.reserve(level.len(), 1);
+                level.iter().enumerate().map(|(k, &f)| one.insert(f, k as u32).0).collect()
+            })
+            .collect();
+        for threads in [1, 2, 3, 8] {
+            let mut v = Visited::default();
+            for (level, expected) in levels.iter().zip(&expected) {
+                let parents: Vec<u32> = (0..level.len() as u32).collect();
+                let steps = vec![0u16; level.len()];
+                let mut ids = vec![0u32; level.len()];
+                let cuts = [0, 0, 1, 900, 900, 2500, 3999, level.len()];
+                let mut parts = Vec::new();
+                let mut rest = &mut ids[..];
+                for w in cuts.windows(2) {
+                    let (i, r) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+                    rest = r;
+                    let range = w[0]..w[1];
+                    parts.push(Part {
+                        fps: &level[range.clone()],
+                        parents: &parents[range.clone()],
+                        steps: &steps[range],
+                        ids: i,
+                    });
+                }
+                v.reserve(level.len(), threads);
+                v.number(&mut parts, threads);
+                assert_eq!(&ids, expected, "{threads} threads");
+            }
+            assert_eq!((v.fps, v.parent), (one.fps.clone(), one.parent.clone()), "{threads} threads");
+        }
+    }
+
     #[test]
     fn reserving_allocates_what_it_said_it_would() {
         let mut v = Visited::default();
         for more in [10, 1000, 50_000, 7] {
             let said = v.bytes_while_reserving(more);
-            v.reserve(more);
+            v.reserve(more, 2);
             let after = v.bytes();
             for k in 0..more {
                 v.insert((v.len() as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd), k as u32);
