@@ -13,6 +13,7 @@ use rustc_hash::FxHashSet;
 
 use crate::model::State;
 
+use super::parallel::{fan_out, runs};
 use super::search::FullGraph;
 
 /// The class stored for a step of no fairness class (a loss or duplication).
@@ -35,6 +36,31 @@ impl Target {
     pub fn new(k: u32) -> Self {
         Target(k | Self::NEW)
     }
+
+    /// The target's state number, `numbered` giving those of the worker's new-looking
+    /// successors (`None`: a successor not numbered).
+    fn resolve(self, numbered: &[u32]) -> Option<u32> {
+        match self.0 & Self::NEW {
+            0 => Some(self.0),
+            _ => numbered.get((self.0 & !Self::NEW) as usize).copied(),
+        }
+    }
+}
+
+/// A chunk of a level's expanded states, in order: each state's marks and how many of `edges`
+/// are its steps, and `numbered`, the numbers of the worker's new-looking successors.
+pub struct Expansion<'a> {
+    pub marks: &'a [(Mark, u32)],
+    pub edges: &'a [(Option<u8>, Target)],
+    pub numbered: &'a [u32],
+}
+
+fn mark_byte(m: &Mark) -> u8 {
+    m.enabled | if m.idle { IDLE } else { 0 }
+}
+
+fn step_word(to: u32, class: Option<u8>) -> u32 {
+    to << CLASS_BITS | class.map_or(NO_CLASS, u32::from)
 }
 
 /// What the graph keeps of an expanded state: its fairness classes enabled (bit mask), whether
@@ -116,23 +142,71 @@ impl Graph {
                     self.state_pairs.push((State::Closed, State::Closed));
                 }
             }
-            self.marks.push(m.enabled | if m.idle { IDLE } else { 0 });
+            self.marks.push(mark_byte(m));
             if self.pairs {
                 self.state_pairs.push(m.pair);
             }
-            for &(class, Target(target)) in edges.by_ref().take(*degree as usize) {
-                let to = if target & Target::NEW == 0 {
-                    target
-                } else {
-                    match numbered.get((target & !Target::NEW) as usize) {
-                        Some(&id) => id,
-                        None => continue,
-                    }
-                };
-                self.to.push(to << CLASS_BITS | class.map_or(NO_CLASS, u32::from));
+            for &(class, target) in edges.by_ref().take(*degree as usize) {
+                if let Some(to) = target.resolve(numbered) {
+                    self.to.push(step_word(to, class));
+                }
             }
             self.ends.push(self.to.len() as u32);
         }
+    }
+
+    /// Adds a whole level's expanded states, numbered next and each with every step numbered,
+    /// on `threads` threads: each writes the rows of a run of consecutive chunks, so the graph
+    /// is the one [`Graph::add`] chunk by chunk would build. Room must be reserved.
+    pub fn add_level(&mut self, chunks: &[Expansion<'_>], threads: usize) {
+        let (first, first_step) = (self.marks.len(), self.to.len());
+        let count = |c: &Expansion<'_>| (c.marks.len(), c.edges.len());
+        let (states, steps) = chunks.iter().map(count).fold((0, 0), |(s, e), (m, d)| (s + m, e + d));
+        self.marks.resize(first + states, 0);
+        self.ends.resize(first + states, 0);
+        if self.pairs {
+            self.state_pairs.resize(first + states, (State::Closed, State::Closed));
+        }
+        self.to.resize(first_step + steps, 0);
+        let runs = runs(chunks.iter().map(|c| c.marks.len() + c.edges.len()), threads);
+        let mut work = Vec::with_capacity(runs.len());
+        let (mut marks, mut ends, mut to) =
+            (&mut self.marks[first..], &mut self.ends[first..], &mut self.to[first_step..]);
+        let mut pairs = if self.pairs { &mut self.state_pairs[first..] } else { &mut [][..] };
+        let (mut state, mut step) = (first, first_step);
+        for (run, _) in runs {
+            let (s, e) = chunks[run.clone()].iter().map(count).fold((0, 0), |(s, e), (m, d)| (s + m, e + d));
+            let (m, m_rest) = std::mem::take(&mut marks).split_at_mut(s);
+            let (n, n_rest) = std::mem::take(&mut ends).split_at_mut(s);
+            let (t, t_rest) = std::mem::take(&mut to).split_at_mut(e);
+            let (p, p_rest) = std::mem::take(&mut pairs).split_at_mut(if self.pairs { s } else { 0 });
+            (marks, ends, to, pairs) = (m_rest, n_rest, t_rest, p_rest);
+            work.push((&chunks[run], m, n, t, p, state, step));
+            (state, step) = (state + s, step + e);
+        }
+        type Run<'r, 'c> =
+            (&'r [Expansion<'c>], &'r mut [u8], &'r mut [u32], &'r mut [u32], &'r mut [(State, State)], usize, usize);
+        fan_out(work, |(chunks, marks, ends, to, pairs, state, step): Run<'_, '_>| {
+            let (mut i, mut e) = (0, 0);
+            for chunk in chunks {
+                let mut edges = chunk.edges.iter();
+                for (m, degree) in chunk.marks {
+                    debug_assert_eq!(m.id as usize, state + i, "a level's states are expanded in order");
+                    marks[i] = mark_byte(m);
+                    if let Some(pair) = pairs.get_mut(i) {
+                        *pair = m.pair;
+                    }
+                    for &(class, target) in edges.by_ref().take(*degree as usize) {
+                        let target =
+                            target.resolve(chunk.numbered).expect("every successor of a whole level is numbered");
+                        to[e] = step_word(target, class);
+                        e += 1;
+                    }
+                    ends[i] = (step + e) as u32;
+                    i += 1;
+                }
+            }
+        });
     }
 
     /// Bytes held.

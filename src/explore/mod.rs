@@ -6,6 +6,7 @@ mod fingerprint;
 mod frontier;
 mod graph;
 pub mod memory;
+mod parallel;
 pub mod property;
 pub mod search;
 mod visited;

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use super::bitstate::{Bitstate, Coverage};
 use super::fingerprint::{combine, endpoint_hash, fingerprint, rest_hash};
 use super::frontier::{Block, Level, Pool, Slice, Spill, Writer, CHUNK};
-use super::graph::{Graph, Mark, Target};
+use super::graph::{Expansion, Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::property::{check_final, check_step, Property, Violation};
 use super::visited::{Arrival, FpTable, Part, Seen, Visited, ROOT};
@@ -721,9 +721,21 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
                 }
             }
             debug_assert_eq!(k, end.successors, "a chunk's blocks hold its successors");
-            if record {
-                graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &out.numbered);
-            }
+        }
+        if record {
+            let chunks: Vec<Expansion<'_>> = order
+                .iter()
+                .map(|&(_, w, c)| {
+                    let (out, start) = (&results[w].out, results[w].out.start(c));
+                    let end = out.chunks[c];
+                    Expansion {
+                        marks: &out.marks[start.marks..end.marks],
+                        edges: &out.edges[start.edges..end.edges],
+                        numbered: &out.numbered,
+                    }
+                })
+                .collect();
+            graph.add_level(&chunks, threads);
         }
         for worker in workers.iter_mut() {
             worker.out.blocks.clear();

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Barrier;
 
 use super::bitstate::Bitstate;
+use super::parallel::{fan_out, runs};
 
 /// The parent of the first state.
 pub const ROOT: u32 = u32::MAX;
@@ -83,7 +84,7 @@ impl Visited {
         let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
         assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
         let mut slots = vec![0u32; level.len()];
-        let runs = runs(parts, threads);
+        let runs = runs(parts.iter().map(|p| p.fps.len()), threads);
         let counts = {
             let (table, fps, level) = (&self.table, &self.fps[..], &level[..]);
             let barrier = Barrier::new(runs.len());
@@ -174,41 +175,6 @@ pub struct Part<'a> {
     pub parents: &'a [u32],
     pub steps: &'a [u16],
     pub ids: &'a mut [u32],
-}
-
-/// Splits `parts` into at most `threads` runs of consecutive parts with about as many
-/// successors each: each run's parts and its count of successors.
-fn runs(parts: &[Part<'_>], threads: usize) -> Vec<(std::ops::Range<usize>, usize)> {
-    let total: usize = parts.iter().map(|p| p.fps.len()).sum();
-    let threads = threads.clamp(1, total.max(1));
-    let mut runs = Vec::with_capacity(threads);
-    let (mut start, mut len, mut before) = (0, 0, 0);
-    for (i, part) in parts.iter().enumerate() {
-        len += part.fps.len();
-        // Cut when this run reaches its share of the successors.
-        if (before + len) * threads >= total * (runs.len() + 1) && runs.len() + 1 < threads {
-            runs.push((start..i + 1, len));
-            (start, before, len) = (i + 1, before + len, 0);
-        }
-    }
-    runs.push((start..parts.len(), len));
-    runs
-}
-
-/// Runs `job` on each item, the first on this thread and each other on a thread of its own,
-/// and returns what each returned, in order.
-fn fan_out<I: Send, R: Send>(mut items: Vec<I>, job: impl Fn(I) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.into_iter().map(job).collect();
-    }
-    let first = items.remove(0);
-    std::thread::scope(|scope| {
-        let job = &job;
-        let handles: Vec<_> = items.into_iter().map(|item| scope.spawn(move || job(item))).collect();
-        let mut results = vec![job(first)];
-        results.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
-        results
-    })
 }
 
 /// The visited set of a search: exact (every state's fingerprint, numbered), or a bitstate
