@@ -379,3 +379,55 @@ impl Graph {
         Some(walk)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks of a level of ten states, with steps to earlier states and to new-looking
+    /// successors: added whole on any number of threads, the graph is the one added chunk by
+    /// chunk.
+    #[test]
+    fn a_level_added_on_any_threads_is_the_level_added_chunk_by_chunk() {
+        let marks: Vec<(Mark, u32)> = (0..10u32)
+            .map(|id| {
+                let pair = (State::Closed, if id % 2 == 0 { State::Listen } else { State::Established });
+                (Mark { id: id + 3, enabled: (id % 4) as u8, idle: id % 3 == 0, pair }, id % 3)
+            })
+            .collect();
+        let edges: Vec<(Option<u8>, Target)> = (0..marks.iter().map(|m| m.1).sum::<u32>())
+            .map(|e| {
+                let target = if e % 2 == 0 { Target::known(e % 3) } else { Target::new(e / 2) };
+                ((e % 5 != 0).then_some((e % 4) as u8), target)
+            })
+            .collect();
+        let numbered: Vec<u32> = (0..edges.len() as u32).map(|k| 13 + k % 4).collect();
+        let cuts = [(0, 0), (0, 3), (3, 3), (3, 8), (8, 10)];
+        let steps_before = |n: usize| marks[..n].iter().map(|m| m.1 as usize).sum::<usize>();
+        let chunk = |&(from, to): &(usize, usize)| Expansion {
+            marks: &marks[from..to],
+            edges: &edges[steps_before(from)..steps_before(to)],
+            numbered: &numbered,
+        };
+        let start = |pairs| {
+            let mut g = Graph::new(pairs);
+            for id in 0..3 {
+                g.add(&[(Mark { id, enabled: 1, idle: false, pair: (State::Listen, State::Listen) }, 0)], &[], &[]);
+            }
+            g
+        };
+        for pairs in [false, true] {
+            let mut one = start(pairs);
+            for c in &cuts {
+                let c = chunk(c);
+                one.add(c.marks, c.edges, c.numbered);
+            }
+            for threads in [1, 2, 3, 7] {
+                let mut level = start(pairs);
+                level.add_level(&cuts.iter().map(chunk).collect::<Vec<_>>(), threads);
+                let parts = |g: &Graph| (g.marks.clone(), g.ends.clone(), g.to.clone(), g.state_pairs.clone());
+                assert_eq!(parts(&level), parts(&one), "{threads} threads, pairs {pairs}");
+            }
+        }
+    }
+}

@@ -769,6 +769,12 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     stats.distinct = seen.len() as u64;
     stats.left = level.len() as u64;
     let full = (record && full_graph).then(|| graph.full(seen.len()));
+    // The workers' buffers and the table that finds states by fingerprint are not needed any
+    // more: their room goes to the cycle search.
+    drop(workers);
+    if let Seen::Exact(visited) = &mut seen {
+        visited.forget_lookup();
+    }
     let counterexample = match &seen {
         Seen::Exact(visited) if liveness && stopped.is_none() => graph.fair_cycle(seen.len()).map(|(entry, cycle)| {
             let mut path = Path::to(model, bounds, &seen, entry);

@@ -70,6 +70,13 @@ impl Visited {
         (id, new)
     }
 
+    /// Frees the table that finds a state by its fingerprint, once the search is over: what
+    /// stays (each state's fingerprint and parent) is what replaying a path needs, and the
+    /// room goes to the search for a fair cycle. [`Visited::get`] finds nothing after this.
+    pub fn forget_lookup(&mut self) {
+        self.table = FpTable::default();
+    }
+
     /// Numbers a level's new-looking successors, given in the order the search found them, on
     /// `threads` threads: each part's `ids` gets its successors' numbers. New states are
     /// numbered after every state so far in order of first appearance, as inserting them one
