@@ -20,6 +20,10 @@ use super::search::FullGraph;
 const NO_CLASS: u32 = 7;
 const CLASS_BITS: u32 = 3;
 const IDLE: u8 = 0x80;
+/// A state the cycle search has not reached yet.
+const NONE: u32 = u32::MAX;
+/// Marks a state whose component is complete (the other bits number it).
+const DONE: u32 = 1 << 31;
 
 /// Where a recorded step leads: a state numbered before this level, or the `k`th new-looking
 /// successor found by the same worker (bit 31 set).
@@ -243,94 +247,93 @@ impl Graph {
         FullGraph { states: pairs, edges }
     }
 
-    /// Strongly connected components (Tarjan, iterative): each state's component number.
-    fn components(&self, states: usize) -> (Vec<u32>, usize) {
-        const NONE: u32 = u32::MAX;
-        let mut index = vec![NONE; states];
-        let mut low = vec![0u32; states];
-        let mut component = vec![NONE; states];
+    /// Strongly connected components (Tarjan, iterative), each handed to `found` with its
+    /// number and states as it is completed; returns each state's component number. One word
+    /// a state: a state's depth-first index while it is on the stack, then [`DONE`] with its
+    /// component's number (Pearce's space-saving variant); the low-links live on the call
+    /// stack, since a state's is only read when its call returns.
+    fn components(&self, states: usize, mut found: impl FnMut(u32, &[u32], &[u32])) -> Vec<u32> {
+        let mut number = vec![NONE; states];
         let mut stack: Vec<u32> = Vec::new();
-        let mut calls: Vec<(u32, usize)> = Vec::new();
-        let (mut next, mut count) = (0u32, 0usize);
+        // (state, next step to follow, low-link)
+        let mut calls: Vec<(u32, usize, u32)> = Vec::new();
+        let (mut next, mut count) = (0u32, 0u32);
         for root in 0..states {
-            if index[root] != NONE {
+            if number[root] != NONE {
                 continue;
             }
-            index[root] = next;
-            low[root] = next;
-            next += 1;
+            number[root] = next;
             stack.push(root as u32);
-            calls.push((root as u32, self.out(root).start));
-            while let Some(&mut (v, ref mut e)) = calls.last_mut() {
+            calls.push((root as u32, self.out(root).start, next));
+            next += 1;
+            while let Some(&mut (v, ref mut e, ref mut low)) = calls.last_mut() {
                 let v = v as usize;
-                let end = self.out(v).end;
-                if *e < end {
+                if *e < self.out(v).end {
                     let w = self.target(*e);
                     *e += 1;
-                    if index[w] == NONE {
-                        index[w] = next;
-                        low[w] = next;
-                        next += 1;
+                    if number[w] == NONE {
+                        number[w] = next;
                         stack.push(w as u32);
-                        calls.push((w as u32, self.out(w).start));
-                    } else if component[w] == NONE {
-                        low[v] = low[v].min(index[w]);
+                        calls.push((w as u32, self.out(w).start, next));
+                        next += 1;
+                    } else if number[w] & DONE == 0 {
+                        *low = (*low).min(number[w]);
                     }
                     continue;
                 }
+                let low = *low;
                 calls.pop();
-                if let Some(&(u, _)) = calls.last() {
-                    low[u as usize] = low[u as usize].min(low[v]);
+                if let Some(parent) = calls.last_mut() {
+                    parent.2 = parent.2.min(low);
                 }
-                if low[v] == index[v] {
-                    while let Some(w) = stack.pop() {
-                        component[w as usize] = count as u32;
-                        if w as usize == v {
-                            break;
-                        }
+                if low == number[v] {
+                    let at = stack.iter().rposition(|&w| w as usize == v).expect("a root is on the stack");
+                    for &w in &stack[at..] {
+                        number[w as usize] = DONE | count;
                     }
+                    found(count, &stack[at..], &number);
+                    stack.truncate(at);
                     count += 1;
                 }
             }
         }
-        (component, count)
+        number
     }
 
     /// A reachable cycle that is fair and never idle: its entry state and the steps (indices
-    /// into the graph's steps, see [`Graph::step`]) that go round it. Weak fairness, judged per strongly connected component (Tarjan): a
-    /// class enabled in every state of the component must be taken inside it.
+    /// into the graph's steps, see [`Graph::step`]) that go round it. Weak fairness, judged per
+    /// strongly connected component (Tarjan): a class enabled in every state of the component
+    /// must be taken inside it.
     pub fn fair_cycle(&self, states: usize) -> Option<(u32, Vec<usize>)> {
-        let (component, count) = self.components(states);
-        // Per component: entry (least state), any idle state, classes always / ever enabled,
-        // classes taken inside, whether it has a step inside.
-        let mut entry = vec![u32::MAX; count];
-        let mut idle = vec![false; count];
-        let mut always = vec![0xffu8; count];
-        let mut ever = vec![0u8; count];
-        let mut taken = vec![0u8; count];
-        let mut inside = vec![false; count];
-        for v in 0..states {
-            let c = component[v] as usize;
-            entry[c] = entry[c].min(v as u32);
-            idle[c] |= self.idle(v);
-            always[c] &= self.enabled(v);
-            ever[c] |= self.enabled(v);
-            for e in self.out(v) {
-                if component[self.target(e)] as usize == c {
-                    inside[c] = true;
-                    if let Some(class) = self.class(e) {
-                        taken[c] |= 1 << class;
+        // Per component with a step inside, never idle, whose classes always enabled are all
+        // taken inside: its entry (least state), number, classes taken and ever enabled.
+        let mut candidates = Vec::new();
+        let component = self.components(states, |c, members, number| {
+            let (mut entry, mut idle, mut always, mut ever, mut taken, mut inside) =
+                (u32::MAX, false, 0xffu8, 0u8, 0u8, false);
+            for &v in members {
+                let v = v as usize;
+                entry = entry.min(v as u32);
+                idle |= self.idle(v);
+                always &= self.enabled(v);
+                ever |= self.enabled(v);
+                for e in self.out(v) {
+                    if number[self.target(e)] == DONE | c {
+                        inside = true;
+                        if let Some(class) = self.class(e) {
+                            taken |= 1 << class;
+                        }
                     }
                 }
             }
-        }
-        let mut candidates: Vec<usize> =
-            (0..count).filter(|&c| inside[c] && !idle[c] && always[c] & !taken[c] == 0).collect();
-        candidates.sort_by_key(|&c| entry[c]);
-        candidates.into_iter().find_map(|c| {
-            let tour = self.tour(entry[c], &component, taken[c], ever[c] & !taken[c])?;
-            Some((entry[c], tour))
-        })
+            if inside && !idle && always & !taken == 0 {
+                candidates.push((entry, c, taken, ever & !taken));
+            }
+        });
+        candidates.sort_unstable();
+        candidates
+            .into_iter()
+            .find_map(|(entry, _, taken, avoid)| Some((entry, self.tour(entry, &component, taken, avoid)?)))
     }
 
     /// A closed walk from `entry` inside its component that is itself fair: it takes a step of
