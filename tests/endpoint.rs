@@ -285,3 +285,36 @@ fn a_serving_listener_takes_the_port_again_whenever_its_connection_is_gone() {
     ep.handle_segment(end, &from_peer(&ep, PEER_ISS, None, Control::SYN, b""));
     assert_eq!(ep.state(), State::Closed);
 }
+
+#[test]
+fn established_ack_scales_the_peers_window_only_when_both_syns_announced_a_shift() {
+    // RFC 7323 2.2: with a shift on both SYNs, the windows after them are scaled, ours by our
+    // shift and the peer's by its; the SYN's own window never is. An endpoint that follows a
+    // stack takes its shift from that stack's SYN (learn_wscale).
+    let model = rfc9293();
+    for (ours, peer, snd_wnd, window) in
+        [(Some(8), Some(7), 257 << 7, 4096 >> 8), (None, Some(7), 257, 4096), (Some(8), None, 257, 4096)]
+    {
+        let mut ep = Endpoint::new(&model, Config::default());
+        ep.learn_wscale(ours);
+        ep.handle_user(Instant::ZERO, Call::OpenPassive);
+        let mut syn = from_peer(&ep, PEER_ISS, None, Control::SYN, b"");
+        syn.options.extend(peer.map(tcpcheck::wire::TcpOpt::WindowScale));
+        ep.handle_segment(Instant::ZERO, &syn);
+        assert_eq!(ep.snd_wnd(), 4096, "the SYN's window is never scaled");
+        let syn_ack = drain(&mut ep).remove(0);
+        assert_eq!(syn_ack.window, 4096, "{ours:?} {peer:?}");
+        let mut ack = from_peer(&ep, PEER_ISS.add(1), Some(ep.iss().add(1)), Control::NONE, b"");
+        ack.window = 257;
+        ep.handle_segment(Instant::ZERO, &ack);
+        assert_eq!(ep.state(), State::Established);
+        assert_eq!(ep.snd_wnd(), snd_wnd, "{ours:?} {peer:?}");
+        ep.send(Instant::ZERO, b"x");
+        let text = drain(&mut ep).remove(0);
+        assert_eq!(text.window, window, "{ours:?} {peer:?}");
+    }
+    // A shift beyond 14 is taken as 14 (RFC 7323 2.3).
+    let mut ep = Endpoint::new(&model, Config::default());
+    ep.learn_wscale(Some(20));
+    assert_eq!(ep.config().wscale, Some(14));
+}

@@ -295,6 +295,17 @@ fn run_file(file: &Path, oracle: &Oracle, stack: &mut dyn Stack, args: &Args, sv
             .tcp_ts_tick_usecs
             .or_else(|| parsed.option("tcp_ts_tick_usecs").and_then(|v| v.parse().ok()))
             .unwrap_or(0),
+        strict_segments: parsed.flag("strict_segments"),
+    };
+    // The settings may change what the stack declares (Linux: its SYN retries): the oracle's
+    // shadow then takes the parameters as they are for this script.
+    let params = stack.params().clone();
+    let redeclared;
+    let oracle = if &params == oracle.params() {
+        oracle
+    } else {
+        redeclared = Oracle::new(oracle.model(), params.clone()).to_the_end();
+        &redeclared
     };
     let run = oracle.run(stack, &plan.script, true);
     if let Err(e) = draw(svg, &name, &run, oracle, &params) {

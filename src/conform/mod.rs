@@ -169,6 +169,15 @@ pub trait Stack {
         None
     }
 
+    /// When the packet [`Stack::transmit`] last returned left the stack, if the stack saw it
+    /// leave before the harness took it: a real-time stack whose adapter watches its device
+    /// while the harness waits, so that a packet is timed when it was sent rather than when the
+    /// harness next looked (packetdrill times a packet by its kernel timestamp). `None` (the
+    /// default): when the harness took it.
+    fn sent_at(&self) -> Option<Instant> {
+        None
+    }
+
     /// How long after sending an ACK for an unacceptable segment (a challenge ACK, or the ACK
     /// an out-of-window segment draws) the stack may stay silent for the next one: RFC 5961 7
     /// asks for such ACKs to be rate-limited. `None` (the default) if every one is answered.

@@ -50,6 +50,12 @@
 //!   timer) acts at the first tick after a timer's time: the shadow's other timers (2MSL, USER)
 //!   fire when the stack says it next acts ([`Stack::next_deadline`]), if that is at most one
 //!   tick after their own time, never before it;
+//! - in answer to an ACK that leaves text outstanding (a duplicate ACK, RFC 5681 2, or a
+//!   partial one), the stack may resend outstanding text: fast retransmit (RFC 5681 3.2) and
+//!   the loss recovery of RFC 6582, RFC 6675 and RFC 8985 are congestion control, which the
+//!   table does not model. Such a resend is excused where no expected
+//!   segment matches it; what it carries must be the text sent at its
+//!   numbers, between SND.UNA and SND.NXT;
 //! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
 //!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
 //!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
@@ -444,6 +450,7 @@ impl<'m> Oracle<'m> {
             max_retries: p.max_retries,
             user_timeout: p.user_timeout,
             msl: Some(p.msl),
+            wscale: None,
             log: true,
         }
     }
@@ -492,6 +499,9 @@ impl<'m> Oracle<'m> {
             throttled_at: None,
             beyond_window: false,
             read_text: false,
+            recovery_ack: false,
+            early: Vec::new(),
+            collected: Instant::ZERO,
             sent: 0,
             handed: std::mem::take(handed),
             expected: std::mem::take(expected),
@@ -569,6 +579,14 @@ struct Harness<'o, 'm, 's, 'w> {
     beyond_window: bool,
     /// The step being settled is a RECEIVE that returned text: it opened the receive window.
     read_text: bool,
+    /// What the stack sent when its timer fired, taken before the shadow's RTO that follows it
+    /// (see `wait`): the first of the answer [`Harness::settle`] compares.
+    early: Vec<Segment>,
+    /// When the harness last took what the stack sent.
+    collected: Instant,
+    /// The segment being settled is an ACK in loss recovery: it carries no text, SYN, FIN or
+    /// RST and leaves text outstanding, a duplicate ACK (RFC 5681 2) or a partial one (RFC 6582).
+    recovery_ack: bool,
     /// Octets SENT by the user so far (the text is a pattern by offset).
     sent: u32,
     /// Text the shadow handed its user since the last RECEIVE: a RECEIVE queued before
@@ -737,6 +755,7 @@ impl Harness<'_, '_, '_, '_> {
             self.log(Record::Read { at: now, data: read.clone() });
         }
         self.read_text = !read.is_empty();
+        self.recovery_ack = false;
         let settled = self.settle(before, false);
         self.read_text = false;
         settled?;
@@ -780,6 +799,8 @@ impl Harness<'_, '_, '_, '_> {
             || classify::valuation(&self.shadow.view(), Some(segment)).get(Family::Seq) == Atom::SeqFuture.value();
         self.beyond_window = before.has_rcv_nxt() && !segment.payload.is_empty() && seq_future();
         self.shadow.handle_segment(now, segment);
+        let view = self.shadow.view();
+        self.recovery_ack = is_pure_ack(segment) && view.snd_nxt != view.snd_una;
         let rst = segment.ctl.contains(Control::RST);
         if self.record {
             self.log(record(segment));
@@ -815,14 +836,25 @@ impl Harness<'_, '_, '_, '_> {
         // Timers fire at their deadlines, in lockstep, so retransmissions are compared when due
         // (an RTO when the stack's own fires, see the module doc).
         while let Some(deadline) = self.shadow.poll_timeout() {
-            let at = match self.follow_rto(deadline, to) {
-                Follow::Shadow if deadline <= to => deadline.max(self.now),
-                Follow::Stack(at) => at,
+            let (at, follows) = match self.follow_rto(deadline, to) {
+                Follow::Shadow if deadline <= to => (deadline.max(self.now), false),
+                Follow::Stack(at) => (at, true),
                 Follow::Shadow | Follow::Hold => break,
             };
             self.now = at;
             let before = self.shadow.state();
             self.stack.advance(at);
+            if follows {
+                // The stack's timer may be one that sends nothing: Linux's loss probe and RACK
+                // reordering timers share its retransmission timer's slot and, finding nothing
+                // to send, re-arm it as the RTO. The shadow's RTO then follows that one.
+                self.actual.clear();
+                self.collect(at)?;
+                if self.actual.is_empty() && self.stack.next_deadline().is_some_and(|d| d > at) {
+                    continue;
+                }
+                std::mem::swap(&mut self.early, &mut self.actual);
+            }
             self.shadow.handle_timeout(at.max(deadline));
             self.settle(before, false)?;
         }
@@ -1018,6 +1050,7 @@ impl Harness<'_, '_, '_, '_> {
             self.expected.push(seg);
         }
         self.actual.clear();
+        self.actual.append(&mut self.early);
         self.collect(now)?;
         if self.actual.len() < self.expected.len() && self.params().ack_delay > Duration::default() {
             let pure_acks = self.expected[self.actual.len()..].iter().all(|s| s.flags() == Flags::ACK);
@@ -1029,6 +1062,7 @@ impl Harness<'_, '_, '_, '_> {
         self.learn();
         self.window_update();
         self.zero_window_probes();
+        self.loss_recovery();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
         self.throttle(now);
@@ -1107,6 +1141,8 @@ impl Harness<'_, '_, '_, '_> {
             match sent {
                 Ok(segment) => {
                     if self.record {
+                        // Never before the harness last took what was sent, nor after now.
+                        let at = self.stack.sent_at().map_or(at, |sent| sent.clamp(self.collected.min(at), at));
                         self.log(Record::Outbound { at, segment: segment.clone() });
                     }
                     self.actual.push(segment);
@@ -1125,6 +1161,7 @@ impl Harness<'_, '_, '_, '_> {
             }
         }
         self.scratch = scratch;
+        self.collected = at;
         result
     }
 
@@ -1214,6 +1251,32 @@ impl Harness<'_, '_, '_, '_> {
         });
     }
 
+    /// The loss-recovery tolerance (module doc): in answer to an ACK that leaves text
+    /// outstanding, the stack may resend text it has sent and not had acknowledged (RFC 5681 3.2
+    /// fast retransmit, RFC 6582, RFC 6675 and RFC 8985 loss recovery), which the table, without
+    /// congestion control, does not. Such a resend that no expected segment stands for is not a difference: no SYN, RST
+    /// or FIN, RCV.NXT acknowledged, and text that starts at or after SND.UNA, ends by SND.NXT
+    /// and is the text the user sent at those numbers.
+    fn loss_recovery(&mut self) {
+        if !self.recovery_ack {
+            return;
+        }
+        let view = self.shadow.view();
+        let (shadow, expected) = (&self.shadow, &self.expected);
+        self.actual.retain(|a| {
+            let end = a.seq.add(a.payload.len() as u32);
+            let resend = a.flags() == Flags::ACK.union(Flags::DATA)
+                && a.ack == Some(view.rcv_nxt)
+                && a.seq.distance_from(view.snd_una) >= 0
+                && end.distance_from(view.snd_nxt) <= 0
+                && a.payload
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &octet)| shadow.send_octet(a.seq.add(i as u32)) == Some(octet));
+            !resend || expected.iter().any(|e| same(e, a))
+        });
+    }
+
     /// The repacketization tolerance: in a step that retransmits, a stack's segment that starts
     /// where the expected one does and extends it over sequence space already sent stands for
     /// it.
@@ -1248,6 +1311,11 @@ impl Harness<'_, '_, '_, '_> {
                 .zip(&self.actual)
                 .find(|(e, a)| e.ctl.contains(Control::SYN) && a.ctl.contains(Control::SYN));
             if let Some((_, actual)) = syns {
+                // The shadow scales windows as the stack announced it would (RFC 7323 2.2).
+                self.shadow.learn_wscale(actual.options.iter().find_map(|o| match o {
+                    TcpOpt::WindowScale(s) => Some(*s),
+                    _ => None,
+                }));
                 let shift = self.shadow.rebase_iss(actual.seq);
                 for e in &mut self.expected {
                     if e.ctl.contains(Control::SYN) {
@@ -1262,14 +1330,19 @@ impl Harness<'_, '_, '_, '_> {
         }
         // The window a segment advertises is the buffer less what is unread. The shadow's own
         // segment was computed the same way at the same moment, so the difference between the
-        // two windows is the difference between the buffers: learn it from matching segments.
+        // two windows is the difference between the buffers: learn it from matching segments,
+        // in octets (a window after the SYNs is scaled, RFC 7323 2.2).
+        let scale = self.shadow.wscales().1;
         let delta = self
             .expected
             .iter()
             .zip(&self.actual)
             // A RST's window means nothing (Linux sends 0, RFC 9293 3.10.7.1 leaves it open).
             .find(|(e, a)| e.window != a.window && !a.ctl.contains(Control::RST) && same(e, a))
-            .map(|(e, a)| i64::from(a.window) - i64::from(e.window));
+            .map(|(e, a)| {
+                let shift = if a.ctl.contains(Control::SYN) { 0 } else { scale };
+                (i64::from(a.window) - i64::from(e.window)) << shift
+            });
         if let Some(delta) = delta {
             let buffer = i64::from(self.shadow.config().buffer) + delta;
             self.shadow.set_buffer(buffer.clamp(0, i64::from(u32::MAX)) as u32);

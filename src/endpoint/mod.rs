@@ -8,9 +8,11 @@
 //! The API follows quinn-proto: `handle_*` for inputs, `poll_*` for outputs, time passed in.
 //!
 //! What it leaves out, and why: no reassembly queue (segments ahead of RCV.NXT are acknowledged
-//! and dropped, as the shipped tables say), no congestion control, no persist timer, no window
-//! scaling or other options beyond MSS, no challenge-ACK rate limit (RFC 5961 7). None of these
-//! change the connection state machine, which is what tcpcheck checks.
+//! and dropped, as the shipped tables say), no congestion control, no persist timer, no options
+//! written beyond MSS, no challenge-ACK rate limit (RFC 5961 7). None of these change the
+//! connection state machine, which is what tcpcheck checks. Window scaling (RFC 7323 2) is
+//! *read*: an endpoint that follows a stack which announced a shift ([`Endpoint::learn_wscale`])
+//! scales the peer's windows as that stack does, so that it sends what the stack may send.
 
 pub mod classify;
 
@@ -18,9 +20,12 @@ use std::collections::VecDeque;
 
 use crate::model::{AckExpr, Action, Call, Flags, Input, Model, ReopenIsn, SendSpec, SeqExpr, Signal, State, Timer};
 use crate::time::{Duration, Instant};
-use crate::wire::{Control, Segment, SeqNum};
+use crate::wire::{Control, Segment, SeqNum, TcpOpt};
 
 pub use classify::TcbView;
+
+/// The largest window scale (RFC 7323 2.3): a larger one is taken as 14.
+pub const MAX_WSCALE: u8 = 14;
 
 /// How initial sequence numbers are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,6 +58,10 @@ pub struct Config {
     pub user_timeout: Option<Duration>,
     /// Overrides the model's MSL; TIME-WAIT lasts twice this.
     pub msl: Option<Duration>,
+    /// The window scale our SYN announced (RFC 7323 2.2), `None` for none. The endpoint does
+    /// not write the option; an oracle sets it from the SYN of the stack it follows
+    /// ([`Endpoint::learn_wscale`]). With it, and a shift on the peer's SYN, windows are scaled.
+    pub wscale: Option<u8>,
     /// Keep a log of transitions (off for benchmarks).
     pub log: bool,
 }
@@ -70,6 +79,7 @@ impl Default for Config {
             max_retries: 5,
             user_timeout: Some(Duration::from_secs(300)),
             msl: None,
+            wscale: None,
             log: true,
         }
     }
@@ -123,6 +133,9 @@ struct Tcb {
     snd_wnd: u32,
     rcv_nxt: SeqNum,
     peer_mss: u16,
+    /// The window scale the peer's SYN announced (RFC 7323 2.2); it applies to the windows of
+    /// its later segments only if ours announced one too ([`Config::wscale`]).
+    peer_wscale: Option<u8>,
     passive: bool,
     /// In TIME-WAIT: the user made a passive OPEN on this port, a listener beside the old
     /// connection (RFC 1122 4.2.2.13). It takes over once the connection is gone.
@@ -196,7 +209,7 @@ impl Endpoint<'_> {
         let from_iss = |s: SeqNum| s.0.wrapping_sub(t.iss.0);
         self.state.hash(h);
         (from_iss(t.snd_una), from_iss(t.snd_nxt), t.fin_seq.map(from_iss)).hash(h);
-        (t.rcv_nxt.0.wrapping_sub(t.irs.0), t.snd_wnd, t.retries, t.peer_mss).hash(h);
+        (t.rcv_nxt.0.wrapping_sub(t.irs.0), t.snd_wnd, t.retries, t.peer_mss, t.peer_wscale).hash(h);
         (t.passive, t.listener, t.syn_sent, t.fin_pending).hash(h);
         (&t.unsent, &t.flight, &t.received, &t.queued).hash(h);
         for deadline in self.timers {
@@ -349,6 +362,22 @@ impl<'m> Endpoint<'m> {
     /// stack's buffer from the windows it advertises.
     pub fn set_buffer(&mut self, octets: u32) {
         self.cfg.buffer = octets;
+    }
+
+    /// Takes `shift` as the window scale our SYN announced: an oracle learns it from the SYN of
+    /// the stack it follows. RFC 7323 2.3 caps a shift at 14.
+    pub fn learn_wscale(&mut self, shift: Option<u8>) {
+        self.cfg.wscale = shift.map(|s| s.min(MAX_WSCALE));
+    }
+
+    /// The shifts of the windows the peer advertises and of the windows we advertise: both
+    /// zero unless both SYNs announced a window scale (RFC 7323 2.2). Never applied to a SYN's
+    /// window.
+    pub fn wscales(&self) -> (u8, u8) {
+        match (self.tcb.peer_wscale, self.cfg.wscale) {
+            (Some(peer), Some(ours)) => (peer, ours),
+            _ => (0, 0),
+        }
     }
 
     // ---- inputs --------------------------------------------------------------------------
@@ -514,6 +543,10 @@ impl<'m> Endpoint<'m> {
                     self.tcb.rcv_nxt = seg.seq.add(1);
                     self.tcb.snd_wnd = u32::from(seg.window);
                     self.tcb.peer_mss = seg.mss.unwrap_or(536);
+                    self.tcb.peer_wscale = seg.options.iter().find_map(|o| match o {
+                        TcpOpt::WindowScale(s) => Some((*s).min(MAX_WSCALE)),
+                        _ => None,
+                    });
                     self.remote_port = seg.src_port;
                 }
             }
@@ -674,7 +707,10 @@ impl<'m> Endpoint<'m> {
         if d < 0 || d > in_flight {
             return;
         }
-        t.snd_wnd = u32::from(seg.window);
+        // RFC 7323 2.2: a SYN's window is never scaled.
+        let shift = if seg.ctl.contains(Control::SYN) { 0 } else { self.wscales().0 };
+        let t = &mut self.tcb;
+        t.snd_wnd = u32::from(seg.window) << shift;
         if d > 0 {
             let syn = u32::from(t.snd_una == t.iss);
             let data = ((d as u32).saturating_sub(syn) as usize).min(t.flight.len());
@@ -741,7 +777,8 @@ impl<'m> Endpoint<'m> {
             Some(s) => (s.dst_port, s.src_port),
             None => (self.cfg.local_port, self.remote_port),
         };
-        let window = self.rcv_wnd().min(u32::from(u16::MAX)) as u16;
+        let shift = if ctl.contains(Control::SYN) { 0 } else { self.wscales().1 };
+        let window = (self.rcv_wnd() >> shift).min(u32::from(u16::MAX)) as u16;
         Segment { src_port, dst_port, seq, ack, ctl, window, mss: None, options: Vec::new(), payload }
     }
 }
@@ -954,6 +991,7 @@ pub mod pack {
                 snd_wnd,
                 rcv_nxt,
                 peer_mss,
+                peer_wscale,
                 passive,
                 listener,
                 syn_sent,
@@ -980,7 +1018,8 @@ pub mod pack {
                     | u8::from(fin_seq.is_some()) << 3
                     | u8::from(clock) << 4
                     | u8::from(*listener) << 5
-                    | u8::from(*serving) << 6,
+                    | u8::from(*serving) << 6
+                    | u8::from(peer_wscale.is_some()) << 7,
             );
             let from_iss = |s: SeqNum| u64::from(s.0.wrapping_sub(iss.0));
             for v in [
@@ -998,6 +1037,8 @@ pub mod pack {
             ] {
                 varint(out, v);
             }
+            // Only a peer that announced a window scale costs a byte: the model checker's never do.
+            out.extend(*peer_wscale);
             for t in timers {
                 time(out, now, *t);
             }
@@ -1053,6 +1094,7 @@ pub mod pack {
                 snd_wnd,
                 rcv_nxt,
                 peer_mss,
+                peer_wscale,
                 passive,
                 listener,
                 syn_sent,
@@ -1065,6 +1107,7 @@ pub mod pack {
                 retries,
             } = tcb;
             let t = &mut self.tcb;
+            t.peer_wscale = *peer_wscale;
             t.listener = *listener;
             (t.iss, t.irs, t.snd_una, t.snd_nxt, t.snd_wnd, t.rcv_nxt) =
                 (*iss, *irs, *snd_una, *snd_nxt, *snd_wnd, *rcv_nxt);
@@ -1125,6 +1168,7 @@ pub mod pack {
             t.retries = u32_of(retries)?;
             t.peer_mss = u16::try_from(peer_mss).ok()?;
             self.remote_port = u16::try_from(remote_port).ok()?;
+            self.tcb.peer_wscale = if bits & 128 != 0 { Some(take_u8(input)?) } else { None };
             self.isn = if bits & 16 != 0 {
                 Isn::Clock { offset: isn as u32, per_second: (isn >> 32) as u32 }
             } else {

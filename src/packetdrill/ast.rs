@@ -32,6 +32,11 @@ impl PdScript {
     pub fn option(&self, name: &str) -> Option<&str> {
         self.options.iter().rev().find(|o| o.name == name).and_then(|o| o.value.as_deref())
     }
+
+    /// Whether flag `--name` (an option without a value) is given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.options.iter().any(|o| o.name == name && o.value.is_none())
+    }
 }
 
 /// One line of the script: when, and what.

@@ -4,6 +4,11 @@
 //! octet counts and the `tcpi_state` assertions. The first that does not hold fails the
 //! script. The oracle's verdict on the same run stands beside it ([`Judged`]).
 //!
+//! Segmentation, as packetdrill reads it unless `--strict_segments`: where a `>` line expects
+//! more text than the stack's next packet carries, the packets that follow it are joined to it
+//! until they carry as much ([`aggregate`]). The stack may cut a write where the script's Linux
+//! handed its device one TSO segment (the pacing rate sizes TSO segments too).
+//!
 //! Times: on a virtual clock exactly; on a real one within packetdrill's tolerance, the larger
 //! of `--tolerance_usecs` (default 4 ms) and `--tolerance_percent` (12.5 %) of the time since
 //! the previous event. On a virtual clock the harness looks at the stack at every event of the
@@ -17,7 +22,7 @@ use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Clock, Record, Run, Step, UserCall, Verdict};
 use crate::model::{Span, State};
 use crate::time::Instant;
-use crate::wire::{Segment, SeqNum, TcpOpt};
+use crate::wire::{Control, Segment, SeqNum, TcpOpt};
 
 /// How closely a real-time stack's packets must keep the script's times.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -29,12 +34,15 @@ pub struct Tolerance {
     /// are rebased so that its first one reads as the script's first, and each may then be
     /// off by no more ticks than the time tolerance covers. 0 (the default): not checked.
     pub ts_tick_usecs: u64,
+    /// packetdrill's `--strict_segments`: each `>` line is one packet of the stack's, never
+    /// several joined ([`aggregate`]).
+    pub strict_segments: bool,
 }
 
 impl Default for Tolerance {
     /// packetdrill's defaults.
     fn default() -> Self {
-        Tolerance { usecs: 4000, percent: 12.5, ts_tick_usecs: 0 }
+        Tolerance { usecs: 4000, percent: 12.5, ts_tick_usecs: 0, strict_segments: false }
     }
 }
 
@@ -136,7 +144,18 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
         let fail = |expected: String, actual: String| Outcome::Fail { span: expectation.span, expected, actual };
         match &expectation.what {
             Expect::Packet(expected) => {
-                let Some((at, segment)) = outbound.get(next_packet) else {
+                let joined = if tolerance.strict_segments {
+                    None
+                } else {
+                    aggregate(&outbound[next_packet.min(outbound.len())..], expected.len)
+                };
+                let (count, joined) = match joined {
+                    Some((count, at, segment)) => (count, Some((at, segment))),
+                    None => (1, None),
+                };
+                let Some((at, segment)) =
+                    joined.as_ref().map(|(at, s)| (at, s)).or(outbound.get(next_packet).map(|(at, s)| (at, *s)))
+                else {
                     if run.steps < plan.script.steps.len() {
                         if let Some(skip) = unreached(run.steps) {
                             return skip;
@@ -148,7 +167,7 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
                         format!("nothing more: the stack sent {sent} packet{}", if sent == 1 { "" } else { "s" }),
                     );
                 };
-                next_packet += 1;
+                next_packet += count;
                 if let (Some(s), Some(a)) = (script_ts_val(expected), ts_val(segment)) {
                     ts_base.get_or_insert((s, a));
                 }
@@ -196,6 +215,47 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
         }
     }
     Outcome::Pass
+}
+
+/// The stack's packets from the first of `packets` joined into one of `len` octets of text, as
+/// packetdrill joins them when it expects a TSO or GSO segment and the stack (or its device)
+/// cut it (`run_packet.c`, unless `--strict_segments`): while the text so far is shorter than
+/// the script's, the next packet is joined if it continues the sequence space, agrees on SYN,
+/// RST, ACK and URG and on the options' kinds (packetdrill: on the header's length), and every packet but the last carries as much
+/// text as the one before it. The joined packet has the first's sequence number, the last's
+/// other header fields and time, and all the text. `None` if nothing is joined: the first
+/// packet alone is compared.
+fn aggregate(packets: &[(Instant, &Segment)], len: u16) -> Option<(usize, Instant, Segment)> {
+    let (&(_, first), rest) = packets.split_first()?;
+    let mut total = first.payload.len();
+    let mut last = first;
+    let mut at = packets[0].0;
+    let mut count = 1;
+    let options = |s: &Segment| (s.mss.is_some(), s.options.iter().map(std::mem::discriminant).collect::<Vec<_>>());
+    for &(when, next) in rest {
+        if total >= usize::from(len) {
+            break;
+        }
+        let same_kind = next.ctl.contains(Control::SYN) == first.ctl.contains(Control::SYN)
+            && next.ctl.contains(Control::RST) == first.ctl.contains(Control::RST)
+            && next.ctl.contains(Control::URG) == first.ctl.contains(Control::URG)
+            && next.ack.is_some() == first.ack.is_some()
+            && options(next) == options(first);
+        let continues = next.seq == last.seq.add(last.payload.len() as u32);
+        let whole_so_far = next.payload.len() >= usize::from(len) - total || next.payload.len() == last.payload.len();
+        if !(same_kind && continues && whole_so_far) || next.payload.is_empty() {
+            break;
+        }
+        total += next.payload.len();
+        (last, at, count) = (next, when, count + 1);
+    }
+    (count > 1).then(|| {
+        let mut joined = Segment { seq: first.seq, payload: Vec::with_capacity(total), ..last.clone() };
+        for (_, s) in &packets[..count] {
+            joined.payload.extend_from_slice(&s.payload);
+        }
+        (count, at, joined)
+    })
 }
 
 /// What differs between the expected packet and the one the stack sent at `at`, if anything.
@@ -354,7 +414,6 @@ mod tests {
     use super::*;
     use crate::model::Source;
     use crate::packetdrill::{parse, plan};
-    use crate::wire::Control;
 
     /// A run in which the stack sent a SYN and then an ACK, with these TS vals, at 0 and 0.1 s.
     fn run_with(ts: [u32; 2]) -> Run {
@@ -375,6 +434,57 @@ mod tests {
             },
         ];
         Run { trace, steps: 2, ..Run::default() }
+    }
+
+    /// A run in which the stack sent a SYN, then text at 0.1 s in packets of these lengths.
+    fn run_sending(lengths: &[usize]) -> Run {
+        let mut trace = vec![
+            Record::Call { at: Instant::ZERO, call: UserCall::Connect },
+            Record::Outbound {
+                at: Instant::ZERO,
+                segment: Segment { seq: SeqNum(500), ctl: Control::SYN, ..Segment::default() },
+            },
+            Record::Waited { at: Instant::ZERO, to: Instant::from_micros(100_000) },
+        ];
+        let mut seq = SeqNum(501);
+        for &n in lengths {
+            let segment = Segment {
+                seq,
+                ctl: Control::PSH,
+                ack: Some(PEER_ISS.add(1)),
+                payload: vec![7; n],
+                ..Segment::default()
+            };
+            seq = seq.add(n as u32);
+            trace.push(Record::Outbound { at: Instant::from_micros(100_000), segment });
+        }
+        Run { trace, steps: 2, ..Run::default() }
+    }
+
+    #[test]
+    fn a_longer_expected_packet_joins_the_stacks_as_packetdrill_joins_them() {
+        let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = -1 EINPROGRESS (x)\n\
+            +0 > S 0:0(0) <...>\n+.1 > P. 1:3001(3000) ack 1\n";
+        let plan = plan(&parse(&Source::new("t.pkt", text)).unwrap(), false).unwrap();
+        let loose = Tolerance::default();
+        let strict = Tolerance { strict_segments: true, ..loose };
+        let verdict =
+            |lengths: &[usize], tolerance| judge(&plan, &run_sending(lengths), Clock::Virtual, tolerance).script;
+        // Equal packets, or a shorter last one, make the one packet the script expects.
+        assert_eq!(verdict(&[1000, 1000, 1000], loose), Outcome::Pass);
+        assert_eq!(verdict(&[2000, 1000], loose), Outcome::Pass);
+        assert_eq!(verdict(&[3000], strict), Outcome::Pass);
+        // Not with --strict_segments, nor when a packet before the last is shorter than the one
+        // before it, nor beyond the expected length.
+        for (lengths, tolerance) in
+            [(&[1000, 1000, 1000][..], strict), (&[1000, 500, 1500], loose), (&[2000, 2000], loose)]
+        {
+            let Outcome::Fail { actual, .. } = verdict(lengths, tolerance) else { panic!("{lengths:?} passed") };
+            assert!(
+                actual.starts_with(&format!("P. 1:{}", 1 + lengths[0])) || actual.contains("(4000)"),
+                "{lengths:?}: {actual}"
+            );
+        }
     }
 
     #[test]

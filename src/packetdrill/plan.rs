@@ -142,6 +142,10 @@ struct Planner {
     /// The `>` lines so far, and the TS vals they expect with the line's number among them.
     outbound_packets: u16,
     ts_vals: Vec<(u32, u16)>,
+    /// The peer's text so far, up to the highest number a `<` line carries, and what the
+    /// script's reads returned of it: a `close` with text unread is an ABORT.
+    received: u64,
+    read: u64,
 }
 
 /// The plan for `script`, or why it cannot run. Shell commands skip the script unless
@@ -159,6 +163,8 @@ pub fn plan(script: &PdScript, ignore_shell: bool) -> Result<Plan, Skip> {
         last_fd: None,
         outbound_packets: 0,
         ts_vals: Vec::new(),
+        received: 0,
+        read: 0,
     };
     for event in &script.events {
         p.event(event)?;
@@ -320,6 +326,10 @@ impl Planner {
         }
         if p.urgent.is_some_and(|u| u != 0) {
             return skip("an urgent pointer on an inbound packet (tcpcheck's segments carry none)", p.span);
+        }
+        // Text on a SYN (Fast Open) never reaches here: inbound `FO` options are skipped.
+        if p.len > 0 {
+            self.received = self.received.max(u64::from(p.start) + u64::from(p.len) - 1);
         }
         let packet = Packet {
             flags: p.flags,
@@ -519,6 +529,7 @@ impl Planner {
                     (Some(_), Some("EAGAIN" | "EWOULDBLOCK")) => 0,
                     _ => return failing(&format!("`{name}`")),
                 };
+                self.read += octets as u64;
                 self.step(Step::User(UserCall::Receive), span);
                 let step = self.last_step().unwrap_or(0);
                 self.expect(span, Expect::Read { step, octets });
@@ -567,9 +578,14 @@ impl Planner {
         Ok(())
     }
 
+    /// `close`: CLOSE, or ABORT where the socket's user loses something by it: after
+    /// `SO_LINGER` 0, or, on the connection, with received text unread (RFC 1122 4.2.2.13: "If
+    /// such a host issues a CLOSE call while received data is still pending in TCP ... its TCP
+    /// SHOULD send a RST to show that data was lost", as Linux and the BSDs do).
     fn close(&mut self, fd: Option<i64>, name_span: Span, span: Span) -> Result<(), Skip> {
+        let unread = self.received > self.read;
         let s = &mut self.sockets;
-        let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd));
+        let abort = fd.is_some_and(|fd| s.linger_zero.contains(&fd)) || (unread && fd.is_some() && fd == s.connection);
         // The descriptor is free again: the next `socket` may return its number, without the
         // closed one's SO_LINGER.
         s.linger_zero.retain(|&f| Some(f) != fd);
@@ -681,6 +697,21 @@ mod tests {
         let steps = plan_of(text).unwrap().script.steps;
         let calls: Vec<_> = steps.iter().filter_map(|s| if let Step::User(c) = s { Some(*c) } else { None }).collect();
         assert_eq!(calls, [UserCall::Abort, UserCall::Serve, UserCall::StopServing, UserCall::Close], "{steps:?}");
+    }
+
+    #[test]
+    fn a_close_with_received_text_unread_is_an_abort() {
+        let calls = |reads: &str| {
+            let text = format!(
+                "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 listen(3, 1) = 0\n\
+                 +0 < S 0:0(0) win 1000\n+0 < . 1:1(0) ack 1 win 1000\n+0 accept(3, ..., ...) = 4\n\
+                 +0 < P. 1:101(100) ack 1 win 1000\n{reads}+0 close(4) = 0\n"
+            );
+            plan_of(&text).unwrap().script.steps.last().copied()
+        };
+        assert_eq!(calls(""), Some(Step::User(UserCall::Abort)));
+        assert_eq!(calls("+0 read(4, ..., 60) = 60\n"), Some(Step::User(UserCall::Abort)));
+        assert_eq!(calls("+0 read(4, ..., 60) = 60\n+0 read(4, ..., 60) = 40\n"), Some(Step::User(UserCall::Close)));
     }
 
     #[test]

@@ -183,6 +183,15 @@ pub struct Kernel {
 }
 
 impl Kernel {
+    /// R2 as the table counts it, for an active open: `tcp_write_timeout` allows
+    /// `tcp_syn_retries` + `tcp_syn_linear_timeouts` SYN retransmissions.
+    fn max_retries(&self) -> u32 {
+        self.syn_retries
+            .map(|n| n.saturating_add(self.syn_linear_timeouts.unwrap_or(0)))
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(6)
+    }
+
     /// Reads it; must run inside the namespace (`/proc/sys/net` is the reader's namespace's).
     fn read() -> Kernel {
         let text = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
@@ -226,6 +235,11 @@ pub struct Linux {
     close_pending: bool,
     /// An input happened since the TUN was last found empty: worth waiting a moment for answers.
     fresh: bool,
+    /// Packets read off the TUN while the harness waited, each with the virtual instant it was
+    /// seen leaving ([`Stack::sent_at`]), for [`Stack::transmit`] to hand out first.
+    seen: std::collections::VecDeque<(Instant, Vec<u8>)>,
+    /// The instant of the packet [`Stack::transmit`] last handed out, if it was seen early.
+    last_sent_at: Option<Instant>,
     /// The deadline [`Stack::next_deadline`] told the harness for the timer it names (kind and
     /// retransmission count), kept until an input or until that timer has fired: the estimate
     /// must not move between the harness's questions, and a wait that ends before it must not
@@ -314,11 +328,7 @@ impl Linux {
             // tcp_syn_retries + tcp_syn_linear_timeouts retransmissions (6 + 4: SYNs at 1, 2, 3,
             // 4, 5, 7, 11, 19, 35 and 67 s, then it gives up). Text is retransmitted up to
             // tcp_retries2 (15, about 15 minutes), which no script waits for.
-            max_retries: kernel
-                .syn_retries
-                .map(|n| n.saturating_add(kernel.syn_linear_timeouts.unwrap_or(0)))
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(6),
+            max_retries: kernel.max_retries(),
             // TCP_USER_TIMEOUT is not set: R2 alone ends a connection.
             user_timeout: None,
             // Read from the kernel's SYN below.
@@ -342,6 +352,8 @@ impl Linux {
             unsent: Vec::new(),
             close_pending: false,
             fresh: false,
+            seen: std::collections::VecDeque::new(),
+            last_sent_at: None,
             told: Cell::new(None),
             diag,
             tun,
@@ -435,9 +447,38 @@ impl Linux {
         // Beyond the clock's range is centuries away: nothing to wait for in this process.
         let Some(target) = self.origin.checked_add(std_duration(now)) else { return };
         if wall < target {
-            std::thread::sleep(target - wall);
+            self.watch_until(target);
         } else if let Some(origin) = wall.checked_sub(std_duration(now)) {
             self.origin = origin;
+        }
+    }
+
+    /// Sleeps until `target` on the wall clock, watching the device: each packet the kernel
+    /// sends meanwhile is read at once and kept with the instant it was seen, so that it is
+    /// timed when it was sent, not when the harness next looks (as packetdrill times a packet
+    /// by its kernel timestamp). Packets not for the harness are dropped here.
+    fn watch_until(&mut self, target: std::time::Instant) {
+        let mut buf = Vec::new();
+        loop {
+            let now = wall();
+            if now >= target {
+                return;
+            }
+            // Rounded up: poll's unit is the millisecond, and waking early only loops again.
+            let ms = (target - now).as_micros().div_ceil(1000).min(u128::from(u16::MAX)) as u16;
+            if self.tun.readable_within(ms) {
+                let seen = wall().checked_duration_since(self.origin).unwrap_or_default();
+                let at = Instant::from_micros(u64::try_from(seen.as_micros()).unwrap_or(u64::MAX));
+                // Bounded: the device's queue is finite (its txqueuelen).
+                for _ in 0..10_000 {
+                    if !self.tun.recv(&mut buf) {
+                        break;
+                    }
+                    if self.outbound(&mut buf) {
+                        self.seen.push_back((at, std::mem::take(&mut buf)));
+                    }
+                }
+            }
         }
     }
 
@@ -625,10 +666,20 @@ impl Linux {
     /// one [`Stack::next_deadline`] told the harness about, if it said it is due by `to` and it
     /// is still pending (same state, kind and retransmission count); else, if it told nothing,
     /// a retransmission, keepalive/FIN-WAIT-2 or zero-window timer that the kernel says is due now.
+    ///
+    /// A timer the kernel has re-armed beyond `to` is not pending: the told one fired without a
+    /// packet (Linux's loss-probe and RACK reordering timers share the retransmission timer's
+    /// slot and re-arm it as the RTO when they find nothing to send), and waiting for a packet
+    /// then would wait for the next timer, the RTO, and make the stack retransmit.
     fn timer_pending(&self, to: Instant) -> bool {
+        let asked = wall().checked_duration_since(self.origin).unwrap_or_default();
         let Some(e) = self.run_socket().flatten().filter(|e| e.st != ST_LISTEN) else { return false };
+        // When the timer is now due, as an upper bound (`expires_ms` counts from `jiffies`, up to
+        // a jiffy behind the clock read before asking).
+        let due = asked + std::time::Duration::from_millis(u64::from(e.expires_ms));
+        let due_by_then = due <= std_duration(to) + std::time::Duration::from_millis(JIFFY_MS);
         match self.told.get() {
-            Some((told, key)) => told <= to && (e.st, e.timer, e.retransmits) == key,
+            Some((told, key)) => told <= to && (e.st, e.timer, e.retransmits) == key && due_by_then,
             None => matches!(e.timer, 1 | 2 | 4) && e.expires_ms == 0,
         }
     }
@@ -670,6 +721,8 @@ impl Stack for Linux {
     fn reset(&mut self) {
         self.drop_sockets();
         self.drain();
+        self.seen.clear();
+        self.last_sent_at = None;
         self.run = self.run.wrapping_add(1);
         self.port = PORT_BASE + (self.run % u32::from(PORT_SPAN)) as u16;
         self.fresh = false;
@@ -711,7 +764,7 @@ impl Stack for Linux {
     fn advance(&mut self, to: Instant) {
         let now = wall();
         if let Some(target) = self.origin.checked_add(std_duration(to)).filter(|&t| t > now) {
-            std::thread::sleep(target - now);
+            self.watch_until(target);
         }
         let start = wall();
         while self.timer_pending(to) && wall().duration_since(start) < TIMER_GRACE {
@@ -728,6 +781,12 @@ impl Stack for Linux {
     }
 
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        self.last_sent_at = None;
+        if let Some((at, packet)) = self.seen.pop_front() {
+            *out = packet;
+            self.last_sent_at = Some(at);
+            return true;
+        }
         // Bounded: the device's queue is finite (its txqueuelen).
         for _ in 0..10_000 {
             if self.tun.recv(out) {
@@ -765,10 +824,14 @@ impl Stack for Linux {
         // A lower bound: the timer fires at or after it. `expires_ms` counts from `jiffies`,
         // which lags the real clock by up to one jiffy (10 ms at HZ=100, the slowest), so that
         // much is taken off.
-        let at = asked + std::time::Duration::from_millis(u64::from(entry.expires_ms.saturating_sub(10)));
+        let at = asked + std::time::Duration::from_millis(u64::from(entry.expires_ms).saturating_sub(JIFFY_MS));
         let at = Instant::from_micros(u64::try_from(at.as_micros()).unwrap_or(u64::MAX));
         self.told.set(Some((at, key)));
         Some(at)
+    }
+
+    fn sent_at(&self) -> Option<Instant> {
+        self.last_sent_at
     }
 
     /// Challenge ACKs and the ACKs out-of-window segments draw share one per-socket limit,
@@ -843,6 +906,12 @@ impl Stack for Linux {
             Ok(applied)
         });
         self.applied = result??;
+        // What the stack declares follows the settings (a script's `tcp_syn_retries`, its
+        // `tcp_invalid_ratelimit`, `tcp_rfc1337`), as read back from the namespace.
+        if let Ok(kernel) = self.netns.run(Kernel::read) {
+            self.params.max_retries = kernel.max_retries();
+            self.kernel = kernel;
+        }
         Ok(())
     }
 
@@ -876,6 +945,10 @@ impl Drop for Linux {
 }
 
 const ST_LISTEN: u8 = 0x0A;
+
+/// The longest jiffy (HZ=100): how far the kernel's `jiffies`, which timer expiries count from,
+/// may lag the clock.
+const JIFFY_MS: u64 = 10;
 
 /// Which timer a deadline is for: (state, timer kind, retransmissions so far).
 type TimerKey = (u8, u8, u8);
