@@ -13,19 +13,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use tcpcheck::adapter::Exec;
 use tcpcheck::conform::finding::{self, Input, Triage};
-use tcpcheck::conform::{Check, Clock, Oracle, Stack};
-use tcpcheck::model::shipped::Shipped;
-use tcpcheck::model::Model;
+use tcpcheck::conform::{Check, Clock, Stack};
 use tcpcheck::time::Duration;
-
-fn rfc9293() -> Model {
-    Shipped::find("rfc9293").unwrap().load().unwrap()
-}
 
 /// The harness, if it is built.
 fn harness() -> Option<String> {
@@ -112,28 +105,18 @@ fn gvisor_declares_what_its_source_says() {
 #[test]
 fn each_committed_finding_replays_to_its_verdict() {
     let Some(path) = harness() else { return };
-    let model = rfc9293();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings/gvisor");
-    let mut paths: Vec<_> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
-    paths.sort();
-    assert!(paths.len() >= 25, "findings missing from {}", dir.display());
-    for file in paths {
-        let name = file.display().to_string();
-        let Input::Finding(f) = finding::read(&name, &std::fs::read(&file).unwrap()).unwrap() else {
-            panic!("{name}: not a finding file");
-        };
-        assert_eq!(f.stack, "gvisor", "{name}");
-        // Every committed finding is triaged, and the oracle's gaps are named so.
-        let oracle_file = file.file_name().unwrap().to_string_lossy().starts_with("oracle-");
-        assert_eq!(f.triage == Some(Triage::Oracle), oracle_file, "{name}: {:?}", f.triage);
-        assert!(f.triage.is_some(), "{name}: no triage");
-        let mut stack = Exec::spawn(&path, f.seed).unwrap();
-        let oracle = Oracle::new(&model, stack.params().clone());
-        let verdict = oracle.run(&mut stack, &f.script, false).verdict;
-        let got = verdict.as_ref().map(|v| (v.check, v.row.as_str()));
-        assert_eq!(got, Some((f.verdict.check, f.verdict.row.as_str())), "{name}: {verdict:?}");
-    }
+    common::assert_findings_replay(
+        "gvisor",
+        25,
+        |seed| Exec::spawn(&path, seed).unwrap(),
+        |file, f| {
+            // Every committed finding is triaged, and the oracle's gaps are named so.
+            let name = file.display();
+            let oracle_file = file.file_name().unwrap().to_string_lossy().starts_with("oracle-");
+            assert_eq!(f.triage == Some(Triage::Oracle), oracle_file, "{name}: {:?}", f.triage);
+            assert!(f.triage.is_some(), "{name}: no triage");
+        },
+    );
 }
 
 /// `tcpcheck probe time-wait --stack gvisor`: 60 s where 2 * MSL is 240 s (a FAIL, exit 1), a FIN

@@ -11,18 +11,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use tcpcheck::adapter::Exec;
 use tcpcheck::conform::finding::{self, Input};
-use tcpcheck::conform::{Check, Oracle, Stack};
-use tcpcheck::model::shipped::Shipped;
-use tcpcheck::model::Model;
+use tcpcheck::conform::{Check, Stack};
 use tcpcheck::time::Duration;
-
-fn rfc9293() -> Model {
-    Shipped::find("rfc9293").unwrap().load().unwrap()
-}
 
 /// The harness, if it is built.
 fn harness() -> Option<String> {
@@ -81,28 +73,7 @@ fn lwip_declares_what_its_source_says() {
 #[test]
 fn each_committed_finding_replays_to_its_verdict() {
     let Some(path) = harness() else { return };
-    let model = rfc9293();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings/lwip");
-    // Findings under fixed/ were the oracle's, and fixed since: they replay to no verdict.
-    for (dir, fixed) in [(dir.clone(), false), (dir.join("fixed"), true)] {
-        let mut paths: Vec<_> =
-            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
-        paths.sort();
-        assert!(fixed || paths.len() >= 20, "findings missing from {}", dir.display());
-        for file in paths {
-            let name = file.display().to_string();
-            let Input::Finding(f) = finding::read(&name, &std::fs::read(&file).unwrap()).unwrap() else {
-                panic!("{name}: not a finding file");
-            };
-            assert_eq!(f.stack, "lwip", "{name}");
-            let mut stack = Exec::spawn(&path, f.seed).unwrap();
-            let oracle = Oracle::new(&model, stack.params().clone());
-            let verdict = oracle.run(&mut stack, &f.script, false).verdict;
-            let got = verdict.as_ref().map(|v| (v.check, v.row.as_str()));
-            let want = (!fixed).then_some((f.verdict.check, f.verdict.row.as_str()));
-            assert_eq!(got, want, "{name}: {verdict:?}");
-        }
-    }
+    common::assert_findings_replay("lwip", 20, |seed| Exec::spawn(&path, seed).unwrap(), |_, _| {});
 }
 
 /// The one lwIP assertion the fuzzer reaches (docs/findings/lwip.md, finding 17); any other

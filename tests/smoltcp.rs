@@ -7,10 +7,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use tcpcheck::adapter::Smoltcp;
-use tcpcheck::conform::finding::{self, Input};
 use tcpcheck::conform::{Check, Oracle, Stack};
 use tcpcheck::model::shipped::Shipped;
 use tcpcheck::model::{Call, Model, State};
@@ -247,23 +244,7 @@ fn the_fuzz_loop_runs_smoltcp_without_crashing() {
 
 #[test]
 fn each_committed_finding_replays_to_its_verdict() {
-    let model = rfc9293();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings/smoltcp");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    paths.sort();
-    assert!(paths.len() >= 5, "findings missing from {}", dir.display());
-    for path in paths {
-        let name = path.display().to_string();
-        let Input::Finding(f) = finding::read(&name, &std::fs::read(&path).unwrap()).unwrap() else {
-            panic!("{name}: not a finding file");
-        };
-        assert_eq!(f.stack, "smoltcp", "{name}");
-        let mut stack = Smoltcp::new(f.seed);
-        let oracle = Oracle::new(&model, stack.params().clone());
-        let verdict = oracle.run(&mut stack, &f.script, false).verdict;
-        let got = verdict.as_ref().map(|v| (v.check, v.row.as_str()));
-        assert_eq!(got, Some((f.verdict.check, f.verdict.row.as_str())), "{name}: {verdict:?}");
-    }
+    common::assert_findings_replay("smoltcp", 5, Smoltcp::new, |_, _| {});
 }
 
 /// The fuzz loop's speed on smoltcp against the reference stack, measured in one run so the

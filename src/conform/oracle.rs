@@ -502,6 +502,7 @@ impl<'m> Oracle<'m> {
             recovery_ack: false,
             early: Vec::new(),
             collected: Instant::ZERO,
+            scheduled: Instant::ZERO,
             sent: 0,
             handed: std::mem::take(handed),
             expected: std::mem::take(expected),
@@ -584,6 +585,9 @@ struct Harness<'o, 'm, 's, 'w> {
     early: Vec<Segment>,
     /// When the harness last took what the stack sent.
     collected: Instant,
+    /// Where the script's own clock is: the end of its last wait as written (a [`Wait::Us`]
+    /// counts from here, not from `now`).
+    scheduled: Instant,
     /// The segment being settled is an ACK in loss recovery: it carries no text, SYN, FIN or
     /// RST and leaves text outstanding, a duplicate ACK (RFC 5681 2) or a partial one (RFC 6582).
     recovery_ack: bool,
@@ -808,8 +812,17 @@ impl Harness<'_, '_, '_, '_> {
         self.settle(before, rst)
     }
 
-    /// When a wait that starts now ends.
-    fn wait_end(&self, wait: Wait) -> Instant {
+    /// When a wait that starts now ends; the script's clock moves to its end as written.
+    fn wait_end(&mut self, wait: Wait) -> Instant {
+        let to = self.wait_until(wait);
+        self.scheduled = match wait {
+            Wait::Us(us) => self.scheduled.after(Duration::from_micros(u64::from(us))),
+            _ => to,
+        };
+        to
+    }
+
+    fn wait_until(&self, wait: Wait) -> Instant {
         let from = self.now;
         match wait {
             Wait::Ms(ms) => from.after(Duration::from_micros(u64::from(ms) * 1000)),
@@ -821,7 +834,10 @@ impl Harness<'_, '_, '_, '_> {
                 None => from.after(Duration::from_micros(1000)),
             },
             Wait::Msl => from.after(self.params().msl),
-            Wait::Us(us) => from.after(Duration::from_micros(u64::from(us))),
+            // A script's time: the schedule's, not from now. A step that ran late (a delayed
+            // ACK awaited past the script's next line) does not push every later line back by
+            // as much, as packetdrill runs each line at its time or, if late, at once.
+            Wait::Us(us) => self.scheduled.after(Duration::from_micros(u64::from(us))).max(from),
         }
     }
 

@@ -253,8 +253,9 @@ pub enum Wait {
     NextTimer,
     /// One maximum segment lifetime of the stack's declared MSL.
     Msl,
-    /// This many microseconds: a script's `+0.000250`. Not drawn by the fuzzers (see
-    /// [`Step::Packet`]).
+    /// This many microseconds: a script's `+0.000250`, counted on the script's own clock (from
+    /// where the last wait as written ended), so a step that ran late does not delay the lines
+    /// after it. Not drawn by the fuzzers (see [`Step::Packet`]).
     #[arbitrary(skip)]
     Us(u32),
 }

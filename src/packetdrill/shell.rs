@@ -8,7 +8,8 @@
 
 use crate::conform::Sysctl as Setting;
 
-/// What packetdrill's `gtests/net/common/defaults.sh` sets before every script of its corpus:
+/// What both corpora's `defaults.sh` set before every script: packetdrill's
+/// `gtests/net/common/defaults.sh` and the kernel's `tools/testing/selftests/net/packetdrill/defaults.sh`:
 /// buffer sizes, the options offered, retry counts, loss recovery, ECN, Fast Open and SYN
 /// cookies. (It also flushes the TCP metrics cache and puts a pfifo qdisc on its tun device:
 /// see [`interpret`].)
@@ -29,14 +30,19 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_recovery", "1"),
     ("net.ipv4.tcp_tso_win_divisor", "3"),
     ("net.ipv4.tcp_ecn", "0"),
-    ("net.ipv4.tcp_ecn_option", "2"),
     ("net.ipv4.tcp_pacing_ss_ratio", "200"),
     ("net.ipv4.tcp_pacing_ca_ratio", "120"),
     ("net.ipv4.tcp_notsent_lowat", "4294967295"),
-    ("net.ipv4.tcp_fastopen", "0x70403"),
     ("net.ipv4.tcp_fastopen_key", "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4"),
     ("net.ipv4.tcp_syncookies", "1"),
 ];
+
+/// What packetdrill's `common/defaults.sh` sets besides: AccECN's option and all of Fast Open.
+const PACKETDRILL_DEFAULTS: &[(&str, &str)] = &[("net.ipv4.tcp_ecn_option", "2"), ("net.ipv4.tcp_fastopen", "0x70403")];
+
+/// What the kernel's selftests' `./defaults.sh` sets besides: Fast Open for clients and
+/// servers, no more (each Fast Open script sets the rest itself).
+const KERNEL_DEFAULTS: &[(&str, &str)] = &[("net.ipv4.tcp_fastopen", "0x3")];
 
 /// The settings `command` makes, or the first statement that is not a setting (as written).
 pub fn interpret(command: &str) -> Result<Vec<Setting>, String> {
@@ -46,7 +52,9 @@ pub fn interpret(command: &str) -> Result<Vec<Setting>, String> {
         let words: Vec<&str> = words.iter().map(String::as_str).filter(|w| !is_redirection(w)).collect();
         let Some((&program, args)) = words.split_first() else { continue };
         if program.ends_with("/defaults.sh") && args.is_empty() {
-            settings.extend(DEFAULTS.iter().map(|&(name, value)| Setting {
+            // The kernel's selftests call theirs from the script's own directory.
+            let own = if program == "./defaults.sh" { KERNEL_DEFAULTS } else { PACKETDRILL_DEFAULTS };
+            settings.extend(DEFAULTS.iter().chain(own).map(|&(name, value)| Setting {
                 name: name.into(),
                 value: value.into(),
                 optional: true,
@@ -155,10 +163,21 @@ mod tests {
     #[test]
     fn defaults_then_a_setting_of_the_scripts_own() {
         let s = names("../common/defaults.sh\nsysctl -q net.ipv4.tcp_ecn=2 > /dev/null 2>&1");
-        assert_eq!(s.len(), DEFAULTS.len() + 1);
-        assert!(s[..DEFAULTS.len()].iter().all(|(_, _, optional)| *optional));
+        assert_eq!(s.len(), DEFAULTS.len() + PACKETDRILL_DEFAULTS.len() + 1);
+        assert!(s[..s.len() - 1].iter().all(|(_, _, optional)| *optional));
         assert_eq!(s.last().unwrap(), &("net.ipv4.tcp_ecn".into(), "2".into(), false));
         assert_eq!(names("/tmp/sysctl_restore_${PPID}.sh; ip tcp_metrics flush all > /dev/null 2>&1"), []);
+    }
+
+    #[test]
+    fn the_kernels_defaults_differ_from_packetdrills_in_fast_open_and_accecn() {
+        let value = |command: &str, name: &str| names(command).into_iter().find(|s| s.0 == name).map(|s| s.1);
+        for (command, fastopen, ecn_option) in
+            [("../common/defaults.sh", "0x70403", Some("2".to_string())), ("./defaults.sh", "0x3", None)]
+        {
+            assert_eq!(value(command, "net.ipv4.tcp_fastopen").as_deref(), Some(fastopen), "{command}");
+            assert_eq!(value(command, "net.ipv4.tcp_ecn_option"), ecn_option, "{command}");
+        }
     }
 
     #[test]

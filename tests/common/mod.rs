@@ -74,3 +74,41 @@ pub fn fuzz_finds(stack: &str, dir: &Path) -> String {
     assert!(stdout.contains(" runs (") && stdout.contains("coverage of"), "{stdout}");
     stdout
 }
+
+/// Replays every committed finding of `tests/findings/STACK` (at least `at_least` of them) on a
+/// stack `spawn` makes from the finding's seed, and checks each draws its recorded verdict; the
+/// ones under `fixed/` were the oracle's and are fixed since, so they replay to no verdict.
+/// `check` sees each finding file first (its triage, say).
+#[track_caller]
+pub fn assert_findings_replay<S: Stack>(
+    stack: &str,
+    at_least: usize,
+    mut spawn: impl FnMut(u64) -> S,
+    mut check: impl FnMut(&Path, &tcpcheck::conform::finding::Finding),
+) {
+    use tcpcheck::conform::finding::{self, Input};
+    let model = Shipped::find("rfc9293").unwrap().load().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings").join(stack);
+    for (dir, fixed) in [(dir.clone(), false), (dir.join("fixed"), true)] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            assert!(fixed, "no findings at {}", dir.display());
+            continue;
+        };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+        paths.sort();
+        assert!(fixed || paths.len() >= at_least, "findings missing from {}", dir.display());
+        for file in paths {
+            let name = file.display().to_string();
+            let Input::Finding(f) = finding::read(&name, &std::fs::read(&file).unwrap()).unwrap() else {
+                panic!("{name}: not a finding file");
+            };
+            assert_eq!(f.stack, stack, "{name}");
+            check(&file, &f);
+            let mut s = spawn(f.seed);
+            let verdict = Oracle::new(&model, s.params().clone()).run(&mut s, &f.script, false).verdict;
+            let got = verdict.as_ref().map(|v| (v.check, v.row.as_str()));
+            let want = (!fixed).then_some((f.verdict.check, f.verdict.row.as_str()));
+            assert_eq!(got, want, "{name}: {verdict:?}");
+        }
+    }
+}

@@ -184,7 +184,7 @@ mod tests {
         };
         let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
         let mut packet = Vec::new();
-        seg.write_ipv4(src, dst, &mut packet).unwrap();
+        seg.write_ip(crate::wire::Addrs::V4 { src, dst }, &mut packet).unwrap();
         let tcp_len = (packet.len() - 20) as u32;
         let mut pseudo: u32 = [src.octets(), dst.octets()]
             .iter()
@@ -206,9 +206,9 @@ mod tests {
     #[test]
     fn a_partial_checksum_is_completed_to_one_the_wire_accepts() {
         let (header, mut packet) = partial();
-        assert!(Segment::from_ipv4(&packet).is_err());
+        assert!(Segment::from_ip(&packet).is_err());
         complete_checksum(&header, &mut packet);
-        assert_eq!(Segment::from_ipv4(&packet).unwrap().segment.payload, b"hello, world");
+        assert_eq!(Segment::from_ip(&packet).unwrap().segment.payload, b"hello, world");
     }
 
     #[test]
