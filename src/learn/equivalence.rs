@@ -38,7 +38,7 @@ pub fn counterexample<S: Sul>(
     learner: &mut LSharp<S>,
 ) -> Result<Option<Vec<Input>>, Stop> {
     let differs = |word: &[Input], learner: &mut LSharp<S>| -> Result<bool, Stop> {
-        Ok(!word.is_empty() && learner.query(word)? != hypothesis.run(word))
+        Ok(!word.is_empty() && !learner.answered(word) && learner.query(word)? != hypothesis.run(word))
     };
     for word in &testing.candidates {
         if differs(word, learner)? {
@@ -82,10 +82,12 @@ pub fn counterexample<S: Sul>(
             .collect();
         middles.extend(layer.iter().cloned());
     }
+    let mut word = Vec::new();
     for prefix in &access {
         for middle in &middles {
             for suffix in suffixes.iter().chain(std::iter::once(&Vec::new())) {
-                let word: Vec<Input> = prefix.iter().chain(middle).chain(suffix).copied().collect();
+                word.clear();
+                word.extend(prefix.iter().chain(middle).chain(suffix));
                 if differs(&word, learner)? {
                     return Ok(Some(word));
                 }

@@ -9,6 +9,8 @@
 //! No well-kept Rust crate implements L# or TTT (`rust-lstar` is an L* port with string
 //! letters), so it is written here once, small, and tested on toy machines.
 
+use std::collections::HashMap;
+
 use super::mealy::{Input, Mealy, Output};
 
 /// Why learning stopped before a machine was found.
@@ -41,6 +43,8 @@ pub struct Counts {
     pub cached: u64,
     /// Hypotheses built, the last one included.
     pub rounds: u64,
+    /// States of the last hypothesis (how far learning got when it stopped early).
+    pub states: u64,
 }
 
 /// The observation tree: every word asked, as a trie of `(output, child)` per input.
@@ -50,11 +54,17 @@ struct Tree {
     children: Vec<Option<(Output, u32)>>,
     /// Parent and input of each node (the root's is unused).
     parent: Vec<(u32, Input)>,
+    /// The last node of each word that added nodes, since the learner last looked: two nodes
+    /// become apart only on such a word (see [`Tree::apart_along`]).
+    grown: Vec<u32>,
 }
+
+/// An edge on a path down the tree: its input, its output and the node it reaches.
+type Edge = (Input, Output, u32);
 
 impl Tree {
     fn new(inputs: usize) -> Tree {
-        Tree { inputs, children: vec![None; inputs], parent: vec![(0, 0)] }
+        Tree { inputs, children: vec![None; inputs], parent: vec![(0, 0)], grown: Vec::new() }
     }
 
     fn child(&self, node: u32, input: Input) -> Option<(Output, u32)> {
@@ -78,6 +88,7 @@ impl Tree {
 
     fn insert(&mut self, word: &[Input], outputs: &[Output]) {
         let mut n = 0u32;
+        let mut grew = false;
         for (&i, &o) in word.iter().zip(outputs) {
             n = match self.child(n, i) {
                 Some((_, c)) => c,
@@ -86,10 +97,42 @@ impl Tree {
                     self.parent.push((n, i));
                     self.children.extend(std::iter::repeat_n(None, self.inputs));
                     self.children[n as usize * self.inputs + usize::from(i)] = Some((o, c));
+                    grew = true;
                     c
                 }
             };
         }
+        if grew {
+            self.grown.push(n);
+        }
+    }
+
+    /// The edges from the root down to `node`.
+    fn path(&self, mut node: u32) -> Vec<Edge> {
+        let mut edges = Vec::new();
+        while node != 0 {
+            let (p, i) = self.parent[node as usize];
+            let o = self.child(p, i).map_or(0, |(o, _)| o);
+            edges.push((i, o, node));
+            node = p;
+        }
+        edges.reverse();
+        edges
+    }
+
+    /// Whether `node` answers some prefix of `edges`' inputs other than `edges` do. If two
+    /// nodes are apart now and were not before a word was added, the first differing answer
+    /// of their shortest witness is new, so one of them lies on that word's path and the rest
+    /// of the path below it is the witness: this finds every new apartness with one walk.
+    fn apart_along(&self, mut node: u32, edges: &[Edge]) -> bool {
+        for &(i, o, _) in edges {
+            match self.child(node, i) {
+                None => return false,
+                Some((mine, _)) if mine != o => return true,
+                Some((_, c)) => node = c,
+            }
+        }
+        false
     }
 
     fn access(&self, mut node: u32) -> Vec<Input> {
@@ -136,6 +179,8 @@ pub struct LSharp<S> {
     sul: S,
     tree: Tree,
     basis: Vec<u32>,
+    /// Each basis node's index in `basis`.
+    in_basis: HashMap<u32, u32>,
     frontier: Vec<Frontier>,
     counts: Counts,
     /// Hypotheses may not grow beyond this many states.
@@ -148,6 +193,7 @@ impl<S: Sul> LSharp<S> {
             sul,
             tree: Tree::new(inputs),
             basis: vec![0],
+            in_basis: HashMap::from([(0, 0)]),
             frontier: Vec::new(),
             counts: Counts::default(),
             max_states,
@@ -175,6 +221,13 @@ impl<S: Sul> LSharp<S> {
         Ok(outputs)
     }
 
+    /// Whether `word` was asked (or is a prefix of a word that was). During equivalence
+    /// testing such a word needs no test: the tree agrees with the hypothesis (a conflict is a
+    /// counterexample found before testing starts) and every query since has agreed.
+    pub fn answered(&self, word: &[Input]) -> bool {
+        self.tree.walk(word).is_some()
+    }
+
     /// Learns until `oracle` finds no counterexample to the hypothesis, and returns it.
     /// `oracle` gets the hypothesis and this learner, through whose cache it queries.
     pub fn learn(
@@ -184,6 +237,7 @@ impl<S: Sul> LSharp<S> {
         loop {
             let hypothesis = self.stabilize()?;
             self.counts.rounds += 1;
+            self.counts.states = hypothesis.states() as u64;
             let counterexample = match self.conflict(&hypothesis) {
                 Some(word) => Some(word),
                 None => oracle(&hypothesis, self)?,
@@ -216,6 +270,7 @@ impl<S: Sul> LSharp<S> {
                         self.max_states
                     )));
                 }
+                self.in_basis.insert(node, self.basis.len() as u32);
                 self.basis.push(node);
                 continue;
             }
@@ -237,16 +292,22 @@ impl<S: Sul> LSharp<S> {
                 }
                 continue;
             }
-            // Separation: a frontier node with two candidates is asked what tells them apart.
-            let ambiguous = self
+            // Separation: every frontier node with two candidates is asked what tells its
+            // first two apart (all in one pass: the frontier is refreshed once for them all).
+            let separating: Vec<Vec<Input>> = self
                 .frontier
                 .iter()
-                .find(|f| f.candidates.len() >= 2)
-                .map(|f| (f.node, f.candidates[0], f.candidates[1]));
-            if let Some((f, a, b)) = ambiguous {
-                let mut word = self.tree.access(f);
-                word.extend(self.tree.witness(a, b).unwrap_or_default());
-                self.query(&word)?;
+                .filter(|f| f.candidates.len() >= 2)
+                .map(|f| {
+                    let mut word = self.tree.access(f.node);
+                    word.extend(self.tree.witness(f.candidates[0], f.candidates[1]).unwrap_or_default());
+                    word
+                })
+                .collect();
+            if !separating.is_empty() {
+                for word in separating {
+                    self.query(&word)?;
+                }
                 continue;
             }
             return Ok(self.hypothesis());
@@ -255,21 +316,49 @@ impl<S: Sul> LSharp<S> {
 
     /// The frontier after the basis or the tree changed. Apartness only grows with the tree,
     /// so a node's candidates are its old ones and the basis nodes added since, less those it
-    /// is now apart from.
+    /// is now apart from. An old pair can only have become apart along a word added since
+    /// ([`Tree::apart_along`]), so only the pairs with a node on such a word are looked at.
     fn refresh_frontier(&mut self) {
-        let inputs = self.tree.inputs as Input;
+        let grown = std::mem::take(&mut self.tree.grown);
+        let tree = &self.tree;
+        let mut old: HashMap<u32, Frontier> =
+            std::mem::take(&mut self.frontier).into_iter().map(|f| (f.node, f)).collect();
+        // The frontier nodes each basis node is still a candidate of.
+        let mut candidate_of: HashMap<u32, Vec<u32>> = HashMap::new();
+        for f in old.values() {
+            for &q in &f.candidates {
+                candidate_of.entry(q).or_default().push(f.node);
+            }
+        }
+        for leaf in grown {
+            let edges = tree.path(leaf);
+            for d in 0..edges.len() {
+                let node = if d == 0 { 0 } else { edges[d - 1].2 };
+                let below = &edges[d..];
+                if let Some(f) = old.get_mut(&node) {
+                    f.candidates.retain(|&q| !tree.apart_along(q, below));
+                }
+                for f in candidate_of.get(&node).into_iter().flatten() {
+                    if let Some(entry) = old.get_mut(f) {
+                        if tree.apart_along(*f, below) {
+                            entry.candidates.retain(|&q| q != node);
+                        }
+                    }
+                }
+            }
+        }
         let mut frontier = Vec::new();
         for &b in &self.basis {
-            for i in 0..inputs {
-                let Some((_, c)) = self.tree.child(b, i) else { continue };
-                if self.basis.contains(&c) {
+            for i in 0..tree.inputs as Input {
+                let Some((_, c)) = tree.child(b, i) else { continue };
+                if self.in_basis.contains_key(&c) {
                     continue;
                 }
-                let candidates: Vec<u32> = match self.frontier.iter().find(|f| f.node == c) {
-                    Some(old) => old.candidates.iter().chain(&self.basis[old.basis_seen..]).copied().collect(),
-                    None => self.basis.clone(),
+                let (mut candidates, new) = match old.remove(&c) {
+                    Some(f) => (f.candidates, &self.basis[f.basis_seen..]),
+                    None => (Vec::new(), &self.basis[..]),
                 };
-                let candidates = candidates.into_iter().filter(|&q| !self.tree.apart(c, q)).collect();
+                candidates.extend(new.iter().copied().filter(|&q| !tree.apart(c, q)));
                 frontier.push(Frontier { node: c, candidates, basis_seen: self.basis.len() });
             }
         }
@@ -277,15 +366,10 @@ impl<S: Sul> LSharp<S> {
     }
 
     fn hypothesis(&self) -> Mealy {
-        let index = |node: u32| -> u32 {
-            match self.basis.iter().position(|&b| b == node) {
-                Some(k) => k as u32,
-                None => {
-                    let same = self.frontier.iter().find(|f| f.node == node).and_then(|f| f.candidates.first());
-                    self.basis.iter().position(|b| Some(b) == same).unwrap_or(0) as u32
-                }
-            }
-        };
+        // A frontier node is the state of its first candidate.
+        let same: HashMap<u32, u32> =
+            self.frontier.iter().filter_map(|f| Some((f.node, *self.in_basis.get(f.candidates.first()?)?))).collect();
+        let index = |node: u32| -> u32 { self.in_basis.get(&node).or_else(|| same.get(&node)).copied().unwrap_or(0) };
         Mealy::from_fn(self.basis.len(), self.tree.inputs, |s, i| {
             let (o, c) = self.tree.child(self.basis[s as usize], i).unwrap_or((0, 0));
             (o, index(c))
@@ -316,8 +400,8 @@ impl<S: Sul> LSharp<S> {
     fn process(&mut self, hypothesis: &Mealy, mut sigma: Vec<Input>, mut eta: Vec<Input>) -> Result<(), Stop> {
         loop {
             let Some(r) = self.tree.walk(&sigma) else { return Ok(()) };
-            let in_frontier = r != 0 && self.basis.contains(&self.tree.parent[r as usize].0);
-            if self.basis.contains(&r) || in_frontier {
+            let in_frontier = r != 0 && self.in_basis.contains_key(&self.tree.parent[r as usize].0);
+            if self.in_basis.contains_key(&r) || in_frontier {
                 return Ok(());
             }
             // The length of the prefix whose node is in the frontier: the first not in the basis.
@@ -326,7 +410,7 @@ impl<S: Sul> LSharp<S> {
             for (k, &i) in sigma.iter().enumerate() {
                 let Some((_, c)) = self.tree.child(node, i) else { break };
                 node = c;
-                if !self.basis.contains(&c) {
+                if !self.in_basis.contains_key(&c) {
                     rho = k + 1;
                     break;
                 }
