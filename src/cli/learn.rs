@@ -9,7 +9,7 @@ use serde_json::json;
 
 use tcpcheck::conform::diagram;
 use tcpcheck::conform::finding::{self, Finding, FORMAT};
-use tcpcheck::conform::{Clock, Oracle, Script};
+use tcpcheck::conform::{Clock, Script};
 use tcpcheck::export::dot;
 use tcpcheck::export::learned::overlay;
 use tcpcheck::learn::diff::{explain, Explained};
@@ -118,7 +118,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     let mut stack = make_stack(&args.stack, &models, args.seed, Family::V4)?;
     let params = stack.params().clone();
-    let oracle = Oracle::new(&models.oracle, params.clone()).to_the_end();
+    let oracle = learn::oracle(&models.oracle, params.clone());
 
     let mut table_outputs = Outputs::default();
     let started = std::time::Instant::now();
@@ -282,8 +282,8 @@ fn stopped(why: &Stop, counts: &Counts, stack: &str) -> ExitCode {
         Stop::Limit(limit) => limit.clone(),
     };
     eprintln!(
-        "learn: stopped learning {stack} after {} queries and {} hypotheses: {why}",
-        counts.queries, counts.rounds
+        "learn: stopped learning {stack} after {} queries and {} hypotheses (the last of {} states): {why}",
+        counts.queries, counts.rounds, counts.states
     );
     incomplete()
 }

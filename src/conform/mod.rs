@@ -10,6 +10,7 @@
 pub mod diagram;
 pub mod finding;
 pub mod fuzz;
+pub mod heard;
 pub mod hosts;
 pub mod matrix;
 pub mod oracle;

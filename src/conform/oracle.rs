@@ -65,6 +65,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::heard::Heard;
 use super::script::{text_into, Ecr, Inject, Kind, Packet, Rel, Script, Step, UserCall, Wait, Window, PEER_MSS};
 use super::{Clock, Params, Stack};
 use crate::endpoint::{classify, Config, Endpoint, Event, Isn, Transition};
@@ -369,6 +370,8 @@ pub struct Oracle<'m> {
     horizon: Option<Instant>,
     /// After a verdict, drive the stack through the rest of the script unjudged.
     to_the_end: bool,
+    /// After a verdict, number the peer's segments from what the stack sent ([`Heard`]).
+    follow_wire: bool,
     /// [`RowFacts`] of each row of `model`, by index.
     facts: Vec<RowFacts>,
     /// The shadow as every run starts it: fresh, configured from `params`.
@@ -406,7 +409,7 @@ impl<'m> Oracle<'m> {
     pub fn new(model: &'m Model, params: Params) -> Self {
         let facts = model.rows().iter().map(|row| RowFacts::of(&row.rule)).collect();
         let shadow = Endpoint::new(model, Oracle::shadow_config(&params));
-        Oracle { model, params, horizon: None, to_the_end: false, facts, shadow }
+        Oracle { model, params, horizon: None, to_the_end: false, follow_wire: false, facts, shadow }
     }
 
     /// Runs stop, without a verdict, before a wait that would pass `horizon` (virtual time from
@@ -422,6 +425,12 @@ impl<'m> Oracle<'m> {
     /// whole run, whatever the table said at an earlier step.
     pub fn to_the_end(self) -> Self {
         Oracle { to_the_end: true, ..self }
+    }
+
+    /// After a verdict the peer numbers its segments from the stack's own ([`Heard`]), not
+    /// from the frozen shadow: what `learn` needs for a finite machine (see [`super::heard`]).
+    pub fn follow_wire(self) -> Self {
+        Oracle { follow_wire: true, ..self }
     }
 
     pub fn horizon(&self) -> Option<Duration> {
@@ -497,6 +506,7 @@ impl<'m> Oracle<'m> {
             step_row: None,
             step_facts: RowFacts::default(),
             throttled_at: None,
+            heard: Heard::default(),
             beyond_window: false,
             read_text: false,
             recovery_ack: false,
@@ -576,6 +586,8 @@ struct Harness<'o, 'm, 's, 'w> {
     step_facts: RowFacts,
     /// When the stack last sent an ACK for an unacceptable segment (RFC 5961 7 throttling).
     throttled_at: Option<Instant>,
+    /// The stack's numbers as its segments showed them.
+    heard: Heard,
     /// The segment being settled carried text beyond the receive window.
     beyond_window: bool,
     /// The step being settled is a RECEIVE that returned text: it opened the receive window.
@@ -710,6 +722,7 @@ impl Harness<'_, '_, '_, '_> {
                     if segment.ctl.contains(Control::SYN) && self.run.stack_iss.is_none() {
                         self.run.stack_iss = Some(segment.seq);
                     }
+                    self.heard.saw(&segment);
                     self.log(Record::Outbound { at, segment });
                 }
                 Err(error) => self.log(Record::Garbled { at, bytes: scratch.clone(), error: error.to_string() }),
@@ -935,8 +948,17 @@ impl Harness<'_, '_, '_, '_> {
     fn build(&self, inject: Inject, out: &mut Segment) {
         let view = self.shadow.view();
         let synced = view.state.has_rcv_nxt();
-        let rcv_nxt = if synced { view.rcv_nxt } else { PEER_ISS };
-        let wnd = view.rcv_wnd.max(1);
+        let mut rcv_nxt = if synced { view.rcv_nxt } else { PEER_ISS };
+        let mut wnd = view.rcv_wnd.max(1);
+        let (mut una, mut nxt) = (view.snd_una, view.snd_nxt);
+        if self.oracle.follow_wire && self.run.verdict.is_some() {
+            if let Some((ack, window)) = self.heard.acked {
+                (rcv_nxt, wnd) = (ack, u32::from(window).max(1));
+            }
+            if let Some(next) = self.heard.next {
+                (una, nxt) = (next, next);
+            }
+        }
         let seq = match inject.seq {
             Rel::Exact => rcv_nxt,
             Rel::InWindow(n) => rcv_nxt.add(1 + u32::from(n) % wnd.saturating_sub(1).max(1)),
@@ -946,7 +968,6 @@ impl Harness<'_, '_, '_, '_> {
             Rel::Edge(n) => rcv_nxt.add(view.rcv_wnd.saturating_sub(1).saturating_sub(u32::from(n))),
             Rel::Raw(n) => SeqNum(n),
         };
-        let (una, nxt) = (view.snd_una, view.snd_nxt);
         let flight = nxt.distance_from(una).max(0) as u32;
         let ack = match inject.ack {
             Rel::Exact => nxt,
@@ -1156,6 +1177,7 @@ impl Harness<'_, '_, '_, '_> {
             }
             match sent {
                 Ok(segment) => {
+                    self.heard.saw(&segment);
                     if self.record {
                         // Never before the harness last took what was sent, nor after now.
                         let at = self.stack.sent_at().map_or(at, |sent| sent.clamp(self.collected.min(at), at));

@@ -16,8 +16,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::conform::script::{Inject, Kind, Rel, Script, Step, UserCall, Wait, Window};
-use crate::conform::{Oracle, Record, Run, Stack, Workspace};
-use crate::model::State;
+use crate::conform::{Oracle, Params, Record, Run, Stack, Workspace};
+use crate::model::{Model, State};
 use crate::wire::{Control, Segment, SeqNum};
 
 use super::lsharp::{Stop, Sul};
@@ -255,6 +255,14 @@ fn step_text(sent: &[String], read: usize, state: Option<State>) -> String {
     text
 }
 
+/// The oracle queries run through, judging by `model`: every word is played to its end, and
+/// once the stack differs from the table the peer numbers its segments from the stack's own
+/// ([`crate::conform::heard`]), so that what the stack answers later does not depend on its
+/// random ISNs.
+pub fn oracle(model: &Model, params: Params) -> Oracle<'_> {
+    Oracle::new(model, params).to_the_end().follow_wire()
+}
+
 /// One query: `word` as an oracle run on a fresh `stack`, with the run (and its trace), the
 /// outputs interned into `outputs`, and the peer's view at the end.
 pub fn query<'m>(
@@ -378,7 +386,7 @@ mod tests {
     fn the_passive_handshake_reads_as_the_rfc_draws_it() {
         let model = Shipped::find("rfc9293").unwrap().load().unwrap();
         let mut stack = Reference::new(&model, 1);
-        let oracle = Oracle::new(&model, stack.params().clone());
+        let oracle = oracle(&model, stack.params().clone());
         let alphabet = Alphabet::parse("listen,syn,ack,fin,rst,connect").unwrap();
         let mut sul = StackSul::new(&oracle, &mut stack, &alphabet, Outputs::default());
         let (_, outputs, _) = sul.execute(&[0, 1, 2, 3, 4, 5]).unwrap();

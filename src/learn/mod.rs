@@ -27,7 +27,7 @@ use crate::model::State;
 
 pub use equivalence::Testing;
 pub use lsharp::{Counts, LSharp, Stop, Sul};
-pub use mapper::{Alphabet, StackSul};
+pub use mapper::{oracle, Alphabet, StackSul};
 pub use mealy::{Difference, Input, Mealy, Output, Outputs};
 pub use projection::{project, Projection};
 

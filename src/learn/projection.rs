@@ -14,13 +14,13 @@ use std::hash::Hasher;
 
 use crate::adapter::Reference;
 use crate::conform::script::Script;
-use crate::conform::{Oracle, Record, Run, Stack};
+use crate::conform::{Record, Run, Stack};
 use crate::endpoint::Isn;
 use crate::model::Model;
 use crate::time::Instant;
 
 use super::lsharp::Stop;
-use super::mapper::{query, Alphabet, View};
+use super::mapper::{oracle, query, Alphabet, View};
 use super::mealy::{Input, Mealy, Output, Outputs};
 
 /// A projection and what deriving it took.
@@ -70,7 +70,7 @@ pub fn project(
     // One ISN for every incarnation: the table's rows read numbers only relative to it, and
     // with it fixed a configuration's numbers repeat when its behaviour does.
     let mut stack = Reference::with_isn(model, FIXED_ISN, "fixed".into());
-    let oracle = Oracle::new(model, stack.params().clone()).to_the_end();
+    let oracle = oracle(model, stack.params().clone());
     let mut workspace = oracle.workspace();
     let inputs = alphabet.len();
     let mut queries = 0;
