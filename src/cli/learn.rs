@@ -26,7 +26,7 @@ use super::{finding as differs, incomplete, CliError, OK};
 /// of script steps (user calls, segments at the numbers the stack expects, waits), resetting
 /// the stack before every query, and learns the Mealy machine it implements: outputs are the
 /// segments it sends (flags, payload, numbers classed against the peer's view: isn, nxt, old,
-/// new) and the state it reports. Each hypothesis is tested by the W-method to --depth, seeded
+/// new) and the state it reports. Each hypothesis is tested by the Wp-method to --depth, seeded
 /// random walks and the scripts of --corpus. The table's own machine on the same alphabet is
 /// derived from the table (the reference endpoint's configurations, searched breadth-first);
 /// the shortest words on which the two differ are replayed through the oracle and shown as
@@ -52,7 +52,7 @@ pub struct Args {
     /// Seed of the random walks and of the stack's choices (its ISNs)
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// States the W-method allows the stack beyond the hypothesis' (each one multiplies its
+    /// States the Wp-method allows the stack beyond the hypothesis' (each one multiplies its
     /// tests by the number of inputs; 0 for large machines and real-time stacks)
     #[arg(long, default_value_t = 1)]
     depth: usize,

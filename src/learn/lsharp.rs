@@ -224,8 +224,10 @@ impl<S: Sul> LSharp<S> {
     /// Whether `word` was asked (or is a prefix of a word that was). During equivalence
     /// testing such a word needs no test: the tree agrees with the hypothesis (a conflict is a
     /// counterexample found before testing starts) and every query since has agreed.
-    pub fn answered(&self, word: &[Input]) -> bool {
-        self.tree.walk(word).is_some()
+    pub fn answered(&mut self, word: &[Input]) -> bool {
+        let answered = self.tree.walk(word).is_some();
+        self.counts.cached += u64::from(answered);
+        answered
     }
 
     /// Learns until `oracle` finds no counterexample to the hypothesis, and returns it.

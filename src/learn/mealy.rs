@@ -222,7 +222,8 @@ impl Mealy {
         words
     }
 
-    fn run_from(&self, mut s: u32, word: &[Input]) -> Vec<Output> {
+    /// The outputs of `word` from state `s`.
+    pub fn run_from(&self, mut s: u32, word: &[Input]) -> Vec<Output> {
         word.iter()
             .map(|&i| {
                 let (o, t) = self.step(s, i);

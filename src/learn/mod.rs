@@ -3,7 +3,7 @@
 //!
 //! - [`mapper`]: letters (script steps) in, the stack's segments and reported state out;
 //! - [`lsharp`]: the L# learner, whose observation tree is the query cache;
-//! - [`equivalence`]: counterexamples from candidate words, the W-method and random walks;
+//! - [`equivalence`]: counterexamples from candidate words, the Wp-method and random walks;
 //! - [`projection`]: the table's own machine on the same alphabet, derived from the table;
 //! - [`mealy`]: machines, minimization and the shortest words on which two differ;
 //! - [`diff`]: those words replayed through the oracle, as verdicts and diagrams.
