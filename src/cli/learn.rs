@@ -65,8 +65,8 @@ pub struct Args {
     /// Directories of scripts to try as counterexamples first (a fuzz corpus, tests/findings)
     #[arg(long, value_name = "DIR")]
     corpus: Vec<PathBuf>,
-    /// Stop if the machine grows beyond this many states
-    #[arg(long, default_value_t = 200)]
+    /// Stop if the machine grows beyond this many states (smoltcp's on `core` has 288)
+    #[arg(long, default_value_t = 1000)]
     max_states: usize,
     /// Stop after this many queries (for real-time stacks)
     #[arg(long)]
