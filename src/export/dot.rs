@@ -114,13 +114,25 @@ pub fn trace(title: &str, start: (State, State), path: &[(String, (State, State)
     document(title, title, &out)
 }
 
+/// Above this many states a learned machine's edges carry their words as tooltips, not labels,
+/// and `dot` is told to stop its crossing and ranking searches early: laid out with labels, a
+/// 288-state smoltcp machine (1,708 edges) did not finish in 5 minutes; without, it takes
+/// seconds. Nobody reads that many labels on one page anyway (`--svg` groups the states by table
+/// state instead).
+const LABELLED_STATES: usize = 60;
+
 /// A learned machine ([`crate::learn::Machine`]): states named by the table state the stack
 /// reported (else by their access word), the initial one doubled; transitions between the same
 /// two states share one edge labelled `input / output` per line, and those that differ from the
-/// table's projection get an edge of their own in red.
+/// table's projection get an edge of their own in red. A large machine's edges are unlabelled
+/// ([`LABELLED_STATES`]): their words are tooltips, which an SVG rendering keeps.
 pub fn learned(title: &str, machine: &crate::learn::Machine) -> String {
     use std::collections::BTreeMap;
+    let labelled = machine.states.len() <= LABELLED_STATES;
     let mut out = String::new();
+    if !labelled {
+        out.push_str("    mclimit=0.1; nslimit=1; nslimit1=1; remincross=false;\n");
+    }
     for state in &machine.states {
         let shape = if state.id == 0 { "doublecircle" } else { "ellipse" };
         let _ = writeln!(out, "    s{} [label=\"{}\", shape={shape}];", state.id, escape(&state.name));
@@ -132,11 +144,13 @@ pub fn learned(title: &str, machine: &crate::learn::Machine) -> String {
     for ((from, to, differs), lines) in edges {
         let label: Vec<String> = lines.iter().map(|l| escape(l)).collect();
         let style = if differs { ", color=red, fontcolor=red, penwidth=2" } else { "" };
-        let _ = writeln!(out, "    s{from} -> s{to} [label=\"{}\\l\"{style}];", label.join("\\l"));
+        let words = if labelled { "label" } else { "tooltip" };
+        let _ = writeln!(out, "    s{from} -> s{to} [{words}=\"{}\\l\"{style}];", label.join("\\l"));
     }
     let differing = machine.transitions.iter().filter(|t| t.differs).count();
+    let unlabelled = if labelled { "" } else { "; each edge's transitions are its tooltip" };
     let caption = format!(
-        "{title}: {} states, {} inputs; {differing} transitions differ from the table (red)",
+        "{title}: {} states, {} inputs; {differing} transitions differ from the table (red){unlabelled}",
         machine.states.len(),
         machine.inputs.len()
     );
@@ -164,6 +178,29 @@ mod tests {
         assert_eq!(dot.matches("digraph").count(), 1, "{dot}");
         assert_eq!(dot.matches('{').count(), dot.matches('}').count(), "{dot}");
         assert!(dot.contains("s0 -> s1 [label=\"B: OPEN-PASSIVE\", color=red"), "{dot}");
+    }
+
+    /// A chain of `n` learned states, each transition differing from the table.
+    fn chain(n: u32) -> crate::learn::Machine {
+        use crate::learn::{Machine, MachineState, Transition};
+        let state = |id| MachineState { id, table_state: None, access: vec![], name: format!("q{id}") };
+        let step = |from| Transition { from, input: "syn".into(), output: "RST".into(), to: from + 1, differs: true };
+        Machine {
+            inputs: vec!["syn".into()],
+            states: (0..n).map(state).collect(),
+            transitions: (0..n - 1).map(step).collect(),
+        }
+    }
+
+    #[test]
+    fn a_large_learned_machine_keeps_its_words_in_tooltips() {
+        let small = learned("s", &chain(3));
+        assert!(small.contains("s0 -> s1 [label=\"syn / RST\\l\", color=red"), "{small}");
+        assert!(!small.contains("nslimit"), "{small}");
+        let large = learned("s", &chain(LABELLED_STATES as u32 + 1));
+        assert!(large.contains("s0 -> s1 [tooltip=\"syn / RST\\l\", color=red"), "{large}");
+        assert!(!large.contains("label=\"syn"), "{large}");
+        assert!(large.contains("nslimit=1;") && large.contains("transitions are its tooltip"), "{large}");
     }
 
     #[test]
