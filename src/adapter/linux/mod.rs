@@ -676,8 +676,10 @@ impl Linux {
         let Some(e) = self.run_socket().flatten().filter(|e| e.st != ST_LISTEN) else { return false };
         // When the timer is now due, as an upper bound (`expires_ms` counts from `jiffies`, up to
         // a jiffy behind the clock read before asking).
+        // An overdue timer reads 0 ms left (the kernel clamps): still pending, however late this
+        // look comes (a loaded machine polls late), and never one re-armed beyond `to`.
         let due = asked + std::time::Duration::from_millis(u64::from(e.expires_ms));
-        let due_by_then = due <= std_duration(to) + std::time::Duration::from_millis(JIFFY_MS);
+        let due_by_then = e.expires_ms == 0 || due <= std_duration(to) + std::time::Duration::from_millis(JIFFY_MS);
         match self.told.get() {
             Some((told, key)) => told <= to && (e.st, e.timer, e.retransmits) == key && due_by_then,
             None => matches!(e.timer, 1 | 2 | 4) && e.expires_ms == 0,
