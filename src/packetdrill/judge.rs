@@ -16,7 +16,7 @@
 //! after the moment it was sent.
 
 use super::ast::TcpOption;
-use super::plan::{Expect, Outbound, Plan, Skip};
+use super::plan::{Anchor, Expect, Outbound, Plan, Skip};
 use super::vocab;
 use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Clock, Record, Run, Step, UserCall, Verdict};
@@ -88,6 +88,8 @@ impl Judged {
 /// What one step of the trace holds.
 #[derive(Default)]
 struct StepFacts {
+    /// When the step was made (a wait: when it ended).
+    at: Instant,
     read: usize,
     state: Option<State>,
     has_state: bool,
@@ -113,7 +115,11 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
     let stack_iss = first_stack_syn(&run.trace);
     for record in &run.trace {
         if record.starts_step() {
-            steps.push(StepFacts::default());
+            let at = match record {
+                Record::Waited { to, .. } => *to,
+                other => other.at(),
+            };
+            steps.push(StepFacts { at, ..StepFacts::default() });
         }
         let Some(facts) = steps.last_mut() else { continue };
         match record {
@@ -138,6 +144,8 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
         })
     };
     let mut next_packet = 0;
+    // When each `>` line's packet came, for the relative lines after it.
+    let mut arrivals: Vec<Instant> = Vec::new();
     // The first (script, stack) TS vals of the `>` lines: packetdrill's base for the rest.
     let mut ts_base: Option<(u32, u32)> = None;
     for expectation in &plan.expectations {
@@ -171,7 +179,9 @@ fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) ->
                 if let (Some(s), Some(a)) = (script_ts_val(expected), ts_val(segment)) {
                     ts_base.get_or_insert((s, a));
                 }
-                if let Some(problem) = compare(expected, *at, segment, stack_iss, clock, tolerance, ts_base) {
+                let on_this_run = Outbound { due: anchored(expected, &steps, &arrivals), ..expected.clone() };
+                arrivals.push(*at);
+                if let Some(problem) = compare(&on_this_run, *at, segment, stack_iss, clock, tolerance, ts_base) {
                     return fail(format!("> {}", expected.text()), problem);
                 }
             }
@@ -256,6 +266,21 @@ fn aggregate(packets: &[(Instant, &Segment)], len: u16) -> Option<(usize, Instan
         }
         (count, at, joined)
     })
+}
+
+/// When a `>` line is due on this run: its scheduled `due`, moved by as much as the event
+/// before it ended late or early ([`Anchor`]), as packetdrill times a relative line from the
+/// moment it finished the event before it.
+fn anchored(expected: &Outbound, steps: &[StepFacts], arrivals: &[Instant]) -> Option<(u64, u64)> {
+    let (from, to) = expected.due?;
+    let (actual, scheduled) = match expected.anchor {
+        None => return Some((from, to)),
+        Some(Anchor::Step { step, at }) => (steps.get(step).map(|f| f.at), at),
+        Some(Anchor::Packet { index, at }) => (arrivals.get(usize::from(index)).copied(), at),
+    };
+    let Some(actual) = actual else { return Some((from, to)) };
+    let shift = |t: u64| (t + actual.as_micros()).saturating_sub(scheduled);
+    Some((shift(from), shift(to)))
 }
 
 /// What differs between the expected packet and the one the stack sent at `at`, if anything.
@@ -485,6 +510,51 @@ mod tests {
                 "{lengths:?}: {actual}"
             );
         }
+    }
+
+    /// A run of `connect` at 0, the stack's SYN at 0, a wait to `ack_at`, the stack's ACK at
+    /// `ack_at`, a CLOSE at `close_at` (late: the harness awaited something) and the stack's FIN
+    /// at `fin_at`.
+    fn run_closing(ack_at: u64, close_at: u64, fin_at: u64) -> Run {
+        let seg = |seq: u32, ctl| Segment { seq: SeqNum(seq), ctl, ack: Some(PEER_ISS.add(1)), ..Segment::default() };
+        let us = Instant::from_micros;
+        let trace = vec![
+            Record::Call { at: Instant::ZERO, call: UserCall::Connect },
+            Record::Outbound { at: Instant::ZERO, segment: Segment { ack: None, ..seg(500, Control::SYN) } },
+            Record::Waited { at: Instant::ZERO, to: us(10_000) },
+            Record::Outbound { at: us(ack_at), segment: seg(501, Control::NONE) },
+            Record::Call { at: us(close_at), call: UserCall::Close },
+            Record::Outbound { at: us(fin_at), segment: seg(501, Control::FIN) },
+        ];
+        Run { trace, steps: 3, ..Run::default() }
+    }
+
+    #[test]
+    fn a_relative_line_counts_from_when_the_event_before_it_ended() {
+        let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 connect(3, ..., ...) = -1 EINPROGRESS (x)\n\
+            +0 > S 0:0(0) <...>\n+.01~+.05 > . 1:1(0) ack 1\n+0 close(3) = 0\n+0 > F. 1:1(0) ack 1\n";
+        let plan = plan(&parse(&Source::new("t.pkt", text)).unwrap(), false).unwrap();
+        let verdict = |run: Run| judge(&plan, &run, Clock::Virtual, Tolerance::default()).script;
+        // The ACK came at 40 ms, within its range; the close, due `+0` after it, ran when it came
+        // (or later, as the harness ran it) and the FIN is due then, not at the range's start.
+        assert_eq!(verdict(run_closing(40_000, 40_000, 40_000)), Outcome::Pass);
+        assert_eq!(verdict(run_closing(40_000, 45_000, 45_000)), Outcome::Pass);
+        // A FIN before the close that brings it, or after it, is still off time.
+        for fin in [40_000, 46_000] {
+            let Outcome::Fail { expected, actual, .. } = verdict(run_closing(40_000, 45_000, fin)) else {
+                panic!("a FIN at {fin} us passed")
+            };
+            assert!(expected.starts_with("> F.") && actual.contains("expected at 0.045s"), "{actual}");
+        }
+        // An absolute time stays where it is written.
+        let text = text.replace("+0 > F.", "0.010 > F.");
+        let plan = crate::packetdrill::plan(&parse(&Source::new("t.pkt", text.as_str())).unwrap(), false).unwrap();
+        let Outcome::Fail { actual, .. } =
+            judge(&plan, &run_closing(40_000, 45_000, 45_000), Clock::Virtual, Tolerance::default()).script
+        else {
+            panic!("an absolute line moved")
+        };
+        assert!(actual.contains("expected at 0.010s"), "{actual}");
     }
 
     #[test]

@@ -78,6 +78,22 @@ pub struct Outbound {
     pub due: Option<(u64, u64)>,
     /// Microseconds since the previous event: packetdrill's `--tolerance_percent` scales it.
     pub since_last: u64,
+    /// What `due` counts from, for a line whose time is relative (`None`: an absolute time).
+    pub anchor: Option<Anchor>,
+}
+
+/// Where the harness was when the event before a relative `>` line ended. packetdrill counts a
+/// relative line's time from the moment it finished the event before it, not from the
+/// schedule (`adjust_relative_event_times` in its `run.c`): after a `>` line, from when that
+/// packet came (a range's `+0~+.04 > .` ends when the ACK comes, not at `+0`); after a call
+/// or a `<` packet, from when it was made, late or not. The judge moves `due` by as much as
+/// the anchor's actual time differs from `at`, its time on the schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// This step ended the event (a call, a `<` packet, or the wait up to its time).
+    Step { step: usize, at: u64 },
+    /// The event was the `>` line with this index among the script's `>` lines.
+    Packet { index: u16, at: u64 },
 }
 
 impl Outbound {
@@ -136,6 +152,8 @@ struct Planner {
     /// Script time of the previous event, and how far the steps have taken the harness.
     last: u64,
     now: u64,
+    /// Where the previous event ended, for a relative `>` line after it.
+    anchor: Option<Anchor>,
     ignore_shell: bool,
     /// The descriptor of the last system call: the socket a `%{ ... }%` block reads.
     last_fd: Option<i64>,
@@ -159,6 +177,7 @@ pub fn plan(script: &PdScript, ignore_shell: bool) -> Result<Plan, Skip> {
         sockets: Sockets::default(),
         last: 0,
         now: 0,
+        anchor: None,
         ignore_shell,
         last_fd: None,
         outbound_packets: 0,
@@ -209,8 +228,11 @@ impl Planner {
         };
         let since_last = start.saturating_sub(self.last);
         self.last = start;
+        let relative = matches!(event.time, Time::Relative(_) | Time::RelativeRange(..));
+        let anchor = if relative { self.anchor } else { None };
+        let steps_before = self.plan.script.steps.len();
         let span = event.span;
-        match &event.action {
+        let done = match &event.action {
             Action::Packet(p) if p.direction == Direction::Outbound => {
                 // The stack is given until the packet's time to send it (a `*` packet must be
                 // out already).
@@ -218,7 +240,11 @@ impl Planner {
                     self.wait_until(start, span);
                 }
                 let due = (event.time != Time::Any).then_some((start, end.max(start)));
-                self.outbound(p, due, since_last, span)
+                let index = self.outbound_packets;
+                self.outbound(p, due, since_last, anchor, span)?;
+                // A `*` line ends when its packet came, which no schedule says.
+                self.anchor = (event.time != Time::Any).then_some(Anchor::Packet { index, at: start });
+                return Ok(());
             }
             Action::Packet(p) => {
                 self.wait_until(start, span);
@@ -257,7 +283,11 @@ impl Planner {
                 }
             },
             Action::Unsupported(u) => skip(u.what.clone(), u.span),
+        };
+        if let Some(step) = self.last_step().filter(|&s| s >= steps_before) {
+            self.anchor = Some(Anchor::Step { step, at: self.now });
         }
+        done
     }
 
     fn inbound(&mut self, p: &PdPacket) -> Result<(), Skip> {
@@ -344,7 +374,14 @@ impl Planner {
         Ok(())
     }
 
-    fn outbound(&mut self, p: &PdPacket, due: Option<(u64, u64)>, since_last: u64, span: Span) -> Result<(), Skip> {
+    fn outbound(
+        &mut self,
+        p: &PdPacket,
+        due: Option<(u64, u64)>,
+        since_last: u64,
+        anchor: Option<Anchor>,
+        span: Span,
+    ) -> Result<(), Skip> {
         let mut options = None;
         if let Some(list) = &p.options {
             let mut expected = Vec::new();
@@ -371,6 +408,7 @@ impl Planner {
             options,
             due,
             since_last,
+            anchor,
         };
         self.expect(span, Expect::Packet(expected));
         Ok(())
