@@ -115,6 +115,28 @@ fn unsupported_constructs_skip_with_their_place_and_bad_syntax_exits_2() {
 }
 
 #[test]
+fn a_blocking_read_returns_at_its_end_time_with_what_came_meanwhile() {
+    // packetdrill starts `+0...0.100 read` at once and expects it back 100 ms later, when the
+    // `<` line it waits for has come; the harness's RECEIVE never blocks, so it is made then.
+    let dir = tempfile::tempdir().unwrap();
+    let open = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+        +0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < S 0:0(0) win 8192 <mss 1000>\n\
+        +0 > S. 0:0(0) ack 1 <mss 536>\n+.1 < . 1:1(0) ack 1 win 8192\n+0 accept(3, ..., ...) = 4\n";
+    let blocking =
+        format!("{open}+0...0.100 read(4, ..., 1000) = 10\n+.1 < P. 1:11(10) ack 1 win 8192\n+0 > . 1:1(0) ack 11\n");
+    let file = dir.path().join("blocking.pkt");
+    std::fs::write(&file, blocking).unwrap();
+    let text = stdout(&run(&[file.to_str().unwrap()]));
+    assert!(text.contains("1 passed"), "{text}");
+    // A read into a buffer smaller than the text that came asks for less than RECEIVE returns.
+    let short = format!("{open}+0 < P. 1:11(10) ack 1 win 8192\n+0 > . 1:1(0) ack 11\n+0 read(4, ..., 4) = 4\n");
+    let file = dir.path().join("short.pkt");
+    std::fs::write(&file, short).unwrap();
+    let text = stdout(&run(&[file.to_str().unwrap()]));
+    assert!(text.contains("short.pkt:11:4: a `read` of 4 octets with 10 come and unread"), "{text}");
+}
+
+#[test]
 fn tcpcheck_scripts_run_as_json_without_a_finding_wrapper() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("open.json");

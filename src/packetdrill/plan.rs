@@ -146,6 +146,17 @@ struct Sockets {
     linger_zero: Vec<i64>,
 }
 
+/// A blocking read, played when packetdrill expects it to return: the stack interface's RECEIVE
+/// never blocks, it returns what has come. packetdrill starts the call at its time and expects
+/// it back at its end time (`+0...0.100`: 100 ms after the event before it), while the script's
+/// next lines (most often the `<` packet it waits for) run meanwhile. So the RECEIVE is made at
+/// the end time, after every line due up to then; its octet count is checked as any read's.
+struct BlockedRead {
+    end: u64,
+    span: Span,
+    octets: usize,
+}
+
 struct Planner {
     plan: Plan,
     sockets: Sockets,
@@ -154,6 +165,8 @@ struct Planner {
     now: u64,
     /// Where the previous event ended, for a relative `>` line after it.
     anchor: Option<Anchor>,
+    /// A blocking `read` (`+0...0.100 read(...)`) waiting to be played at its end time.
+    blocked: Option<BlockedRead>,
     ignore_shell: bool,
     /// The descriptor of the last system call: the socket a `%{ ... }%` block reads.
     last_fd: Option<i64>,
@@ -178,6 +191,7 @@ pub fn plan(script: &PdScript, ignore_shell: bool) -> Result<Plan, Skip> {
         last: 0,
         now: 0,
         anchor: None,
+        blocked: None,
         ignore_shell,
         last_fd: None,
         outbound_packets: 0,
@@ -188,6 +202,7 @@ pub fn plan(script: &PdScript, ignore_shell: bool) -> Result<Plan, Skip> {
     for event in &script.events {
         p.event(event)?;
     }
+    p.unblock();
     if p.plan.script.steps.len() > MAX_STEPS {
         let span = p.plan.step_spans.get(MAX_STEPS).copied().unwrap_or_default();
         return skip(format!("more than {MAX_STEPS} steps (the harness runs at most {MAX_STEPS})"), span);
@@ -227,7 +242,11 @@ impl Planner {
             Time::RelativeRange(a, b) => (self.last.saturating_add(a), self.last.saturating_add(b)),
         };
         let since_last = start.saturating_sub(self.last);
+        let base = self.last;
         self.last = start;
+        if self.blocked.as_ref().is_some_and(|b| start > b.end) {
+            self.unblock();
+        }
         let relative = matches!(event.time, Time::Relative(_) | Time::RelativeRange(..));
         let anchor = if relative { self.anchor } else { None };
         let steps_before = self.plan.script.steps.len();
@@ -251,8 +270,26 @@ impl Planner {
                 self.inbound(p)
             }
             Action::Syscall(call) => {
+                // A call at the blocked read's end comes after it returns.
+                if self.blocked.as_ref().is_some_and(|b| start >= b.end) {
+                    self.unblock();
+                }
+                if self.blocked.is_some() {
+                    return skip(
+                        "a system call while a blocking `read` waits (the harness makes one call at a time)",
+                        call.name_span,
+                    );
+                }
                 self.wait_until(start, span);
-                self.syscall(call, span)
+                // A blocking call's end counts from where its start does.
+                let end = call.end.map(|e| {
+                    if matches!(event.time, Time::Absolute(_) | Time::AbsoluteRange(..)) {
+                        e
+                    } else {
+                        base.saturating_add(e)
+                    }
+                });
+                self.syscall(call, end, span)
             }
             Action::StateIs(names) => {
                 self.wait_until(start, span);
@@ -414,7 +451,23 @@ impl Planner {
         Ok(())
     }
 
-    fn syscall(&mut self, call: &Syscall, span: Span) -> Result<(), Skip> {
+    /// Plays the blocking read that waits, if any, at its end time.
+    fn unblock(&mut self) {
+        if let Some(BlockedRead { end, span, octets }) = self.blocked.take() {
+            self.wait_until(end, span);
+            self.receive(octets, span);
+        }
+    }
+
+    /// A RECEIVE that returns `octets`.
+    fn receive(&mut self, octets: usize, span: Span) {
+        self.step(Step::User(UserCall::Receive), span);
+        let step = self.last_step().unwrap_or(0);
+        self.expect(span, Expect::Read { step, octets });
+    }
+
+    /// `end`: a blocking call's end time on the schedule.
+    fn syscall(&mut self, call: &Syscall, end: Option<u64>, span: Span) -> Result<(), Skip> {
         let name = call.name.as_str();
         let arg = |i: usize| call.args.get(i).map(|(e, _)| e);
         let fd = arg(0).and_then(Expr::int);
@@ -567,10 +620,25 @@ impl Planner {
                     (Some(_), Some("EAGAIN" | "EWOULDBLOCK")) => 0,
                     _ => return failing(&format!("`{name}`")),
                 };
+                // RECEIVE returns all the text that has come: a read that fills a buffer
+                // smaller than that asks for less than the stack interface can. (The text
+                // counted is what the `<` lines carried; one returning less than its buffer
+                // took all there was.)
+                let come = self.received.saturating_sub(self.read);
+                let full = |b: i64| b >= 0 && b as usize == octets && (b as u64) < come;
+                if let Some(buffer) = arg(2).and_then(Expr::int).filter(|&b| full(b)) {
+                    return skip(
+                        format!(
+                            "a `{name}` of {buffer} octets with {come} come and unread (the stack interface's RECEIVE returns all it has)"
+                        ),
+                        call.name_span,
+                    );
+                }
                 self.read += octets as u64;
-                self.step(Step::User(UserCall::Receive), span);
-                let step = self.last_step().unwrap_or(0);
-                self.expect(span, Expect::Read { step, octets });
+                match end {
+                    Some(end) => self.blocked = Some(BlockedRead { end, span, octets }),
+                    None => self.receive(octets, span),
+                }
                 Ok(())
             }
             "shutdown" => {
