@@ -71,6 +71,12 @@ pub struct Args {
     /// Stop after this many queries (for real-time stacks)
     #[arg(long)]
     max_queries: Option<u64>,
+    /// Stacks answering queries at once, each from a reset (for Linux each in a network
+    /// namespace of its own, for lwIP and gVisor each a child process): the same seed learns
+    /// the same machine with any number [default: 1 in process; for a child process's stack
+    /// 2 per core; on a real-time stack 32 per core, as its queries mostly wait]
+    #[arg(long, value_parser = |s: &str| super::parse_count(s, MAX_JOBS))]
+    jobs: Option<usize>,
     /// Differences to replay and show (all are counted)
     #[arg(long, default_value_t = 5)]
     show: usize,
@@ -95,6 +101,16 @@ pub struct Args {
 
 /// The table's projection may count this many configurations before it gives up.
 const MAX_CONFIGURATIONS: usize = 50_000;
+
+/// The most stacks `--jobs` takes (for Linux, network namespaces).
+const MAX_JOBS: usize = 1024;
+
+/// A child process's query is mostly round trips to it: while one job waits for its child,
+/// another's child computes. This many jobs per core (measured on lwIP, docs/findings/learned.md).
+const CHILD_JOBS_PER_CORE: usize = 2;
+
+/// A real-time stack's query is mostly waiting for its timers: this many jobs per core.
+const REAL_TIME_JOBS_PER_CORE: usize = 32;
 
 // The wall clock measures how long learning took, for the report; the stack's time is virtual
 // (or the Linux adapter's own).
@@ -124,7 +140,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
     let table = match project(&models.oracle, alphabet, &mut table_outputs, MAX_CONFIGURATIONS) {
         Ok(table) => table,
-        Err(Stop::Limit(why)) => return Err(CliError(format!("error: {why}\n"))),
+        Err(Stop::Limit(why) | Stop::Failed(why)) => return Err(CliError(format!("error: {why}\n"))),
         Err(Stop::Interrupted) => return Ok(incomplete()),
     };
     let project_time = started.elapsed();
@@ -136,31 +152,59 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         candidates,
         reference: Some(table.machine.clone()),
     };
-    let bar = (params.clock == Clock::Real)
-        .then(|| super::spinner(format!("learning {} in real time", params.name)))
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(match args.stack {
+        _ if params.clock == Clock::Real => REAL_TIME_JOBS_PER_CORE * cores,
+        StackArg::Child(_) | StackArg::Exec(_) => CHILD_JOBS_PER_CORE * cores,
+        _ => 1,
+    });
+    let bar = (params.clock == Clock::Real || jobs > 1)
+        .then(|| super::spinner(format!("learning {} with {jobs} jobs", params.name)))
         .flatten();
+    // Worker k's stack: made as the first was, with the same seed, so every stack answers a
+    // word alike.
+    let make = |_: usize| make_stack(&args.stack, &models, args.seed, Family::V4).map_err(|e| e.0);
     let started = std::time::Instant::now();
-    let mut sul = StackSul::new(&oracle, stack.as_mut(), alphabet, table_outputs)
-        .stop_on(&stop)
-        .max_queries(args.max_queries)
-        .on_progress(|n| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!("learning {} in real time: {n} queries", params.name));
+    let (learned, counts, outputs, learn_time) = std::thread::scope(|scope| {
+        let workers = (jobs > 1).then(|| learn::Workers::start(scope, jobs - 1, &oracle, alphabet, Some(&stop), &make));
+        if let Some(workers) = &workers {
+            for why in &workers.failed {
+                eprint!("learn: {why}");
             }
+            if !workers.failed.is_empty() {
+                eprintln!("learn: learning with {} jobs of {jobs}", workers.running + 1);
+            }
+        }
+        let mut sul = StackSul::new(&oracle, stack.as_mut(), alphabet, table_outputs)
+            .stop_on(&stop)
+            .max_queries(args.max_queries)
+            .on_progress(|n| {
+                if let Some(bar) = &bar {
+                    bar.set_message(format!("learning {} with {jobs} jobs: {n} queries", params.name));
+                }
+            });
+        if let Some(workers) = &workers {
+            sul = sul.with_workers(workers);
+        }
+        let (learned, counts) = learn::learn(&mut sul, alphabet.len(), &testing, args.max_states);
+        let outputs = std::mem::take(&mut sul.outputs);
+        drop(sul);
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        let learn_time = started.elapsed();
+        // Replayed before the workers' stacks are removed (see `learn::workers`).
+        let learned = learned.map(|machine| {
+            let differences = machine.differences(&table.machine);
+            let shown = explain(&oracle, stack.as_mut(), alphabet, &outputs, &differences, args.show);
+            (machine, differences, shown)
         });
-    let (learned, counts) = learn::learn(&mut sul, alphabet.len(), &testing, args.max_states);
-    let outputs = std::mem::take(&mut sul.outputs);
-    drop(sul);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let learn_time = started.elapsed();
-    let learned = match learned {
-        Ok(machine) => machine,
+        (learned, counts, outputs, learn_time)
+    });
+    let (learned, differences, shown) = match learned {
+        Ok(learned) => learned,
         Err(why) => return Ok(stopped(&why, &counts, &params.name)),
     };
-    let differences = learned.differences(&table.machine);
-    let shown = explain(&oracle, stack.as_mut(), alphabet, &outputs, &differences, args.show);
     let machine = Machine::new(&learned, alphabet, &outputs, &differences);
     let oracle_name = models.oracle.name().to_string();
     if let Some(path) = &args.dot {
@@ -279,7 +323,7 @@ fn shown_json(found: &Explained, models: &Models, params: &tcpcheck::conform::Pa
 fn stopped(why: &Stop, counts: &Counts, stack: &str) -> ExitCode {
     let why = match why {
         Stop::Interrupted => "interrupted".to_string(),
-        Stop::Limit(limit) => limit.clone(),
+        Stop::Limit(limit) | Stop::Failed(limit) => limit.clone(),
     };
     eprintln!(
         "learn: stopped learning {stack} after {} queries and {} hypotheses (the last of {} states): {why}",

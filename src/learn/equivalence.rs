@@ -38,18 +38,16 @@ pub fn counterexample<S: Sul>(
     hypothesis: &Mealy,
     learner: &mut LSharp<S>,
 ) -> Result<Option<Vec<Input>>, Stop> {
-    let differs = |word: &[Input], learner: &mut LSharp<S>| -> Result<bool, Stop> {
-        Ok(!word.is_empty() && !learner.answered(word) && learner.query(word)? != hypothesis.run(word))
-    };
+    let mut tests = Batch::new(hypothesis, learner.jobs());
     for word in &testing.candidates {
-        if differs(word, learner)? {
-            return Ok(Some(word.clone()));
+        if let Some(found) = tests.offer(learner, word)? {
+            return Ok(Some(found));
         }
     }
     if let Some(reference) = &testing.reference {
         for d in hypothesis.differences(reference) {
-            if differs(&d.word, learner)? {
-                return Ok(Some(d.word));
+            if let Some(found) = tests.offer(learner, &d.word)? {
+                return Ok(Some(found));
             }
         }
     }
@@ -63,8 +61,8 @@ pub fn counterexample<S: Sul>(
         let len = rng.random_range(1..=testing.walk_len.max(1));
         let mut word = start.clone();
         word.extend((0..len).map(|_| rng.random_range(0..inputs)));
-        if differs(&word, learner)? {
-            return Ok(Some(word));
+        if let Some(found) = tests.offer(learner, &word)? {
+            return Ok(Some(found));
         }
     }
     // The Wp-method (Fujiwara et al., 1991), as LearnLib runs it: every access word, then every
@@ -95,8 +93,8 @@ pub fn counterexample<S: Sul>(
             for &k in everything.iter().chain([&usize::MAX]) {
                 word.clear();
                 word.extend(prefix.iter().chain(middle).chain(suffixes.get(k).into_iter().flatten()));
-                if differs(&word, learner)? {
-                    return Ok(Some(word));
+                if let Some(found) = tests.offer(learner, &word)? {
+                    return Ok(Some(found));
                 }
             }
         }
@@ -112,14 +110,59 @@ pub fn counterexample<S: Sul>(
                 for &k in identifiers[state].iter().chain([&usize::MAX]) {
                     word.truncate(cover);
                     word.extend(suffixes.get(k).into_iter().flatten());
-                    if differs(&word, learner)? {
-                        return Ok(Some(word));
+                    if let Some(found) = tests.offer(learner, &word)? {
+                        return Ok(Some(found));
                     }
                 }
             }
         }
     }
-    Ok(None)
+    tests.flush(learner)
+}
+
+/// Test words waiting to be asked together, and the first of them the system answers
+/// differently from the hypothesis. With one stack a word is asked as soon as it is offered;
+/// with several, batches start at one word per stack and double up to [`AHEAD`] per stack,
+/// so that a counterexample found early wastes few answers, and a hypothesis that passes keeps
+/// every stack busy. How many answers are used does not depend on the batches
+/// ([`LSharp::query_until`]).
+struct Batch<'h> {
+    hypothesis: &'h Mealy,
+    words: Vec<Vec<Input>>,
+    size: usize,
+    most: usize,
+}
+
+/// Batches of equivalence tests grow up to this many words per stack.
+const AHEAD: usize = 4;
+
+impl<'h> Batch<'h> {
+    fn new(hypothesis: &'h Mealy, jobs: usize) -> Self {
+        Batch { hypothesis, words: Vec::new(), size: jobs.max(1), most: jobs.max(1) * AHEAD }
+    }
+
+    /// Takes `word` as a test unless the tree already answers it (then it agrees with the
+    /// hypothesis, see [`LSharp::answered`]); when the batch is full, asks it.
+    fn offer<S: Sul>(&mut self, learner: &mut LSharp<S>, word: &[Input]) -> Result<Option<Vec<Input>>, Stop> {
+        if word.is_empty() || learner.answered(word) {
+            return Ok(None);
+        }
+        self.words.push(word.to_vec());
+        if self.words.len() < self.size {
+            return Ok(None);
+        }
+        self.size = (self.size * 2).min(self.most);
+        self.flush(learner)
+    }
+
+    /// Asks the waiting words; the first, in the order offered, the system answers otherwise
+    /// than the hypothesis.
+    fn flush<S: Sul>(&mut self, learner: &mut LSharp<S>) -> Result<Option<Vec<Input>>, Stop> {
+        let mut words = std::mem::take(&mut self.words);
+        let hypothesis = self.hypothesis;
+        let found = learner.query_until(&words, |word, outputs| outputs != hypothesis.run(word))?;
+        Ok(found.map(|k| words.swap_remove(k)))
+    }
 }
 
 /// For each state of `machine`, the words of `suffixes` (by index) that tell it from every

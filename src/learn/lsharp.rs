@@ -9,7 +9,7 @@
 //! No well-kept Rust crate implements L# or TTT (`rust-lstar` is an L* port with string
 //! letters), so it is written here once, small, and tested on toy machines.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::mealy::{Input, Mealy, Output};
 
@@ -20,17 +20,40 @@ pub enum Stop {
     Interrupted,
     /// A bound the user set, in words.
     Limit(String),
+    /// The system could not answer (one of several stacks failed), in words.
+    Failed(String),
 }
 
 /// A system under learning: from its initial state, the outputs of a word.
 pub trait Sul {
     fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop>;
+
+    /// The outputs of each of `words`, in order. The learner asks the words it can choose
+    /// together (a round's extensions and separations, an equivalence test's next words)
+    /// through this, so that a system of several stacks ([`crate::learn::workers`]) answers
+    /// them at once. Answers must not depend on how the words are grouped.
+    fn query_all(&mut self, words: &[Vec<Input>]) -> Result<Vec<Vec<Output>>, Stop> {
+        words.iter().map(|w| self.query(w)).collect()
+    }
+
+    /// How many words [`Sul::query_all`] answers at once.
+    fn jobs(&self) -> usize {
+        1
+    }
 }
 
 /// A system borrowed for one learning run, so that the caller keeps it (and what it interned).
 impl<S: Sul + ?Sized> Sul for &mut S {
     fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop> {
         (**self).query(word)
+    }
+
+    fn query_all(&mut self, words: &[Vec<Input>]) -> Result<Vec<Vec<Output>>, Stop> {
+        (**self).query_all(words)
+    }
+
+    fn jobs(&self) -> usize {
+        (**self).jobs()
     }
 }
 
@@ -41,6 +64,9 @@ pub struct Counts {
     pub symbols: u64,
     /// Queries the observation tree answered without the system.
     pub cached: u64,
+    /// Queries several stacks answered ahead, beyond the first counterexample among them,
+    /// and not used (so that the machine learned is the one a single stack teaches).
+    pub unused: u64,
     /// Hypotheses built, the last one included.
     pub rounds: u64,
     /// States of the last hypothesis (how far learning got when it stopped early).
@@ -221,6 +247,84 @@ impl<S: Sul> LSharp<S> {
         Ok(outputs)
     }
 
+    /// Asks the system every word of `words` the tree cannot answer, all at once; the answers
+    /// go into the tree in the order of `words`. A word that is a prefix of another in the
+    /// batch is answered by that one, and is not asked.
+    pub fn query_all(&mut self, words: &[Vec<Input>]) -> Result<(), Stop> {
+        let mut sorted: Vec<&Vec<Input>> = words.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        // In sorted order, a word that is a prefix of another is a prefix of the next one.
+        let covered: HashSet<&Vec<Input>> =
+            sorted.windows(2).filter(|w| w[1].starts_with(w[0])).map(|w| w[0]).collect();
+        let mut asked: HashSet<&Vec<Input>> = HashSet::new();
+        let mut ask: Vec<Vec<Input>> = Vec::new();
+        for word in words {
+            if self.tree.walk(word).is_some() || covered.contains(word) || !asked.insert(word) {
+                self.counts.cached += 1;
+            } else {
+                ask.push(word.clone());
+            }
+        }
+        if ask.is_empty() {
+            return Ok(());
+        }
+        let answers = self.sul.query_all(&ask)?;
+        for (word, outputs) in ask.iter().zip(&answers) {
+            self.counts.queries += 1;
+            self.counts.symbols += word.len() as u64;
+            self.tree.insert(word, outputs);
+        }
+        Ok(())
+    }
+
+    /// How many words the system answers at once.
+    pub fn jobs(&self) -> usize {
+        self.sul.jobs()
+    }
+
+    /// Asks the system `words` (the next tests of a hypothesis) all at once, then takes the
+    /// answers into the tree one by one, in order, as if each were asked only after the one
+    /// before, until `found` holds for one: its index. Words after it are not taken: the tree
+    /// holds what asking one word at a time would have put there, so the learner goes on as
+    /// it would with one stack, whatever the number answering.
+    pub fn query_until(
+        &mut self,
+        words: &[Vec<Input>],
+        mut found: impl FnMut(&[Input], &[Output]) -> bool,
+    ) -> Result<Option<usize>, Stop> {
+        // A word the tree answers needs no query; nor does one an earlier word will answer
+        // once that is taken in (if it is not, the search has stopped before).
+        let mut prefixes: HashSet<&[Input]> = HashSet::new();
+        let mut ask: Vec<Vec<Input>> = Vec::new();
+        for word in words {
+            if !prefixes.contains(word.as_slice()) && self.tree.walk(word).is_none() {
+                ask.push(word.clone());
+                prefixes.extend((1..=word.len()).map(|n| &word[..n]));
+            }
+        }
+        let answers = self.sul.query_all(&ask)?;
+        let mut answers = ask.iter().zip(answers);
+        let mut used = 0;
+        let mut result = None;
+        for (k, word) in words.iter().enumerate() {
+            if self.answered(word) {
+                continue;
+            }
+            let Some((asked, outputs)) = answers.find(|(asked, _)| *asked == word) else { continue };
+            used += 1;
+            self.counts.queries += 1;
+            self.counts.symbols += asked.len() as u64;
+            self.tree.insert(asked, &outputs);
+            if found(asked, &outputs) {
+                result = Some(k);
+                break;
+            }
+        }
+        self.counts.unused += (ask.len() - used) as u64;
+        Ok(result)
+    }
+
     /// Whether `word` was asked (or is a prefix of a word that was). During equivalence
     /// testing such a word needs no test: the tree agrees with the hypothesis (a conflict is a
     /// counterexample found before testing starts) and every query since has agreed.
@@ -289,9 +393,7 @@ impl<S: Sul> LSharp<S> {
                 })
                 .collect();
             if !missing.is_empty() {
-                for word in missing {
-                    self.query(&word)?;
-                }
+                self.query_all(&missing)?;
                 continue;
             }
             // Separation: every frontier node with two candidates is asked what tells its
@@ -307,9 +409,7 @@ impl<S: Sul> LSharp<S> {
                 })
                 .collect();
             if !separating.is_empty() {
-                for word in separating {
-                    self.query(&word)?;
-                }
+                self.query_all(&separating)?;
                 continue;
             }
             return Ok(self.hypothesis());

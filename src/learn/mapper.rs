@@ -22,6 +22,7 @@ use crate::wire::{Control, Segment, SeqNum};
 
 use super::lsharp::{Stop, Sul};
 use super::mealy::{Input, Output, Outputs};
+use super::workers::{Local, Workers};
 
 /// One abstract input: a name and the script step it stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,23 +265,22 @@ pub fn oracle(model: &Model, params: Params) -> Oracle<'_> {
 }
 
 /// One query: `word` as an oracle run on a fresh `stack`, with the run (and its trace), the
-/// outputs interned into `outputs`, and the peer's view at the end.
+/// stack's answer to each letter as text, and the peer's view at the end.
 pub fn query<'m>(
     oracle: &Oracle<'m>,
     workspace: &mut Workspace<'m>,
     stack: &mut dyn Stack,
     alphabet: &Alphabet,
-    outputs: &mut Outputs,
     word: &[Input],
-) -> (Run, Vec<Output>, View) {
+) -> (Run, Vec<String>, View) {
     let script = alphabet.script(word);
     let run = oracle.run_in(workspace, stack, &script, true);
     let (texts, view) = observe(&run, &script);
-    let interned = texts.iter().map(|t| outputs.intern(t)).collect();
-    (run, interned, view)
+    (run, texts, view)
 }
 
-/// A stack as a system under learning: every query an oracle run from a fresh stack.
+/// A stack as a system under learning: every query an oracle run from a fresh stack, and a
+/// batch of queries shared with [`Workers`]' stacks when there are some.
 pub struct StackSul<'a, 'm> {
     oracle: &'a Oracle<'m>,
     workspace: Workspace<'m>,
@@ -294,6 +294,8 @@ pub struct StackSul<'a, 'm> {
     queries: u64,
     /// Queries allowed, if bounded (a real-time stack answers a few a second).
     max_queries: Option<u64>,
+    /// Other stacks, each on a thread of its own, that answer a batch's words beside this one.
+    workers: Option<&'a Workers<'a>>,
 }
 
 impl<'a, 'm> StackSul<'a, 'm> {
@@ -309,6 +311,7 @@ impl<'a, 'm> StackSul<'a, 'm> {
             progress: Box::new(|_| {}),
             queries: 0,
             max_queries: None,
+            workers: None,
         }
     }
 
@@ -324,23 +327,64 @@ impl<'a, 'm> StackSul<'a, 'm> {
         StackSul { progress: Box::new(progress), ..self }
     }
 
-    /// Runs `word` and returns the run (with its trace) and what the mapper made of it.
-    pub fn execute(&mut self, word: &[Input]) -> Result<(Run, Vec<Output>, View), Stop> {
+    /// Shares every batch of queries with `workers` (started on the same oracle and alphabet,
+    /// their stacks made as this one was): the answers, and so the machine learned, are the
+    /// same as this stack's alone would be, as every query starts from a reset.
+    pub fn with_workers(self, workers: &'a Workers<'a>) -> Self {
+        StackSul { workers: Some(workers), ..self }
+    }
+
+    /// Why no more queries may be asked, if `more` would be too many or Ctrl-C was pressed.
+    fn stopped(&self, more: usize) -> Result<(), Stop> {
         if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             return Err(Stop::Interrupted);
         }
-        if let Some(max) = self.max_queries.filter(|&m| self.queries >= m) {
-            return Err(Stop::Limit(format!("{max} queries asked (raise --max-queries)")));
+        match self.max_queries {
+            Some(max) if self.queries + more as u64 > max => {
+                Err(Stop::Limit(format!("{max} queries asked (raise --max-queries)")))
+            }
+            _ => Ok(()),
         }
-        let (run, outputs, view) =
-            query(self.oracle, &mut self.workspace, &mut *self.stack, self.alphabet, &mut self.outputs, word);
+    }
+
+    /// Runs `word` on this stack and returns the run (with its trace), the stack's answers as
+    /// text and the peer's view.
+    fn run(&mut self, word: &[Input]) -> Result<(Run, Vec<String>, View), Stop> {
+        self.stopped(1)?;
+        let answer = query(self.oracle, &mut self.workspace, &mut *self.stack, self.alphabet, word);
         self.queries += 1;
         (self.progress)(self.queries);
+        Ok(answer)
+    }
+
+    /// Runs `word` and returns the run (with its trace) and what the mapper made of it.
+    pub fn execute(&mut self, word: &[Input]) -> Result<(Run, Vec<Output>, View), Stop> {
+        let (run, texts, view) = self.run(word)?;
+        let outputs = texts.iter().map(|t| self.outputs.intern(t)).collect();
         Ok((run, outputs, view))
     }
 
     pub fn recycle(&mut self, run: Run) {
         self.workspace.recycle(run);
+    }
+
+    /// `word` on this stack, as text.
+    fn texts(&mut self, word: &[Input]) -> Result<Vec<String>, Stop> {
+        let (run, texts, _) = self.run(word)?;
+        self.recycle(run);
+        Ok(texts)
+    }
+}
+
+/// This stack takes its share of a batch on the learner's thread.
+impl Local for StackSul<'_, '_> {
+    fn answer(&mut self, word: &[Input]) -> Result<Vec<String>, Stop> {
+        self.texts(word)
+    }
+
+    fn answered_elsewhere(&mut self) {
+        self.queries += 1;
+        (self.progress)(self.queries);
     }
 }
 
@@ -349,6 +393,22 @@ impl Sul for StackSul<'_, '_> {
         let (run, outputs, _) = self.execute(word)?;
         self.recycle(run);
         Ok(outputs)
+    }
+
+    /// The words are answered by this stack and the workers' together; the texts are interned
+    /// in the order of `words`, whoever answered first, so output numbers do not depend on
+    /// the workers either.
+    fn query_all(&mut self, words: &[Vec<Input>]) -> Result<Vec<Vec<Output>>, Stop> {
+        self.stopped(words.len())?;
+        let texts = match self.workers {
+            Some(workers) if words.len() > 1 => workers.answer(words, self)?,
+            _ => words.iter().map(|w| self.texts(w)).collect::<Result<Vec<_>, Stop>>()?,
+        };
+        Ok(texts.iter().map(|t| t.iter().map(|t| self.outputs.intern(t)).collect()).collect())
+    }
+
+    fn jobs(&self) -> usize {
+        1 + self.workers.map_or(0, |w| w.running)
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`equivalence`]: counterexamples from candidate words, the Wp-method and random walks;
 //! - [`projection`]: the table's own machine on the same alphabet, derived from the table;
 //! - [`mealy`]: machines, minimization and the shortest words on which two differ;
-//! - [`diff`]: those words replayed through the oracle, as verdicts and diagrams.
+//! - [`diff`]: those words replayed through the oracle, as verdicts and diagrams;
+//! - [`workers`]: more stacks answering a batch of queries at once (`learn --jobs`).
 //!
 //! [`Machine`] is the result as plain data (states with the table state the stack reported,
 //! transitions with their abstract input and output, the differing ones marked), for the
@@ -18,6 +19,7 @@ pub mod lsharp;
 pub mod mapper;
 pub mod mealy;
 pub mod projection;
+pub mod workers;
 
 use std::collections::BTreeSet;
 
@@ -30,6 +32,7 @@ pub use lsharp::{Counts, LSharp, Stop, Sul};
 pub use mapper::{oracle, Alphabet, StackSul};
 pub use mealy::{Difference, Input, Mealy, Output, Outputs};
 pub use projection::{project, Projection};
+pub use workers::{MakeStack, Workers};
 
 /// Learns the machine behind `sul`: L#, with [`equivalence::counterexample`] as the oracle.
 /// The result is minimal and canonically numbered, so the same answers learn the same value.

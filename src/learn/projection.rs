@@ -83,7 +83,8 @@ pub fn project(
         for i in 0..inputs as Input {
             let mut word = access[s as usize].clone();
             word.push(i);
-            let (run, out, view) = query(&oracle, &mut workspace, &mut stack, alphabet, outputs, &word);
+            let (run, texts, view) = query(&oracle, &mut workspace, &mut stack, alphabet, &word);
+            let out: Vec<Output> = texts.iter().map(|t| outputs.intern(t)).collect();
             queries += 1;
             // A run that stopped stays stopped: one sink, whatever the endpoint holds.
             let key = if run.steps < word.len() { b"stopped".to_vec() } else { configuration(&stack, &run, &view) };
