@@ -116,6 +116,27 @@ fn a_stack_that_differs_early_is_learned_the_same_whatever_its_isns() {
     assert_eq!(machines[0], machines[1]);
 }
 
+#[test]
+fn any_number_of_jobs_learns_the_machine_one_stack_teaches() {
+    // A mutant with differences, so that hypotheses are refuted and equivalence tests are asked
+    // ahead in batches beside their counterexamples; --walks 0 leaves them all to the
+    // Wp-method's long runs of tests. The answers are the same, however many stacks give them.
+    let learn = |jobs: &str| -> serde_json::Value {
+        let out = tcpcheck(&[
+            "learn", "--model", "no-2msl-restart", "--alphabet", "small", "--walks", "0", "--jobs", jobs, "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (one, three) = (learn("1"), learn("3"));
+    assert_eq!((one["jobs"].as_u64(), three["jobs"].as_u64()), (Some(1), Some(3)));
+    for key in ["machine", "states", "queries", "symbols", "cached", "rounds", "differences", "shown"] {
+        assert_eq!(one[key], three[key], "{key} differs between --jobs 1 and --jobs 3");
+    }
+    assert_eq!(one["unused"], 0);
+    assert!(one["rounds"].as_u64() > Some(1), "no hypothesis was refuted: {}", one["rounds"]);
+}
+
 fn tcpcheck(args: &[&str]) -> Output {
     Command::new(BIN).args(args).current_dir(std::env::temp_dir()).output().expect("run tcpcheck")
 }

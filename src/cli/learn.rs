@@ -245,8 +245,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             "oracle": oracle_name,
             "alphabet": alphabet.names().collect::<Vec<_>>(),
             "seed": args.seed,
+            "jobs": jobs,
             "states": learned.states(),
             "queries": counts.queries,
+            "unused": counts.unused,
             "symbols": counts.symbols,
             "cached": counts.cached,
             "rounds": counts.rounds,
@@ -271,6 +273,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             counts.cached,
             counts.rounds,
         );
+        if jobs > 1 {
+            println!(
+                "{jobs} jobs answered them, and {} more asked ahead beside a counterexample, not used",
+                counts.unused
+            );
+        }
         println!(
             "table {oracle_name} in {:.1}s: {} states on the same inputs ({} configurations of the reference endpoint)",
             project_time.as_secs_f64(),

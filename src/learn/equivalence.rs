@@ -129,6 +129,8 @@ pub fn counterexample<S: Sul>(
 struct Batch<'h> {
     hypothesis: &'h Mealy,
     words: Vec<Vec<Input>>,
+    /// How many of `words` the tree did not answer when they were offered.
+    asking: usize,
     size: usize,
     most: usize,
 }
@@ -138,17 +140,18 @@ const AHEAD: usize = 4;
 
 impl<'h> Batch<'h> {
     fn new(hypothesis: &'h Mealy, jobs: usize) -> Self {
-        Batch { hypothesis, words: Vec::new(), size: jobs.max(1), most: jobs.max(1) * AHEAD }
+        Batch { hypothesis, words: Vec::new(), asking: 0, size: jobs.max(1), most: jobs.max(1) * AHEAD }
     }
 
-    /// Takes `word` as a test unless the tree already answers it (then it agrees with the
-    /// hypothesis, see [`LSharp::answered`]); when the batch is full, asks it.
+    /// Takes `word` as a test; when the batch holds enough words the tree does not answer
+    /// (a word it answers agrees with the hypothesis, see [`LSharp::answered`]), asks it.
     fn offer<S: Sul>(&mut self, learner: &mut LSharp<S>, word: &[Input]) -> Result<Option<Vec<Input>>, Stop> {
-        if word.is_empty() || learner.answered(word) {
+        if word.is_empty() {
             return Ok(None);
         }
         self.words.push(word.to_vec());
-        if self.words.len() < self.size {
+        self.asking += usize::from(!learner.knows(word));
+        if self.asking < self.size {
             return Ok(None);
         }
         self.size = (self.size * 2).min(self.most);
@@ -159,6 +162,7 @@ impl<'h> Batch<'h> {
     /// than the hypothesis.
     fn flush<S: Sul>(&mut self, learner: &mut LSharp<S>) -> Result<Option<Vec<Input>>, Stop> {
         let mut words = std::mem::take(&mut self.words);
+        self.asking = 0;
         let hypothesis = self.hypothesis;
         let found = learner.query_until(&words, |word, outputs| outputs != hypothesis.run(word))?;
         Ok(found.map(|k| words.swap_remove(k)))
@@ -193,6 +197,7 @@ fn identifiers(machine: &Mealy, suffixes: &[Vec<Input>]) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::super::lsharp::tests::Machine;
+    use super::super::lsharp::Counts;
     use super::super::mealy::tests::counter;
     use super::*;
 
@@ -207,6 +212,39 @@ mod tests {
         // more, which depth 4 reaches.
         let testing = Testing { depth: 4, walks: 0, walk_len: 0, seed: 1, candidates: Vec::new(), reference: None };
         assert_eq!(learn(&counter(5), &testing), counter(5));
+    }
+
+    /// A machine that says it answers `.1` words at once.
+    struct Wide(Machine, usize);
+
+    impl Sul for Wide {
+        fn query(&mut self, word: &[Input]) -> Result<Vec<Output>, Stop> {
+            self.0.query(word)
+        }
+        fn jobs(&self) -> usize {
+            self.1
+        }
+    }
+
+    #[test]
+    fn tests_asked_ahead_teach_what_tests_asked_one_by_one_do() {
+        let truth = counter(7);
+        let testing = Testing { depth: 1, walks: 40, walk_len: 9, seed: 3, candidates: Vec::new(), reference: None };
+        let learned: Vec<(Mealy, Counts)> = [1, 4, 16]
+            .into_iter()
+            .map(|jobs| {
+                let mut learner = LSharp::new(Wide(Machine(truth.clone()), jobs), truth.inputs(), 100);
+                let machine = learner.learn(|h, l| counterexample(&testing, h, l)).unwrap().minimize();
+                (machine, learner.counts())
+            })
+            .collect();
+        assert_eq!(learned[0].0, truth);
+        assert!(learned[0].1.rounds > 1, "no hypothesis was refuted");
+        assert_eq!(learned[0].1.unused, 0);
+        for (machine, counts) in &learned[1..] {
+            assert!(counts.unused > 0, "nothing was asked ahead");
+            assert_eq!((machine, Counts { unused: 0, ..*counts }), (&learned[0].0, learned[0].1));
+        }
     }
 
     #[test]

@@ -278,6 +278,12 @@ impl<S: Sul> LSharp<S> {
         Ok(())
     }
 
+    /// Whether `word` was asked (or is a prefix of a word that was), without counting it as
+    /// answered from the cache.
+    pub fn knows(&self, word: &[Input]) -> bool {
+        self.tree.walk(word).is_some()
+    }
+
     /// How many words the system answers at once.
     pub fn jobs(&self) -> usize {
         self.sul.jobs()
@@ -298,7 +304,7 @@ impl<S: Sul> LSharp<S> {
         let mut prefixes: HashSet<&[Input]> = HashSet::new();
         let mut ask: Vec<Vec<Input>> = Vec::new();
         for word in words {
-            if !prefixes.contains(word.as_slice()) && self.tree.walk(word).is_none() {
+            if !prefixes.contains(word.as_slice()) && !self.knows(word) {
                 ask.push(word.clone());
                 prefixes.extend((1..=word.len()).map(|n| &word[..n]));
             }

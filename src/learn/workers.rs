@@ -248,3 +248,108 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         _ => "it panicked".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::Reference;
+    use crate::conform::Params;
+    use crate::learn::mapper::oracle;
+    use crate::model::shipped::Shipped;
+    use crate::model::{Call, Model, State};
+    use crate::time::Instant;
+
+    /// A stack that breaks on its first query.
+    struct Broken(Params);
+
+    impl Stack for Broken {
+        fn params(&self) -> &Params {
+            &self.0
+        }
+        fn reset(&mut self) {
+            panic!("the test stack broke");
+        }
+        fn call(&mut self, _: Instant, _: Call, _: &[u8]) -> Vec<u8> {
+            Vec::new()
+        }
+        fn inject(&mut self, _: Instant, _: &[u8]) {}
+        fn advance(&mut self, _: Instant) {}
+        fn transmit(&mut self, _: &mut Vec<u8>) -> bool {
+            false
+        }
+        fn state(&self) -> Option<State> {
+            None
+        }
+    }
+
+    /// The learner's side, slow enough that the workers take their share of a batch.
+    struct Slow<'a, 'm> {
+        oracle: &'a Oracle<'m>,
+        stack: Reference<'m>,
+        alphabet: &'a Alphabet,
+        elsewhere: usize,
+    }
+
+    impl Local for Slow<'_, '_> {
+        fn answer(&mut self, word: &[Input]) -> Result<Vec<String>, Stop> {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut workspace = self.oracle.workspace();
+            Ok(query(self.oracle, &mut workspace, &mut self.stack, self.alphabet, word).1)
+        }
+        fn answered_elsewhere(&mut self) {
+            self.elsewhere += 1;
+        }
+    }
+
+    fn rfc9293() -> Model {
+        Shipped::find("rfc9293").unwrap().load().unwrap()
+    }
+
+    fn words() -> Vec<Vec<Input>> {
+        (0..12).map(|k| vec![0, (k % 4) as Input, (k / 4) as Input]).collect()
+    }
+
+    #[test]
+    fn workers_answer_a_batch_in_its_order_as_one_stack_would() {
+        let model = rfc9293();
+        let alphabet = Alphabet::parse("small").unwrap();
+        let oracle = oracle(&model, Reference::new(&model, 7).params().clone());
+        let make = |_: usize| -> Result<Box<dyn Stack + '_>, String> { Ok(Box::new(Reference::new(&model, 7))) };
+        let mut alone = Slow { oracle: &oracle, stack: Reference::new(&model, 7), alphabet: &alphabet, elsewhere: 0 };
+        let expected: Vec<Vec<String>> = words().iter().map(|w| alone.answer(w).unwrap()).collect();
+        std::thread::scope(|scope| {
+            let workers = Workers::start(scope, 2, &oracle, &alphabet, None, &make);
+            assert_eq!((workers.running, workers.failed.len()), (2, 0));
+            let mut local = Slow { oracle: &oracle, stack: Reference::new(&model, 7), alphabet: &alphabet, elsewhere: 0 };
+            assert_eq!(workers.answer(&words(), &mut local).unwrap(), expected);
+            assert!(local.elsewhere > 0, "the workers answered none of the batch");
+        });
+    }
+
+    #[test]
+    fn a_workers_failures_are_reported_not_panics() {
+        let model = rfc9293();
+        let alphabet = Alphabet::parse("small").unwrap();
+        let params = Reference::new(&model, 7).params().clone();
+        let oracle = oracle(&model, params.clone());
+        // Worker 1's stack cannot be made; worker 2's breaks on its first query.
+        let make = |k: usize| -> Result<Box<dyn Stack + '_>, String> {
+            match k {
+                0 => Err("no namespace left".into()),
+                _ => Ok(Box::new(Broken(params.clone()))),
+            }
+        };
+        std::thread::scope(|scope| {
+            let workers = Workers::start(scope, 2, &oracle, &alphabet, None, &make);
+            assert_eq!(workers.running, 1);
+            assert_eq!(workers.failed, ["worker 1: no namespace left"]);
+            let mut local = Slow { oracle: &oracle, stack: Reference::new(&model, 7), alphabet: &alphabet, elsewhere: 0 };
+            match workers.answer(&words(), &mut local) {
+                Err(Stop::Failed(why)) => {
+                    assert!(why.contains("worker 2") && why.contains("the test stack broke"), "{why}")
+                }
+                other => panic!("expected the broken stack to be reported, got {other:?}"),
+            }
+        });
+    }
+}
