@@ -123,7 +123,16 @@ fn any_number_of_jobs_learns_the_machine_one_stack_teaches() {
     // Wp-method's long runs of tests. The answers are the same, however many stacks give them.
     let learn = |jobs: &str| -> serde_json::Value {
         let out = tcpcheck(&[
-            "learn", "--model", "no-2msl-restart", "--alphabet", "small", "--walks", "0", "--jobs", jobs, "--json",
+            "learn",
+            "--model",
+            "no-2msl-restart",
+            "--alphabet",
+            "small",
+            "--walks",
+            "0",
+            "--jobs",
+            jobs,
+            "--json",
         ]);
         assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()

@@ -320,7 +320,8 @@ mod tests {
         std::thread::scope(|scope| {
             let workers = Workers::start(scope, 2, &oracle, &alphabet, None, &make);
             assert_eq!((workers.running, workers.failed.len()), (2, 0));
-            let mut local = Slow { oracle: &oracle, stack: Reference::new(&model, 7), alphabet: &alphabet, elsewhere: 0 };
+            let mut local =
+                Slow { oracle: &oracle, stack: Reference::new(&model, 7), alphabet: &alphabet, elsewhere: 0 };
             assert_eq!(workers.answer(&words(), &mut local).unwrap(), expected);
             assert!(local.elsewhere > 0, "the workers answered none of the batch");
         });
@@ -343,7 +344,8 @@ mod tests {
             let workers = Workers::start(scope, 2, &oracle, &alphabet, None, &make);
             assert_eq!(workers.running, 1);
             assert_eq!(workers.failed, ["worker 1: no namespace left"]);
-            let mut local = Slow { oracle: &oracle, stack: Reference::new(&model, 7), alphabet: &alphabet, elsewhere: 0 };
+            let mut local =
+                Slow { oracle: &oracle, stack: Reference::new(&model, 7), alphabet: &alphabet, elsewhere: 0 };
             match workers.answer(&words(), &mut local) {
                 Err(Stop::Failed(why)) => {
                     assert!(why.contains("worker 2") && why.contains("the test stack broke"), "{why}")
