@@ -4,14 +4,24 @@
 //! connected component (Tarjan, iterative).
 //!
 //! Compressed sparse rows, since states are expanded in the order they are numbered: each
-//! state's steps follow the previous state's. 5 bytes a state (marks and where its steps end)
-//! and 4 bytes a step (the target's number, with the class in its low 3 bits), about 18 bytes a
-//! state at 3.4 steps a state. The step itself is not kept: a cycle's steps are recovered by
-//! replaying it (see `search::steps_along`), as a path's are.
+//! state's steps follow the previous state's. 2 bytes a state (its marks and how many steps it
+//! has, with where the steps of every 64th state start: 1/16 byte a state) and 4 bytes a step
+//! (the target's number, with the class in its low 3 bits). The step itself
+//! is not kept: a cycle's steps are recovered by replaying it (`search::Path::step_to`), as a
+//! path's are.
+//!
+//! For liveness alone only the steps that can lie on a cycle are kept ([`Graph::keeps`]): a
+//! user's call, a loss and a duplication each spend something no step gives back, so no run
+//! returns to the state before them. That is about 60 % of the steps (at `--dup 1`, 2.7 of 4.4
+//! a state), so about 13 bytes a state in all, and the fair cycles found are the same: a
+//! component's classes enabled are read from every step, and a step that leaves for good is
+//! never inside a component.
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::model::State;
+
+use super::world::World;
 
 use super::parallel::{fan_out, runs};
 use super::search::FullGraph;
@@ -24,6 +34,10 @@ const IDLE: u8 = 0x80;
 const NONE: u32 = u32::MAX;
 /// Marks a state whose component is complete (the other bits number it).
 const DONE: u32 = 1 << 31;
+/// A state's step count from this many on is kept in [`Graph::wide`].
+const WIDE: u8 = u8::MAX;
+/// Every this many states, where their steps start is kept.
+const ROW_BLOCK: usize = 64;
 
 /// Where a recorded step leads: a state numbered before this level, or the `k`th new-looking
 /// successor found by the same worker (bit 31 set).
@@ -77,12 +91,26 @@ pub struct Mark {
     pub pair: (State, State),
 }
 
+/// Whether a step leaves its state for good: it advanced one of the world's counters that no
+/// step ever takes back (a user's position in its script, the losses and the duplications
+/// spent), so no run comes back to the state it left, and the step lies on no cycle.
+fn leaves_for_good(before: &World<'_>, after: &World<'_>) -> bool {
+    let spent = |w: &World<'_>| [w.cursor[0], w.cursor[1], w.lost, w.duplicated];
+    let (was, is) = (spent(before), spent(after));
+    debug_assert!(was.iter().zip(&is).all(|(a, b)| a <= b), "no step takes back what was spent");
+    was != is
+}
+
 #[derive(Default)]
 pub struct Graph {
-    /// Keep each state's pair of endpoint states too (for `--graph-full`).
+    /// Keep each state's pair of endpoint states too, and every step (for `--graph-full`).
     pairs: bool,
     marks: Vec<u8>,
-    ends: Vec<u32>,
+    /// Each state's number of steps; [`WIDE`]: look in `wide`.
+    degrees: Vec<u8>,
+    wide: FxHashMap<u32, u32>,
+    /// Where the steps of state `ROW_BLOCK * i` start, for every such state.
+    firsts: Vec<u32>,
     state_pairs: Vec<(State, State)>,
     /// Per step: the target's number << 3 | its class.
     to: Vec<u32>,
@@ -95,6 +123,12 @@ impl Graph {
     /// An empty graph; `pairs`: keep each state's pair of endpoint states (`--graph-full`).
     pub fn new(pairs: bool) -> Self {
         Graph { pairs, ..Graph::default() }
+    }
+
+    /// Whether the step from `before` to `after` is to be recorded: every step for
+    /// `--graph-full`, only those that can lie on a cycle for liveness.
+    pub fn keeps(&self, before: &World<'_>, after: &World<'_>) -> bool {
+        self.pairs || !leaves_for_good(before, after)
     }
 
     fn target(&self, e: usize) -> usize {
@@ -115,7 +149,8 @@ impl Graph {
     /// allocates nothing more.
     pub fn reserve(&mut self, states: usize, steps: usize) {
         self.marks.reserve_exact(states);
-        self.ends.reserve_exact(states);
+        self.degrees.reserve_exact(states);
+        self.firsts.reserve_exact(states.div_ceil(ROW_BLOCK) + 1);
         if self.pairs {
             self.state_pairs.reserve_exact(states);
         }
@@ -126,7 +161,9 @@ impl Graph {
     pub fn bytes_while_reserving(&self, states: usize, steps: usize) -> u64 {
         let n = |len: usize, cap: usize, more: usize| cap.max(len + more);
         let s = |len, cap| n(len, cap, states);
-        (s(self.marks.len(), self.marks.capacity()) * 5
+        (s(self.marks.len(), self.marks.capacity()) * 2
+            + s(self.firsts.len() * ROW_BLOCK, self.firsts.capacity() * ROW_BLOCK) / ROW_BLOCK * 4
+            + self.wide.capacity() * 8
             + if self.pairs { s(self.state_pairs.len(), self.state_pairs.capacity()) * 2 } else { 0 }
             + n(self.to.len(), self.to.capacity(), steps) * 4) as u64
     }
@@ -141,7 +178,7 @@ impl Graph {
             // worker's violation) keeps no steps.
             while self.marks.len() < m.id as usize {
                 self.marks.push(IDLE);
-                self.ends.push(self.to.len() as u32);
+                self.degrees.push(0);
                 if self.pairs {
                     self.state_pairs.push((State::Closed, State::Closed));
                 }
@@ -150,12 +187,46 @@ impl Graph {
             if self.pairs {
                 self.state_pairs.push(m.pair);
             }
+            let before = self.to.len();
             for &(class, target) in edges.by_ref().take(*degree as usize) {
                 if let Some(to) = target.resolve(numbered) {
                     self.to.push(step_word(to, class));
                 }
             }
-            self.ends.push(self.to.len() as u32);
+            let degree = self.degree_byte(m.id, self.to.len() - before);
+            self.degrees.push(degree);
+        }
+        self.index_rows();
+    }
+
+    /// The byte kept for state `id`'s `degree` steps (a large count goes to `wide`).
+    fn degree_byte(&mut self, id: u32, degree: usize) -> u8 {
+        match u8::try_from(degree) {
+            Ok(d) if d < WIDE => d,
+            _ => {
+                self.wide.insert(id, degree as u32);
+                WIDE
+            }
+        }
+    }
+
+    /// State `v`'s number of steps.
+    fn degree(&self, v: usize) -> usize {
+        match self.degrees[v] {
+            WIDE => self.wide[&(v as u32)] as usize,
+            d => usize::from(d),
+        }
+    }
+
+    /// Notes where the steps of every [`ROW_BLOCK`]th state added since start, from the counts.
+    fn index_rows(&mut self) {
+        while self.firsts.len() * ROW_BLOCK < self.degrees.len() {
+            let v = self.firsts.len() * ROW_BLOCK;
+            let first = match v.checked_sub(ROW_BLOCK) {
+                None => 0,
+                Some(u) => self.firsts[u / ROW_BLOCK] as usize + (u..v).map(|w| self.degree(w)).sum::<usize>(),
+            };
+            self.firsts.push(first as u32);
         }
     }
 
@@ -167,31 +238,32 @@ impl Graph {
         let count = |c: &Expansion<'_>| (c.marks.len(), c.edges.len());
         let (states, steps) = chunks.iter().map(count).fold((0, 0), |(s, e), (m, d)| (s + m, e + d));
         self.marks.resize(first + states, 0);
-        self.ends.resize(first + states, 0);
+        self.degrees.resize(first + states, 0);
         if self.pairs {
             self.state_pairs.resize(first + states, (State::Closed, State::Closed));
         }
         self.to.resize(first_step + steps, 0);
         let runs = runs(chunks.iter().map(|c| c.marks.len() + c.edges.len()), threads);
         let mut work = Vec::with_capacity(runs.len());
-        let (mut marks, mut ends, mut to) =
-            (&mut self.marks[first..], &mut self.ends[first..], &mut self.to[first_step..]);
+        let (mut marks, mut degrees, mut to) =
+            (&mut self.marks[first..], &mut self.degrees[first..], &mut self.to[first_step..]);
         let mut pairs = if self.pairs { &mut self.state_pairs[first..] } else { &mut [][..] };
         let (mut state, mut step) = (first, first_step);
         for (run, _) in runs {
             let (s, e) = chunks[run.clone()].iter().map(count).fold((0, 0), |(s, e), (m, d)| (s + m, e + d));
             let (m, m_rest) = std::mem::take(&mut marks).split_at_mut(s);
-            let (n, n_rest) = std::mem::take(&mut ends).split_at_mut(s);
+            let (n, n_rest) = std::mem::take(&mut degrees).split_at_mut(s);
             let (t, t_rest) = std::mem::take(&mut to).split_at_mut(e);
             let (p, p_rest) = std::mem::take(&mut pairs).split_at_mut(if self.pairs { s } else { 0 });
-            (marks, ends, to, pairs) = (m_rest, n_rest, t_rest, p_rest);
+            (marks, degrees, to, pairs) = (m_rest, n_rest, t_rest, p_rest);
             work.push((&chunks[run], m, n, t, p, state, step));
             (state, step) = (state + s, step + e);
         }
         type Run<'r, 'c> =
-            (&'r [Expansion<'c>], &'r mut [u8], &'r mut [u32], &'r mut [u32], &'r mut [(State, State)], usize, usize);
-        fan_out(work, |(chunks, marks, ends, to, pairs, state, step): Run<'_, '_>| {
-            let (mut i, mut e) = (0, 0);
+            (&'r [Expansion<'c>], &'r mut [u8], &'r mut [u8], &'r mut [u32], &'r mut [(State, State)], usize, usize);
+        // Each run's states with too many steps for their byte, to go in `wide`.
+        let wide = fan_out(work, |(chunks, marks, degrees, to, pairs, state, _step): Run<'_, '_>| {
+            let (mut i, mut e, mut wide) = (0, 0, Vec::new());
             for chunk in chunks {
                 let mut edges = chunk.edges.iter();
                 for (m, degree) in chunk.marks {
@@ -206,25 +278,40 @@ impl Graph {
                         to[e] = step_word(target, class);
                         e += 1;
                     }
-                    ends[i] = (step + e) as u32;
+                    degrees[i] = match u8::try_from(*degree) {
+                        Ok(d) if d < WIDE => d,
+                        _ => {
+                            wide.push((m.id, *degree));
+                            WIDE
+                        }
+                    };
                     i += 1;
                 }
             }
+            wide
         });
+        self.wide.extend(wide.into_iter().flatten());
+        self.index_rows();
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
-        (self.marks.capacity() + self.ends.capacity() * 4 + self.state_pairs.capacity() * 2 + self.to.capacity() * 4)
-            as u64
+        (self.marks.capacity()
+            + self.degrees.capacity()
+            + self.wide.capacity() * 8
+            + self.firsts.capacity() * 4
+            + self.state_pairs.capacity() * 2
+            + self.to.capacity() * 4) as u64
     }
 
     /// The steps of state `v`, as indices into `to`.
     fn out(&self, v: usize) -> std::ops::Range<usize> {
-        match self.ends.get(v) {
-            None => 0..0,
-            Some(&end) => (if v == 0 { 0 } else { self.ends[v - 1] as usize })..end as usize,
+        if v >= self.degrees.len() {
+            return 0..0;
         }
+        let block = v - v % ROW_BLOCK;
+        let start = self.firsts[block / ROW_BLOCK] as usize + (block..v).map(|u| self.degree(u)).sum::<usize>();
+        start..start + self.degree(v)
     }
 
     fn enabled(&self, v: usize) -> u8 {
@@ -239,7 +326,7 @@ impl Graph {
         let mut pairs = self.state_pairs.clone();
         pairs.resize(states, (State::Closed, State::Closed));
         let mut edges = Vec::with_capacity(self.to.len());
-        for v in 0..self.ends.len() {
+        for v in 0..self.degrees.len() {
             for e in self.out(v) {
                 edges.push((v as u32, self.target(e) as u32, self.class(e)));
             }
@@ -252,29 +339,36 @@ impl Graph {
     /// a state: a state's depth-first index while it is on the stack, then [`DONE`] with its
     /// component's number (Pearce's space-saving variant); the low-links live on the call
     /// stack, since a state's is only read when its call returns.
-    fn components(&self, states: usize, mut found: impl FnMut(u32, &[u32], &[u32])) -> Vec<u32> {
+    ///
+    /// Also returns the most bytes it held (the word a state and its two stacks).
+    fn components(&self, states: usize, mut found: impl FnMut(u32, &[u32], &[u32])) -> (Vec<u32>, u64) {
         let mut number = vec![NONE; states];
         let mut stack: Vec<u32> = Vec::new();
-        // (state, next step to follow, low-link)
-        let mut calls: Vec<(u32, usize, u32)> = Vec::new();
+        // (state, next step to follow, end of its steps, low-link)
+        let mut calls: Vec<(u32, usize, usize, u32)> = Vec::new();
         let (mut next, mut count) = (0u32, 0u32);
+        let mut stacks = 0;
         for root in 0..states {
+            stacks =
+                stacks.max(stack.capacity() * 4 + calls.capacity() * std::mem::size_of::<(u32, usize, usize, u32)>());
             if number[root] != NONE {
                 continue;
             }
             number[root] = next;
             stack.push(root as u32);
-            calls.push((root as u32, self.out(root).start, next));
+            let steps = self.out(root);
+            calls.push((root as u32, steps.start, steps.end, next));
             next += 1;
-            while let Some(&mut (v, ref mut e, ref mut low)) = calls.last_mut() {
+            while let Some(&mut (v, ref mut e, end, ref mut low)) = calls.last_mut() {
                 let v = v as usize;
-                if *e < self.out(v).end {
+                if *e < end {
                     let w = self.target(*e);
                     *e += 1;
                     if number[w] == NONE {
                         number[w] = next;
                         stack.push(w as u32);
-                        calls.push((w as u32, self.out(w).start, next));
+                        let steps = self.out(w);
+                        calls.push((w as u32, steps.start, steps.end, next));
                         next += 1;
                     } else if number[w] & DONE == 0 {
                         *low = (*low).min(number[w]);
@@ -284,7 +378,7 @@ impl Graph {
                 let low = *low;
                 calls.pop();
                 if let Some(parent) = calls.last_mut() {
-                    parent.2 = parent.2.min(low);
+                    parent.3 = parent.3.min(low);
                 }
                 if low == number[v] {
                     let at = stack.iter().rposition(|&w| w as usize == v).expect("a root is on the stack");
@@ -297,18 +391,20 @@ impl Graph {
                 }
             }
         }
-        number
+        stacks = stacks.max(stack.capacity() * 4 + calls.capacity() * std::mem::size_of::<(u32, usize, usize, u32)>());
+        let held = (number.capacity() * 4) as u64 + stacks as u64;
+        (number, held)
     }
 
     /// A reachable cycle that is fair and never idle: its entry state and the steps (indices
     /// into the graph's steps, see [`Graph::step`]) that go round it. Weak fairness, judged per
     /// strongly connected component (Tarjan): a class enabled in every state of the component
-    /// must be taken inside it.
-    pub fn fair_cycle(&self, states: usize) -> Option<(u32, Vec<usize>)> {
+    /// must be taken inside it. Also returns the most bytes the search held besides the graph.
+    pub fn fair_cycle(&self, states: usize) -> (Option<(u32, Vec<usize>)>, u64) {
         // Per component with a step inside, never idle, whose classes always enabled are all
         // taken inside: its entry (least state), number, classes taken and ever enabled.
         let mut candidates = Vec::new();
-        let component = self.components(states, |c, members, number| {
+        let (component, held) = self.components(states, |c, members, number| {
             let (mut entry, mut idle, mut always, mut ever, mut taken, mut inside) =
                 (u32::MAX, false, 0xffu8, 0u8, 0u8, false);
             for &v in members {
@@ -331,9 +427,11 @@ impl Graph {
             }
         });
         candidates.sort_unstable();
-        candidates
+        let held = held + (candidates.capacity() * std::mem::size_of::<(u32, u32, u8, u8)>()) as u64;
+        let cycle = candidates
             .into_iter()
-            .find_map(|(entry, _, taken, avoid)| Some((entry, self.tour(entry, &component, taken, avoid)?)))
+            .find_map(|(entry, _, taken, avoid)| Some((entry, self.tour(entry, &component, taken, avoid)?)));
+        (cycle, held)
     }
 
     /// A closed walk from `entry` inside its component that is itself fair: it takes a step of
@@ -387,6 +485,26 @@ impl Graph {
 mod tests {
     use super::*;
 
+    /// Rows are found from the step counts and the starts kept every [`ROW_BLOCK`] states, past
+    /// block boundaries and for a state with more steps than its byte holds.
+    #[test]
+    fn each_state_finds_its_own_steps() {
+        let mut g = Graph::new(false);
+        let degree = |id: u32| if id == 70 { 300 } else { id % 5 };
+        let mut at = 0;
+        for id in 0..200u32 {
+            let edges: Vec<(Option<u8>, Target)> = (0..degree(id)).map(|k| (Some(1), Target::known(k))).collect();
+            let mark = Mark { id, enabled: 0, idle: false, pair: (State::Closed, State::Closed) };
+            g.add(&[(mark, degree(id))], &edges, &[]);
+            assert_eq!(g.out(id as usize), at..at + degree(id) as usize, "state {id}");
+            at += degree(id) as usize;
+        }
+        for id in 0..200u32 {
+            let start: u32 = (0..id).map(degree).sum();
+            assert_eq!(g.out(id as usize), start as usize..(start + degree(id)) as usize, "state {id}");
+        }
+    }
+
     /// Chunks of a level of ten states, with steps to earlier states and to new-looking
     /// successors: added whole on any number of threads, the graph is the one added chunk by
     /// chunk.
@@ -428,7 +546,10 @@ mod tests {
             for threads in [1, 2, 3, 7] {
                 let mut level = start(pairs);
                 level.add_level(&cuts.iter().map(chunk).collect::<Vec<_>>(), threads);
-                let parts = |g: &Graph| (g.marks.clone(), g.ends.clone(), g.to.clone(), g.state_pairs.clone());
+                let parts = |g: &Graph| {
+                    let rows: Vec<_> = (0..g.degrees.len()).map(|v| g.out(v)).collect();
+                    (g.marks.clone(), rows, g.firsts.clone(), g.to.clone(), g.state_pairs.clone())
+                };
                 assert_eq!(parts(&level), parts(&one), "{threads} threads, pairs {pairs}");
             }
         }

@@ -18,11 +18,13 @@ pub struct Footprint {
     pub graph: u64,
     /// The workers' scratch: successor lists, per-level hash maps, the merge's lists.
     pub scratch: u64,
+    /// The search for a fair cycle, after the others: a word a state and its stacks.
+    pub cycles: u64,
 }
 
 impl Footprint {
     pub fn total(&self) -> u64 {
-        self.visited + self.frontier + self.graph + self.scratch
+        self.visited + self.frontier + self.graph + self.scratch + self.cycles
     }
 }
 
@@ -47,9 +49,9 @@ impl Memory {
         self.peak.total() / states.max(1)
     }
 
-    /// Of which the liveness graph's.
+    /// Of which the liveness graph's, with its search for a fair cycle.
     pub fn graph_bytes_per_state(&self, states: u64) -> u64 {
-        self.peak.graph / states.max(1)
+        (self.peak.graph + self.peak.cycles) / states.max(1)
     }
 
     /// What the search added to the process's peak resident set, per distinct state.
@@ -97,12 +99,12 @@ mod tests {
     #[test]
     fn per_state_figures_divide_what_was_held() {
         let m = Memory {
-            peak: Footprint { visited: 600, frontier: 300, graph: 100, scratch: 0 },
+            peak: Footprint { visited: 500, frontier: 300, graph: 100, scratch: 0, cycles: 100 },
             rss_start: Some(1000),
             rss_peak: Some(3000),
             on_disk: 0,
         };
-        assert_eq!((m.bytes_per_state(10), m.graph_bytes_per_state(10), m.rss_per_state(10)), (100, 10, Some(200)));
+        assert_eq!((m.bytes_per_state(10), m.graph_bytes_per_state(10), m.rss_per_state(10)), (100, 20, Some(200)));
         assert_eq!(Memory::default().rss_per_state(10), None);
     }
 }

@@ -408,7 +408,7 @@ fn expand<'m>(
                     Target::new(k)
                 }
             };
-            if record {
+            if record && shared.graph.keeps(base, world) {
                 out.edges.push((class, target));
                 if let Some(m) = out.marks.last_mut() {
                     m.1 = (out.edges.len() - degree) as u32;
@@ -503,6 +503,7 @@ fn footprint(visited: &Seen, graph: &Graph, pool: &Pool<'_>, workers: &[Worker<'
         frontier: pool.bytes(),
         graph: graph.bytes(),
         scratch: workers.iter().map(|w| w.out.heap_bytes()).sum(),
+        cycles: 0,
     }
 }
 
@@ -776,23 +777,28 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         visited.forget_lookup();
     }
     let counterexample = match &seen {
-        Seen::Exact(visited) if liveness && stopped.is_none() => graph.fair_cycle(seen.len()).map(|(entry, cycle)| {
-            let mut path = Path::to(model, bounds, &seen, entry);
-            let loop_from = path.steps.len();
-            for e in cycle {
-                let (to, class) = graph.step(e);
-                path.step_to(visited.fingerprint(to), Some(class));
-            }
-            let steps = path.steps;
-            let violation = Violation {
-                property: Property::EventuallyClosed,
-                what: format!(
-                    "a fair run repeats the last {} steps forever without both endpoints CLOSED or LISTEN",
-                    steps.len() - loop_from
-                ),
-            };
-            Counterexample { violation, steps, loop_from: Some(loop_from) }
-        }),
+        Seen::Exact(visited) if liveness && stopped.is_none() => {
+            let (cycle, cycles) = graph.fair_cycle(seen.len());
+            let held = Footprint { cycles, ..footprint(&seen, &graph, &pool, &[]) };
+            memory.peak = max_footprint(memory.peak, held);
+            cycle.map(|(entry, cycle)| {
+                let mut path = Path::to(model, bounds, &seen, entry);
+                let loop_from = path.steps.len();
+                for e in cycle {
+                    let (to, class) = graph.step(e);
+                    path.step_to(visited.fingerprint(to), Some(class));
+                }
+                let steps = path.steps;
+                let violation = Violation {
+                    property: Property::EventuallyClosed,
+                    what: format!(
+                        "a fair run repeats the last {} steps forever without both endpoints CLOSED or LISTEN",
+                        steps.len() - loop_from
+                    ),
+                };
+                Counterexample { violation, steps, loop_from: Some(loop_from) }
+            })
+        }
         _ => None,
     };
     memory.rss_peak = memory::peak_resident();
