@@ -384,7 +384,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             "bytes_per_state": m.bytes_per_state(s.distinct),
             "graph_bytes_per_state": m.graph_bytes_per_state(s.distinct),
             "peak_bytes": m.peak.total(),
-            "peak": {"visited": m.peak.visited, "frontier": m.peak.frontier, "graph": m.peak.graph, "scratch": m.peak.scratch},
+            "peak": {"visited": m.peak.visited, "frontier": m.peak.frontier, "graph": m.peak.graph, "scratch": m.peak.scratch, "cycles": m.peak.cycles},
             "rss_start_bytes": m.rss_start,
             "rss_peak_bytes": m.rss_peak,
             "frontier_disk_peak_bytes": m.on_disk,
