@@ -334,8 +334,11 @@ impl Graph {
         FullGraph { states: pairs, edges }
     }
 
-    /// Strongly connected components (Tarjan, iterative), each handed to `found` with its
-    /// number and states as it is completed; returns each state's component number. One word
+    /// Strongly connected components (Tarjan, iterative) of the graph without its idle states,
+    /// each handed to `found` with its number and states as it is completed; returns each
+    /// state's component number ([`NONE`] for an idle state). Idle states are left out, not
+    /// merely checked afterwards: a component of the whole graph that holds an idle state can
+    /// still hold a cycle that avoids it, and that cycle is a livelock. One word
     /// a state: a state's depth-first index while it is on the stack, then [`DONE`] with its
     /// component's number (Pearce's space-saving variant); the low-links live on the call
     /// stack, since a state's is only read when its call returns.
@@ -351,7 +354,7 @@ impl Graph {
         for root in 0..states {
             stacks =
                 stacks.max(stack.capacity() * 4 + calls.capacity() * std::mem::size_of::<(u32, usize, usize, u32)>());
-            if number[root] != NONE {
+            if number[root] != NONE || self.idle(root) {
                 continue;
             }
             number[root] = next;
@@ -364,6 +367,9 @@ impl Graph {
                 if *e < end {
                     let w = self.target(*e);
                     *e += 1;
+                    if self.idle(w) {
+                        continue;
+                    }
                     if number[w] == NONE {
                         number[w] = next;
                         stack.push(w as u32);
@@ -405,12 +411,10 @@ impl Graph {
         // taken inside: its entry (least state), number, classes taken and ever enabled.
         let mut candidates = Vec::new();
         let (component, held) = self.components(states, |c, members, number| {
-            let (mut entry, mut idle, mut always, mut ever, mut taken, mut inside) =
-                (u32::MAX, false, 0xffu8, 0u8, 0u8, false);
+            let (mut entry, mut always, mut ever, mut taken, mut inside) = (u32::MAX, 0xffu8, 0u8, 0u8, false);
             for &v in members {
                 let v = v as usize;
                 entry = entry.min(v as u32);
-                idle |= self.idle(v);
                 always &= self.enabled(v);
                 ever |= self.enabled(v);
                 for e in self.out(v) {
@@ -422,7 +426,7 @@ impl Graph {
                     }
                 }
             }
-            if inside && !idle && always & !taken == 0 {
+            if inside && always & !taken == 0 {
                 candidates.push((entry, c, taken, ever & !taken));
             }
         });
@@ -503,6 +507,25 @@ mod tests {
             let start: u32 = (0..id).map(degree).sum();
             assert_eq!(g.out(id as usize), start as usize..(start + degree(id)) as usize, "state {id}");
         }
+    }
+
+    /// A livelock inside a component that also holds an idle state: 1 and 2 pass class 0 back
+    /// and forth for ever, and either may also go back to the idle state 0. The whole graph is
+    /// one component; the cycle 1 -> 2 -> 1 never idles and is fair, so it is found.
+    #[test]
+    fn a_fair_cycle_beside_an_idle_state_in_its_component_is_found() {
+        let mut g = Graph::new(false);
+        let mark =
+            |id, idle| (Mark { id, enabled: 1, idle, pair: (State::Closed, State::Closed) }, 1 + u32::from(!idle));
+        let step = |to| (Some(0), Target::known(to));
+        g.add(&[mark(0, true)], &[step(1)], &[]);
+        g.add(&[mark(1, false)], &[step(2), step(0)], &[]);
+        g.add(&[mark(2, false)], &[step(1), step(0)], &[]);
+        let (cycle, _) = g.fair_cycle(3);
+        let (entry, steps) = cycle.expect("the cycle between 1 and 2 is a livelock");
+        assert_eq!(entry, 1);
+        let targets: Vec<usize> = steps.iter().map(|&e| g.target(e)).collect();
+        assert_eq!(targets, [2, 1]);
     }
 
     /// Chunks of a level of ten states, with steps to earlier states and to new-looking
