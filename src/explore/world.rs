@@ -192,44 +192,38 @@ impl World<'_> {
         if self.opens_pending() {
             now.hash(h);
         }
-        // Each packet's fields one by one, as small numbers: FxHash is a polynomial in the
-        // words written, so fields shifted into the high bits of a packed word collide (a
-        // difference confined to high bits stays there). Cheaper than the derived `Hash`.
+        // A packet's fields packed into four words, each field in bits of its own, so the words
+        // say exactly what the fields do: few words to hash, for a hasher that spreads every
+        // bit of a word (the fingerprint's, `fingerprint::Words`; FxHash would not: a
+        // difference confined to a word's high bits stays there).
         h.write_usize(self.net.len());
         for p in &self.net {
             let s = &p.segment;
-            h.write_u8(
-                p.to as u8 | u8::from(p.copy) << 1 | u8::from(s.ack.is_some()) << 2 | u8::from(s.mss.is_some()) << 3,
+            let bits = p.to as u64 | u64::from(p.copy) << 1 | u64::from(s.ack.is_some()) << 2;
+            let bits = bits | u64::from(s.mss.is_some()) << 3 | u64::from(p.incarnation) << 8;
+            h.write_u64(
+                bits | u64::from(s.ctl.bits()) << 16 | u64::from(s.window) << 24 | u64::from(s.mss.unwrap_or(0)) << 40,
             );
-            h.write_u8(p.incarnation);
+            h.write_u64(u64::from(s.seq.0) | u64::from(s.ack.map_or(0, |a| a.0)) << 32);
+            h.write_u64(u64::from(s.src_port) | u64::from(s.dst_port) << 16 | (s.payload.len() as u64) << 32);
             h.write_u64(now.since(p.sent).as_micros());
-            h.write_u16(s.src_port);
-            h.write_u16(s.dst_port);
-            h.write_u32(s.seq.0);
-            h.write_u32(s.ack.map_or(0, |a| a.0));
-            h.write_u8(s.ctl.bits());
-            h.write_u16(s.window);
-            h.write_u16(s.mss.unwrap_or(0));
-            h.write_usize(s.payload.len());
             if !s.payload.is_empty() {
                 h.write(&s.payload);
             }
         }
-        // Small numbers one by one (arrays would go through a byte-slice hash).
-        for n in [self.lost, self.duplicated, self.cursor[0], self.cursor[1]] {
-            h.write_u8(n);
+        let [a, b] = self.ghost.incarnation;
+        let counters = [self.lost, self.duplicated, self.cursor[0], self.cursor[1], a, b];
+        let mut word = 0;
+        for (i, n) in counters.into_iter().enumerate() {
+            word |= u64::from(n) << (8 * i);
         }
-        for fin in self.ghost.last_fin {
-            match fin {
-                None => h.write_u8(0),
-                Some(t) => {
-                    h.write_u8(1);
-                    h.write_u64(now.since(t).as_micros());
-                }
-            }
+        for (i, fin) in self.ghost.last_fin.into_iter().enumerate() {
+            word |= u64::from(fin.is_some()) << (48 + i);
         }
-        h.write_u8(self.ghost.incarnation[0]);
-        h.write_u8(self.ghost.incarnation[1]);
+        h.write_u64(word);
+        for t in self.ghost.last_fin.into_iter().flatten() {
+            h.write_u64(now.since(t).as_micros());
+        }
     }
 }
 
