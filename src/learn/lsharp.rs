@@ -336,7 +336,9 @@ impl<S: Sul> LSharp<S> {
     /// counterexample found before testing starts) and every query since has agreed.
     pub fn answered(&mut self, word: &[Input]) -> bool {
         let answered = self.tree.walk(word).is_some();
-        self.counts.cached += u64::from(answered);
+        if answered {
+            self.counts.cached += 1;
+        }
         answered
     }
 
