@@ -251,21 +251,11 @@ impl<S: Sul> LSharp<S> {
     /// go into the tree in the order of `words`. A word that is a prefix of another in the
     /// batch is answered by that one, and is not asked.
     pub fn query_all(&mut self, words: &[Vec<Input>]) -> Result<(), Stop> {
-        let mut sorted: Vec<&Vec<Input>> = words.iter().collect();
-        sorted.sort();
-        sorted.dedup();
-        // In sorted order, a word that is a prefix of another is a prefix of the next one.
-        let covered: HashSet<&Vec<Input>> =
-            sorted.windows(2).filter(|w| w[1].starts_with(w[0])).map(|w| w[0]).collect();
-        let mut asked: HashSet<&Vec<Input>> = HashSet::new();
-        let mut ask: Vec<Vec<Input>> = Vec::new();
-        for word in words {
-            if self.tree.walk(word).is_some() || covered.contains(word) || !asked.insert(word) {
-                self.counts.cached += 1;
-            } else {
-                ask.push(word.clone());
-            }
-        }
+        // Longest first, so that every prefix in the batch meets the word that answers it.
+        let mut longest_first: Vec<usize> = (0..words.len()).collect();
+        longest_first.sort_by_key(|&k| std::cmp::Reverse(words[k].len()));
+        let ask = self.unanswered(words, longest_first);
+        self.counts.cached += (words.len() - ask.len()) as u64;
         if ask.is_empty() {
             return Ok(());
         }
@@ -276,6 +266,23 @@ impl<S: Sul> LSharp<S> {
             self.tree.insert(word, outputs);
         }
         Ok(())
+    }
+
+    /// The words of `words` the system must be asked, in the order of `words`: those the tree
+    /// cannot answer and no word taken before them, in the order `order` visits them, answers
+    /// (as its prefix, or as the same word).
+    fn unanswered(&self, words: &[Vec<Input>], order: Vec<usize>) -> Vec<Vec<Input>> {
+        let mut prefixes: HashSet<&[Input]> = HashSet::new();
+        let mut taken: Vec<usize> = Vec::new();
+        for k in order {
+            let word = words[k].as_slice();
+            if !prefixes.contains(word) && !self.knows(word) {
+                prefixes.extend((1..=word.len()).map(|n| &word[..n]));
+                taken.push(k);
+            }
+        }
+        taken.sort_unstable();
+        taken.into_iter().map(|k| words[k].clone()).collect()
     }
 
     /// Whether `word` was asked (or is a prefix of a word that was), without counting it as
@@ -301,14 +308,7 @@ impl<S: Sul> LSharp<S> {
     ) -> Result<Option<usize>, Stop> {
         // A word the tree answers needs no query; nor does one an earlier word will answer
         // once that is taken in (if it is not, the search has stopped before).
-        let mut prefixes: HashSet<&[Input]> = HashSet::new();
-        let mut ask: Vec<Vec<Input>> = Vec::new();
-        for word in words {
-            if !prefixes.contains(word.as_slice()) && !self.knows(word) {
-                ask.push(word.clone());
-                prefixes.extend((1..=word.len()).map(|n| &word[..n]));
-            }
-        }
+        let ask = self.unanswered(words, (0..words.len()).collect());
         let answers = self.sul.query_all(&ask)?;
         let mut answers = ask.iter().zip(answers);
         let mut used = 0;
