@@ -128,6 +128,16 @@ pub trait Stack {
     /// Lets time run until `to`: fires what is due (virtual) or waits (real).
     fn advance(&mut self, to: Instant);
 
+    /// [`Stack::advance`] inside a wait that must end at `limit`: a script's own time, when
+    /// its next line is due (packetdrill's `+0.002`). A real-time stack that would go on
+    /// waiting past `to` for a timer it told due by then ([`Stack::next_deadline`]; a kernel
+    /// timer fires late, never early) stops at `limit`: the script's next line happens at its
+    /// time, as packetdrill makes it, and what the timer sends comes when it comes. The
+    /// default is [`Stack::advance`]: a virtual clock's timers fire at their deadlines.
+    fn advance_within(&mut self, to: Instant, _limit: Instant) {
+        self.advance(to)
+    }
+
     /// The oldest packet the stack has sent and the harness not yet taken, written into `out`.
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool;
 

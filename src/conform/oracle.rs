@@ -695,14 +695,15 @@ impl Harness<'_, '_, '_, '_> {
                     return Err(Stop);
                 }
                 self.log(Record::Waited { at: now, to });
+                let limit = script_limit(wait, to);
                 // The stack's own deadlines, where it tells them, so what it sends is timed.
                 while let Some(at) = self.stack.next_deadline().filter(|&d| d > self.now && d < to) {
                     self.now = at;
-                    self.stack.advance(at);
+                    self.advance_stack(at, limit);
                     self.drain_unjudged();
                 }
                 self.now = to;
-                self.stack.advance(to);
+                self.advance_stack(to, limit);
             }
         }
         self.drain_unjudged();
@@ -829,7 +830,7 @@ impl Harness<'_, '_, '_, '_> {
     fn wait_end(&mut self, wait: Wait) -> Instant {
         let to = self.wait_until(wait);
         self.scheduled = match wait {
-            Wait::Us(us) => self.scheduled.after(Duration::from_micros(u64::from(us))),
+            Wait::Us(us) | Wait::UsAwaiting(us) => self.scheduled.after(Duration::from_micros(u64::from(us))),
             _ => to,
         };
         to
@@ -850,7 +851,7 @@ impl Harness<'_, '_, '_, '_> {
             // A script's time: the schedule's, not from now. A step that ran late (a delayed
             // ACK awaited past the script's next line) does not push every later line back by
             // as much, as packetdrill runs each line at its time or, if late, at once.
-            Wait::Us(us) => self.scheduled.after(Duration::from_micros(u64::from(us))).max(from),
+            Wait::Us(us) | Wait::UsAwaiting(us) => self.scheduled.after(Duration::from_micros(u64::from(us))).max(from),
         }
     }
 
@@ -862,6 +863,7 @@ impl Harness<'_, '_, '_, '_> {
             return Err(Stop);
         }
         self.log(Record::Waited { at: from, to });
+        let limit = script_limit(wait, to);
         // Timers fire at their deadlines, in lockstep, so retransmissions are compared when due
         // (an RTO when the stack's own fires, see the module doc).
         while let Some(deadline) = self.shadow.poll_timeout() {
@@ -872,7 +874,7 @@ impl Harness<'_, '_, '_, '_> {
             };
             self.now = at;
             let before = self.shadow.state();
-            self.stack.advance(at);
+            self.advance_stack(at, limit);
             if follows {
                 // The stack's timer may be one that sends nothing: Linux's loss probe and RACK
                 // reordering timers share its retransmission timer's slot and, finding nothing
@@ -889,8 +891,17 @@ impl Harness<'_, '_, '_, '_> {
         }
         let before = self.shadow.state();
         self.now = self.now.max(to);
-        self.stack.advance(self.now);
+        self.advance_stack(self.now, limit);
         self.settle(before, false)
+    }
+
+    /// Lets the stack's time run to `at`, inside a wait that must end by `limit` if it is a
+    /// script's own ([`script_limit`]).
+    fn advance_stack(&mut self, at: Instant, limit: Option<Instant>) {
+        match limit {
+            Some(limit) => self.stack.advance_within(at, limit),
+            None => self.stack.advance(at),
+        }
     }
 
     /// When the shadow's next timer, due at `deadline`, is to fire (the RTO tolerance in the
@@ -1459,6 +1470,16 @@ impl Harness<'_, '_, '_, '_> {
 }
 
 /// The RFC 9293 user call a script's call makes.
+/// Where a wait ending at `to` must end on a real clock: a script's wait for its next input
+/// or call ([`Wait::Us`]) ends at `to`, however late a timer the stack told due in it fires,
+/// so that the line happens when the script says, as packetdrill makes it happen. The other
+/// waits may wait on for such a timer: a script's for a `>` line ([`Wait::UsAwaiting`]), as
+/// packetdrill waits for the packet, and the harness's own (`Ms`, `NextTimer`, `Msl`), whose
+/// next step has no time of its own, so that what the timer sends is not taken for its answer.
+fn script_limit(wait: Wait, to: Instant) -> Option<Instant> {
+    matches!(wait, Wait::Us(_)).then_some(to)
+}
+
 fn model_call(call: UserCall) -> Call {
     match call {
         UserCall::Listen | UserCall::Serve => Call::OpenPassive,
@@ -1726,6 +1747,57 @@ mod tests {
         let told = oracle.run(&mut stack, &script, false).verdict;
         let mut mute = crate::conform::Plain(Smoltcp::new(1));
         (told, oracle.run(&mut mute, &script, false).verdict)
+    }
+
+    /// The reference stack, recording each wait the harness asks of it and its limit.
+    struct Limits<'m> {
+        inner: Reference<'m>,
+        waits: Vec<(Instant, Option<Instant>)>,
+    }
+
+    impl Stack for Limits<'_> {
+        fn params(&self) -> &Params {
+            self.inner.params()
+        }
+        fn reset(&mut self) {
+            self.inner.reset();
+        }
+        fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+            self.inner.call(now, call, data)
+        }
+        fn inject(&mut self, now: Instant, packet: &[u8]) {
+            self.inner.inject(now, packet)
+        }
+        fn advance(&mut self, to: Instant) {
+            self.waits.push((to, None));
+            self.inner.advance(to)
+        }
+        fn advance_within(&mut self, to: Instant, limit: Instant) {
+            self.waits.push((to, Some(limit)));
+            self.inner.advance(to)
+        }
+        fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
+            self.inner.transmit(out)
+        }
+        fn state(&self) -> Option<State> {
+            self.inner.state()
+        }
+    }
+
+    #[test]
+    fn a_scripts_wait_for_its_next_line_ends_at_its_time_and_the_others_may_wait_on() {
+        let rfc9293 = model("rfc9293");
+        let mut stack = Limits { inner: Reference::new(&rfc9293, 7), waits: Vec::new() };
+        let oracle = Oracle::new(&rfc9293, stack.params().clone());
+        let waits = [Wait::Us(5_000), Wait::UsAwaiting(7_000), Wait::Ms(3), Wait::Us(1_000)];
+        let script =
+            Script { steps: [Step::User(UserCall::Listen)].into_iter().chain(waits.map(Step::Wait)).collect() };
+        assert!(oracle.run(&mut stack, &script, false).verdict.is_none());
+        let at = Instant::from_micros;
+        assert_eq!(
+            stack.waits,
+            [(at(5_000), Some(at(5_000))), (at(12_000), None), (at(15_000), None), (at(16_000), Some(at(16_000)))]
+        );
     }
 
     fn passive_open() -> Vec<Step> {

@@ -258,6 +258,12 @@ pub enum Wait {
     /// after it. Not drawn by the fuzzers (see [`Step::Packet`]).
     #[arbitrary(skip)]
     Us(u32),
+    /// As [`Wait::Us`], up to the time of a `>` line: the script expects the stack's packet
+    /// then, and packetdrill waits for it before its next line. On a real clock a timer the
+    /// stack told due by then is waited out past it (a kernel timer fires late, never early),
+    /// where a [`Wait::Us`] ends at its time, its next line due.
+    #[arbitrary(skip)]
+    UsAwaiting(u32),
 }
 
 /// The window the peer advertises unless told otherwise.

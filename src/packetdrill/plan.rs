@@ -224,11 +224,22 @@ impl Planner {
         self.plan.expectations.push(Expectation { span, what });
     }
 
-    /// Waits until script time `t`, in steps of at most `u32::MAX` microseconds.
+    /// Waits until script time `t`, when the next input or call is due, in steps of at most
+    /// `u32::MAX` microseconds.
     fn wait_until(&mut self, t: u64, span: Span) {
+        self.wait_in_steps(t, span, Wait::Us);
+    }
+
+    /// Waits until script time `t`, when a `>` line expects the stack's packet
+    /// ([`Wait::UsAwaiting`]).
+    fn wait_for_packet(&mut self, t: u64, span: Span) {
+        self.wait_in_steps(t, span, Wait::UsAwaiting);
+    }
+
+    fn wait_in_steps(&mut self, t: u64, span: Span, wait: fn(u32) -> Wait) {
         while t > self.now {
             let d = (t - self.now).min(u64::from(u32::MAX));
-            self.step(Step::Wait(Wait::Us(d as u32)), span);
+            self.step(Step::Wait(wait(d as u32)), span);
             self.now += d;
         }
     }
@@ -256,7 +267,7 @@ impl Planner {
                 // The stack is given until the packet's time to send it (a `*` packet must be
                 // out already).
                 if event.time != Time::Any {
-                    self.wait_until(start, span);
+                    self.wait_for_packet(start, span);
                 }
                 let due = (event.time != Time::Any).then_some((start, end.max(start)));
                 let index = self.outbound_packets;
@@ -767,6 +778,19 @@ mod tests {
         assert!(matches!(kinds[1], Expect::Packet(o) if o.len == 1000 && o.due == Some((100_000, 100_000))));
         assert_eq!(kinds[2], &Expect::Read { step: 6, octets: 0 });
         assert_eq!(kinds[3], &Expect::State { step: Some(7), states: vec![State::FinWait1], connection: true });
+    }
+
+    #[test]
+    fn a_wait_for_an_outbound_line_awaits_its_packet_and_a_wait_for_an_input_ends_at_its_time() {
+        // packetdrill waits for a `>` line's packet before its next line, but makes an input
+        // or a call happen at its time: a real-time stack's late timer may hold up the first,
+        // never the second.
+        let text =
+            format!("{PASSIVE}+.2 > F. 1001:1001(0) ack 1\n+.01 < . 1:1(0) ack 1002 win 257\n+.3 close(4) = 0\n");
+        let p = plan_of(&text).unwrap();
+        let waits: Vec<Wait> =
+            p.script.steps.iter().filter_map(|s| if let Step::Wait(w) = s { Some(*w) } else { None }).collect();
+        assert_eq!(waits, [Wait::Us(100_000), Wait::UsAwaiting(200_000), Wait::Us(10_000), Wait::Us(300_000)]);
     }
 
     #[test]

@@ -58,7 +58,11 @@
 //! an input re-arms it. A wait that ends at or
 //! after that instant goes on until the timer has fired, up to [`TIMER_GRACE`], and the packet
 //! counts as sent at the instant told; a wait that ends before it does not wait (nothing can
-//! come before a lower bound). When nothing was told, a wait that ends with a retransmission,
+//! come before a lower bound). A script's wait for its next input or call
+//! ([`Stack::advance_within`]) never goes on past its end: packetdrill makes the line happen at
+//! its time whatever the kernel's timers do, and a kernel timer told due a little before it
+//! (a RACK reordering timer that re-arms itself, an RTO a few milliseconds after the line)
+//! may fire after it, or not at all once the line's packet has come. When nothing was told, a wait that ends with a retransmission,
 //! keepalive or zero-window timer due within the tick is waited out the same way.
 //!
 //! **Runs are cheap to reset.** The namespace and TUN device live as long as the adapter; a run
@@ -152,7 +156,10 @@ pub const TIMER_GRACE: std::time::Duration = std::time::Duration::from_millis(2_
 /// After an input, how long to wait for the kernel's answer when none is queued yet. The
 /// kernel answers a TUN write and a socket call synchronously (in the system call), so this
 /// only guards against scheduling noise.
-const SETTLE_MS: u16 = 1;
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How often a wait for a kernel timer that is due but has not fired asks again.
+const TIMER_POLL: std::time::Duration = std::time::Duration::from_millis(4);
 
 /// What the kernel told us about itself, read inside the namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -379,7 +386,7 @@ impl Linux {
             if syn.is_some() {
                 break;
             }
-            self.tun.readable_within(10);
+            self.tun.readable_within(std::time::Duration::from_millis(10));
         }
         self.drop_sockets();
         self.drain();
@@ -464,9 +471,7 @@ impl Linux {
             if now >= target {
                 return;
             }
-            // Rounded up: poll's unit is the millisecond, and waking early only loops again.
-            let ms = (target - now).as_micros().div_ceil(1000).min(u128::from(u16::MAX)) as u16;
-            if self.tun.readable_within(ms) {
+            if self.tun.readable_within(target - now) {
                 let seen = wall().checked_duration_since(self.origin).unwrap_or_default();
                 let at = Instant::from_micros(u64::try_from(seen.as_micros()).unwrap_or(u64::MAX));
                 // Bounded: the device's queue is finite (its txqueuelen).
@@ -480,6 +485,34 @@ impl Linux {
                 }
             }
         }
+    }
+
+    /// [`Stack::advance`]: watches the device until `to`; then, if a timer the kernel runs is
+    /// due by `to` but has not fired (see [`Linux::timer_pending`]), goes on until it has, up
+    /// to [`TIMER_GRACE`], but never past `limit` ([`Stack::advance_within`]).
+    fn wait(&mut self, to: Instant, limit: Option<Instant>) {
+        let now = wall();
+        if let Some(target) = self.origin.checked_add(std_duration(to)).filter(|&t| t > now) {
+            self.watch_until(target);
+        }
+        let start = wall();
+        let end = limit.and_then(|limit| self.origin.checked_add(std_duration(limit)));
+        loop {
+            let now = wall();
+            let left = end.map_or(TIMER_POLL, |end| end.saturating_duration_since(now).min(TIMER_POLL));
+            if left.is_zero() || now.duration_since(start) >= TIMER_GRACE || !self.timer_pending(to) {
+                break;
+            }
+            if self.tun.readable_within(left) {
+                break;
+            }
+        }
+        // Waited past the told timer: it has fired (or is late beyond the grace, or the wait's
+        // limit came first); the next question reads the timer as it is then.
+        if self.told.get().is_some_and(|(at, _)| at <= to) {
+            self.told.set(None);
+        }
+        self.after_input();
     }
 
     /// A TCP socket of the namespace, of the run's family, bound to the run's port.
@@ -764,22 +797,11 @@ impl Stack for Linux {
     }
 
     fn advance(&mut self, to: Instant) {
-        let now = wall();
-        if let Some(target) = self.origin.checked_add(std_duration(to)).filter(|&t| t > now) {
-            self.watch_until(target);
-        }
-        let start = wall();
-        while self.timer_pending(to) && wall().duration_since(start) < TIMER_GRACE {
-            if self.tun.readable_within(4) {
-                break;
-            }
-        }
-        // Waited past the told timer: it has fired (or is late beyond the grace); the next
-        // question reads the next one.
-        if self.told.get().is_some_and(|(at, _)| at <= to) {
-            self.told.set(None);
-        }
-        self.after_input();
+        self.wait(to, None);
+    }
+
+    fn advance_within(&mut self, to: Instant, limit: Instant) {
+        self.wait(to, Some(limit));
     }
 
     fn transmit(&mut self, out: &mut Vec<u8>) -> bool {
@@ -801,7 +823,7 @@ impl Stack for Linux {
                 return false;
             }
             self.fresh = false;
-            if !self.tun.readable_within(SETTLE_MS) {
+            if !self.tun.readable_within(SETTLE) {
                 return false;
             }
         }

@@ -20,7 +20,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 use nix::libc;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
 
 /// The clone device.
 pub const CLONE_DEVICE: &str = "/dev/net/tun";
@@ -136,10 +137,12 @@ impl Tun {
         }
     }
 
-    /// Waits up to `ms` milliseconds for a packet to be queued; whether one is.
-    pub fn readable_within(&self, ms: u16) -> bool {
+    /// Waits up to `wait` for a packet to be queued; whether one is. To the microsecond
+    /// (`ppoll`): a wait in whole milliseconds, as `poll` takes it, would end up to one late,
+    /// and the harness's inputs with it.
+    pub fn readable_within(&self, wait: std::time::Duration) -> bool {
         let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
-        matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0)
+        matches!(ppoll(&mut fds, Some(TimeSpec::from_duration(wait)), None), Ok(n) if n > 0)
     }
 }
 
