@@ -512,7 +512,14 @@ impl Linux {
         if self.told.get().is_some_and(|(at, _)| at <= to) {
             self.told.set(None);
         }
+        let (fresh, queued) = (self.fresh, (self.unsent.len(), self.close_pending));
         self.after_input();
+        // A script's time is up and nothing was input (no queued text or CLOSE handed over):
+        // what the kernel sends from now on is seen with the next line, and a settle here would
+        // only make that line late by as much.
+        if limit.is_some() && (self.unsent.len(), self.close_pending) == queued {
+            self.fresh = fresh;
+        }
     }
 
     /// A TCP socket of the namespace, of the run's family, bound to the run's port.
