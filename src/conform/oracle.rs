@@ -56,6 +56,11 @@
 //!   table does not model. Such a resend is excused where no expected
 //!   segment matches it; what it carries must be the text sent at its
 //!   numbers, between SND.UNA and SND.NXT;
+//! - text a SEND queues while text is in flight may be held back, all of it or its end: the
+//!   congestion window (RFC 5681 3.1, which RFC 9293 3.8.2 makes a MUST) and Nagle's algorithm
+//!   (RFC 9293 3.7.4) keep a sender from sending everything the window allows, which the table
+//!   does not model. What is held comes later, in answer to the peer's ACKs, as the
+//!   loss-recovery tolerance below lets the stack send text the shadow has sent;
 //! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
 //!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
 //!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
@@ -510,6 +515,7 @@ impl<'m> Oracle<'m> {
             beyond_window: false,
             read_text: false,
             recovery_ack: false,
+            may_hold: false,
             early: Vec::new(),
             collected: Instant::ZERO,
             scheduled: Instant::ZERO,
@@ -603,6 +609,9 @@ struct Harness<'o, 'm, 's, 'w> {
     /// The segment being settled is an ACK in loss recovery: it carries no text, SYN, FIN or
     /// RST and leaves text outstanding, a duplicate ACK (RFC 5681 2) or a partial one (RFC 6582).
     recovery_ack: bool,
+    /// The step being settled is a SEND made while text was in flight: the stack may hold the
+    /// new text back (congestion window, Nagle).
+    may_hold: bool,
     /// Octets SENT by the user so far (the text is a pattern by offset).
     sent: u32,
     /// Text the shadow handed its user since the last RECEIVE: a RECEIVE queued before
@@ -763,6 +772,8 @@ impl Harness<'_, '_, '_, '_> {
         }
         self.log(Record::Call { at: now, call });
         let read = self.stack.call(now, model_call, &data);
+        let view = self.shadow.view();
+        self.may_hold = model_call == Call::Send && view.snd_nxt != view.snd_una;
         if model_call == Call::Send {
             self.shadow.send(now, &data);
         } else {
@@ -776,6 +787,7 @@ impl Harness<'_, '_, '_, '_> {
         self.recovery_ack = false;
         let settled = self.settle(before, false);
         self.read_text = false;
+        self.may_hold = false;
         settled?;
         let delivered = if model_call == Call::Receive { std::mem::take(&mut self.handed) } else { Vec::new() };
         if model_call == Call::Receive && !same_text(&read, &delivered) {
@@ -1111,6 +1123,7 @@ impl Harness<'_, '_, '_, '_> {
         self.window_update();
         self.zero_window_probes();
         self.loss_recovery();
+        self.held_back();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
         self.throttle(now);
@@ -1326,6 +1339,31 @@ impl Harness<'_, '_, '_, '_> {
         });
     }
 
+    /// The held-back tolerance (module doc): in a SEND made while text was in flight, the new
+    /// text the row sends beyond the last octet the stack sent in answer may be missing (all of
+    /// it if the stack sent none). Runs before [`coalesce`], on the row's segments as sent.
+    fn held_back(&mut self) {
+        if !self.may_hold {
+            return;
+        }
+        let text_only = |s: &Segment| s.flags() == Flags::ACK.union(Flags::DATA);
+        let sent_to = self
+            .actual
+            .iter()
+            .filter(|a| text_only(a))
+            .map(|a| a.seq.add(a.payload.len() as u32))
+            .reduce(|a, b| if b.distance_from(a) > 0 { b } else { a });
+        self.expected.retain_mut(|e| {
+            if !text_only(e) {
+                return true;
+            }
+            let Some(sent_to) = sent_to else { return false };
+            let kept = sent_to.distance_from(e.seq).clamp(0, e.payload.len() as i32) as usize;
+            e.payload.truncate(kept);
+            kept > 0
+        });
+    }
+
     /// The repacketization tolerance: in a step that retransmits, a stack's segment that starts
     /// where the expected one does and extends it over sequence space already sent stands for
     /// it.
@@ -1469,7 +1507,6 @@ impl Harness<'_, '_, '_, '_> {
     }
 }
 
-/// The RFC 9293 user call a script's call makes.
 /// Where a wait ending at `to` must end on a real clock: a script's wait for its next input
 /// or call ([`Wait::Us`]) ends at `to`, however late a timer the stack told due in it fires,
 /// so that the line happens when the script says, as packetdrill makes it happen. The other
@@ -1480,6 +1517,7 @@ fn script_limit(wait: Wait, to: Instant) -> Option<Instant> {
     matches!(wait, Wait::Us(_)).then_some(to)
 }
 
+/// The RFC 9293 user call a script's call makes.
 fn model_call(call: UserCall) -> Call {
     match call {
         UserCall::Listen | UserCall::Serve => Call::OpenPassive,
@@ -1880,6 +1918,86 @@ mod tests {
         // After the second RECEIVE, which read nothing, nothing opened: its ACK is a difference.
         let verdict = run(true).expect("an ACK after an empty RECEIVE");
         assert_eq!((verdict.check, verdict.step), (Check::Output, 5));
+    }
+
+    /// The reference stack, holding back the text of its SENDs from the `from`th on until the
+    /// peer's next segment, as a congestion window that is full does.
+    struct HoldsText<'m> {
+        inner: Reference<'m>,
+        from: usize,
+        sends: usize,
+        held: Vec<Segment>,
+        queued: Vec<Segment>,
+    }
+
+    impl HoldsText<'_> {
+        fn take_sent(&mut self) -> Vec<Segment> {
+            std::iter::from_fn(|| self.inner.transmit_segment(&mut Vec::new())?.ok()).collect()
+        }
+    }
+
+    impl Stack for HoldsText<'_> {
+        fn params(&self) -> &Params {
+            self.inner.params()
+        }
+        fn reset(&mut self) {
+            self.inner.reset();
+            (self.sends, self.held, self.queued) = (0, Vec::new(), Vec::new());
+        }
+        fn call(&mut self, now: Instant, call: Call, data: &[u8]) -> Vec<u8> {
+            let read = self.inner.call(now, call, data);
+            let sent = self.take_sent();
+            self.sends += usize::from(call == Call::Send);
+            if call == Call::Send && self.sends >= self.from {
+                self.held.extend(sent);
+            } else {
+                self.queued.extend(sent);
+            }
+            read
+        }
+        fn inject(&mut self, now: Instant, packet: &[u8]) {
+            self.inner.inject(now, packet);
+            let sent = self.take_sent();
+            self.queued.extend(sent);
+            self.queued.append(&mut self.held);
+        }
+        fn advance(&mut self, to: Instant) {
+            self.inner.advance(to)
+        }
+        fn transmit(&mut self, _: &mut Vec<u8>) -> bool {
+            unreachable!("segments are taken through transmit_segment")
+        }
+        fn transmit_segment(&mut self, out: &mut Vec<u8>) -> Option<Result<Segment, WireError>> {
+            if self.queued.is_empty() {
+                return self.inner.transmit_segment(out);
+            }
+            Some(Ok(self.queued.remove(0)))
+        }
+        fn state(&self) -> Option<State> {
+            self.inner.state()
+        }
+    }
+
+    #[test]
+    fn text_sent_while_text_is_in_flight_may_be_held_back() {
+        // Three octets out, three more SENT and held until the peer ACKs the first three.
+        let rfc9293 = model("rfc9293");
+        let mut steps = passive_open();
+        let partial_ack =
+            Inject { kind: Kind::Ack, seq: Rel::Exact, ack: Rel::FromIsn(4), len: 0, window: Window::Open };
+        steps.extend([Step::User(UserCall::Send(3)), Step::User(UserCall::Send(3)), Step::Inject(partial_ack)]);
+        steps.push(peer(Kind::Ack, Rel::Exact, 0));
+        let script = Script { steps };
+        let run = |from| {
+            let mut stack =
+                HoldsText { inner: Reference::new(&rfc9293, 1), from, sends: 0, held: Vec::new(), queued: Vec::new() };
+            let oracle = Oracle::new(&rfc9293, stack.params().clone());
+            oracle.run(&mut stack, &script, false).verdict
+        };
+        assert_eq!(run(2), None);
+        // With nothing in flight nothing holds the first SEND back: that is a difference.
+        let verdict = run(1).expect("text held with nothing in flight");
+        assert_eq!((verdict.check, verdict.step), (Check::Output, 3), "{verdict}");
     }
 
     #[test]
