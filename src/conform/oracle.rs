@@ -729,8 +729,8 @@ impl Harness<'_, '_, '_, '_> {
             let at = self.now;
             match sent {
                 Ok(segment) => {
-                    if segment.ctl.contains(Control::SYN) && self.run.stack_iss.is_none() {
-                        self.run.stack_iss = Some(segment.seq);
+                    if segment.ctl.contains(Control::SYN) {
+                        self.run.stack_iss.get_or_insert(segment.seq);
                     }
                     self.heard.saw(&segment);
                     self.log(Record::Outbound { at, segment });
@@ -1202,6 +1202,11 @@ impl Harness<'_, '_, '_, '_> {
             match sent {
                 Ok(segment) => {
                     self.heard.saw(&segment);
+                    // The run's numbers stay relative to the first SYN's, as packetdrill numbers
+                    // a whole script (and as `build_packet` resolves a script's ACKs).
+                    if segment.ctl.contains(Control::SYN) {
+                        self.run.stack_iss.get_or_insert(segment.seq);
+                    }
                     if self.record {
                         // Never before the harness last took what was sent, nor after now.
                         let at = self.stack.sent_at().map_or(at, |sent| sent.clamp(self.collected.min(at), at));
@@ -1410,9 +1415,6 @@ impl Harness<'_, '_, '_, '_> {
                     }
                 }
                 self.iss_learned = true;
-                // The run's numbers stay relative to the first connection's ISS, as packetdrill
-                // numbers a whole script (and as `build_packet` resolves a script's ACKs).
-                self.run.stack_iss.get_or_insert(actual.seq);
             }
         }
         // The window a segment advertises is the buffer less what is unread. The shadow's own

@@ -27,7 +27,6 @@ use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Params, Record, UserCall};
 use crate::endpoint::Event;
 use crate::model::{Input, State};
-use crate::packetdrill::judge::first_stack_syn;
 use crate::packetdrill::vocab;
 use crate::time::{Duration, Instant};
 use crate::wire::{Segment, SeqNum};
@@ -36,10 +35,9 @@ use crate::wire::{Segment, SeqNum};
 const SOCKET_FD: u32 = 3;
 
 /// The run as a packetdrill script. `header` (e.g. the verdict) opens it as `//` comments.
+/// `stack_iss` is the run's ([`crate::conform::Run::stack_iss`]): the number of the stack's first
+/// SYN, from which packetdrill numbers the stack's side of every connection in the script.
 pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>, header: &str) -> String {
-    // packetdrill learns the stack's ISN once, from its first SYN; a later connection's
-    // numbers are relative to the same base.
-    let stack_iss = first_stack_syn(trace).or(stack_iss);
     let mut w = Writer { out: String::new(), last: None, stack_iss };
     for line in header.lines() {
         w.comment(line);

@@ -95,15 +95,6 @@ struct StepFacts {
     has_state: bool,
 }
 
-/// The base of the stack's relative numbers, as packetdrill takes it: the sequence number of
-/// the first SYN the stack sent in the run. The exporter numbers from the same.
-pub fn first_stack_syn(trace: &[Record]) -> Option<SeqNum> {
-    trace.iter().find_map(|r| match r {
-        Record::Outbound { segment, .. } if segment.ctl.contains(crate::wire::Control::SYN) => Some(segment.seq),
-        _ => None,
-    })
-}
-
 /// Judges `run` (made from `plan.script`) by the plan's expectations.
 pub fn judge(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) -> Judged {
     Judged { script: script_outcome(plan, run, clock, tolerance), oracle: run.verdict.clone() }
@@ -112,7 +103,8 @@ pub fn judge(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) -> Judg
 fn script_outcome(plan: &Plan, run: &Run, clock: Clock, tolerance: Tolerance) -> Outcome {
     let mut steps: Vec<StepFacts> = Vec::new();
     let mut outbound: Vec<(Instant, &Segment)> = Vec::new();
-    let stack_iss = first_stack_syn(&run.trace);
+    // packetdrill numbers from the stack's first SYN, as the run does.
+    let stack_iss = run.stack_iss;
     for record in &run.trace {
         if record.starts_step() {
             let at = match record {
@@ -458,7 +450,7 @@ mod tests {
                 segment: seg(501, Control::NONE, Some(PEER_ISS.add(1)), ts[1]),
             },
         ];
-        Run { trace, steps: 2, ..Run::default() }
+        Run { trace, steps: 2, stack_iss: Some(SeqNum(500)), ..Run::default() }
     }
 
     /// A run in which the stack sent a SYN, then text at 0.1 s in packets of these lengths.
@@ -483,7 +475,7 @@ mod tests {
             seq = seq.add(n as u32);
             trace.push(Record::Outbound { at: Instant::from_micros(100_000), segment });
         }
-        Run { trace, steps: 2, ..Run::default() }
+        Run { trace, steps: 2, stack_iss: Some(SeqNum(500)), ..Run::default() }
     }
 
     #[test]
@@ -526,7 +518,7 @@ mod tests {
             Record::Call { at: us(close_at), call: UserCall::Close },
             Record::Outbound { at: us(fin_at), segment: seg(501, Control::FIN) },
         ];
-        Run { trace, steps: 3, ..Run::default() }
+        Run { trace, steps: 3, stack_iss: Some(SeqNum(500)), ..Run::default() }
     }
 
     #[test]
