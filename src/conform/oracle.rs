@@ -56,11 +56,12 @@
 //!   table does not model. Such a resend is excused where no expected
 //!   segment matches it; what it carries must be the text sent at its
 //!   numbers, between SND.UNA and SND.NXT;
-//! - text a SEND queues while text is in flight may be held back, all of it or its end: the
-//!   congestion window (RFC 5681 3.1, which RFC 9293 3.8.2 makes a MUST) and Nagle's algorithm
+//! - while text is in flight, new text may be held back, all of it or its end: the congestion
+//!   window (RFC 5681 3.1, which RFC 9293 3.8.2 makes a MUST) and Nagle's algorithm
 //!   (RFC 9293 3.7.4) keep a sender from sending everything the window allows, which the table
-//!   does not model. What is held comes later, in answer to the peer's ACKs, as the
-//!   loss-recovery tolerance below lets the stack send text the shadow has sent;
+//!   does not model. The shadow then takes the held text back as if its window had kept it
+//!   ([`Endpoint::hold_back`]): it sends it, as the stack does, when ACKs come, and the peer's
+//!   numbers stay the stack's;
 //! - a RST the row sends without ACK (ABORT's `<SEQ=SND.NXT><CTL=RST>`, RFC 9293 3.10.5) may
 //!   carry one: a RST is judged by its sequence number alone (RFC 9293 3.10.7.4, RFC 5961 3),
 //!   so the ACK field is noise to the peer. A RST the row does not send is still a difference.
@@ -515,7 +516,6 @@ impl<'m> Oracle<'m> {
             beyond_window: false,
             read_text: false,
             recovery_ack: false,
-            may_hold: false,
             early: Vec::new(),
             collected: Instant::ZERO,
             scheduled: Instant::ZERO,
@@ -609,9 +609,6 @@ struct Harness<'o, 'm, 's, 'w> {
     /// The segment being settled is an ACK in loss recovery: it carries no text, SYN, FIN or
     /// RST and leaves text outstanding, a duplicate ACK (RFC 5681 2) or a partial one (RFC 6582).
     recovery_ack: bool,
-    /// The step being settled is a SEND made while text was in flight: the stack may hold the
-    /// new text back (congestion window, Nagle).
-    may_hold: bool,
     /// Octets SENT by the user so far (the text is a pattern by offset).
     sent: u32,
     /// Text the shadow handed its user since the last RECEIVE: a RECEIVE queued before
@@ -772,8 +769,6 @@ impl Harness<'_, '_, '_, '_> {
         }
         self.log(Record::Call { at: now, call });
         let read = self.stack.call(now, model_call, &data);
-        let view = self.shadow.view();
-        self.may_hold = model_call == Call::Send && view.snd_nxt != view.snd_una;
         if model_call == Call::Send {
             self.shadow.send(now, &data);
         } else {
@@ -787,7 +782,6 @@ impl Harness<'_, '_, '_, '_> {
         self.recovery_ack = false;
         let settled = self.settle(before, false);
         self.read_text = false;
-        self.may_hold = false;
         settled?;
         let delivered = if model_call == Call::Receive { std::mem::take(&mut self.handed) } else { Vec::new() };
         if model_call == Call::Receive && !same_text(&read, &delivered) {
@@ -1112,6 +1106,7 @@ impl Harness<'_, '_, '_, '_> {
         self.actual.clear();
         self.actual.append(&mut self.early);
         self.collect(now)?;
+        self.held_back();
         if self.actual.len() < self.expected.len() && self.params().ack_delay > Duration::default() {
             let pure_acks = self.expected[self.actual.len()..].iter().all(|s| s.flags() == Flags::ACK);
             let quiet = self.shadow.poll_timeout().is_none_or(|d| d > now.after(self.params().ack_delay));
@@ -1123,7 +1118,6 @@ impl Harness<'_, '_, '_, '_> {
         self.window_update();
         self.zero_window_probes();
         self.loss_recovery();
-        self.held_back();
         coalesce(&mut self.expected);
         coalesce(&mut self.actual);
         self.throttle(now);
@@ -1344,29 +1338,55 @@ impl Harness<'_, '_, '_, '_> {
         });
     }
 
-    /// The held-back tolerance (module doc): in a SEND made while text was in flight, the new
-    /// text the row sends beyond the last octet the stack sent in answer may be missing (all of
-    /// it if the stack sent none). Runs before [`coalesce`], on the row's segments as sent.
+    /// The held-back tolerance (module doc): while text is in flight, the new text the rows send
+    /// beyond the last octet the stack sent in answer may be missing (all of it if the stack
+    /// sent none), and the shadow takes it back ([`Endpoint::hold_back`]), to send it as the
+    /// stack does, when ACKs come. Runs before the wait for delayed ACKs, so that what is left
+    /// expected may be a delayed ACK, and on the rows' segments as sent.
     fn held_back(&mut self) {
-        if !self.may_hold {
+        // A retransmission is judged by the repacketization tolerance; only new text is held.
+        if self.step_facts.has(RowFacts::RETRANSMITS) {
             return;
         }
         let text_only = |s: &Segment| s.flags() == Flags::ACK.union(Flags::DATA);
-        let sent_to = self
-            .actual
-            .iter()
-            .filter(|a| text_only(a))
-            .map(|a| a.seq.add(a.payload.len() as u32))
-            .reduce(|a, b| if b.distance_from(a) > 0 { b } else { a });
+        let later = |a: SeqNum, b: SeqNum| if b.distance_from(a) > 0 { b } else { a };
+        // Text held back before that the stack sends now, where no row sends: the shadow too.
+        let snd_nxt = self.shadow.view().snd_nxt;
+        let beyond = self.actual.iter().filter(|a| text_only(a)).map(|a| a.seq.add(a.payload.len() as u32));
+        if let Some(to) = beyond.filter(|&end| end.distance_from(snd_nxt) > 0).reduce(later) {
+            if self.shadow.unsent_len() > 0 {
+                self.shadow.release(self.now, to);
+                while let Some(seg) = self.shadow.poll_transmit() {
+                    self.expected.push(seg);
+                }
+            }
+        }
+        let Some(first) = self.expected.iter().filter(|e| text_only(e)).map(|e| e.seq).reduce(|a, b| {
+            if b.distance_from(a) < 0 {
+                b
+            } else {
+                a
+            }
+        }) else {
+            return;
+        };
+        let sent_to =
+            self.actual.iter().filter(|a| text_only(a)).map(|a| a.seq.add(a.payload.len() as u32)).fold(first, later);
+        let view = self.shadow.view();
+        let held = view.snd_nxt.distance_from(sent_to) > 0;
+        let in_flight = sent_to.distance_from(view.snd_una) > 0;
+        if !held || !in_flight || view.fin_seq.is_some() {
+            return;
+        }
         self.expected.retain_mut(|e| {
             if !text_only(e) {
                 return true;
             }
-            let Some(sent_to) = sent_to else { return false };
             let kept = sent_to.distance_from(e.seq).clamp(0, e.payload.len() as i32) as usize;
             e.payload.truncate(kept);
             kept > 0
         });
+        self.shadow.hold_back(sent_to);
     }
 
     /// The repacketization tolerance: in a step that retransmits, a stack's segment that starts
@@ -1990,16 +2010,23 @@ mod tests {
         steps.extend([Step::User(UserCall::Send(3)), Step::User(UserCall::Send(3)), Step::Inject(partial_ack)]);
         steps.push(peer(Kind::Ack, Rel::Exact, 0));
         let script = Script { steps };
-        let run = |from| {
+        let run = |from, script: &Script| {
             let mut stack =
                 HoldsText { inner: Reference::new(&rfc9293, 1), from, sends: 0, held: Vec::new(), queued: Vec::new() };
             let oracle = Oracle::new(&rfc9293, stack.params().clone());
-            oracle.run(&mut stack, &script, false).verdict
+            oracle.run(&mut stack, script, false).verdict
         };
-        assert_eq!(run(2), None);
+        assert_eq!(run(2, &script), None);
         // With nothing in flight nothing holds the first SEND back: that is a difference.
-        let verdict = run(1).expect("text held with nothing in flight");
+        let verdict = run(1, &script).expect("text held with nothing in flight");
         assert_eq!((verdict.check, verdict.step), (Check::Output, 3), "{verdict}");
+        // Held text may come in answer to a step in which no row sends: an old ACK (below
+        // SND.UNA, ignored). The shadow sends it then too, and the peer's ACK of it is exact.
+        let old_ack = Inject { kind: Kind::Ack, seq: Rel::Exact, ack: Rel::FromIsn(0), len: 0, window: Window::Open };
+        let mut steps = passive_open();
+        steps.extend([Step::User(UserCall::Send(3)), Step::User(UserCall::Send(3)), Step::Inject(old_ack)]);
+        steps.push(peer(Kind::Ack, Rel::Exact, 0));
+        assert_eq!(run(2, &Script { steps }), None);
     }
 
     #[test]

@@ -358,6 +358,30 @@ impl<'m> Endpoint<'m> {
         shift
     }
 
+    /// Takes back the text sent from `from` on, as if the window had kept it unsent: an oracle
+    /// following a stack whose congestion window (RFC 5681) or Nagle's algorithm held that
+    /// text back. It is sent again as the window allows, behind it a pending FIN. Does nothing
+    /// unless `from` lies inside the text in flight and no FIN was sent.
+    pub fn hold_back(&mut self, from: SeqNum) {
+        let t = &mut self.tcb;
+        let Some(held) = t.snd_nxt.offset_from(from).map(|n| n as usize) else { return };
+        if t.fin_seq.is_some() || held == 0 || held > t.flight.len() {
+            return;
+        }
+        let text: Vec<u8> = t.flight.drain(t.flight.len() - held..).collect();
+        t.unsent.splice(..0, text);
+        t.snd_nxt = from;
+    }
+
+    /// Sends text held back ([`Endpoint::hold_back`]) up to `to`, as far as the window allows:
+    /// the stack it follows sent it now, when no row of ours would have.
+    pub fn release(&mut self, now: Instant, to: SeqNum) {
+        let limit = to.distance_from(self.tcb.snd_nxt).max(0) as u32;
+        if limit > 0 {
+            self.push_upto(now, limit);
+        }
+    }
+
     /// Takes `octets` as the receive buffer RCV.WND is what is left of: an oracle learns a
     /// stack's buffer from the windows it advertises.
     pub fn set_buffer(&mut self, octets: u32) {
@@ -663,13 +687,19 @@ impl<'m> Endpoint<'m> {
     /// Sends queued text as far as the peer's window allows, then a pending FIN (RFC 9293
     /// 3.10.4: the FIN follows all preceding SENDs).
     fn push(&mut self, now: Instant) {
+        self.push_upto(now, u32::MAX);
+    }
+
+    /// [`Endpoint::push`], sending at most `limit` octets of text.
+    fn push_upto(&mut self, now: Instant, mut limit: u32) {
         let mss = u32::from(self.tcb.peer_mss.max(1)).min(u32::from(self.cfg.mss.max(1)));
         let mut sent = false;
         loop {
             let t = &mut self.tcb;
             let in_flight = t.snd_nxt.distance_from(t.snd_una).max(0) as u32;
             let room = t.snd_wnd.saturating_sub(in_flight);
-            let n = (t.unsent.len() as u32).min(room).min(mss) as usize;
+            let n = (t.unsent.len() as u32).min(room).min(mss).min(limit) as usize;
+            limit -= n as u32;
             if n == 0 {
                 break;
             }
