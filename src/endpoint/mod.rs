@@ -869,7 +869,8 @@ pub mod pack {
         Some(u32::from_le_bytes(take(input, 4)?.try_into().ok()?))
     }
 
-    #[inline]
+    /// Always inlined: the one-byte case is nearly every call, and a call costs more than it.
+    #[inline(always)]
     pub fn take_varint(input: &mut &[u8]) -> Option<u64> {
         let (&first, rest) = input.split_first()?;
         *input = rest;
@@ -1120,19 +1121,27 @@ pub mod pack {
                     to.clone_from(from);
                 }
             }
-            t.unsent.clone_from(unsent);
+            // `Vec::clone_from` is a call even for the empty lists most of these are.
+            fn copy_vec<T: Clone>(to: &mut Vec<T>, from: &Vec<T>) {
+                if from.is_empty() {
+                    to.clear();
+                } else {
+                    to.clone_from(from);
+                }
+            }
+            copy_vec(&mut t.unsent, unsent);
             copy(&mut t.flight, flight);
-            t.received.clone_from(received);
-            t.queued.clone_from(queued);
+            copy_vec(&mut t.received, received);
+            copy_vec(&mut t.queued, queued);
             t.retries = *retries;
             self.model = model;
             self.cfg.clone_from(cfg);
             (self.state, self.timers, self.isn, self.current, self.remote_port) =
                 (*state, *timers, *isn, *current, *remote_port);
-            self.pending_send.clone_from(pending_send);
+            copy_vec(&mut self.pending_send, pending_send);
             copy(&mut self.outbox, outbox);
             copy(&mut self.events, events);
-            self.log.clone_from(log);
+            copy_vec(&mut self.log, log);
             self.accepted = *accepted;
             self.serving = *serving;
         }

@@ -370,12 +370,11 @@ fn expand<'m>(
         }
         world.assign(base);
         let hashes = [endpoint_hash(base, Side::A), endpoint_hash(base, Side::B)];
-        let mut touched = [false; 2];
         for (i, &step) in steps.iter().enumerate() {
             if i > 0 {
-                world.restore(base, touched);
+                world.restore(base, steps[i - 1]);
             }
-            touched = base.touches(step);
+            let touched = base.touches(step);
             let class = base.class(step);
             world.apply_into(step, None, fx);
             generated += 1;
