@@ -479,10 +479,21 @@ impl<'m> World<'m> {
     /// `now` (so worlds that hash alike pack to the same identity). The bounds and the model are
     /// not packed: [`World::unpack`] restores into a world of the same search.
     pub fn pack(&self, out: &mut Vec<u8>) -> usize {
+        self.pack_with([None, None], out)
+    }
+
+    /// [`World::pack`], taking an endpoint's packing as given where `ends` has one: a
+    /// successor's endpoint that its step did not touch packs as its parent's did, and copying
+    /// those bytes is cheaper than packing it again.
+    pub fn pack_with(&self, ends: [Option<&[u8]>; 2], out: &mut Vec<u8>) -> usize {
         out.reserve(256);
         let start = out.len();
-        self.ends.a.pack(self.now, out);
-        self.ends.b.pack(self.now, out);
+        for (end, packed) in [&self.ends.a, &self.ends.b].into_iter().zip(ends) {
+            match packed {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => end.pack(self.now, out),
+            }
+        }
         let endpoints = out.len() - start;
         endpoints + self.pack_rest(out)
     }
@@ -730,6 +741,11 @@ mod tests {
                         assert_eq!(x, y, "{step:?} changed {side:?}");
                     }
                 }
+                let (ends, at) = (world.touches(step), scratch.unpack(&bytes).unwrap());
+                let parent = [(!ends[0]).then(|| &bytes[..at[0]]), (!ends[1]).then(|| &bytes[at[0]..at[1]])];
+                let mut reused = Vec::new();
+                let length = copy.pack_with(parent, &mut reused);
+                assert_eq!((reused, length), packed(&copy));
                 copy.restore(&world, step);
                 assert_eq!(packed(&copy), (bytes.clone(), identity));
                 assert!(exact(&copy, &world, k));
