@@ -830,16 +830,6 @@ pub mod pack {
     use crate::time::Instant;
     use crate::wire::{Control, Segment, SeqNum};
 
-    #[inline]
-    pub fn u16(out: &mut Vec<u8>, v: u16) {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-
-    #[inline]
-    pub fn u32(out: &mut Vec<u8>, v: u32) {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-
     /// LEB128: small numbers (times, lengths, counters) in few bytes.
     #[inline]
     pub fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -854,32 +844,72 @@ pub mod pack {
         out.push(v as u8);
     }
 
+    /// A header of at most `N` bytes built on the stack and appended with one copy: a
+    /// `Vec::push` a byte checks the capacity each time, and the model checker packs every
+    /// new state. `N` is chosen by each user to hold the most its header can take.
+    struct Head<const N: usize> {
+        bytes: [u8; N],
+        len: usize,
+    }
+
+    impl<const N: usize> Head<N> {
+        #[inline(always)]
+        fn new() -> Self {
+            Head { bytes: [0; N], len: 0 }
+        }
+
+        #[inline(always)]
+        fn push(&mut self, b: u8) {
+            self.bytes[self.len] = b;
+            self.len += 1;
+        }
+
+        /// [`varint`] into the header.
+        #[inline(always)]
+        fn varint(&mut self, mut v: u64) {
+            while v >= 0x80 {
+                self.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            self.push(v as u8);
+        }
+
+        /// A time relative to `now`, exactly (wrapping, so even a time before `now` round-trips).
+        #[inline(always)]
+        fn time(&mut self, now: Instant, t: Option<Instant>) {
+            match t {
+                None => self.push(0),
+                Some(t) => {
+                    self.push(1);
+                    self.varint(t.as_micros().wrapping_sub(now.as_micros()));
+                }
+            }
+        }
+
+        /// Appends the header: all `N` bytes and then a truncation, a copy of a constant size
+        /// that compiles to a few moves where a copy of `len` bytes is a call to `memmove`.
+        #[inline(always)]
+        fn append_to(&self, out: &mut Vec<u8>) {
+            let end = out.len() + self.len;
+            out.extend_from_slice(&self.bytes);
+            out.truncate(end);
+        }
+    }
+
     #[inline]
     pub fn bytes(out: &mut Vec<u8>, v: impl ExactSizeIterator<Item = u8>) {
         varint(out, v.len() as u64);
         out.extend(v);
     }
 
-    /// A time relative to `now`, exactly (wrapping, so even a time before `now` round-trips).
-    #[inline]
-    pub fn time(out: &mut Vec<u8>, now: Instant, t: Option<Instant>) {
-        match t {
-            None => out.push(0),
-            Some(t) => {
-                out.push(1);
-                varint(out, t.as_micros().wrapping_sub(now.as_micros()));
-            }
-        }
-    }
-
-    #[inline]
+    #[inline(always)]
     pub fn take_u8(input: &mut &[u8]) -> Option<u8> {
         let (&b, rest) = input.split_first()?;
         *input = rest;
         Some(b)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         if input.len() < n {
             return None;
@@ -889,17 +919,8 @@ pub mod pack {
         Some(head)
     }
 
-    #[inline]
-    pub fn take_u16(input: &mut &[u8]) -> Option<u16> {
-        Some(u16::from_le_bytes(take(input, 2)?.try_into().ok()?))
-    }
-
-    #[inline]
-    pub fn take_u32(input: &mut &[u8]) -> Option<u32> {
-        Some(u32::from_le_bytes(take(input, 4)?.try_into().ok()?))
-    }
-
-    #[inline]
+    /// Always inlined: the one-byte case is nearly every call, and a call costs more than it.
+    #[inline(always)]
     pub fn take_varint(input: &mut &[u8]) -> Option<u64> {
         let (&first, rest) = input.split_first()?;
         *input = rest;
@@ -927,13 +948,13 @@ pub mod pack {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
         let n = usize::try_from(take_varint(input)?).ok()?;
         take(input, n)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn take_time(input: &mut &[u8], now: Instant) -> Option<Option<Instant>> {
         match take_u8(input)? {
             0 => Some(None),
@@ -954,19 +975,21 @@ pub mod pack {
     pub fn segment(out: &mut Vec<u8>, s: &Segment) {
         // The endpoint sends no other options and reads none, so they are not part of its state.
         let Segment { src_port, dst_port, seq, ack, ctl, window, mss, options: _, payload } = s;
-        let mut h = [0u8; 10];
-        h[0] = u8::from(ack.is_some()) | u8::from(mss.is_some()) << 1;
-        h[1] = ctl.bits();
-        h[2..4].copy_from_slice(&src_port.to_le_bytes());
-        h[4..6].copy_from_slice(&dst_port.to_le_bytes());
-        h[6..8].copy_from_slice(&window.to_le_bytes());
-        h[8..10].copy_from_slice(&mss.unwrap_or(0).to_le_bytes());
-        out.extend_from_slice(&h);
-        varint(out, u64::from(seq.0));
-        if let Some(ack) = ack {
-            varint(out, u64::from(ack.0));
+        // 10 bytes, two 32-bit varints (5 each) and a 64-bit one (10).
+        let mut h = Head::<30>::new();
+        h.push(u8::from(ack.is_some()) | u8::from(mss.is_some()) << 1);
+        h.push(ctl.bits());
+        for v in [*src_port, *dst_port, *window, mss.unwrap_or(0)] {
+            let [low, high] = v.to_le_bytes();
+            h.push(low);
+            h.push(high);
         }
-        varint(out, payload.len() as u64);
+        h.varint(u64::from(seq.0));
+        if let Some(ack) = ack {
+            h.varint(u64::from(ack.0));
+        }
+        h.varint(payload.len() as u64);
+        h.append_to(out);
         out.extend_from_slice(payload);
     }
 
@@ -975,7 +998,10 @@ pub mod pack {
     pub fn take_segment(input: &mut &[u8], s: &mut Segment) -> Option<()> {
         let h: [u8; 10] = take_array(input)?;
         let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
-        let seq_number = |input: &mut &[u8]| Some(SeqNum(u32::try_from(take_varint(input)?).ok()?));
+        #[inline(always)]
+        fn seq_number(input: &mut &[u8]) -> Option<SeqNum> {
+            Some(SeqNum(u32::try_from(take_varint(input)?).ok()?))
+        }
         s.ctl = Control::from_bits(h[1]);
         s.src_port = u16_at(2);
         s.dst_port = u16_at(4);
@@ -1040,8 +1066,11 @@ pub mod pack {
                 Isn::Seeded(seed) => (false, *seed),
                 Isn::Clock { offset, per_second } => (true, u64::from(*offset) | u64::from(*per_second) << 32),
             };
-            out.push(*state as u8);
-            out.push(
+            // 2 bytes, 10 varints of at most 32 bits (5 bytes each) and one of 64 (10), the
+            // window scale, 3 timers (a byte and a 64-bit varint each).
+            let mut h = Head::<96>::new();
+            h.push(*state as u8);
+            h.push(
                 u8::from(*passive)
                     | u8::from(*syn_sent) << 1
                     | u8::from(*fin_pending) << 2
@@ -1065,13 +1094,16 @@ pub mod pack {
                 u64::from(*remote_port),
                 isn,
             ] {
-                varint(out, v);
+                h.varint(v);
             }
             // Only a peer that announced a window scale costs a byte: the model checker's never do.
-            out.extend(*peer_wscale);
-            for t in timers {
-                time(out, now, *t);
+            if let Some(shift) = peer_wscale {
+                h.push(*shift);
             }
+            for t in timers {
+                h.time(now, *t);
+            }
+            h.append_to(out);
             varint(out, unsent.len() as u64);
             out.extend_from_slice(unsent);
             let (front, back) = flight.as_slices();
@@ -1150,19 +1182,27 @@ pub mod pack {
                     to.clone_from(from);
                 }
             }
-            t.unsent.clone_from(unsent);
+            // `Vec::clone_from` is a call even for the empty lists most of these are.
+            fn copy_vec<T: Clone>(to: &mut Vec<T>, from: &Vec<T>) {
+                if from.is_empty() {
+                    to.clear();
+                } else {
+                    to.clone_from(from);
+                }
+            }
+            copy_vec(&mut t.unsent, unsent);
             copy(&mut t.flight, flight);
-            t.received.clone_from(received);
-            t.queued.clone_from(queued);
+            copy_vec(&mut t.received, received);
+            copy_vec(&mut t.queued, queued);
             t.retries = *retries;
             self.model = model;
             self.cfg.clone_from(cfg);
             (self.state, self.timers, self.isn, self.current, self.remote_port) =
                 (*state, *timers, *isn, *current, *remote_port);
-            self.pending_send.clone_from(pending_send);
+            copy_vec(&mut self.pending_send, pending_send);
             copy(&mut self.outbox, outbox);
             copy(&mut self.events, events);
-            self.log.clone_from(log);
+            copy_vec(&mut self.log, log);
             self.accepted = *accepted;
             self.serving = *serving;
         }

@@ -351,7 +351,7 @@ fn expand<'m>(
         if !slice.is_fresh(j - 1) {
             return Ok(());
         }
-        base.unpack(bytes).ok_or(())?;
+        let [end_a, end_b] = base.unpack(bytes).ok_or(())?;
         id += 1;
         let id = id - 1;
         base.steps(steps);
@@ -370,12 +370,11 @@ fn expand<'m>(
         }
         world.assign(base);
         let hashes = [endpoint_hash(base, Side::A), endpoint_hash(base, Side::B)];
-        let mut touched = [false; 2];
         for (i, &step) in steps.iter().enumerate() {
             if i > 0 {
-                world.restore(base, touched);
+                world.restore(base, steps[i - 1]);
             }
-            touched = base.touches(step);
+            let touched = base.touches(step);
             let class = base.class(step);
             world.apply_into(step, None, fx);
             generated += 1;
@@ -403,7 +402,9 @@ fn expand<'m>(
                             found.spill(pool);
                             out.blocks.push(std::mem::take(&mut found));
                         }
-                        out.writer.push_with(&mut found, pool, |buf| world.pack(buf));
+                        let parent =
+                            [(!touched[0]).then(|| &bytes[..end_a]), (!touched[1]).then(|| &bytes[end_a..end_b])];
+                        out.writer.push_with(&mut found, pool, |buf| world.pack_with(parent, buf));
                     }
                     Target::new(k)
                 }

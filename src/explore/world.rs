@@ -86,6 +86,26 @@ pub struct Packet {
     pub copy: bool,
 }
 
+impl Packet {
+    /// Makes this packet a copy of `from`, reusing its buffers (`clone_from` without a call
+    /// for the lists that are empty, as nearly all are).
+    fn assign(&mut self, from: &Packet) {
+        let Segment { src_port, dst_port, seq, ack, ctl, window, mss, options, payload } = &from.segment;
+        let s = &mut self.segment;
+        if !(options.is_empty() && s.options.is_empty()) {
+            s.options.clone_from(options);
+        }
+        (s.src_port, s.dst_port, s.seq, s.ack, s.ctl, s.window, s.mss) =
+            (*src_port, *dst_port, *seq, *ack, *ctl, *window, *mss);
+        if payload.is_empty() {
+            s.payload.clear();
+        } else {
+            s.payload.clone_from(payload);
+        }
+        (self.to, self.sent, self.incarnation, self.copy) = (from.to, from.sent, from.incarnation, from.copy);
+    }
+}
+
 /// One step of the world.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -459,10 +479,21 @@ impl<'m> World<'m> {
     /// `now` (so worlds that hash alike pack to the same identity). The bounds and the model are
     /// not packed: [`World::unpack`] restores into a world of the same search.
     pub fn pack(&self, out: &mut Vec<u8>) -> usize {
+        self.pack_with([None, None], out)
+    }
+
+    /// [`World::pack`], taking an endpoint's packing as given where `ends` has one: a
+    /// successor's endpoint that its step did not touch packs as its parent's did, and copying
+    /// those bytes is cheaper than packing it again.
+    pub fn pack_with(&self, ends: [Option<&[u8]>; 2], out: &mut Vec<u8>) -> usize {
         out.reserve(256);
         let start = out.len();
-        self.ends.a.pack(self.now, out);
-        self.ends.b.pack(self.now, out);
+        for (end, packed) in [&self.ends.a, &self.ends.b].into_iter().zip(ends) {
+            match packed {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => end.pack(self.now, out),
+            }
+        }
         let endpoints = out.len() - start;
         endpoints + self.pack_rest(out)
     }
@@ -510,46 +541,43 @@ impl<'m> World<'m> {
         }
     }
 
-    /// Makes this world, a copy of `from` that then took a step touching the endpoints
-    /// `touched` (see [`World::touches`]), a copy of `from` again: cheaper than
-    /// [`World::assign`], the untouched endpoints are left as they are.
-    pub fn restore(&mut self, from: &World<'m>, touched: [bool; 2]) {
+    /// Makes this world, a copy of `from` that then took `step`, a copy of `from` again:
+    /// cheaper than [`World::assign`], it copies only what the step may have changed. The
+    /// endpoints it did not touch (see [`World::touches`]) are left as they are, and so are the
+    /// packets before the first one it may have removed: a delivery or a loss removes packet
+    /// `i`, a tick those that expire, and every step otherwise only appends.
+    pub fn restore(&mut self, from: &World<'m>, step: Step) {
+        let touched = from.touches(step);
         if touched[0] {
             self.ends.a.assign(&from.ends.a);
         }
         if touched[1] {
             self.ends.b.assign(&from.ends.b);
         }
-        self.assign_rest(from);
+        let kept = match step {
+            Step::Deliver(i) | Step::Lose(i) => i,
+            Step::Tick => 0,
+            Step::User(_) | Step::Duplicate(_) => from.net.len(),
+        };
+        self.assign_rest(from, kept);
     }
 
     /// Makes this world a copy of `from` (of the same search), reusing this world's buffers.
     pub fn assign(&mut self, from: &World<'m>) {
         self.ends.a.assign(&from.ends.a);
         self.ends.b.assign(&from.ends.b);
-        self.assign_rest(from);
+        self.assign_rest(from, 0);
     }
 
-    /// [`World::assign`] but for the endpoints.
-    fn assign_rest(&mut self, from: &World<'m>) {
+    /// [`World::assign`] but for the endpoints and for the first `kept` packets, which are
+    /// already those of `from`.
+    fn assign_rest(&mut self, from: &World<'m>, kept: usize) {
         self.net.truncate(from.net.len());
-        for (i, p) in from.net.iter().enumerate() {
-            if i == self.net.len() {
-                self.net.push(p.clone());
-                continue;
+        for (i, p) in from.net.iter().enumerate().skip(kept) {
+            match self.net.get_mut(i) {
+                Some(q) => q.assign(p),
+                None => self.net.push(p.clone()),
             }
-            let q = &mut self.net[i];
-            let Segment { src_port, dst_port, seq, ack, ctl, window, mss, options, payload } = &p.segment;
-            let s = &mut q.segment;
-            s.options.clone_from(options);
-            (s.src_port, s.dst_port, s.seq, s.ack, s.ctl, s.window, s.mss) =
-                (*src_port, *dst_port, *seq, *ack, *ctl, *window, *mss);
-            if payload.is_empty() {
-                s.payload.clear();
-            } else {
-                s.payload.clone_from(payload);
-            }
-            (q.to, q.sent, q.incarnation, q.copy) = (p.to, p.sent, p.incarnation, p.copy);
         }
         self.now = from.now;
         (self.lost, self.duplicated, self.cursor) = (from.lost, from.duplicated, from.cursor);
@@ -713,7 +741,12 @@ mod tests {
                         assert_eq!(x, y, "{step:?} changed {side:?}");
                     }
                 }
-                copy.restore(&world, touched);
+                let (ends, at) = (world.touches(step), scratch.unpack(&bytes).unwrap());
+                let parent = [(!ends[0]).then(|| &bytes[..at[0]]), (!ends[1]).then(|| &bytes[at[0]..at[1]])];
+                let mut reused = Vec::new();
+                let length = copy.pack_with(parent, &mut reused);
+                assert_eq!((reused, length), packed(&copy));
+                copy.restore(&world, step);
                 assert_eq!(packed(&copy), (bytes.clone(), identity));
                 assert!(exact(&copy, &world, k));
             }
