@@ -539,6 +539,7 @@ fn search(
 ) -> Outcome {
     let Request { bounds, properties, limits, pair_graph, full_graph, threads, bitstate, spill } = request;
     let threads = threads.max(1);
+    memory::give_back_freed_blocks();
     let mut memory = Memory { rss_start: memory::resident(), ..Memory::default() };
     let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
     let start = World::new(model, bounds);
