@@ -142,8 +142,8 @@ fn pair(world: &World<'_>) -> (State, State) {
     (world.ends.a.state(), world.ends.b.state())
 }
 
-/// What one worker found expanding its chunks of a BFS level, in the order it took them (which
-/// is the chunks' order). Its buffers are kept from level to level.
+/// What one worker found expanding its chunks of a batch, in the order it took them (which
+/// is the chunks' order). Its buffers are kept from batch to batch.
 #[derive(Default)]
 struct Expanded {
     /// The chunks taken: the chunk's number and where its part of each list below ends.
@@ -202,7 +202,7 @@ impl Expanded {
         self.numbered.clear();
     }
 
-    /// Bytes held, roughly (the buffers are kept for the next level).
+    /// Bytes held, roughly (the buffers are kept for the next batch).
     fn heap_bytes(&self) -> u64 {
         let lists = self.parents.capacity() * 4
             + self.fps.capacity() * 8
@@ -224,8 +224,8 @@ impl Expanded {
     }
 }
 
-/// What every worker of a level reads: the level, what was found before it, the properties, and
-/// the flags that stop the level early.
+/// What every worker of a batch reads: the level, what was found before the batch, the
+/// properties, and the flags that stop the batch early.
 struct Shared<'a> {
     level: &'a Level,
     visited: &'a Seen,
@@ -245,7 +245,7 @@ struct Shared<'a> {
     cap: Option<Cap>,
 }
 
-/// `--mem-cap` during a level: the process's resident bytes the count does not cover (as last
+/// `--mem-cap` during a batch: the process's resident bytes the count does not cover (as last
 /// measured), the frontier's pages (read as they grow), and what the workers add to their lists
 /// as they go, summed.
 struct Cap {
