@@ -11,7 +11,9 @@
 //! Every byte the search holds is counted ([`Footprint`]) and reported per state at its peak;
 //! `--mem-cap` is held, chunk by chunk, against those bytes plus the process's resident bytes
 //! they do not account for (program, allocator), as last measured, and against what the merge
-//! of the level under way will allocate, so the search stops before it goes over.
+//! of the batch under way will allocate, so the search stops before it goes over. A level is
+//! expanded and merged in batches of chunks ([`BATCH`]), so what the workers hold between
+//! merges does not grow with the level.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -27,6 +29,14 @@ use super::visited::{Arrival, FpTable, Part, Seen, Visited, ROOT};
 use super::world::{Bounds, Effects, Step, World};
 use crate::model::{Model, State};
 use crate::simulate::{Entry, Side};
+
+/// Chunks of a level expanded before they are merged. The workers' lists (each new-looking
+/// successor's fingerprint, parent and step, the steps the graph will keep) then hold a batch,
+/// not a level: at `--dup 1` a whole level's took 10 bytes a state at the peak, a batch's take
+/// a few megabytes. A batch is long enough that the threads' wait at its end, at most a chunk
+/// each, is small beside it. States found in a batch are seen by the next, so the numbers are
+/// still those of a merge one by one, in the chunks' order.
+const BATCH: usize = 256;
 
 /// Limits of a search.
 #[derive(Clone, Copy, Debug, Default)]
@@ -132,8 +142,8 @@ fn pair(world: &World<'_>) -> (State, State) {
     (world.ends.a.state(), world.ends.b.state())
 }
 
-/// What one worker found expanding its chunks of a BFS level, in the order it took them (which
-/// is the chunks' order). Its buffers are kept from level to level.
+/// What one worker found expanding its chunks of a batch, in the order it took them (which
+/// is the chunks' order). Its buffers are kept from batch to batch.
 #[derive(Default)]
 struct Expanded {
     /// The chunks taken: the chunk's number and where its part of each list below ends.
@@ -192,7 +202,7 @@ impl Expanded {
         self.numbered.clear();
     }
 
-    /// Bytes held, roughly (the buffers are kept for the next level).
+    /// Bytes held, roughly (the buffers are kept for the next batch).
     fn heap_bytes(&self) -> u64 {
         let lists = self.parents.capacity() * 4
             + self.fps.capacity() * 8
@@ -214,8 +224,8 @@ impl Expanded {
     }
 }
 
-/// What every worker of a level reads: the level, what was found before it, the properties, and
-/// the flags that stop the level early.
+/// What every worker of a batch reads: the level, what was found before the batch, the
+/// properties, and the flags that stop the batch early.
 struct Shared<'a> {
     level: &'a Level,
     visited: &'a Seen,
@@ -226,15 +236,16 @@ struct Shared<'a> {
     /// Count the steps between state pairs (`--graph-dot`); record the graph (liveness).
     pair_graph: bool,
     record: bool,
-    /// The next chunk to take.
+    /// The next chunk to take, and the end of the batch's chunks.
     next: AtomicUsize,
+    end: usize,
     /// The first chunk where a violation was found.
     stop: AtomicUsize,
     interrupt: &'a AtomicBool,
     cap: Option<Cap>,
 }
 
-/// `--mem-cap` during a level: the process's resident bytes the count does not cover (as last
+/// `--mem-cap` during a batch: the process's resident bytes the count does not cover (as last
 /// measured), the frontier's pages (read as they grow), and what the workers add to their lists
 /// as they go, summed.
 struct Cap {
@@ -295,7 +306,7 @@ impl<'m> Worker<'m> {
     fn run(&mut self, shared: &Shared<'_>) {
         let Worker { base, world, fx, steps, out } = self;
         out.clear();
-        let n = shared.level.slices();
+        let n = shared.end;
         let mut reported = (out.heap_bytes(), 0, 0);
         loop {
             let index = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -510,14 +521,26 @@ fn footprint(visited: &Seen, graph: &Graph, pool: &Pool<'_>, workers: &[Worker<'
 
 /// Explores every world reachable within the request's bounds, checking its properties.
 ///
-/// Level by level: workers take chunks of a level in turn, and the chunks are merged in order,
-/// so the states found, their numbering, the counterexample reported and the statistics do not
-/// depend on the number of threads or their timing. `interrupt` (set by Ctrl-C) stops the
-/// search cleanly within a chunk: the level under way is dropped, as it is when the memory cap
-/// would be passed.
+/// Level by level, and a level batch by batch: workers take chunks of a batch in turn, and the
+/// chunks are merged in order, so the states found, their numbering, the counterexample
+/// reported and the statistics do not depend on the number of threads or their timing.
+/// `interrupt` (set by Ctrl-C) stops the search cleanly within a chunk: the batch under way is
+/// dropped, as it is when the memory cap would be passed.
 pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress: &dyn Progress) -> Outcome {
+    search(model, request, interrupt, progress, BATCH)
+}
+
+/// [`bfs`], merging every `batch` chunks: what it finds does not depend on the batch either.
+fn search(
+    model: &Model,
+    request: Request<'_>,
+    interrupt: &AtomicBool,
+    progress: &dyn Progress,
+    batch: usize,
+) -> Outcome {
     let Request { bounds, properties, limits, pair_graph, full_graph, threads, bitstate, spill } = request;
     let threads = threads.max(1);
+    memory::give_back_freed_blocks();
     let mut memory = Memory { rss_start: memory::resident(), ..Memory::default() };
     let mut pairs: Option<FxHashMap<PairEdge, u64>> = pair_graph.then(FxHashMap::default);
     let start = World::new(model, bounds);
@@ -541,7 +564,7 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     // The process's resident bytes that the count does not cover (the program, the model, the
     // allocator's own), as last measured: at first, everything resident.
     let mut overhead = memory.rss_start.unwrap_or(0);
-    while !level.is_empty() {
+    'levels: while !level.is_empty() {
         if interrupt.load(Ordering::Relaxed) {
             stopped = Some(Stopped::Interrupted);
             break;
@@ -550,208 +573,136 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
             stopped = Some(Stopped::Full);
             break;
         }
-        // Workers take chunks of the level in turn, so a worker slowed down (the machine is
-        // shared) holds nobody up; the chunks are merged in their order, so what is found, its
-        // numbering and the counterexample do not depend on the threads or their timing.
+        // The states numbered before this level: what a counterexample found in it reports.
+        let before = seen.len();
+        let mut slices = Vec::new();
         let chunks = level.slices();
-        let busy = threads.min(chunks);
-        let cap = limits.mem_cap.map(|limit| {
-            let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();
-            Cap {
-                limit,
-                before: overhead,
-                scratch: AtomicU64::new(buffers),
-                successors: AtomicU64::new(0),
-                steps: AtomicU64::new(0),
-                reached: AtomicBool::new(false),
-            }
-        });
-        let shared = Shared {
-            level: &level,
-            visited: &seen,
-            pool: &pool,
-            graph: &graph,
-            properties,
-            pair_graph,
-            record,
-            next: AtomicUsize::new(0),
-            stop: AtomicUsize::new(usize::MAX),
-            interrupt,
-            cap,
-        };
-        if busy <= 1 {
-            workers[0].run(&shared);
-        } else {
-            std::thread::scope(|scope| {
-                let shared = &shared;
-                let handles: Vec<_> =
-                    workers.iter_mut().take(busy).map(|w| scope.spawn(move || w.run(shared))).collect();
-                for h in handles {
-                    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        for start in (0..chunks).step_by(batch) {
+            let batch = start..chunks.min(start.saturating_add(batch));
+            // Workers take chunks of the batch in turn, so a worker slowed down (the machine is
+            // shared) holds nobody up; the chunks are merged in their order, so what is found,
+            // its numbering and the counterexample do not depend on the threads or their timing.
+            let busy = threads.min(batch.len());
+            let cap = limits.mem_cap.map(|limit| {
+                let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();
+                Cap {
+                    limit,
+                    before: overhead,
+                    scratch: AtomicU64::new(buffers),
+                    successors: AtomicU64::new(0),
+                    steps: AtomicU64::new(0),
+                    reached: AtomicBool::new(false),
                 }
             });
-        }
-        // Ctrl-C or the memory cap during the level: its workers stopped at their next chunk,
-        // within a second however large the level; what they found is partial and is dropped.
-        if interrupt.load(Ordering::Relaxed) {
-            stopped = Some(Stopped::Interrupted);
-            break;
-        }
-        if spill.is_some_and(|s| s.error().is_some()) {
-            stopped = Some(Stopped::Spill);
-            break;
-        }
-        let stop = shared.stop.load(Ordering::Relaxed);
-        if shared.cap.as_ref().is_some_and(|c| c.reached.load(Ordering::Relaxed)) && stop == usize::MAX {
-            stopped = Some(Stopped::MemCap);
-            break;
-        }
-        let results = &mut workers[..busy.max(1)];
-        // (worker, position in its chunk list), in the chunks' order; with a violation, only
-        // the chunks up to the one where it was found count.
-        let mut order: Vec<(usize, usize, usize)> = Vec::with_capacity(chunks);
-        for (w, worker) in results.iter().enumerate() {
-            order.extend(worker.out.chunks.iter().enumerate().map(|(c, chunk)| (chunk.index, w, c)));
-        }
-        order.sort_unstable();
-        let violation =
-            results.iter().filter_map(|w| w.out.violation.as_ref()).min_by_key(|(position, ..)| *position).cloned();
-        if let Some((position, ..)) = &violation {
-            order.retain(|&(index, _, _)| index <= position / CHUNK);
-        }
-        for &(_, w, c) in &order {
-            let (out, start) = (&results[w].out, results[w].out.start(c));
-            let end = out.chunks[c];
-            stats.generated += end.generated;
-            if let Some(all) = pairs.as_mut() {
-                for edge in &out.pair_steps[start.pair_steps..end.pair_steps] {
-                    *all.entry(*edge).or_default() += 1;
-                }
-            }
-        }
-        if let Some((_, id, violation, step)) = violation {
-            if record {
-                for &(_, w, c) in &order {
-                    let (out, start) = (&results[w].out, results[w].out.start(c));
-                    let end = out.chunks[c];
-                    graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &[]);
-                }
-            }
-            let mut path = Path::to(model, bounds, &seen, id);
-            if let Some(i) = step {
-                path.take(usize::from(i));
-            }
-            stats.left = level.len() as u64;
-            stats.distinct = seen.len() as u64;
-            memory.peak = max_footprint(memory.peak, footprint(&seen, &graph, &pool, &workers));
-            memory.rss_peak = memory::peak_resident();
-            return Outcome {
-                stats,
-                memory,
-                counterexample: Some(Counterexample { violation, steps: path.steps, loop_from: None }),
-                stopped,
-                pairs,
-                full: (record && full_graph).then(|| graph.full(seen.len())),
-                coverage: coverage(&seen),
+            let shared = Shared {
+                level: &level,
+                visited: &seen,
+                pool: &pool,
+                graph: &graph,
+                properties,
+                pair_graph,
+                record,
+                next: AtomicUsize::new(batch.start),
+                end: batch.end,
+                stop: AtomicUsize::new(usize::MAX),
+                interrupt,
+                cap,
             };
-        }
-        // Everything the merge will add is allocated first, in the sizes the cap counted.
-        let lens: Vec<usize> = order
-            .iter()
-            .map(|&(_, w, c)| {
-                let out = &results[w].out;
-                out.chunks[c].successors - out.start(c).successors
-            })
-            .collect();
-        let successors: usize = lens.iter().sum();
-        if exact && seen.len() + successors > Visited::MAX_STATES {
-            stopped = Some(Stopped::Full);
-            break;
-        }
-        seen.reserve(successors, threads);
-        if record {
-            let expanded =
-                order.iter().map(|&(_, w, c)| results[w].out.chunks[c].marks - results[w].out.start(c).marks);
-            let steps = order.iter().map(|&(_, w, c)| results[w].out.chunks[c].edges - results[w].out.start(c).edges);
-            graph.reserve(expanded.sum(), steps.sum());
-        }
-        // The level's new-looking successors are numbered by all threads together, in the
-        // chunks' order, so as if one by one: the numbers do not depend on the threads.
-        let mut next = seen.len() as u32;
-        {
-            let mut rests: Vec<_> = results
-                .iter_mut()
-                .map(|w| {
-                    let Expanded { fps, parents, arrivals, numbered, .. } = &mut w.out;
-                    numbered.clear();
-                    numbered.resize(fps.len(), 0);
-                    (&fps[..], &parents[..], &arrivals[..], &mut numbered[..])
-                })
-                .collect();
-            let mut parts = Vec::with_capacity(order.len());
-            for (&(_, w, _), &len) in order.iter().zip(&lens) {
-                let (fps, parents, steps, ids) = std::mem::take(&mut rests[w]);
-                let ((f, fr), (p, pr), (s, sr), (i, ir)) =
-                    (fps.split_at(len), parents.split_at(len), steps.split_at(len), ids.split_at_mut(len));
-                rests[w] = (fr, pr, sr, ir);
-                parts.push(Part { fps: f, parents: p, steps: s, ids: i });
-            }
-            seen.number(&mut parts, threads);
-        }
-        // The workers' blocks become the next level's slices, in the chunks' order, each with
-        // a bit per world saying whether it was new here (numbered next). No world is read or
-        // copied.
-        let mut slices = Vec::new();
-        for &(_, w, c) in &order {
-            let out = &mut results[w].out;
-            let (start, end) = (out.start(c), out.chunks[c]);
-            let mut k = start.successors;
-            for b in start.blocks..end.blocks {
-                let block = std::mem::take(&mut out.blocks[b]);
-                let mut slice = Slice { first: next, fresh: vec![0; block.len().div_ceil(64)], block };
-                for j in 0..slice.block.len() {
-                    if out.numbered[k] == next {
-                        slice.fresh[j / 64] |= 1 << (j % 64);
-                        next += 1;
+            if busy <= 1 {
+                workers[0].run(&shared);
+            } else {
+                std::thread::scope(|scope| {
+                    let shared = &shared;
+                    let handles: Vec<_> =
+                        workers.iter_mut().take(busy).map(|w| scope.spawn(move || w.run(shared))).collect();
+                    for h in handles {
+                        h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
                     }
-                    k += 1;
-                }
-                if slice.len() > 0 {
-                    slices.push(slice);
-                } else {
-                    slice.block.recycle(&pool);
+                });
+            }
+            // Ctrl-C or the memory cap during the batch: its workers stopped at their next
+            // chunk, within a second; what they found is partial and is dropped.
+            if interrupt.load(Ordering::Relaxed) {
+                stopped = Some(Stopped::Interrupted);
+                break 'levels;
+            }
+            if spill.is_some_and(|s| s.error().is_some()) {
+                stopped = Some(Stopped::Spill);
+                break 'levels;
+            }
+            let stop = shared.stop.load(Ordering::Relaxed);
+            if shared.cap.as_ref().is_some_and(|c| c.reached.load(Ordering::Relaxed)) && stop == usize::MAX {
+                stopped = Some(Stopped::MemCap);
+                break 'levels;
+            }
+            let results = &mut workers[..busy.max(1)];
+            // (chunk, worker, position in its chunk list), in the chunks' order; with a
+            // violation, only the chunks up to the one where it was found count.
+            let mut order: Vec<(usize, usize, usize)> = Vec::with_capacity(batch.len());
+            for (w, worker) in results.iter().enumerate() {
+                order.extend(worker.out.chunks.iter().enumerate().map(|(c, chunk)| (chunk.index, w, c)));
+            }
+            order.sort_unstable();
+            let violation =
+                results.iter().filter_map(|w| w.out.violation.as_ref()).min_by_key(|(position, ..)| *position).cloned();
+            if let Some((position, ..)) = &violation {
+                order.retain(|&(index, _, _)| index <= position / CHUNK);
+            }
+            for &(_, w, c) in &order {
+                let (out, start) = (&results[w].out, results[w].out.start(c));
+                let end = out.chunks[c];
+                stats.generated += end.generated;
+                if let Some(all) = pairs.as_mut() {
+                    for edge in &out.pair_steps[start.pair_steps..end.pair_steps] {
+                        *all.entry(*edge).or_default() += 1;
+                    }
                 }
             }
-            debug_assert_eq!(k, end.successors, "a chunk's blocks hold its successors");
-        }
-        if record {
-            let chunks: Vec<Expansion<'_>> = order
-                .iter()
-                .map(|&(_, w, c)| {
-                    let (out, start) = (&results[w].out, results[w].out.start(c));
-                    let end = out.chunks[c];
-                    Expansion {
-                        marks: &out.marks[start.marks..end.marks],
-                        edges: &out.edges[start.edges..end.edges],
-                        numbered: &out.numbered,
+            if let Some((_, id, violation, step)) = violation {
+                if record {
+                    for &(_, w, c) in &order {
+                        let (out, start) = (&results[w].out, results[w].out.start(c));
+                        let end = out.chunks[c];
+                        graph.add(&out.marks[start.marks..end.marks], &out.edges[start.edges..end.edges], &[]);
                     }
-                })
-                .collect();
-            graph.add_level(&chunks, threads);
-        }
-        for worker in workers.iter_mut() {
-            worker.out.blocks.clear();
+                }
+                let mut path = Path::to(model, bounds, &seen, id);
+                if let Some(i) = step {
+                    path.take(usize::from(i));
+                }
+                stats.left = level.len() as u64;
+                stats.distinct = before as u64;
+                memory.peak = max_footprint(memory.peak, footprint(&seen, &graph, &pool, &workers));
+                memory.rss_peak = memory::peak_resident();
+                return Outcome {
+                    stats,
+                    memory,
+                    counterexample: Some(Counterexample { violation, steps: path.steps, loop_from: None }),
+                    stopped,
+                    pairs,
+                    full: (record && full_graph).then(|| graph.full(seen.len())),
+                    coverage: coverage(&seen),
+                };
+            }
+            if let Err(full) = merge(results, &order, (&mut seen, &mut graph, record), &pool, threads, &mut slices) {
+                stopped = Some(full);
+                break 'levels;
+            }
+            let held = footprint(&seen, &graph, &pool, &workers);
+            memory.peak = max_footprint(memory.peak, held);
+            if let Some(rss) = memory::resident() {
+                overhead = rss.saturating_sub(held.total());
+            }
+            if limits.mem_cap.is_some_and(|cap| held.total() + overhead >= cap) {
+                stopped = Some(Stopped::MemCap);
+                break 'levels;
+            }
         }
         level.clear(&pool);
         level = Level::new(slices);
         if let Some(spill) = spill {
             memory.on_disk = memory.on_disk.max(spill.bytes());
             spill.next_level();
-        }
-        let held = footprint(&seen, &graph, &pool, &workers);
-        memory.peak = max_footprint(memory.peak, held);
-        if let Some(rss) = memory::resident() {
-            overhead = rss.saturating_sub(held.total());
         }
         if !level.is_empty() {
             stats.depth += 1;
@@ -761,10 +712,6 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
         progress.update(&stats);
         if limits.max_states.is_some_and(|m| stats.distinct >= m) {
             stopped = Some(Stopped::MaxStates);
-            break;
-        }
-        if limits.mem_cap.is_some_and(|cap| held.total() + overhead >= cap) {
-            stopped = Some(Stopped::MemCap);
             break;
         }
     }
@@ -804,6 +751,102 @@ pub fn bfs(model: &Model, request: Request<'_>, interrupt: &AtomicBool, progress
     };
     memory.rss_peak = memory::peak_resident();
     Outcome { stats, memory, counterexample, stopped, pairs, full, coverage: coverage(&seen) }
+}
+
+/// Merges a batch's chunks, given in order as (chunk, worker, position in its chunk list):
+/// numbers their new-looking successors on all threads together, as if one by one (the numbers
+/// do not depend on the threads), turns the workers' blocks into `slices` of the next level,
+/// and adds the expanded states to the graph (with `record`). Everything it adds is allocated
+/// first, in the sizes the cap counted. `Err`: more states than the set can number.
+fn merge(
+    results: &mut [Worker<'_>],
+    order: &[(usize, usize, usize)],
+    (seen, graph, record): (&mut Seen, &mut Graph, bool),
+    pool: &Pool<'_>,
+    threads: usize,
+    slices: &mut Vec<Slice>,
+) -> Result<(), Stopped> {
+    let lens: Vec<usize> = order
+        .iter()
+        .map(|&(_, w, c)| {
+            let out = &results[w].out;
+            out.chunks[c].successors - out.start(c).successors
+        })
+        .collect();
+    let successors: usize = lens.iter().sum();
+    if matches!(seen, Seen::Exact(_)) && seen.len() + successors > Visited::MAX_STATES {
+        return Err(Stopped::Full);
+    }
+    seen.reserve(successors, threads);
+    if record {
+        let expanded = order.iter().map(|&(_, w, c)| results[w].out.chunks[c].marks - results[w].out.start(c).marks);
+        let steps = order.iter().map(|&(_, w, c)| results[w].out.chunks[c].edges - results[w].out.start(c).edges);
+        graph.reserve(expanded.sum(), steps.sum());
+    }
+    let mut next = seen.len() as u32;
+    {
+        let mut rests: Vec<_> = results
+            .iter_mut()
+            .map(|w| {
+                let Expanded { fps, parents, arrivals, numbered, .. } = &mut w.out;
+                numbered.clear();
+                numbered.resize(fps.len(), 0);
+                (&fps[..], &parents[..], &arrivals[..], &mut numbered[..])
+            })
+            .collect();
+        let mut parts = Vec::with_capacity(order.len());
+        for (&(_, w, _), &len) in order.iter().zip(&lens) {
+            let (fps, parents, steps, ids) = std::mem::take(&mut rests[w]);
+            let ((f, fr), (p, pr), (s, sr), (i, ir)) =
+                (fps.split_at(len), parents.split_at(len), steps.split_at(len), ids.split_at_mut(len));
+            rests[w] = (fr, pr, sr, ir);
+            parts.push(Part { fps: f, parents: p, steps: s, ids: i });
+        }
+        seen.number(&mut parts, threads);
+    }
+    // The workers' blocks become the next level's slices, in the chunks' order, each with a bit
+    // per world saying whether it was new here (numbered next). No world is read or copied.
+    for &(_, w, c) in order {
+        let out = &mut results[w].out;
+        let (start, end) = (out.start(c), out.chunks[c]);
+        let mut k = start.successors;
+        for b in start.blocks..end.blocks {
+            let block = std::mem::take(&mut out.blocks[b]);
+            let mut slice = Slice { first: next, fresh: vec![0; block.len().div_ceil(64)], block };
+            for j in 0..slice.block.len() {
+                if out.numbered[k] == next {
+                    slice.fresh[j / 64] |= 1 << (j % 64);
+                    next += 1;
+                }
+                k += 1;
+            }
+            if slice.len() > 0 {
+                slices.push(slice);
+            } else {
+                slice.block.recycle(pool);
+            }
+        }
+        debug_assert_eq!(k, end.successors, "a chunk's blocks hold its successors");
+    }
+    if record {
+        let chunks: Vec<Expansion<'_>> = order
+            .iter()
+            .map(|&(_, w, c)| {
+                let (out, start) = (&results[w].out, results[w].out.start(c));
+                let end = out.chunks[c];
+                Expansion {
+                    marks: &out.marks[start.marks..end.marks],
+                    edges: &out.edges[start.edges..end.edges],
+                    numbered: &out.numbered,
+                }
+            })
+            .collect();
+        graph.add_level(&chunks, threads);
+    }
+    for worker in results.iter_mut() {
+        worker.out.blocks.clear();
+    }
+    Ok(())
 }
 
 /// What a bitstate search traded.
@@ -848,4 +891,58 @@ pub fn replay<'m>(model: &'m Model, bounds: Bounds, steps: &[Step]) -> Replayed<
         path.push((label, pair(&world)));
     }
     Replayed { entries, step_starts, world, start, path }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explore::Workload;
+    use crate::model::shipped::Shipped;
+
+    /// The same states, numbers, statistics, counterexample and graph whatever the batch and
+    /// the threads: a counterexample found in a level's later batch, and a whole search with
+    /// liveness and every step kept.
+    #[test]
+    fn results_do_not_depend_on_the_batch_or_the_threads() {
+        let cases = [
+            (
+                "no-time-wait",
+                Bounds {
+                    workload: Workload::OpenClose,
+                    loss: 0,
+                    dup: 1,
+                    incarnations: 2,
+                    data: 0,
+                    ..Bounds::default()
+                },
+                false,
+            ),
+            ("rfc9293", Bounds { loss: 1, data: 0, ..Bounds::default() }, true),
+        ];
+        for (name, bounds, full_graph) in cases {
+            let model = Shipped::find(name).unwrap().load().unwrap();
+            let run = |threads, batch| {
+                let request = Request {
+                    bounds,
+                    properties: Property::ALL,
+                    limits: Limits::default(),
+                    pair_graph: true,
+                    full_graph,
+                    threads,
+                    bitstate: None,
+                    spill: None,
+                };
+                let outcome = search(&model, request, &AtomicBool::new(false), &(), batch);
+                let mut pairs: Vec<_> = outcome.pairs.unwrap().into_iter().collect();
+                pairs.sort();
+                let full = outcome.full.map(|f| (f.states, f.edges));
+                (outcome.stats, outcome.counterexample.map(|cx| (cx.steps, cx.loop_from)), pairs, full)
+            };
+            let whole = run(1, usize::MAX);
+            assert_eq!(whole.1.is_some(), !full_graph, "{name}");
+            for (threads, batch) in [(1, 1), (2, 1), (3, 2), (2, 5), (2, BATCH)] {
+                assert_eq!(run(threads, batch), whole, "{name}: {threads} threads, batches of {batch}");
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! with its fingerprint and the number of the state it was first reached from.
 //!
 //! Per state, 12 bytes (fingerprint and parent) plus an open-addressing table of state numbers
-//! keyed by fingerprint (4 bytes a slot, between 3/8 and 3/4 full): 17 to 23 bytes a state. The
+//! keyed by fingerprint (4 bytes a slot, between 1/2 and 3/4 full): 17 to 20 bytes a state. The
 //! step taken from the parent is not kept: a path is rebuilt by replaying from the start and
 //! taking, at each state, the first step that leads to the next state's fingerprint, which is
 //! the step that numbered it (successors are tried in step order). Two different worlds with one
@@ -281,16 +281,16 @@ impl Seen {
 
 /// An open-addressing table (linear probing, at most 3/4 full) of numbers keyed by
 /// fingerprints kept elsewhere: number `id` has fingerprint `fps[id]`, and the next number is
-/// `fps.len()`. 4 bytes a slot, so 5.3 to 10.7 bytes a number.
+/// `fps.len()`. 4 bytes a slot, so 5.3 to 8 bytes a number. Any number of slots: the table
+/// grows by half (see [`FpTable::slots_for`]).
 pub struct FpTable {
     /// Atomic, so that the threads numbering a level can place its successors together.
     slots: Vec<AtomicU32>,
-    shift: u32,
 }
 
 impl Default for FpTable {
     fn default() -> Self {
-        FpTable { slots: empty(1 << 10), shift: 64 - 10 }
+        FpTable { slots: empty(1 << 10) }
     }
 }
 
@@ -299,13 +299,24 @@ fn empty(size: usize) -> Vec<AtomicU32> {
 }
 
 impl FpTable {
+    /// Where `fp`'s probe starts: the mixed fingerprint's high bits scaled to the table's size
+    /// (Lemire's multiply-shift), so the size need not be a power of two.
     fn home(&self, fp: u64) -> usize {
-        (fp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        let mixed = fp.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ((u128::from(mixed) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    /// The slot probed after slot `i`.
+    fn after(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
     }
 
     /// The number with fingerprint `fp`, if any.
     pub fn get(&self, fp: u64, fps: &[u64]) -> Option<u32> {
-        let mask = self.slots.len() - 1;
         let mut i = self.home(fp);
         loop {
             let id = self.slots[i].load(Relaxed);
@@ -315,7 +326,7 @@ impl FpTable {
             if fps[id as usize] == fp {
                 return Some(id);
             }
-            i = (i + 1) & mask;
+            i = self.after(i);
         }
     }
 
@@ -323,9 +334,8 @@ impl FpTable {
     /// the caller pushes `fp` onto `fps`.
     pub fn insert(&mut self, fp: u64, fps: &[u64]) -> (u32, bool) {
         if (fps.len() + 1) * 4 > self.slots.len() * 3 {
-            self.rehash(self.slots.len() * 2, fps, 1);
+            self.rehash(self.slots_for(fps.len() + 1), fps, 1);
         }
-        let mask = self.slots.len() - 1;
         let mut i = self.home(fp);
         loop {
             let id = *self.slots[i].get_mut();
@@ -337,7 +347,7 @@ impl FpTable {
             if fps[id as usize] == fp {
                 return (id, false);
             }
-            i = (i + 1) & mask;
+            i = self.after(i);
         }
     }
 
@@ -346,7 +356,6 @@ impl FpTable {
     /// have one fingerprint, their slot ends up holding the earliest's position, whatever
     /// order the threads place them in. Room for all was reserved: the table never grows here.
     fn place(&self, fp: u64, position: u32, fps: &[u64], level: &[u64]) -> u32 {
-        let mask = self.slots.len() - 1;
         let mut i = self.home(fp);
         loop {
             let held = self.slots[i].load(Relaxed);
@@ -364,7 +373,7 @@ impl FpTable {
                 }
                 return i as u32;
             }
-            i = (i + 1) & mask;
+            i = self.after(i);
         }
     }
 
@@ -383,13 +392,18 @@ impl FpTable {
         }
     }
 
-    /// The slot count that keeps `n` numbers at most 3/4 full.
+    /// The slot count that keeps `n` numbers at most 3/4 full (past that, linear probing's
+    /// probes grow fast): the present count while it does, else half as many again at least,
+    /// so that a search of n states rebuilds about 3n slots in all. Doubling would rebuild 2n
+    /// but leave the table between 3/8 and 3/4 full, not 1/2 and 3/4: up to 10.7 bytes a
+    /// state, not 8, and the table is the largest part of the visited set.
     fn slots_for(&self, n: usize) -> usize {
-        let mut size = self.slots.len();
-        while n * 4 > size * 3 {
-            size *= 2;
+        let size = self.slots.len();
+        if n * 4 <= size * 3 {
+            size
+        } else {
+            (n * 4).div_ceil(3).max(size + size / 2)
         }
-        size
     }
 
     /// Makes room for `n` numbers in all (`fps` holds those so far).
@@ -414,16 +428,14 @@ impl FpTable {
         // The old table goes first, so the two are never held together.
         self.slots = Vec::new();
         self.slots = empty(size);
-        self.shift = 64 - size.trailing_zeros();
         let per = fps.len().div_ceil(threads.max(1)).max(1 << 16);
         let ranges: Vec<_> = (0..fps.len()).step_by(per).map(|start| start..(start + per).min(fps.len())).collect();
         let table = &*self;
         fan_out(ranges, |ids| {
-            let mask = table.slots.len() - 1;
             for id in ids {
                 let mut i = table.home(fps[id]);
                 while table.slots[i].compare_exchange(EMPTY, id as u32, Relaxed, Relaxed).is_err() {
-                    i = (i + 1) & mask;
+                    i = self.after(i);
                 }
             }
         });
@@ -488,6 +500,25 @@ mod tests {
                 assert_eq!(&ids, expected, "{threads} threads");
             }
             assert_eq!((v.fps, v.parent), (one.fps.clone(), one.parent.clone()), "{threads} threads");
+        }
+    }
+
+    /// The table grows by half when it would pass 3/4 full, to any number of slots, so once
+    /// past its first size it is between 1/2 and 3/4 full; states are found across its wrap.
+    #[test]
+    fn the_table_stays_between_half_and_three_quarters_full() {
+        let mut v = Visited::default();
+        let first = v.table.slots.len();
+        for k in 0..200_000u64 {
+            let fp = k.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ 11;
+            v.insert(fp, 0);
+            let (n, slots) = (v.len(), v.table.slots.len());
+            assert!(n * 4 <= slots * 3, "{n} in {slots}");
+            assert!(slots == first || n * 2 + 2 >= slots, "{n} in {slots}");
+        }
+        assert!(!v.table.slots.len().is_power_of_two());
+        for k in 0..200_000u64 {
+            assert_eq!(v.get(k.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ 11), Some(k as u32));
         }
     }
 
