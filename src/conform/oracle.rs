@@ -1350,10 +1350,13 @@ impl Harness<'_, '_, '_, '_> {
         }
         let text_only = |s: &Segment| s.flags() == Flags::ACK.union(Flags::DATA);
         let later = |a: SeqNum, b: SeqNum| if b.distance_from(a) > 0 { b } else { a };
+        let earlier = |a: SeqNum, b: SeqNum| if b.distance_from(a) < 0 { b } else { a };
+        // Where the text the stack sent in answer ends.
+        let stack_end =
+            self.actual.iter().filter(|a| text_only(a)).map(|a| a.seq.add(a.payload.len() as u32)).reduce(later);
         // Text held back before that the stack sends now, where no row sends: the shadow too.
         let snd_nxt = self.shadow.view().snd_nxt;
-        let beyond = self.actual.iter().filter(|a| text_only(a)).map(|a| a.seq.add(a.payload.len() as u32));
-        if let Some(to) = beyond.filter(|&end| end.distance_from(snd_nxt) > 0).reduce(later) {
+        if let Some(to) = stack_end.filter(|&end| end.distance_from(snd_nxt) > 0) {
             if self.shadow.unsent_len() > 0 {
                 self.shadow.release(self.now, to);
                 while let Some(seg) = self.shadow.poll_transmit() {
@@ -1361,17 +1364,8 @@ impl Harness<'_, '_, '_, '_> {
                 }
             }
         }
-        let Some(first) = self.expected.iter().filter(|e| text_only(e)).map(|e| e.seq).reduce(|a, b| {
-            if b.distance_from(a) < 0 {
-                b
-            } else {
-                a
-            }
-        }) else {
-            return;
-        };
-        let sent_to =
-            self.actual.iter().filter(|a| text_only(a)).map(|a| a.seq.add(a.payload.len() as u32)).fold(first, later);
+        let Some(first) = self.expected.iter().filter(|e| text_only(e)).map(|e| e.seq).reduce(earlier) else { return };
+        let sent_to = stack_end.map_or(first, |end| later(first, end));
         let view = self.shadow.view();
         let held = view.snd_nxt.distance_from(sent_to) > 0;
         let in_flight = sent_to.distance_from(view.snd_una) > 0;
