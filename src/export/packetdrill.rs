@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use crate::conform::oracle::PEER_ISS;
 use crate::conform::{Params, Record, UserCall};
 use crate::endpoint::Event;
-use crate::model::{Input, State};
+use crate::model::{Input, Signal, State};
 use crate::packetdrill::vocab;
 use crate::time::{Duration, Instant};
 use crate::wire::{Segment, SeqNum};
@@ -85,6 +85,9 @@ pub fn packetdrill(trace: &[Record], params: &Params, stack_iss: Option<SeqNum>,
             }
         }
         match record {
+            Record::Call { call, .. } if refused_as_existing(&trace[index + 1..]) => {
+                w.comment(&format!("user: {call:?}, refused ({}): no socket call says that", Signal::Exists.text()));
+            }
             Record::Call { at, call } => {
                 let read = match call {
                     UserCall::Receive => read_after(&trace[index + 1..]),
@@ -158,15 +161,26 @@ struct Read {
     fin_in: bool,
 }
 
+/// The records of the step under way after the one at hand (`rest` follows it).
+fn rest_of_step(rest: &[Record]) -> impl Iterator<Item = &Record> {
+    rest.iter().take_while(|r| !r.starts_step())
+}
+
 /// The text a RECEIVE returned: the [`Record::Read`] of the same step, if any.
 fn read_after(rest: &[Record]) -> usize {
-    rest.iter()
-        .take_while(|r| !r.starts_step())
+    rest_of_step(rest)
         .find_map(|r| match r {
             Record::Read { data, .. } => Some(data.len()),
             _ => None,
         })
         .unwrap_or(0)
+}
+
+/// Whether the shadow refused the call at hand as "connection already exists": an OPEN while
+/// the connection it would make is still there (one closing from SYN-RECEIVED, say). No socket
+/// call is refused that way (a new socket on the port binds), so the script cannot make it.
+fn refused_as_existing(rest: &[Record]) -> bool {
+    rest_of_step(rest).any(|r| matches!(r, Record::Told { event: Event::Signal(Signal::Exists), .. }))
 }
 
 /// The sockets the script has opened: the one `socket` made, and the one `accept` returned.
@@ -539,6 +553,26 @@ mod tests {
         let at = lines.iter().position(|l| l.contains("SO_LINGER")).expect(&text);
         assert_eq!(lines[at], "+0 setsockopt(3, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0");
         assert_eq!(lines[at + 1], "+0 close(3) = 0");
+    }
+
+    /// A LISTEN the shadow refuses as "connection already exists" (the first connection,
+    /// closed in SYN-RECEIVED, is still in FIN-WAIT-1) opens no socket in the script: replayed,
+    /// a second `listen` would succeed and leave the stack listening where the shadow is not.
+    #[test]
+    fn an_open_refused_as_existing_is_a_comment() {
+        let m = model("rfc9293");
+        let mut stack = Reference::new(&m, 7);
+        let params = stack.params().clone();
+        let bytes = [
+            0, 0, 0, 171, 0, 0, 86, 85, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 86, 0, 0, 0, 220, 170, 0, 0, 0, 0, 0, 0, 0,
+            171, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 171, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 171, 0, 0, 0,
+            171,
+        ];
+        let script = crate::conform::finding::decode(&bytes);
+        let run = Oracle::new(&m, params.clone()).run(&mut stack, &script, true);
+        let text = packetdrill(&run.trace, &params, run.stack_iss, "");
+        assert!(text.contains("// user: Listen, refused (error: connection already exists)"), "{text}");
+        assert_eq!(commands(&text).iter().filter(|l| l.contains("listen(")).count(), 1, "{text}");
     }
 
     #[test]
