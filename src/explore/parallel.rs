@@ -1,8 +1,10 @@
 //! The search's serial parts made parallel: work cut into runs of consecutive pieces, one run a
 //! thread, so each thread writes a contiguous part of the output and the result is the same
-//! for any number of threads.
+//! for any number of threads; and the pool of threads the search runs them on.
 
 use std::ops::Range;
+
+use rayon::prelude::*;
 
 /// Cuts pieces of the given sizes into at most `threads` runs of consecutive pieces with about
 /// as much in each: each run's pieces and their total size.
@@ -24,20 +26,32 @@ pub fn runs(sizes: impl ExactSizeIterator<Item = usize> + Clone, threads: usize)
     runs
 }
 
-/// Runs `job` on each item, the first on this thread and each other on a thread of its own,
-/// and returns what each returned, in order.
-pub fn fan_out<I: Send, R: Send>(mut items: Vec<I>, job: impl Fn(I) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.into_iter().map(job).collect();
+/// `v` cut into consecutive pieces of these lengths (which sum to at most its length).
+pub fn pieces<T>(mut v: &mut [T], lens: impl IntoIterator<Item = usize>) -> Vec<&mut [T]> {
+    lens.into_iter()
+        .map(|len| {
+            let (piece, rest) = std::mem::take(&mut v).split_at_mut(len);
+            v = rest;
+            piece
+        })
+        .collect()
+}
+
+/// Runs `job` on each item, on the threads of the pool the caller runs in (the search's, see
+/// [`in_pool`]), and returns what each returned, in order. The jobs may run one after another:
+/// a job must not wait for another.
+pub fn fan_out<I: Send, R: Send>(items: Vec<I>, job: impl Fn(I) -> R + Sync + Send) -> Vec<R> {
+    items.into_par_iter().with_max_len(1).map(job).collect()
+}
+
+/// Runs `work` in a pool of `threads` threads, made for it: the threads live as long as the work,
+/// and [`fan_out`] inside it uses them. If the system will not make the threads, the work runs
+/// on this thread alone (it gives the same results on any number).
+pub fn in_pool<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
+    match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
     }
-    let first = items.remove(0);
-    std::thread::scope(|scope| {
-        let job = &job;
-        let handles: Vec<_> = items.into_iter().map(|item| scope.spawn(move || job(item))).collect();
-        let mut results = vec![job(first)];
-        results.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
-        results
-    })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use super::fingerprint::{combine, endpoint_hash, fingerprint, rest_hash};
 use super::frontier::{Block, Level, Pool, Slice, Spill, Writer, CHUNK};
 use super::graph::{Expansion, Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
+use super::parallel::{fan_out, in_pool};
 use super::property::{check_final, check_step, Property, Violation};
 use super::visited::{Arrival, FpTable, Part, Seen, Visited, ROOT};
 use super::world::{Bounds, Effects, Step, World};
@@ -51,7 +52,7 @@ pub struct Limits {
 pub type PairEdge = ((State, State), (State, State));
 
 /// What the search reports while it runs (states, depth, queue), for a progress bar.
-pub trait Progress {
+pub trait Progress: Sync {
     fn update(&self, stats: &Stats);
 }
 
@@ -538,6 +539,17 @@ fn search(
     progress: &dyn Progress,
     batch: usize,
 ) -> Outcome {
+    in_pool(request.threads, || levels(model, request, interrupt, progress, batch))
+}
+
+/// [`search`], on the threads of its pool.
+fn levels(
+    model: &Model,
+    request: Request<'_>,
+    interrupt: &AtomicBool,
+    progress: &dyn Progress,
+    batch: usize,
+) -> Outcome {
     let Request { bounds, properties, limits, pair_graph, full_graph, threads, bitstate, spill } = request;
     let threads = threads.max(1);
     memory::give_back_freed_blocks();
@@ -608,18 +620,7 @@ fn search(
                 interrupt,
                 cap,
             };
-            if busy <= 1 {
-                workers[0].run(&shared);
-            } else {
-                std::thread::scope(|scope| {
-                    let shared = &shared;
-                    let handles: Vec<_> =
-                        workers.iter_mut().take(busy).map(|w| scope.spawn(move || w.run(shared))).collect();
-                    for h in handles {
-                        h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-                    }
-                });
-            }
+            fan_out(workers.iter_mut().take(busy.max(1)).collect(), |w| w.run(&shared));
             // Ctrl-C or the memory cap during the batch: its workers stopped at their next
             // chunk, within a second; what they found is partial and is dropped.
             if interrupt.load(Ordering::Relaxed) {

@@ -18,10 +18,9 @@
 //! the search first.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::sync::Barrier;
 
 use super::bitstate::Bitstate;
-use super::parallel::{fan_out, runs};
+use super::parallel::{fan_out, pieces, runs};
 
 /// The parent of the first state.
 pub const ROOT: u32 = u32::MAX;
@@ -82,69 +81,54 @@ impl Visited {
     /// numbered after every state so far in order of first appearance, as inserting them one
     /// by one would. Room must be reserved for them ([`Visited::reserve`]).
     ///
-    /// Each thread takes a run of consecutive parts. First every successor is placed in the
-    /// table, where a slot keeps the earliest position that reaches it; a successor is new
-    /// where its slot holds its own position, and each run counts its new ones. Then each run,
-    /// knowing its first number from the counts before it, numbers its new ones in their slots,
-    /// and after that every successor reads its number from its slot.
+    /// Each thread takes a run of consecutive parts, in four rounds. Every successor is placed
+    /// in the table, where a slot keeps the earliest position that reaches it; a successor is
+    /// new where its slot holds its own position, and each run counts its new ones. Then each
+    /// run, knowing its first number from the counts before it, numbers its new ones in their
+    /// slots, and every successor reads its number from its slot.
     pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
         let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
         assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
         let mut slots = vec![0u32; level.len()];
         let runs = runs(parts.iter().map(|p| p.fps.len()), threads);
-        let counts = {
-            let (table, fps, level) = (&self.table, &self.fps[..], &level[..]);
-            let barrier = Barrier::new(runs.len());
-            let mut work = Vec::with_capacity(runs.len());
-            let (mut rest, mut at) = (&mut slots[..], 0);
-            for (run, len) in &runs {
-                let (slots, r) = rest.split_at_mut(*len);
-                rest = r;
-                work.push((run.clone(), slots, at));
-                at += len;
+        // Each run's successors: where they start in the level, and how many.
+        let spans: Vec<(usize, usize)> =
+            runs.iter().map(|(_, len)| *len).scan(0, |at, len| Some((std::mem::replace(at, *at + len), len))).collect();
+        let ranges = || runs.iter().map(|(run, _)| run.clone());
+        let (table, fps) = (&self.table, &self.fps[..]);
+        let shared = &*parts;
+        let work: Vec<_> = ranges().zip(pieces(&mut slots, spans.iter().map(|s| s.1))).zip(&spans).collect();
+        fan_out(work, |((run, slots), &(at, _))| {
+            let fps_of = shared[run].iter().flat_map(|p| p.fps.iter());
+            for (p, (slot, &fp)) in (at..).zip(slots.iter_mut().zip(fps_of)) {
+                *slot = table.place(fp, p as u32, fps, &level);
             }
-            let parts = &*parts;
-            fan_out(work, |(run, slots, at): (std::ops::Range<usize>, &mut [u32], usize)| {
-                let fps_of = parts[run].iter().flat_map(|p| p.fps.iter());
-                for (p, (slot, &fp)) in slots.iter_mut().zip(fps_of).enumerate() {
-                    *slot = table.place(fp, (at + p) as u32, fps, level);
-                }
-                barrier.wait();
-                (0..slots.len()).filter(|&p| table.slot(slots[p]) == PLACED | (at + p) as u32).count()
-            })
-        };
+        });
+        let is_new = |p: usize| table.slot(slots[p]) == PLACED | p as u32;
+        let counts = fan_out(spans.clone(), |(at, len)| (at..at + len).filter(|&p| is_new(p)).count());
         let first = self.fps.len();
         let new: usize = counts.iter().sum();
         self.fps.resize(first + new, 0);
         self.parent.resize(first + new, 0);
-        let table = &self.table;
-        let barrier = Barrier::new(runs.len());
-        let mut work = Vec::with_capacity(runs.len());
-        let (mut parts, mut slots) = (&mut parts[..], &slots[..]);
-        let (mut fps, mut parents) = (&mut self.fps[first..], &mut self.parent[first..]);
-        let (mut at, mut next) = (0, first);
-        for ((run, len), &count) in runs.iter().zip(&counts) {
-            let (run, len) = (run.len(), *len);
-            let ((p, p_rest), (s, s_rest)) = (parts.split_at_mut(run), slots.split_at(len));
-            let ((f, f_rest), (pa, pa_rest)) = (fps.split_at_mut(count), parents.split_at_mut(count));
-            (parts, slots, fps, parents) = (p_rest, s_rest, f_rest, pa_rest);
-            work.push((p, s, f, pa, at, next));
-            (at, next) = (at + len, next + count);
-        }
-        type Run<'r, 'p> = (&'r mut [Part<'p>], &'r [u32], &'r mut [u64], &'r mut [u32], usize, usize);
-        fan_out(work, |(run, slots, fps, parents, at, next): Run<'_, '_>| {
-            let successors = run.iter().flat_map(|p| p.fps.iter().zip(p.parents));
-            let mut k = 0;
-            for (p, (&slot, (&fp, &parent))) in slots.iter().zip(successors).enumerate() {
-                if table.slot(slot) == PLACED | (at + p) as u32 {
-                    table.set(slot, (next + k) as u32, fp);
-                    (fps[k], parents[k]) = (fp, parent);
-                    k += 1;
-                }
+        // Each run's new states: where their numbers start after `first`, and how many.
+        let numbered: Vec<(usize, usize)> =
+            counts.iter().scan(0, |at, &n| Some((std::mem::replace(at, *at + n), n))).collect();
+        let lists = pieces(&mut self.fps[first..], counts.iter().copied())
+            .into_iter()
+            .zip(pieces(&mut self.parent[first..], counts.iter().copied()));
+        let work: Vec<_> = ranges().zip(&spans).zip(lists).zip(&numbered).collect();
+        fan_out(work, |(((run, &(at, _)), (fps, parents)), &(before, _))| {
+            let successors = shared[run].iter().flat_map(|p| p.fps.iter().zip(p.parents));
+            let new = (at..).zip(successors).filter(|&(p, _)| is_new(p));
+            for (k, (p, (&fp, &parent))) in new.enumerate() {
+                table.set(slots[p], (first + before + k) as u32, fp);
+                (fps[k], parents[k]) = (fp, parent);
             }
-            barrier.wait();
+        });
+        let work: Vec<_> = pieces(parts, runs.iter().map(|(run, _)| run.len())).into_iter().zip(&spans).collect();
+        fan_out(work, |(run, &(at, len))| {
             let ids = run.iter_mut().flat_map(|p| p.ids.iter_mut());
-            for (id, &slot) in ids.zip(slots) {
+            for (id, &slot) in ids.zip(&slots[at..at + len]) {
                 *id = table.number_in(slot);
             }
         });
