@@ -218,13 +218,25 @@ impl Graph {
         }
     }
 
+    /// How many steps the states `states` have in all. The bytes are summed as they are (a
+    /// loop the compiler vectorizes: this runs for every state the cycle search visits), then
+    /// the few wide counts are put right.
+    fn steps_of(&self, states: std::ops::Range<usize>) -> usize {
+        let bytes = &self.degrees[states.clone()];
+        let sum = bytes.iter().map(|&d| usize::from(d)).sum::<usize>();
+        if !bytes.contains(&WIDE) {
+            return sum;
+        }
+        states.filter(|&u| self.degrees[u] == WIDE).map(|u| self.degree(u) - usize::from(WIDE)).sum::<usize>() + sum
+    }
+
     /// Notes where the steps of every [`ROW_BLOCK`]th state added since start, from the counts.
     fn index_rows(&mut self) {
         while self.firsts.len() * ROW_BLOCK < self.degrees.len() {
             let v = self.firsts.len() * ROW_BLOCK;
             let first = match v.checked_sub(ROW_BLOCK) {
                 None => 0,
-                Some(u) => self.firsts[u / ROW_BLOCK] as usize + (u..v).map(|w| self.degree(w)).sum::<usize>(),
+                Some(u) => self.firsts[u / ROW_BLOCK] as usize + self.steps_of(u..v),
             };
             self.firsts.push(first as u32);
         }
@@ -310,7 +322,7 @@ impl Graph {
             return 0..0;
         }
         let block = v - v % ROW_BLOCK;
-        let start = self.firsts[block / ROW_BLOCK] as usize + (block..v).map(|u| self.degree(u)).sum::<usize>();
+        let start = self.firsts[block / ROW_BLOCK] as usize + self.steps_of(block..v);
         start..start + self.degree(v)
     }
 
