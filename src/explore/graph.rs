@@ -17,6 +17,8 @@
 //! component's classes enabled are read from every step, and a step that leaves for good is
 //! never inside a component.
 
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::model::State;
@@ -30,6 +32,11 @@ use super::search::FullGraph;
 const NO_CLASS: u32 = 7;
 const CLASS_BITS: u32 = 3;
 const IDLE: u8 = 0x80;
+/// A mark's bits for the fairness classes enabled, and where its part is.
+const ENABLED: u8 = 0x1f;
+const PART_SHIFT: u32 = 5;
+/// How many parts the states are cut into for the cycle search (see [`Graph::part`]).
+const PARTS: u32 = 4;
 /// A state the cycle search has not reached yet.
 const NONE: u32 = u32::MAX;
 /// Marks a state whose component is complete (the other bits number it).
@@ -74,7 +81,8 @@ pub struct Expansion<'a> {
 }
 
 fn mark_byte(m: &Mark) -> u8 {
-    m.enabled | if m.idle { IDLE } else { 0 }
+    debug_assert!(m.enabled & !ENABLED == 0 && u32::from(m.part) < PARTS, "five classes, four parts");
+    m.enabled | m.part << PART_SHIFT | if m.idle { IDLE } else { 0 }
 }
 
 fn step_word(to: u32, class: Option<u8>) -> u32 {
@@ -82,12 +90,13 @@ fn step_word(to: u32, class: Option<u8>) -> u32 {
 }
 
 /// What the graph keeps of an expanded state: its fairness classes enabled (bit mask), whether
-/// both endpoints are idle, and their states (for `--graph-full`).
+/// both endpoints are idle, its part ([`Graph::part`]), and their states (for `--graph-full`).
 #[derive(Clone, Copy)]
 pub struct Mark {
     pub id: u32,
     pub enabled: u8,
     pub idle: bool,
+    pub part: u8,
     pub pair: (State, State),
 }
 
@@ -129,6 +138,18 @@ impl Graph {
     /// `--graph-full`, only those that can lie on a cycle for liveness.
     pub fn keeps(&self, before: &World<'_>, after: &World<'_>) -> bool {
         self.pairs || !leaves_for_good(before, after)
+    }
+
+    /// The part of the graph `world`'s state is in: no step kept leads from one part to
+    /// another, so the cycle search takes the parts on separate threads. For liveness alone
+    /// the steps kept spend nothing ([`leaves_for_good`]), so the sum of what was spent, modulo
+    /// [`PARTS`], is the same along every kept step. With every step kept there is one part.
+    pub fn part(&self, world: &World<'_>) -> u8 {
+        if self.pairs {
+            return 0;
+        }
+        let spent = [world.cursor[0], world.cursor[1], world.lost, world.duplicated];
+        (spent.iter().map(|&n| u32::from(n)).sum::<u32>() % PARTS) as u8
     }
 
     fn target(&self, e: usize) -> usize {
@@ -327,7 +348,11 @@ impl Graph {
     }
 
     fn enabled(&self, v: usize) -> u8 {
-        self.marks.get(v).map_or(0, |m| m & !IDLE)
+        self.marks.get(v).map_or(0, |m| m & ENABLED)
+    }
+
+    fn part_of(&self, v: usize) -> u32 {
+        self.marks.get(v).map_or(0, |m| u32::from(m >> PART_SHIFT & 3))
     }
 
     fn idle(&self, v: usize) -> bool {
@@ -346,30 +371,32 @@ impl Graph {
         FullGraph { states: pairs, edges }
     }
 
-    /// Strongly connected components (Tarjan, iterative) of the graph without its idle states,
-    /// each handed to `found` with its number and states as it is completed; returns each
-    /// state's component number ([`NONE`] for an idle state). Idle states are left out, not
-    /// merely checked afterwards: a component of the whole graph that holds an idle state can
-    /// still hold a cycle that avoids it, and that cycle is a livelock. One word
-    /// a state: a state's depth-first index while it is on the stack, then [`DONE`] with its
+    /// Strongly connected components (Tarjan, iterative) of part `part` of the graph without
+    /// its idle states, each handed to `found` with its number and states as it is completed;
+    /// `number` gets each state's component number (idle states keep [`NONE`]). Component
+    /// numbers are `count * PARTS + part`, so each part numbers its own. Idle states are left
+    /// out, not merely checked afterwards: a component of the whole graph that holds an idle
+    /// state can still hold a cycle that avoids it, and that cycle is a livelock. One word a
+    /// state: a state's depth-first index while it is on the stack, then [`DONE`] with its
     /// component's number (Pearce's space-saving variant); the low-links live on the call
     /// stack, since a state's is only read when its call returns.
     ///
-    /// Also returns the most bytes it held (the word a state and its two stacks).
-    fn components(&self, states: usize, mut found: impl FnMut(u32, &[u32], &[u32])) -> (Vec<u32>, u64) {
-        let mut number = vec![NONE; states];
+    /// Returns the most bytes its two stacks held.
+    fn components(&self, part: u32, number: &[AtomicU32], mut found: impl FnMut(u32, &[u32])) -> u64 {
+        let get = |v: usize| number[v].load(Relaxed);
+        let set = |v: usize, n: u32| number[v].store(n, Relaxed);
         let mut stack: Vec<u32> = Vec::new();
         // (state, next step to follow, end of its steps, low-link)
         let mut calls: Vec<(u32, usize, usize, u32)> = Vec::new();
         let (mut next, mut count) = (0u32, 0u32);
         let mut stacks = 0;
-        for root in 0..states {
+        for root in 0..number.len() {
             stacks =
                 stacks.max(stack.capacity() * 4 + calls.capacity() * std::mem::size_of::<(u32, usize, usize, u32)>());
-            if number[root] != NONE || self.idle(root) {
+            if self.part_of(root) != part || get(root) != NONE || self.idle(root) {
                 continue;
             }
-            number[root] = next;
+            set(root, next);
             stack.push(root as u32);
             let steps = self.out(root);
             calls.push((root as u32, steps.start, steps.end, next));
@@ -382,14 +409,16 @@ impl Graph {
                     if self.idle(w) {
                         continue;
                     }
-                    if number[w] == NONE {
-                        number[w] = next;
+                    debug_assert_eq!(self.part_of(w), part, "no step kept leaves its part");
+                    let n = get(w);
+                    if n == NONE {
+                        set(w, next);
                         stack.push(w as u32);
                         let steps = self.out(w);
                         calls.push((w as u32, steps.start, steps.end, next));
                         next += 1;
-                    } else if number[w] & DONE == 0 {
-                        *low = (*low).min(number[w]);
+                    } else if n & DONE == 0 {
+                        *low = (*low).min(n);
                     }
                     continue;
                 }
@@ -398,52 +427,61 @@ impl Graph {
                 if let Some(parent) = calls.last_mut() {
                     parent.3 = parent.3.min(low);
                 }
-                if low == number[v] {
+                if low == get(v) {
                     let at = stack.iter().rposition(|&w| w as usize == v).expect("a root is on the stack");
+                    let c = count * PARTS + part;
                     for &w in &stack[at..] {
-                        number[w as usize] = DONE | count;
+                        set(w as usize, DONE | c);
                     }
-                    found(count, &stack[at..], &number);
+                    found(c, &stack[at..]);
                     stack.truncate(at);
                     count += 1;
                 }
             }
         }
-        stacks = stacks.max(stack.capacity() * 4 + calls.capacity() * std::mem::size_of::<(u32, usize, usize, u32)>());
-        let held = (number.capacity() * 4) as u64 + stacks as u64;
-        (number, held)
+        stacks.max(stack.capacity() * 4 + calls.capacity() * std::mem::size_of::<(u32, usize, usize, u32)>()) as u64
     }
 
     /// A reachable cycle that is fair and never idle: its entry state and the steps (indices
     /// into the graph's steps, see [`Graph::step`]) that go round it. Weak fairness, judged per
     /// strongly connected component (Tarjan): a class enabled in every state of the component
-    /// must be taken inside it. Also returns the most bytes the search held besides the graph.
+    /// must be taken inside it. The parts ([`Graph::part`]) are searched on the pool's threads;
+    /// the cycle reported is the one of least entry, whatever the threads. Also returns the
+    /// most bytes the search held besides the graph.
     pub fn fair_cycle(&self, states: usize) -> (Option<(u32, Vec<usize>)>, u64) {
-        // Per component with a step inside, never idle, whose classes always enabled are all
-        // taken inside: its entry (least state), number, classes taken and ever enabled.
-        let mut candidates = Vec::new();
-        let (component, held) = self.components(states, |c, members, number| {
-            let (mut entry, mut always, mut ever, mut taken, mut inside) = (u32::MAX, 0xffu8, 0u8, 0u8, false);
-            for &v in members {
-                let v = v as usize;
-                entry = entry.min(v as u32);
-                always &= self.enabled(v);
-                ever |= self.enabled(v);
-                for e in self.out(v) {
-                    if number[self.target(e)] == DONE | c {
-                        inside = true;
-                        if let Some(class) = self.class(e) {
-                            taken |= 1 << class;
+        let number: Vec<AtomicU32> = (0..states).map(|_| AtomicU32::new(NONE)).collect();
+        // Per part, each component with a step inside, never idle, whose classes always enabled
+        // are all taken inside: its entry (least state), number, classes taken and ever
+        // enabled; and the bytes its stacks held.
+        let parts = fan_out((0..PARTS).collect(), |part| {
+            let mut candidates = Vec::new();
+            let stacks = self.components(part, &number, |c, members| {
+                let (mut entry, mut always, mut ever, mut taken, mut inside) = (u32::MAX, 0xffu8, 0u8, 0u8, false);
+                for &v in members {
+                    let v = v as usize;
+                    entry = entry.min(v as u32);
+                    always &= self.enabled(v);
+                    ever |= self.enabled(v);
+                    for e in self.out(v) {
+                        if number[self.target(e)].load(Relaxed) == DONE | c {
+                            inside = true;
+                            if let Some(class) = self.class(e) {
+                                taken |= 1 << class;
+                            }
                         }
                     }
                 }
-            }
-            if inside && always & !taken == 0 {
-                candidates.push((entry, c, taken, ever & !taken));
-            }
+                if inside && always & !taken == 0 {
+                    candidates.push((entry, c, taken, ever & !taken));
+                }
+            });
+            (candidates, stacks)
         });
+        let component: Vec<u32> = number.into_iter().map(AtomicU32::into_inner).collect();
+        let mut held = (component.capacity() * 4) as u64 + parts.iter().map(|(_, stacks)| stacks).sum::<u64>();
+        let mut candidates: Vec<_> = parts.into_iter().flat_map(|(c, _)| c).collect();
         candidates.sort_unstable();
-        let held = held + (candidates.capacity() * std::mem::size_of::<(u32, u32, u8, u8)>()) as u64;
+        held += (candidates.capacity() * std::mem::size_of::<(u32, u32, u8, u8)>()) as u64;
         let cycle = candidates
             .into_iter()
             .find_map(|(entry, _, taken, avoid)| Some((entry, self.tour(entry, &component, taken, avoid)?)));
@@ -510,7 +548,7 @@ mod tests {
         let mut at = 0;
         for id in 0..200u32 {
             let edges: Vec<(Option<u8>, Target)> = (0..degree(id)).map(|k| (Some(1), Target::known(k))).collect();
-            let mark = Mark { id, enabled: 0, idle: false, pair: (State::Closed, State::Closed) };
+            let mark = Mark { id, enabled: 0, idle: false, part: 0, pair: (State::Closed, State::Closed) };
             g.add(&[(mark, degree(id))], &edges, &[]);
             assert_eq!(g.out(id as usize), at..at + degree(id) as usize, "state {id}");
             at += degree(id) as usize;
@@ -527,8 +565,9 @@ mod tests {
     #[test]
     fn a_fair_cycle_beside_an_idle_state_in_its_component_is_found() {
         let mut g = Graph::new(false);
-        let mark =
-            |id, idle| (Mark { id, enabled: 1, idle, pair: (State::Closed, State::Closed) }, 1 + u32::from(!idle));
+        let mark = |id, idle| {
+            (Mark { id, enabled: 1, idle, part: 0, pair: (State::Closed, State::Closed) }, 1 + u32::from(!idle))
+        };
         let step = |to| (Some(0), Target::known(to));
         g.add(&[mark(0, true)], &[step(1)], &[]);
         g.add(&[mark(1, false)], &[step(2), step(0)], &[]);
@@ -548,7 +587,7 @@ mod tests {
         let marks: Vec<(Mark, u32)> = (0..10u32)
             .map(|id| {
                 let pair = (State::Closed, if id % 2 == 0 { State::Listen } else { State::Established });
-                (Mark { id: id + 3, enabled: (id % 4) as u8, idle: id % 3 == 0, pair }, id % 3)
+                (Mark { id: id + 3, enabled: (id % 4) as u8, idle: id % 3 == 0, part: 0, pair }, id % 3)
             })
             .collect();
         let edges: Vec<(Option<u8>, Target)> = (0..marks.iter().map(|m| m.1).sum::<u32>())
@@ -568,7 +607,11 @@ mod tests {
         let start = |pairs| {
             let mut g = Graph::new(pairs);
             for id in 0..3 {
-                g.add(&[(Mark { id, enabled: 1, idle: false, pair: (State::Listen, State::Listen) }, 0)], &[], &[]);
+                g.add(
+                    &[(Mark { id, enabled: 1, idle: false, part: 0, pair: (State::Listen, State::Listen) }, 0)],
+                    &[],
+                    &[],
+                );
             }
             g
         };

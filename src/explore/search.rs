@@ -371,7 +371,8 @@ fn expand<'m>(
         let degree = out.edges.len();
         if record {
             let enabled = steps.iter().filter_map(|&s| base.class(s)).fold(0u8, |m, c| m | 1 << c);
-            out.marks.push((Mark { id, enabled, idle: base.idle(), pair: before }, 0));
+            let part = shared.graph.part(base);
+            out.marks.push((Mark { id, enabled, idle: base.idle(), part, pair: before }, 0));
         }
         if steps.is_empty() {
             if let Some(v) = check_final(properties, base) {
