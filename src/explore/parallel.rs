@@ -45,8 +45,9 @@ pub fn fan_out<I: Send, R: Send>(items: Vec<I>, job: impl Fn(I) -> R + Sync + Se
 }
 
 /// Runs `work` in a pool of `threads` threads, made for it: the threads live as long as the work,
-/// and [`fan_out`] inside it uses them. If the system will not make the threads, the work runs
-/// on this thread alone (it gives the same results on any number).
+/// and [`fan_out`] inside it uses them. If the system will not make them, the work runs on this
+/// thread and its parts on rayon's global pool (the results are the same on any number of
+/// threads).
 pub fn in_pool<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
     match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
         Ok(pool) => pool.install(work),
@@ -77,8 +78,22 @@ mod tests {
     }
 
     #[test]
-    fn fan_out_returns_in_order() {
-        assert_eq!(fan_out((0..5).collect(), |i: u32| i * i), [0, 1, 4, 9, 16]);
+    fn fan_out_returns_in_order_in_a_pool_or_out() {
+        for threads in [None, Some(1), Some(3)] {
+            let squares = || fan_out((0..5).collect(), |i: u32| i * i);
+            let got = match threads {
+                Some(n) => in_pool(n, squares),
+                None => squares(),
+            };
+            assert_eq!(got, [0, 1, 4, 9, 16]);
+        }
         assert_eq!(fan_out(Vec::<u32>::new(), |i| i), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn pieces_cut_in_order() {
+        let mut v = [1, 2, 3, 4, 5, 6];
+        let cut = pieces(&mut v, [2, 0, 3]);
+        assert_eq!(cut.iter().map(|p| p.to_vec()).collect::<Vec<_>>(), [vec![1, 2], vec![], vec![3, 4, 5]]);
     }
 }
