@@ -81,11 +81,13 @@ impl Visited {
     /// numbered after every state so far in order of first appearance, as inserting them one
     /// by one would. Room must be reserved for them ([`Visited::reserve`]).
     ///
-    /// Each thread takes a run of consecutive parts, in four rounds. Every successor is placed
-    /// in the table, where a slot keeps the earliest position that reaches it; a successor is
-    /// new where its slot holds its own position, and each run counts its new ones. Then each
-    /// run, knowing its first number from the counts before it, numbers its new ones in their
-    /// slots, and every successor reads its number from its slot.
+    /// Each thread takes a run of consecutive parts, in rounds. Every successor is placed in
+    /// the table, where a slot keeps the earliest position that reaches it; a successor is new
+    /// where its slot holds its own position, and each run counts its new ones. Then each run,
+    /// knowing its first number from the counts before it, numbers its new ones in their
+    /// slots, and last each repeat reads its number from its slot. The table is far larger
+    /// than the caches, so each round's read of a slot is a miss: a new successor's slot is
+    /// read three times, not four, and a repeat's three.
     pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
         let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
         assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
@@ -104,34 +106,50 @@ impl Visited {
                 *slot = table.place(fp, p as u32, fps, &level);
             }
         });
-        let is_new = |p: usize| table.slot(slots[p]) == PLACED | p as u32;
-        let counts = fan_out(spans.clone(), |(at, len)| (at..at + len).filter(|&p| is_new(p)).count());
+        // Whether each successor is new: its slot holds its own position.
+        let mut new = vec![false; level.len()];
+        let work: Vec<_> = pieces(&mut new, spans.iter().map(|s| s.1)).into_iter().zip(&spans).collect();
+        let counts = fan_out(work, |(flags, &(at, _))| {
+            for (p, flag) in (at..).zip(flags.iter_mut()) {
+                *flag = table.slot(slots[p]) == PLACED | p as u32;
+            }
+            flags.iter().filter(|&&f| f).count()
+        });
         let first = self.fps.len();
-        let new: usize = counts.iter().sum();
-        self.fps.resize(first + new, 0);
-        self.parent.resize(first + new, 0);
+        let total: usize = counts.iter().sum();
+        self.fps.resize(first + total, 0);
+        self.parent.resize(first + total, 0);
         // Each run's new states: where their numbers start after `first`, and how many.
         let numbered: Vec<(usize, usize)> =
             counts.iter().scan(0, |at, &n| Some((std::mem::replace(at, *at + n), n))).collect();
         let lists = pieces(&mut self.fps[first..], counts.iter().copied())
             .into_iter()
             .zip(pieces(&mut self.parent[first..], counts.iter().copied()));
-        let work: Vec<_> = ranges().zip(&spans).zip(lists).zip(&numbered).collect();
+        let run_lens = || runs.iter().map(|(run, _)| run.len());
+        let work: Vec<_> = pieces(parts, run_lens()).into_iter().zip(&spans).zip(lists).zip(&numbered).collect();
         fan_out(work, |(((run, &(at, _)), (fps, parents)), &(before, _))| {
-            let successors = shared[run].iter().flat_map(|p| p.fps.iter().zip(p.parents));
-            let new = (at..).zip(successors).filter(|&(p, _)| is_new(p));
-            for (k, (p, (&fp, &parent))) in new.enumerate() {
-                table.set(slots[p], (first + before + k) as u32, fp);
-                (fps[k], parents[k]) = (fp, parent);
+            let successors = run.iter_mut().flat_map(|p| p.fps.iter().zip(p.parents).zip(p.ids.iter_mut()));
+            let mut k = 0;
+            for (p, ((&fp, &parent), id)) in (at..).zip(successors) {
+                if new[p] {
+                    *id = (first + before + k) as u32;
+                    table.set(slots[p], *id, fp);
+                    (fps[k], parents[k]) = (fp, parent);
+                    k += 1;
+                }
             }
         });
-        let work: Vec<_> = pieces(parts, runs.iter().map(|(run, _)| run.len())).into_iter().zip(&spans).collect();
-        fan_out(work, |(run, &(at, len))| {
-            let ids = run.iter_mut().flat_map(|p| p.ids.iter_mut());
-            for (id, &slot) in ids.zip(&slots[at..at + len]) {
-                *id = table.number_in(slot);
-            }
-        });
+        // A repeat reads the number its first took (one thread finds none: its worker's own
+        // table kept each successor once).
+        if total < level.len() {
+            let work: Vec<_> = pieces(parts, run_lens()).into_iter().zip(&spans).collect();
+            fan_out(work, |(run, &(at, _))| {
+                let ids = run.iter_mut().flat_map(|p| p.ids.iter_mut());
+                for (p, id) in (at..).zip(ids).filter(|&(p, _)| !new[p]) {
+                    *id = table.number_in(slots[p]);
+                }
+            });
+        }
     }
 
     /// Makes room for `additional` more states, so inserting them allocates nothing; a table
