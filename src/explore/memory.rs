@@ -102,6 +102,30 @@ pub fn give_back_freed_blocks() {
     }
 }
 
+/// Asks the kernel to back the room `v` has not used yet with huge pages (2 MiB on x86-64),
+/// where whole ones fit, before it is first written. The visited set's table is read at random,
+/// far beyond the caches: with 4 KiB pages nearly every read also misses the TLB, and in a
+/// virtual machine a TLB miss walks two page tables. With `transparent_hugepage` at `madvise`
+/// (the usual default) a process gets huge pages only where it asks. For the table this made
+/// a `reopen` search 3 % faster on one thread and 4–5 % on two. Elsewhere than Linux, and where
+/// the kernel refuses, the pages stay small.
+pub fn huge_pages<T>(v: &mut Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let spare = v.spare_capacity_mut();
+        let start = spare.as_ptr() as usize;
+        let (from, to) = (start.next_multiple_of(HUGE), (start + std::mem::size_of_val(spare)) / HUGE * HUGE);
+        if let Some(at) = std::ptr::NonNull::new(from as *mut std::ffi::c_void).filter(|_| from < to) {
+            // SAFETY: [from, to) lies inside `v`'s allocation, which stays mapped while `v`
+            // lives; MADV_HUGEPAGE changes only how the kernel backs those pages, never what
+            // they hold, and nothing is read or written through the pointer. A refusal (an old
+            // kernel, THP off) leaves the small pages.
+            let _ = unsafe { nix::sys::mman::madvise(at, to - from, nix::sys::mman::MmapAdvise::MADV_HUGEPAGE) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

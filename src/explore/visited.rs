@@ -20,6 +20,7 @@
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use super::bitstate::Bitstate;
+use super::memory;
 use super::parallel::{fan_out, pieces, runs};
 
 /// The parent of the first state.
@@ -306,8 +307,12 @@ impl Default for FpTable {
     }
 }
 
+/// `size` empty slots, on huge pages where the kernel gives them ([`memory::huge_pages`]).
 fn empty(size: usize) -> Vec<AtomicU32> {
-    (0..size).map(|_| AtomicU32::new(EMPTY)).collect()
+    let mut slots = Vec::with_capacity(size);
+    memory::huge_pages(&mut slots);
+    slots.extend((0..size).map(|_| AtomicU32::new(EMPTY)));
+    slots
 }
 
 impl FpTable {
