@@ -23,6 +23,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::model::State;
 
+use super::memory;
 use super::world::World;
 
 use super::parallel::{fan_out, runs};
@@ -169,24 +170,27 @@ impl Graph {
     /// Makes room for `states` more states and `steps` more steps, so that adding them
     /// allocates nothing more.
     pub fn reserve(&mut self, states: usize, steps: usize) {
-        self.marks.reserve_exact(states);
-        self.degrees.reserve_exact(states);
-        self.firsts.reserve_exact(states.div_ceil(ROW_BLOCK) + 1);
+        memory::grow(&mut self.marks, states);
+        memory::grow(&mut self.degrees, states);
+        memory::grow(&mut self.firsts, states.div_ceil(ROW_BLOCK) + 1);
         if self.pairs {
-            self.state_pairs.reserve_exact(states);
+            memory::grow(&mut self.state_pairs, states);
         }
-        self.to.reserve_exact(steps);
+        memory::grow(&mut self.to, steps);
     }
 
     /// The bytes held once `states` more states and `steps` more steps are reserved.
     pub fn bytes_while_reserving(&self, states: usize, steps: usize) -> u64 {
-        let n = |len: usize, cap: usize, more: usize| cap.max(len + more);
-        let s = |len, cap| n(len, cap, states);
-        (s(self.marks.len(), self.marks.capacity()) * 2
-            + s(self.firsts.len() * ROW_BLOCK, self.firsts.capacity() * ROW_BLOCK) / ROW_BLOCK * 4
+        fn bytes<T>(v: &Vec<T>, more: usize) -> usize {
+            let size = std::mem::size_of::<T>();
+            memory::grown(v.len(), v.capacity(), more, size) * size
+        }
+        (bytes(&self.marks, states)
+            + bytes(&self.degrees, states)
+            + bytes(&self.firsts, states.div_ceil(ROW_BLOCK) + 1)
             + self.wide.capacity() * 8
-            + if self.pairs { s(self.state_pairs.len(), self.state_pairs.capacity()) * 2 } else { 0 }
-            + n(self.to.len(), self.to.capacity(), steps) * 4) as u64
+            + if self.pairs { bytes(&self.state_pairs, states) } else { 0 }
+            + bytes(&self.to, steps)) as u64
     }
 
     /// Adds a worker's expanded states and steps; `numbered` gives the state number of each of

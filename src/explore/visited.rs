@@ -156,19 +156,21 @@ impl Visited {
     /// Makes room for `additional` more states, so inserting them allocates nothing; a table
     /// that grows is rebuilt on `threads` threads.
     pub fn reserve(&mut self, additional: usize, threads: usize) {
-        self.fps.reserve_exact(additional);
-        self.parent.reserve_exact(additional);
+        memory::grow(&mut self.fps, additional);
+        memory::grow(&mut self.parent, additional);
         self.table.reserve(self.fps.len() + additional, &self.fps, threads);
     }
 
     /// The bytes held at the most while `additional` states are reserved and inserted: the
-    /// lists grown in place (glibc moves a large block by remapping it, not by copying), and
-    /// the new table (the old one is dropped first: the fingerprints are enough to rebuild it).
-    /// While they are numbered, each successor's fingerprint is copied and its slot noted.
+    /// lists grown ([`memory::grow`]; glibc moves a large block by remapping it, not by
+    /// copying), and the new table (the old one is dropped first: the fingerprints are enough
+    /// to rebuild it). While they are numbered, each successor's fingerprint is copied and its
+    /// slot noted.
     pub fn bytes_while_reserving(&self, additional: usize) -> u64 {
         let states = self.len() + additional;
-        let lists = self.fps.capacity().max(states) * 8 + self.parent.capacity().max(states) * 4;
-        (lists + additional * 12) as u64 + self.table.bytes_for(states)
+        let fps = memory::grown(self.len(), self.fps.capacity(), additional, 8);
+        let parents = memory::grown(self.len(), self.parent.capacity(), additional, 4);
+        (fps * 8 + parents * 4 + additional * 12) as u64 + self.table.bytes_for(states)
     }
 
     /// Bytes held.
