@@ -830,18 +830,20 @@ pub mod pack {
     use crate::time::Instant;
     use crate::wire::{Control, Segment, SeqNum};
 
-    /// LEB128: small numbers (times, lengths, counters) in few bytes.
-    #[inline]
-    pub fn varint(out: &mut Vec<u8>, mut v: u64) {
-        if v < 0x80 {
-            out.push(v as u8);
-            return;
-        }
+    /// LEB128: small numbers (times, lengths, counters) in few bytes, each handed to `push`.
+    #[inline(always)]
+    fn leb128(mut v: u64, mut push: impl FnMut(u8)) {
         while v >= 0x80 {
-            out.push(v as u8 | 0x80);
+            push(v as u8 | 0x80);
             v >>= 7;
         }
-        out.push(v as u8);
+        push(v as u8);
+    }
+
+    /// [`leb128`] onto a list.
+    #[inline]
+    pub fn varint(out: &mut Vec<u8>, v: u64) {
+        leb128(v, |b| out.push(b));
     }
 
     /// A header of at most `N` bytes built on the stack and appended with one copy: a
@@ -864,14 +866,10 @@ pub mod pack {
             self.len += 1;
         }
 
-        /// [`varint`] into the header.
+        /// [`leb128`] into the header.
         #[inline(always)]
-        fn varint(&mut self, mut v: u64) {
-            while v >= 0x80 {
-                self.push(v as u8 | 0x80);
-                v >>= 7;
-            }
-            self.push(v as u8);
+        fn varint(&mut self, v: u64) {
+            leb128(v, |b| self.push(b));
         }
 
         /// A time relative to `now`, exactly (wrapping, so even a time before `now` round-trips).
