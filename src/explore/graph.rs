@@ -356,7 +356,7 @@ impl Graph {
     }
 
     fn part_of(&self, v: usize) -> u32 {
-        self.marks.get(v).map_or(0, |m| u32::from(m >> PART_SHIFT & 3))
+        self.marks.get(v).map_or(0, |m| u32::from(m >> PART_SHIFT) & (PARTS - 1))
     }
 
     fn idle(&self, v: usize) -> bool {

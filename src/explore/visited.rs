@@ -120,15 +120,14 @@ impl Visited {
         let total: usize = counts.iter().sum();
         self.fps.resize(first + total, 0);
         self.parent.resize(first + total, 0);
-        // Each run's new states: where their numbers start after `first`, and how many.
-        let numbered: Vec<(usize, usize)> =
-            counts.iter().scan(0, |at, &n| Some((std::mem::replace(at, *at + n), n))).collect();
+        // Where each run's new states' numbers start, after `first`.
+        let numbered: Vec<usize> = counts.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
         let lists = pieces(&mut self.fps[first..], counts.iter().copied())
             .into_iter()
             .zip(pieces(&mut self.parent[first..], counts.iter().copied()));
         let run_lens = || runs.iter().map(|(run, _)| run.len());
         let work: Vec<_> = pieces(parts, run_lens()).into_iter().zip(&spans).zip(lists).zip(&numbered).collect();
-        fan_out(work, |(((run, &(at, _)), (fps, parents)), &(before, _))| {
+        fan_out(work, |(((run, &(at, _)), (fps, parents)), &before)| {
             let successors = run.iter_mut().flat_map(|p| p.fps.iter().zip(p.parents).zip(p.ids.iter_mut()));
             let mut k = 0;
             for (p, ((&fp, &parent), id)) in (at..).zip(successors) {
@@ -164,13 +163,13 @@ impl Visited {
     /// The bytes held at the most while `additional` states are reserved and inserted: the
     /// lists grown ([`memory::grow`]; glibc moves a large block by remapping it, not by
     /// copying), and the new table (the old one is dropped first: the fingerprints are enough
-    /// to rebuild it). While they are numbered, each successor's fingerprint is copied and its
-    /// slot noted.
+    /// to rebuild it). While they are numbered, each successor's fingerprint is copied, its
+    /// slot noted and whether it is new.
     pub fn bytes_while_reserving(&self, additional: usize) -> u64 {
         let states = self.len() + additional;
         let fps = memory::grown(self.len(), self.fps.capacity(), additional, 8);
         let parents = memory::grown(self.len(), self.parent.capacity(), additional, 4);
-        (fps * 8 + parents * 4 + additional * 12) as u64 + self.table.bytes_for(states)
+        (fps * 8 + parents * 4 + additional * 13) as u64 + self.table.bytes_for(states)
     }
 
     /// Bytes held.
