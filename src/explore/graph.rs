@@ -101,11 +101,16 @@ pub struct Mark {
     pub pair: (State, State),
 }
 
+/// What a world has spent that no step gives back: each user's position in its script, the
+/// losses and the duplications.
+fn spent(world: &World<'_>) -> [u8; 4] {
+    [world.cursor[0], world.cursor[1], world.lost, world.duplicated]
+}
+
 /// Whether a step leaves its state for good: it advanced one of the world's counters that no
 /// step ever takes back (a user's position in its script, the losses and the duplications
 /// spent), so no run comes back to the state it left, and the step lies on no cycle.
 fn leaves_for_good(before: &World<'_>, after: &World<'_>) -> bool {
-    let spent = |w: &World<'_>| [w.cursor[0], w.cursor[1], w.lost, w.duplicated];
     let (was, is) = (spent(before), spent(after));
     debug_assert!(was.iter().zip(&is).all(|(a, b)| a <= b), "no step takes back what was spent");
     was != is
@@ -149,8 +154,7 @@ impl Graph {
         if self.pairs {
             return 0;
         }
-        let spent = [world.cursor[0], world.cursor[1], world.lost, world.duplicated];
-        (spent.iter().map(|&n| u32::from(n)).sum::<u32>() % PARTS) as u8
+        (spent(world).iter().map(|&n| u32::from(n)).sum::<u32>() % PARTS) as u8
     }
 
     fn target(&self, e: usize) -> usize {
