@@ -401,13 +401,16 @@ fn expand<'m>(
             let part =
                 |side: Side| if touched[side as usize] { endpoint_hash(world, side) } else { hashes[side as usize] };
             let fp = combine(part(Side::A), part(Side::B), rest_hash(world));
-            // Earlier levels are read-only while a level is expanded: drop their states here.
+            // What this worker found in this batch is not in the earlier levels, which are
+            // read-only while a batch is expanded: its own table, small enough for the caches,
+            // is asked first, and the set, a miss to memory, only about what it does not hold.
             // (A bitstate set does not number what it has seen; it keeps no graph.)
-            let target = match seen.get(fp) {
-                Some(known) => Target::known(known.unwrap_or(ROOT)),
-                None => {
-                    let (k, new) = out.local.insert(fp, &out.fps);
-                    if new {
+            let target = match out.local.get(fp, &out.fps) {
+                Some(k) => Target::new(k),
+                None => match seen.get(fp) {
+                    Some(known) => Target::known(known.unwrap_or(ROOT)),
+                    None => {
+                        let (k, _) = out.local.insert(fp, &out.fps);
                         out.parents.push(id);
                         out.fps.push(fp);
                         out.arrivals.push(i as u16);
@@ -418,9 +421,9 @@ fn expand<'m>(
                         let parent =
                             [(!touched[0]).then(|| &bytes[..end_a]), (!touched[1]).then(|| &bytes[end_a..end_b])];
                         out.writer.push_with(&mut found, pool, |buf| world.pack_with(parent, buf));
+                        Target::new(k)
                     }
-                    Target::new(k)
-                }
+                },
             };
             if record && shared.graph.keeps(base, world) {
                 out.edges.push((class, target));
