@@ -26,7 +26,7 @@ use crate::model::State;
 use super::memory;
 use super::world::World;
 
-use super::parallel::{fan_out, runs};
+use super::parallel::{fan_out, pieces, runs};
 use super::search::FullGraph;
 
 /// The class stored for a step of no fairness class (a loss or duplication).
@@ -276,34 +276,31 @@ impl Graph {
     /// is the one [`Graph::add`] chunk by chunk would build. Room must be reserved.
     pub fn add_level(&mut self, chunks: &[Expansion<'_>], threads: usize) {
         let (first, first_step) = (self.marks.len(), self.to.len());
-        let count = |c: &Expansion<'_>| (c.marks.len(), c.edges.len());
-        let (states, steps) = chunks.iter().map(count).fold((0, 0), |(s, e), (m, d)| (s + m, e + d));
+        let runs = runs(chunks.iter().map(|c| c.marks.len() + c.edges.len()), threads);
+        let runs: Vec<_> = runs.into_iter().map(|(run, _)| &chunks[run]).collect();
+        // Each run's states and steps: its pieces of the lists.
+        let sizes: Vec<(usize, usize)> = runs
+            .iter()
+            .map(|run| run.iter().fold((0, 0), |(s, e), c| (s + c.marks.len(), e + c.edges.len())))
+            .collect();
+        let states_of = || sizes.iter().map(|&(s, _)| s);
+        let (states, steps) = (states_of().sum::<usize>(), sizes.iter().map(|&(_, e)| e).sum::<usize>());
         self.marks.resize(first + states, 0);
         self.degrees.resize(first + states, 0);
-        if self.pairs {
-            self.state_pairs.resize(first + states, (State::Closed, State::Closed));
-        }
         self.to.resize(first_step + steps, 0);
-        let runs = runs(chunks.iter().map(|c| c.marks.len() + c.edges.len()), threads);
-        let mut work = Vec::with_capacity(runs.len());
-        let (mut marks, mut degrees, mut to) =
-            (&mut self.marks[first..], &mut self.degrees[first..], &mut self.to[first_step..]);
-        let mut pairs = if self.pairs { &mut self.state_pairs[first..] } else { &mut [][..] };
-        let (mut state, mut step) = (first, first_step);
-        for (run, _) in runs {
-            let (s, e) = chunks[run.clone()].iter().map(count).fold((0, 0), |(s, e), (m, d)| (s + m, e + d));
-            let (m, m_rest) = std::mem::take(&mut marks).split_at_mut(s);
-            let (n, n_rest) = std::mem::take(&mut degrees).split_at_mut(s);
-            let (t, t_rest) = std::mem::take(&mut to).split_at_mut(e);
-            let (p, p_rest) = std::mem::take(&mut pairs).split_at_mut(if self.pairs { s } else { 0 });
-            (marks, degrees, to, pairs) = (m_rest, n_rest, t_rest, p_rest);
-            work.push((&chunks[run], m, n, t, p, state, step));
-            (state, step) = (state + s, step + e);
-        }
-        type Run<'r, 'c> =
-            (&'r [Expansion<'c>], &'r mut [u8], &'r mut [u8], &'r mut [u32], &'r mut [(State, State)], usize, usize);
+        let pairs = if self.pairs {
+            self.state_pairs.resize(first + states, (State::Closed, State::Closed));
+            pieces(&mut self.state_pairs[first..], states_of())
+        } else {
+            runs.iter().map(|_| &mut [][..]).collect()
+        };
+        let marks = pieces(&mut self.marks[first..], states_of());
+        let degrees = pieces(&mut self.degrees[first..], states_of());
+        let to = pieces(&mut self.to[first_step..], sizes.iter().map(|&(_, e)| e));
+        let starts = states_of().scan(first, |at, s| Some(std::mem::replace(at, *at + s)));
+        let work: Vec<_> = runs.into_iter().zip(marks).zip(degrees).zip(to).zip(pairs).zip(starts).collect();
         // Each run's states with too many steps for their byte, to go in `wide`.
-        let wide = fan_out(work, |(chunks, marks, degrees, to, pairs, state, _step): Run<'_, '_>| {
+        let wide = fan_out(work, |(((((chunks, marks), degrees), to), pairs), state)| {
             let (mut i, mut e, mut wide) = (0, 0, Vec::new());
             for chunk in chunks {
                 let mut edges = chunk.edges.iter();
