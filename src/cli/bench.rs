@@ -219,6 +219,7 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
             let mut times = Vec::new();
             let mut last = None;
             for _ in 0..args.rounds.max(1) {
+                memory::trim_freed_pages();
                 memory::reset_peak();
                 let start = Wall::now();
                 let outcome = bfs(model, request, &AtomicBool::new(false), &());

@@ -102,6 +102,21 @@ pub fn give_back_freed_blocks() {
     }
 }
 
+/// Gives the kernel back the pages of freed blocks that glibc keeps in its heap
+/// (`malloc_trim`). A search frees its frontier's pages (16 KiB blocks, in the heap) as it
+/// ends, and a second search in the same process takes them again without the resident set
+/// growing: `bench check`, which runs several searches in one process, counted a third of the
+/// bytes per state a search takes at `--dup 1` for every search after the first, until it
+/// trimmed before each. Elsewhere than glibc this does nothing.
+pub fn trim_freed_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns whole free pages of glibc's heap to the kernel, under
+    // the allocator's own lock; no memory in use is touched and no pointer is passed.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The size from which a block has a mapping of its own ([`give_back_freed_blocks`]).
 const MAPPED: usize = 4 << 20;
 
