@@ -105,8 +105,8 @@ pub fn give_back_freed_blocks() {
 /// Gives the kernel back the pages of freed blocks that glibc keeps in its heap
 /// (`malloc_trim`). A search frees its frontier's pages (16 KiB blocks, in the heap) as it
 /// ends, and a second search in the same process takes them again without the resident set
-/// growing: `bench check`, which runs several searches in one process, counted a third of the
-/// bytes per state a search takes at `--dup 1` for every search after the first, until it
+/// growing: `bench check`, which runs several searches in one process, counted as little as a
+/// quarter of the resident bytes per state of a search at `--dup 1` after the first, until it
 /// trimmed before each. Elsewhere than glibc this does nothing.
 pub fn trim_freed_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
