@@ -29,7 +29,7 @@ const EMPTY: u32 = u32::MAX;
 /// Marks a slot taken, during [`Visited::number`], by the successor at this position of the
 /// level (the slot's other bits), not numbered yet.
 const PLACED: u32 = 1 << 31;
-/// Fingerprints whose first slots are read together ([`FpTable::touch`]): about as many misses
+/// Fingerprints whose first slots are read together ([`FpTable::in_groups`]): about as many misses
 /// as a core keeps under way at once.
 const GROUP: usize = 16;
 
@@ -103,12 +103,7 @@ impl Visited {
         let (table, fps) = (&self.table, &self.fps[..]);
         let work: Vec<_> = pieces(&mut slots, spans.iter().map(|s| s.1)).into_iter().zip(&spans).collect();
         fan_out(work, |(slots, &(at, len))| {
-            for (g, (slots, group)) in slots.chunks_mut(GROUP).zip(level[at..at + len].chunks(GROUP)).enumerate() {
-                table.touch(group.iter().copied());
-                for (p, (slot, &fp)) in (at + g * GROUP..).zip(slots.iter_mut().zip(group)) {
-                    *slot = table.place(fp, p as u32, fps, &level);
-                }
-            }
+            table.in_groups(&level[at..at + len], |k, fp| slots[k] = table.place(fp, (at + k) as u32, fps, &level));
         });
         // Whether each successor is new: its slot holds its own position.
         let mut new = vec![false; level.len()];
@@ -358,15 +353,21 @@ impl FpTable {
         ((u128::from(mixed) * self.slots.len() as u128) >> 64) as usize
     }
 
-    /// Reads the slots where the probes for `fps` start, all before any probe: the reads do not
-    /// depend on one another, so the processor overlaps their misses, where probing one
-    /// fingerprint after another waits for each miss in turn (each probe's next move depends
-    /// on the slot it read). Then each probe finds its first slot in the cache. Placing and
-    /// rebuilding go through [`GROUP`] fingerprints at a time so: placing a level's successors
-    /// at `--workload reopen` became 1.5 to 1.8 times as fast, rebuilding the table 1.2 times.
-    fn touch(&self, fps: impl Iterator<Item = u64>) {
-        let read = fps.fold(0, |x, fp| x ^ self.slots[self.home(fp)].load(Relaxed));
-        std::hint::black_box(read);
+    /// Calls `probe` with each of `fps` in order (its index and fingerprint), [`GROUP`] at a
+    /// time, having read the slots where the group's probes start, all before any probe: the
+    /// reads do not depend on one another, so the processor overlaps their misses, where
+    /// probing one fingerprint after another waits for each miss in turn (each probe's next
+    /// move depends on the slot it read). Then each probe finds its first slot in the cache.
+    /// Placing a level's successors at `--workload reopen` became 1.5 to 1.8 times as fast so,
+    /// rebuilding the table 1.2 times.
+    fn in_groups(&self, fps: &[u64], mut probe: impl FnMut(usize, u64)) {
+        for (g, group) in fps.chunks(GROUP).enumerate() {
+            let read = group.iter().fold(0, |x, &fp| x ^ self.slots[self.home(fp)].load(Relaxed));
+            std::hint::black_box(read);
+            for (k, &fp) in group.iter().enumerate() {
+                probe(g * GROUP + k, fp);
+            }
+        }
     }
 
     /// The slot probed after slot `i`.
@@ -501,16 +502,13 @@ impl FpTable {
         let ranges: Vec<_> = (0..fps.len()).step_by(per).map(|start| start..(start + per).min(fps.len())).collect();
         let table = &*self;
         fan_out(ranges, |ids| {
-            for (g, group) in fps[ids.clone()].chunks(GROUP).enumerate() {
-                table.touch(group.iter().copied());
-                for (id, &fp) in (ids.start + g * GROUP..).zip(group) {
-                    let mut i = table.home(fp);
-                    let entry = table.entry(id as u32, fp);
-                    while table.slots[i].compare_exchange(EMPTY, entry, Relaxed, Relaxed).is_err() {
-                        i = self.after(i);
-                    }
+            table.in_groups(&fps[ids.clone()], |k, fp| {
+                let mut i = table.home(fp);
+                let entry = table.entry((ids.start + k) as u32, fp);
+                while table.slots[i].compare_exchange(EMPTY, entry, Relaxed, Relaxed).is_err() {
+                    i = table.after(i);
                 }
-            }
+            });
         });
     }
 }
