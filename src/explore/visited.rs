@@ -29,7 +29,7 @@ const EMPTY: u32 = u32::MAX;
 /// Marks a slot taken, during [`Visited::number`], by the successor at this position of the
 /// level (the slot's other bits), not numbered yet.
 const PLACED: u32 = 1 << 31;
-/// Fingerprints whose first slots are read together ([`FpTable::in_groups`]): about as many misses
+/// Fingerprints whose first slots are read together ([`FpTable::in_regions`]): about as many misses
 /// as a core keeps under way at once.
 const GROUP: usize = 16;
 
@@ -85,26 +85,28 @@ impl Visited {
     /// numbered after every state so far in order of first appearance, as inserting them one
     /// by one would. Room must be reserved for them ([`Visited::reserve`]).
     ///
-    /// Each thread takes a run of consecutive parts, in rounds. Every successor is placed in
-    /// the table, where a slot keeps the earliest position that reaches it; a successor is new
-    /// where its slot holds its own position, and each run counts its new ones. Then each run,
-    /// knowing its first number from the counts before it, numbers its new ones in their
+    /// Every successor is placed in the table, each thread placing those whose probe starts in
+    /// its own region of the table, in the level's order ([`FpTable::in_regions`]), so a slot
+    /// keeps the earliest position that reaches it; a successor is new where its slot holds its
+    /// own position. Then each thread takes a run of consecutive parts and counts its new
+    /// ones; then each run, knowing its first number from the counts before it, numbers its new ones in their
     /// slots, and last each repeat reads its number from its slot. The table is far larger
     /// than the caches, so each round's read of a slot is a miss: a new successor's slot is
     /// read three times, not four, and a repeat's three.
     pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
         let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
         assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
-        let mut slots = vec![0u32; level.len()];
         let runs = runs(parts.iter().map(|p| p.fps.len()), threads);
         // Each run's successors: where they start in the level, and how many.
         let spans: Vec<(usize, usize)> =
             runs.iter().map(|(_, len)| *len).scan(0, |at, len| Some((std::mem::replace(at, *at + len), len))).collect();
         let (table, fps) = (&self.table, &self.fps[..]);
-        let work: Vec<_> = pieces(&mut slots, spans.iter().map(|s| s.1)).into_iter().zip(&spans).collect();
-        fan_out(work, |(slots, &(at, len))| {
-            table.in_groups(&level[at..at + len], |k, fp| slots[k] = table.place(fp, (at + k) as u32, fps, &level));
+        let placed: Vec<AtomicU32> = (0..level.len()).map(|_| AtomicU32::new(0)).collect();
+        table.in_regions(&level, threads, |p, fp, home, end| {
+            let slot = table.place(fp, home, end, p as u32, fps, &level);
+            slot.inspect(|&i| placed[p].store(i, Relaxed)).is_some()
         });
+        let slots: Vec<u32> = placed.into_iter().map(AtomicU32::into_inner).collect();
         // Whether each successor is new: its slot holds its own position.
         let mut new = vec![false; level.len()];
         let work: Vec<_> = pieces(&mut new, spans.iter().map(|s| s.1)).into_iter().zip(&spans).collect();
@@ -353,29 +355,60 @@ impl FpTable {
         ((u128::from(mixed) * self.slots.len() as u128) >> 64) as usize
     }
 
-    /// Calls `probe` with each of `fps` in order (its index and fingerprint), [`GROUP`] at a
-    /// time, having read the slots where the group's probes start, all before any probe: the
-    /// reads do not depend on one another, so the processor overlaps their misses, where
-    /// probing one fingerprint after another waits for each miss in turn (each probe's next
-    /// move depends on the slot it read). Then each probe finds its first slot in the cache.
-    /// Placing a level's successors at `--workload reopen` became 1.5 to 1.8 times as fast so,
-    /// rebuilding the table 1.2 times.
-    fn in_groups(&self, fps: &[u64], mut probe: impl FnMut(usize, u64)) {
-        for (g, group) in fps.chunks(GROUP).enumerate() {
-            let read = group.iter().fold(0, |x, &fp| x ^ self.slots[self.home(fp)].load(Relaxed));
-            std::hint::black_box(read);
-            for (k, &fp) in group.iter().enumerate() {
-                probe(g * GROUP + k, fp);
+    /// Calls `put` with each of `fps` (its index, fingerprint, home slot, and the end of the
+    /// region it may probe in), on `threads` threads, each taking, in order, the fingerprints
+    /// whose home lies in its own region of the table. No two threads then write one slot, so
+    /// plain loads and stores do: a compare and swap, which waits for the core's earlier
+    /// stores, made a rebuild at `--workload reopen` a third slower on one thread. A `put` that would probe
+    /// past its region returns false and is made again afterwards, on this thread, in order,
+    /// free to go round the table (`end` is then `None`, as it is with one region).
+    ///
+    /// Each thread reads the home slots of [`GROUP`] of its fingerprints before probing any of
+    /// them: the reads do not depend on one another, so the processor overlaps their misses,
+    /// where probing one fingerprint after another waits for each miss in turn (each probe's
+    /// next move depends on the slot it read). Then each probe finds its first slot in the
+    /// cache.
+    fn in_regions(&self, fps: &[u64], threads: usize, put: impl Fn(usize, u64, usize, Option<usize>) -> bool + Sync) {
+        let size = self.slots.len();
+        let regions = if size < 1 << 16 { 1 } else { threads.max(1) };
+        let left = fan_out((0..regions).collect(), |r| {
+            let (start, end) = (size * r / regions, size * (r + 1) / regions);
+            let end = (regions > 1).then_some(end);
+            let mut left = Vec::new();
+            let mut group = [(0, 0, 0); GROUP];
+            let mut held = 0;
+            let probe = |group: &[(usize, u64, usize)], left: &mut Vec<usize>| {
+                let read = group.iter().fold(0, |x, &(_, _, home)| x ^ self.slots[home].load(Relaxed));
+                std::hint::black_box(read);
+                left.extend(group.iter().filter(|&&(k, fp, home)| !put(k, fp, home, end)).map(|g| g.0));
+            };
+            for (k, &fp) in fps.iter().enumerate() {
+                let home = self.home(fp);
+                if regions == 1 || (start..end.unwrap_or(size)).contains(&home) {
+                    group[held] = (k, fp, home);
+                    held += 1;
+                    if held == GROUP {
+                        probe(&group, &mut left);
+                        held = 0;
+                    }
+                }
             }
+            probe(&group[..held], &mut left);
+            left
+        });
+        for k in left.into_iter().flatten() {
+            let fp = fps[k];
+            let put_anywhere = put(k, fp, self.home(fp), None);
+            debug_assert!(put_anywhere, "a probe free to go round the table ends");
         }
     }
 
-    /// The slot probed after slot `i`.
-    fn after(&self, i: usize) -> usize {
-        if i + 1 == self.slots.len() {
-            0
-        } else {
-            i + 1
+    /// The slot probed after slot `i`: the next, round the table, or none past `end`.
+    fn next(&self, i: usize, end: Option<usize>) -> Option<usize> {
+        match end {
+            Some(end) => (i + 1 < end).then_some(i + 1),
+            None if i + 1 == self.slots.len() => Some(0),
+            None => Some(i + 1),
         }
     }
 
@@ -390,7 +423,7 @@ impl FpTable {
             if self.holds(held, fp, fps) {
                 return Some(self.id(held));
             }
-            i = self.after(i);
+            i = self.next(i, None)?;
         }
     }
 
@@ -411,33 +444,37 @@ impl FpTable {
             if self.holds(held, fp, fps) {
                 return (self.id(held), false);
             }
-            i = self.after(i);
+            i = self.next(i, None).expect("a probe free to go round the table ends");
         }
     }
 
     /// Places the successor at `position` of the level being numbered, whose fingerprints are
-    /// `level`, beside the numbered ones (`fps`); returns its slot. Where several successors
-    /// have one fingerprint, their slot ends up holding the earliest's position, whatever
-    /// order the threads place them in. Room for all was reserved: the table never grows here.
-    fn place(&self, fp: u64, position: u32, fps: &[u64], level: &[u64]) -> u32 {
-        let mut i = self.home(fp);
+    /// `level`, beside the numbered ones (`fps`), probing from `home` up to `end`; returns its
+    /// slot, or `None` where the probe would pass `end`. Successors of one fingerprint share a
+    /// home, so one thread places them all, in order ([`FpTable::in_regions`]): their slot
+    /// holds the earliest's position. Room for all was reserved: the table never grows here.
+    fn place(
+        &self,
+        fp: u64,
+        home: usize,
+        end: Option<usize>,
+        position: u32,
+        fps: &[u64],
+        level: &[u64],
+    ) -> Option<u32> {
+        let mut i = home;
         loop {
             let held = self.slots[i].load(Relaxed);
             if held == EMPTY {
-                match self.slots[i].compare_exchange(EMPTY, PLACED | position, Relaxed, Relaxed) {
-                    Ok(_) => return i as u32,
-                    Err(_) => continue,
-                }
+                self.slots[i].store(PLACED | position, Relaxed);
+                return Some(i as u32);
             }
-            if held & PLACED == 0 {
-                if self.holds(held, fp, fps) {
-                    return i as u32;
-                }
-            } else if level[(held & !PLACED) as usize] == fp {
-                self.slots[i].fetch_min(PLACED | position, Relaxed);
-                return i as u32;
+            let found =
+                if held & PLACED == 0 { self.holds(held, fp, fps) } else { level[(held & !PLACED) as usize] == fp };
+            if found {
+                return Some(i as u32);
             }
-            i = self.after(i);
+            i = self.next(i, end)?;
         }
     }
 
@@ -493,22 +530,24 @@ impl FpTable {
     }
 
     /// Rebuilds the table with `size` slots from the fingerprints, on `threads` threads each
-    /// placing a range of them.
+    /// filling a region of it ([`FpTable::in_regions`]).
     fn rehash(&mut self, size: usize, fps: &[u64], threads: usize) {
         // The old table goes first, so the two are never held together.
         self.slots = Vec::new();
         *self = FpTable::with_slots(size);
-        let per = fps.len().div_ceil(threads.max(1)).max(1 << 16);
-        let ranges: Vec<_> = (0..fps.len()).step_by(per).map(|start| start..(start + per).min(fps.len())).collect();
         let table = &*self;
-        fan_out(ranges, |ids| {
-            table.in_groups(&fps[ids.clone()], |k, fp| {
-                let mut i = table.home(fp);
-                let entry = table.entry((ids.start + k) as u32, fp);
-                while table.slots[i].compare_exchange(EMPTY, entry, Relaxed, Relaxed).is_err() {
-                    i = table.after(i);
+        table.in_regions(fps, threads, |id, fp, home, end| {
+            let mut i = home;
+            loop {
+                if table.slots[i].load(Relaxed) == EMPTY {
+                    table.slots[i].store(table.entry(id as u32, fp), Relaxed);
+                    return true;
                 }
-            });
+                match table.next(i, end) {
+                    Some(next) => i = next,
+                    None => return false,
+                }
+            }
         });
     }
 }
@@ -589,6 +628,45 @@ mod tests {
                 assert_eq!(&ids, expected, "{threads} threads");
             }
             assert_eq!((v.fps, v.parent), (one.fps.clone(), one.parent.clone()), "{threads} threads");
+        }
+    }
+
+    /// Probes that start at the last slot of a region, or of the table, leave it: they are
+    /// placed after the regions, in order, and the level is still numbered as one by one would,
+    /// the earliest of a repeated fingerprint first.
+    #[test]
+    fn probes_that_leave_their_region_are_placed_after_in_order() {
+        let mut level: Vec<u64> = (1..=60_000u64).map(|i| i.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ 5).collect();
+        let crafted = 12;
+        let mut sized = Visited::default();
+        sized.reserve(level.len() + 2 * crafted, 1);
+        let size = sized.table.slots.len();
+        let ends = [size / 2 - 1, size - 1];
+        let at_ends: Vec<u64> = (1u64..)
+            .map(|i| i.wrapping_mul(0x2545_f491_4f6c_dd1d))
+            .filter(|&fp| ends.contains(&sized.table.home(fp)))
+            .take(crafted)
+            .collect();
+        for (k, &fp) in at_ends.iter().enumerate() {
+            level.insert(k * 4000, fp);
+            level.insert(k * 4000 + 2000, fp);
+        }
+        let mut one = Visited::default();
+        one.reserve(level.len(), 1);
+        let expected: Vec<u32> = level.iter().enumerate().map(|(k, &fp)| one.insert(fp, k as u32).0).collect();
+        for threads in [1, 2, 3] {
+            let mut v = Visited::default();
+            v.reserve(level.len(), threads);
+            assert_eq!(v.table.slots.len(), size);
+            let parents: Vec<u32> = (0..level.len() as u32).collect();
+            let steps = vec![0u16; level.len()];
+            let mut ids = vec![0u32; level.len()];
+            v.number(&mut [Part { fps: &level, parents: &parents, steps: &steps, ids: &mut ids }], threads);
+            assert_eq!(ids, expected, "{threads} threads");
+            assert_eq!((&v.fps, &v.parent), (&one.fps, &one.parent), "{threads} threads");
+            for (k, &fp) in one.fps.iter().enumerate() {
+                assert_eq!(v.get(fp), Some(k as u32));
+            }
         }
     }
 
