@@ -88,11 +88,11 @@ impl Visited {
     /// Every successor is placed in the table, each thread placing those whose probe starts in
     /// its own region of the table, in the level's order ([`FpTable::in_regions`]), so a slot
     /// keeps the earliest position that reaches it; a successor is new where its slot holds its
-    /// own position. Then each thread takes a run of consecutive parts and counts its new
-    /// ones; then each run, knowing its first number from the counts before it, numbers its new ones in their
-    /// slots, and last each repeat reads its number from its slot. The table is far larger
-    /// than the caches, so each round's read of a slot is a miss: a new successor's slot is
-    /// read three times, not four, and a repeat's three.
+    /// own position. Then each thread takes a run of consecutive parts and counts its new ones;
+    /// then each run, knowing its first number from the counts before it, numbers its new ones
+    /// in their slots, and last each repeat reads its number from its slot. The table is far
+    /// larger than the caches, so each round's read of a slot is a miss: a new successor's slot
+    /// is read three times, not four, and a repeat's three.
     pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
         let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
         assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
@@ -359,9 +359,9 @@ impl FpTable {
     /// region it may probe in), on `threads` threads, each taking, in order, the fingerprints
     /// whose home lies in its own region of the table. No two threads then write one slot, so
     /// plain loads and stores do: a compare and swap, which waits for the core's earlier
-    /// stores, made a rebuild at `--workload reopen` a third slower on one thread. A `put` that would probe
-    /// past its region returns false and is made again afterwards, on this thread, in order,
-    /// free to go round the table (`end` is then `None`, as it is with one region).
+    /// stores, made a rebuild at `--workload reopen` a third slower on one thread. A `put` that
+    /// would probe past its region returns false and is made again afterwards, on this thread,
+    /// in order, free to go round the table (`end` is then `None`, as it is with one region).
     ///
     /// Each thread reads the home slots of [`GROUP`] of its fingerprints before probing any of
     /// them: the reads do not depend on one another, so the processor overlaps their misses,
