@@ -373,7 +373,7 @@ impl FpTable {
         let regions = if size < 1 << 16 { 1 } else { threads.max(1) };
         let left = fan_out((0..regions).collect(), |r| {
             let (start, end) = (size * r / regions, size * (r + 1) / regions);
-            let end = (regions > 1).then_some(end);
+            let (width, end) = (end - start, (regions > 1).then_some(end));
             let mut left = Vec::new();
             let mut group = [(0, 0, 0); GROUP];
             let mut held = 0;
@@ -383,14 +383,14 @@ impl FpTable {
                 left.extend(group.iter().filter(|&&(k, fp, home)| !put(k, fp, home, end)).map(|g| g.0));
             };
             for (k, &fp) in fps.iter().enumerate() {
+                // Each fingerprint is written to the group, and kept by counting it where its
+                // home is in the region: a branch there would be mispredicted half the time.
                 let home = self.home(fp);
-                if regions == 1 || (start..end.unwrap_or(size)).contains(&home) {
-                    group[held] = (k, fp, home);
-                    held += 1;
-                    if held == GROUP {
-                        probe(&group, &mut left);
-                        held = 0;
-                    }
+                group[held] = (k, fp, home);
+                held += usize::from(home.wrapping_sub(start) < width);
+                if held == GROUP {
+                    probe(&group, &mut left);
+                    held = 0;
                 }
             }
             probe(&group[..held], &mut left);
