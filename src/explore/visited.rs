@@ -32,6 +32,9 @@ const PLACED: u32 = 1 << 31;
 /// Fingerprints whose first slots are read together ([`FpTable::in_regions`]): about as many misses
 /// as a core keeps under way at once.
 const GROUP: usize = 16;
+/// A table with fewer slots than this is filled by one thread ([`FpTable::in_regions`]): its
+/// work is a few hundred microseconds, not much more than handing half of it to another thread.
+const ONE_REGION: usize = 1 << 16;
 
 #[derive(Default)]
 pub struct Visited {
@@ -370,7 +373,7 @@ impl FpTable {
     /// cache.
     fn in_regions(&self, fps: &[u64], threads: usize, put: impl Fn(usize, u64, usize, Option<usize>) -> bool + Sync) {
         let size = self.slots.len();
-        let regions = if size < 1 << 16 { 1 } else { threads.max(1) };
+        let regions = if size < ONE_REGION { 1 } else { threads.max(1) };
         let left = fan_out((0..regions).collect(), |r| {
             let (start, end) = (size * r / regions, size * (r + 1) / regions);
             let (width, end) = (end - start, (regions > 1).then_some(end));
