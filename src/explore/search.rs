@@ -402,12 +402,14 @@ fn expand<'m>(
                 |side: Side| if touched[side as usize] { endpoint_hash(world, side) } else { hashes[side as usize] };
             let fp = combine(part(Side::A), part(Side::B), rest_hash(world));
             // What this worker found in this batch is not in the earlier levels, which are
-            // read-only while a batch is expanded: its own table, small enough for the caches,
-            // is asked first, and the set, a miss to memory, only about what it does not hold.
-            // (A bitstate set does not number what it has seen; it keeps no graph.)
+            // read-only while a batch is expanded: its own table is asked first, and the set
+            // only about what it does not hold. The table outgrows the core's own cache and the
+            // set is a miss to memory: the set's lookup is begun first, so the two misses
+            // overlap. (A bitstate set does not number what it has seen; it keeps no graph.)
+            let lookup = seen.begin(fp);
             let target = match out.local.get(fp, &out.fps) {
                 Some(k) => Target::new(k),
-                None => match seen.get(fp) {
+                None => match seen.end(lookup) {
                     Some(known) => Target::known(known.unwrap_or(ROOT)),
                     None => {
                         let (k, _) = out.local.insert(fp, &out.fps);

@@ -62,6 +62,7 @@ impl Visited {
     }
 
     /// The number of the state with fingerprint `fp`, if it was found.
+    #[cfg(test)]
     pub fn get(&self, fp: u64) -> Option<u32> {
         self.table.get(fp, &self.fps)
     }
@@ -198,6 +199,14 @@ pub enum Seen {
     Bits(Bitstate),
 }
 
+/// A lookup in the visited set under way ([`Seen::begin`]): the fingerprint looked for, and
+/// the slot where its probe starts with what it held when read.
+pub struct Lookup {
+    fp: u64,
+    at: usize,
+    held: u32,
+}
+
 /// How a path reaches a state from its parent: the step that leads to this fingerprint (the
 /// first such in step order), or the step with this number.
 pub enum Arrival {
@@ -213,11 +222,21 @@ impl Seen {
         }
     }
 
-    /// Whether `fp` was found, with its number where the set keeps one (the exact set does).
-    pub fn get(&self, fp: u64) -> Option<Option<u32>> {
+    /// Begins the lookup of `fp` ([`Seen::end`] ends it): in the exact set, reads the slot
+    /// where its probe starts, so that work done in between overlaps that read's miss.
+    pub fn begin(&self, fp: u64) -> Lookup {
         match self {
-            Seen::Exact(v) => v.get(fp).map(Some),
-            Seen::Bits(b) => b.contains(fp).then_some(None),
+            Seen::Exact(v) => v.table.begin(fp),
+            Seen::Bits(_) => Lookup { fp, at: 0, held: EMPTY },
+        }
+    }
+
+    /// Whether the fingerprint of `lookup` was found, with its number where the set keeps one
+    /// (the exact set does).
+    pub fn end(&self, lookup: Lookup) -> Option<Option<u32>> {
+        match self {
+            Seen::Exact(v) => v.table.end(lookup, &v.fps).map(Some),
+            Seen::Bits(b) => b.contains(lookup.fp).then_some(None),
         }
     }
 
@@ -417,16 +436,29 @@ impl FpTable {
 
     /// The number with fingerprint `fp`, if any.
     pub fn get(&self, fp: u64, fps: &[u64]) -> Option<u32> {
-        let mut i = self.home(fp);
+        self.end(self.begin(fp), fps)
+    }
+
+    /// Begins the lookup of `fp`: reads the slot where its probe starts, in a large table a
+    /// miss to memory. Begun before other work and ended after it ([`FpTable::end`]), the
+    /// lookup waits for its miss beside that work, not after it.
+    fn begin(&self, fp: u64) -> Lookup {
+        let at = self.home(fp);
+        Lookup { fp, at, held: self.slots[at].load(Relaxed) }
+    }
+
+    /// The number with the fingerprint of `lookup`, if any.
+    fn end(&self, lookup: Lookup, fps: &[u64]) -> Option<u32> {
+        let Lookup { fp, mut at, mut held } = lookup;
         loop {
-            let held = self.slots[i].load(Relaxed);
             if held == EMPTY {
                 return None;
             }
             if self.holds(held, fp, fps) {
                 return Some(self.id(held));
             }
-            i = self.next(i, None)?;
+            at = self.next(at, None)?;
+            held = self.slots[at].load(Relaxed);
         }
     }
 
