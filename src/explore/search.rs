@@ -4,7 +4,8 @@
 //! Visited states are kept as 64-bit fingerprints with the number of their parent
 //! ([`Visited`]). The states themselves live only in the frontier, packed losslessly and
 //! delta-encoded ([`World::pack`], [`frontier`](super::frontier)), and are unpacked once each into a reusable world per
-//! worker; each step is taken in place in a copy and undone ([`World::restore`]). A path is
+//! worker, which parses only the endpoints that differ from the world before ([`Unpacked`]);
+//! each step is taken in place in a copy and undone ([`World::restore`]). A path is
 //! rebuilt by replaying from the start, which is also how the diagram is drawn. The graph kept
 //! for liveness is in compressed sparse rows ([`Graph`]).
 //!
@@ -27,7 +28,7 @@ use super::memory::{self, Footprint, Memory};
 use super::parallel::{fan_out, in_pool};
 use super::property::{check_final, check_step, Property, Violation};
 use super::visited::{Arrival, FpTable, Part, Seen, Visited, ROOT};
-use super::world::{Bounds, Effects, Step, World};
+use super::world::{Bounds, Effects, Step, Unpacked, World};
 use crate::model::{Model, State};
 use crate::simulate::{Entry, Side};
 
@@ -287,7 +288,7 @@ fn merge_bytes(visited: &Seen, graph: &Graph, record: bool, successors: usize, s
 /// A worker's reusable state: the unpacked state being expanded, the world its steps are taken
 /// in (and undone), scratch buffers, and what it found.
 struct Worker<'m> {
-    base: World<'m>,
+    base: Unpacked<'m>,
     world: World<'m>,
     fx: Effects,
     steps: Vec<Step>,
@@ -297,7 +298,13 @@ struct Worker<'m> {
 impl<'m> Worker<'m> {
     fn new(model: &'m Model, bounds: Bounds) -> Self {
         let world = World::new(model, bounds);
-        Worker { base: world.clone(), world, fx: Effects::default(), steps: Vec::new(), out: Expanded::default() }
+        Worker {
+            base: Unpacked::new(world.clone()),
+            world,
+            fx: Effects::default(),
+            steps: Vec::new(),
+            out: Expanded::default(),
+        }
     }
 
     /// Takes chunks of the level in turn until none is left, or it finds a violation, or the
@@ -347,7 +354,7 @@ impl<'m> Worker<'m> {
 /// Expands chunk `index` of the level into `out` (its block's pages go back to the pool);
 /// returns how many steps it took.
 fn expand<'m>(
-    (base, world, fx, steps): (&mut World<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>),
+    (base, world, fx, steps): (&mut Unpacked<'m>, &mut World<'m>, &mut Effects, &mut Vec<Step>),
     out: &mut Expanded,
     index: usize,
     shared: &Shared<'_>,
@@ -382,7 +389,7 @@ fn expand<'m>(
             return Ok(());
         }
         world.assign(base);
-        let hashes = [endpoint_hash(base, Side::A), endpoint_hash(base, Side::B)];
+        let hashes = base.hashes();
         for (i, &step) in steps.iter().enumerate() {
             if i > 0 {
                 world.restore(base, steps[i - 1]);
