@@ -62,11 +62,17 @@ impl Default for Words {
 }
 
 impl Hasher for Words {
+    /// Eight bytes a word, the last word's missing bytes zero. The last word is put together
+    /// byte by byte: a copy of a length not known at compile time is a call to `memcpy`, and
+    /// the payloads hashed here are a few bytes long.
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.write_u64(u64::from_le_bytes(word.try_into().expect("chunks of 8")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            self.write_u64(rest.iter().rev().fold(0, |word, &b| word << 8 | u64::from(b)));
         }
     }
 
@@ -120,5 +126,19 @@ mod tests {
         }
         assert_ne!(words(&[1, 2]), words(&[2, 1]));
         assert_ne!(words(&[0]), words(&[0, 0]));
+    }
+
+    /// Bytes hash as the little-endian words they fill, the last one padded with zeros.
+    #[test]
+    fn bytes_hash_as_the_words_they_fill() {
+        let bytes: Vec<u8> = (1..=20).collect();
+        for n in 0..=bytes.len() {
+            let mut padded = bytes[..n].to_vec();
+            padded.resize(n.div_ceil(8) * 8, 0);
+            let expected: Vec<u64> = padded.chunks(8).map(|w| u64::from_le_bytes(w.try_into().unwrap())).collect();
+            let mut h = Words::default();
+            h.write(&bytes[..n]);
+            assert_eq!(h.finish(), words(&expected), "{n} bytes");
+        }
     }
 }
