@@ -191,6 +191,26 @@ pub struct World<'m> {
     bounds: Bounds,
     /// Per side, the last script position with an OPEN (`opens_pending`, precomputed).
     last_open: [Option<usize>; 2],
+    removed: Removed,
+}
+
+/// The packet the last step took off the network (a delivery the receiver accepted nothing
+/// from, or a loss) and where it was: [`World::restore`] puts it back rather than copying the
+/// packets after it again and allocating a payload for the last. Not part of the world: a
+/// clone has none, and `Debug` does not show it.
+#[derive(Default)]
+struct Removed(Option<(usize, Packet)>);
+
+impl Clone for Removed {
+    fn clone(&self) -> Self {
+        Removed::default()
+    }
+}
+
+impl std::fmt::Debug for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
 }
 
 /// A world restored from packings ([`World::pack`]) and only read in between, with the
@@ -324,6 +344,7 @@ impl<'m> World<'m> {
             ghost: Ghost::default(),
             bounds,
             last_open: [None; 2],
+            removed: Removed::default(),
         };
         if bounds.workload == Workload::Simultaneous {
             world.bounds.incarnations = 1;
@@ -448,6 +469,7 @@ impl<'m> World<'m> {
 
     /// [`World::apply`] into `fx` (emptied first), reusing its buffers.
     pub fn apply_into(&mut self, step: Step, mut trace: Option<&mut Vec<Entry>>, fx: &mut Effects) {
+        self.removed.0 = None;
         fx.reset(self.ghost.last_fin);
         let fx = &mut *fx;
         let now = self.now;
@@ -486,14 +508,17 @@ impl<'m> World<'m> {
                 self.endpoint_mut(side).handle_segment(now, &packet.segment);
                 if self.endpoint(side).accepted() != before {
                     fx.accepted_from = Some((side, packet));
+                } else {
+                    self.removed.0 = Some((i, packet));
                 }
                 self.settle(side, fx, trace);
             }
             Step::Lose(i) => {
                 let packet = self.net.remove(i);
                 self.lost += 1;
-                if let Some(t) = trace {
-                    t.push(Entry::Lost { at: now, from: packet.to.other(), segment: packet.segment });
+                match trace {
+                    Some(t) => t.push(Entry::Lost { at: now, from: packet.to.other(), segment: packet.segment }),
+                    None => self.removed.0 = Some((i, packet)),
                 }
             }
             Step::Duplicate(i) => {
@@ -595,7 +620,8 @@ impl<'m> World<'m> {
     /// cheaper than [`World::assign`], it copies only what the step may have changed. The
     /// endpoints it did not touch (see [`World::touches`]) are left as they are, and so are the
     /// packets before the first one it may have removed: a delivery or a loss removes packet
-    /// `i`, a tick those that expire, and every step otherwise only appends.
+    /// `i`, a tick those that expire, and every step otherwise only appends. A packet the
+    /// step removed and kept ([`Removed`]) goes back in its place.
     pub fn restore(&mut self, from: &World<'m>, step: Step) {
         let touched = from.touches(step);
         if touched[0] {
@@ -604,10 +630,16 @@ impl<'m> World<'m> {
         if touched[1] {
             self.ends.b.assign(&from.ends.b);
         }
-        let kept = match step {
-            Step::Deliver(i) | Step::Lose(i) => i,
-            Step::Tick => 0,
-            Step::User(_) | Step::Duplicate(_) => from.net.len(),
+        let kept = match (step, self.removed.0.take()) {
+            // The packets after `i` moved down one place, and the step then only appended.
+            (Step::Deliver(i) | Step::Lose(i), Some((at, packet))) if at == i => {
+                self.net.truncate(from.net.len() - 1);
+                self.net.insert(i, packet);
+                from.net.len()
+            }
+            (Step::Deliver(i) | Step::Lose(i), _) => i,
+            (Step::Tick, _) => 0,
+            (Step::User(_) | Step::Duplicate(_), _) => from.net.len(),
         };
         self.assign_rest(from, kept);
     }
