@@ -370,7 +370,7 @@ fn expand<'m>(
         if !slice.is_fresh(j - 1) {
             return Ok(());
         }
-        let [end_a, end_b] = base.unpack(bytes).ok_or(())?;
+        base.unpack(bytes).ok_or(())?;
         id += 1;
         let id = id - 1;
         base.steps(steps);
@@ -427,8 +427,7 @@ fn expand<'m>(
                             found.spill(pool);
                             out.blocks.push(std::mem::take(&mut found));
                         }
-                        let parent =
-                            [(!touched[0]).then(|| &bytes[..end_a]), (!touched[1]).then(|| &bytes[end_a..end_b])];
+                        let parent = base.parent_of(step);
                         out.writer.push_with(&mut found, pool, |buf| world.pack_with(parent, buf));
                         Target::new(k)
                     }

@@ -225,7 +225,19 @@ pub struct Unpacked<'m> {
     /// The packing and where its endpoints end in it; empty when a restore failed.
     bytes: Vec<u8>,
     ends: [usize; 2],
+    /// Where each packet begins in the packing, and where the last ends.
+    packets: Vec<usize>,
     hashes: [u64; 2],
+}
+
+/// What a successor's packing takes from its parent's, as packed there
+/// ([`Unpacked::parent_of`]): each endpoint its step left alone, and the packets it kept (the
+/// first `kept`).
+#[derive(Clone, Copy, Default)]
+pub struct Parent<'a> {
+    ends: [Option<&'a [u8]>; 2],
+    packets: &'a [u8],
+    kept: usize,
 }
 
 impl<'m> std::ops::Deref for Unpacked<'m> {
@@ -238,14 +250,14 @@ impl<'m> std::ops::Deref for Unpacked<'m> {
 
 impl<'m> Unpacked<'m> {
     pub fn new(world: World<'m>) -> Self {
-        Unpacked { world, bytes: Vec::new(), ends: [0; 2], hashes: [0; 2] }
+        Unpacked { world, bytes: Vec::new(), ends: [0; 2], packets: Vec::new(), hashes: [0; 2] }
     }
 
     /// Restores a world packed by [`World::pack`] in the same search; `None` if `bytes` is not
-    /// such a packing. Returns where endpoint A's and B's bytes end (they are packed first).
-    pub fn unpack(&mut self, bytes: &[u8]) -> Option<[usize; 2]> {
+    /// such a packing.
+    pub fn unpack(&mut self, bytes: &[u8]) -> Option<()> {
         let before = (!self.bytes.is_empty()).then_some((&self.bytes[..], self.ends));
-        let restored = self.world.unpack(bytes, before);
+        let restored = self.world.unpack(bytes, before, &mut self.packets);
         self.bytes.clear();
         let (ends, parsed) = restored?;
         self.bytes.extend_from_slice(bytes);
@@ -253,7 +265,19 @@ impl<'m> Unpacked<'m> {
         for side in [Side::A, Side::B].into_iter().filter(|&side| parsed[side as usize]) {
             self.hashes[side as usize] = endpoint_hash(&self.world, side);
         }
-        Some(ends)
+        Some(())
+    }
+
+    /// What the packing of the world `step` leads to takes from this one's.
+    pub fn parent_of(&self, step: Step) -> Parent<'_> {
+        let touched = self.touches(step);
+        let [a, b] = self.ends;
+        let kept = self.kept(step);
+        Parent {
+            ends: [(!touched[0]).then(|| &self.bytes[..a]), (!touched[1]).then(|| &self.bytes[a..b])],
+            packets: &self.bytes[self.packets[0]..self.packets[kept]],
+            kept,
+        }
     }
 
     /// Each endpoint's [`endpoint_hash`].
@@ -554,32 +578,33 @@ impl<'m> World<'m> {
     /// `now` (so worlds that hash alike pack to the same identity). The bounds and the model are
     /// not packed: [`World::unpack`] restores into a world of the same search.
     pub fn pack(&self, out: &mut Vec<u8>) -> usize {
-        self.pack_with([None, None], out)
+        self.pack_with(Parent::default(), out)
     }
 
-    /// [`World::pack`], taking an endpoint's packing as given where `ends` has one: a
-    /// successor's endpoint that its step did not touch packs as its parent's did, and copying
-    /// those bytes is cheaper than packing it again.
-    pub fn pack_with(&self, ends: [Option<&[u8]>; 2], out: &mut Vec<u8>) -> usize {
+    /// [`World::pack`], taking the parts `parent` has as they were packed there: a
+    /// successor's endpoint that its step did not touch, and the packets it kept, pack as its
+    /// parent's did, and copying those bytes is cheaper than packing them again.
+    pub fn pack_with(&self, parent: Parent<'_>, out: &mut Vec<u8>) -> usize {
         out.reserve(256);
         let start = out.len();
-        for (end, packed) in [&self.ends.a, &self.ends.b].into_iter().zip(ends) {
+        for (end, packed) in [&self.ends.a, &self.ends.b].into_iter().zip(parent.ends) {
             match packed {
                 Some(bytes) => out.extend_from_slice(bytes),
                 None => end.pack(self.now, out),
             }
         }
         let endpoints = out.len() - start;
-        endpoints + self.pack_rest(out)
+        endpoints + self.pack_rest(parent, out)
     }
 
     /// The part of [`World::pack`] after the two endpoints: the network, counters, ghost, and
     /// `now` last. Returns how many of the bytes appended make the identity (see `pack`).
-    pub fn pack_rest(&self, out: &mut Vec<u8>) -> usize {
+    fn pack_rest(&self, parent: Parent<'_>, out: &mut Vec<u8>) -> usize {
         let start = out.len();
         let now = self.now;
         pack::varint(out, self.net.len() as u64);
-        for p in &self.net {
+        out.extend_from_slice(parent.packets);
+        for p in &self.net[parent.kept..] {
             out.extend_from_slice(&[p.to as u8 | u8::from(p.copy) << 1, p.incarnation]);
             pack::varint(out, now.as_micros().wrapping_sub(p.sent.as_micros()));
             pack::segment(out, &p.segment);
@@ -637,11 +662,20 @@ impl<'m> World<'m> {
                 self.net.insert(i, packet);
                 from.net.len()
             }
-            (Step::Deliver(i) | Step::Lose(i), _) => i,
-            (Step::Tick, _) => 0,
-            (Step::User(_) | Step::Duplicate(_), _) => from.net.len(),
+            _ => from.kept(step),
         };
         self.assign_rest(from, kept);
+    }
+
+    /// How many of this world's first packets `step` leaves as they are, ages included: a
+    /// delivery or a loss removes packet `i`, a tick ages them all (and removes those that
+    /// expire), and every step otherwise only appends.
+    pub fn kept(&self, step: Step) -> usize {
+        match step {
+            Step::Deliver(i) | Step::Lose(i) => i,
+            Step::Tick => 0,
+            Step::User(_) | Step::Duplicate(_) => self.net.len(),
+        }
     }
 
     /// Makes this world a copy of `from` (of the same search), reusing this world's buffers.
@@ -670,10 +704,16 @@ impl<'m> World<'m> {
 
     /// Restores a world packed by [`World::pack`] in the same search, reusing this world's
     /// buffers; `None` if `bytes` is not such a packing. Returns where endpoint A's and B's
-    /// bytes end (they are packed first, then the rest), and which it parsed. `before` is the
-    /// packing this world was restored from, with where its endpoints end, if the world has not
-    /// changed since: an endpoint packed there as in `bytes`, at the same `now`, is left as it is.
-    fn unpack(&mut self, bytes: &[u8], before: Option<(&[u8], [usize; 2])>) -> Option<([usize; 2], [bool; 2])> {
+    /// bytes end (they are packed first, then the rest), and which it parsed; `packets` gets
+    /// where each packet begins, and where the last ends. `before` is the packing this world
+    /// was restored from, with where its endpoints end, if the world has not changed since: an
+    /// endpoint packed there as in `bytes`, at the same `now`, is left as it is.
+    fn unpack(
+        &mut self,
+        bytes: &[u8],
+        before: Option<(&[u8], [usize; 2])>,
+        packets: &mut Vec<usize>,
+    ) -> Option<([usize; 2], [bool; 2])> {
         let (head, tail) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
         let now = Instant::from_micros(u64::from_le_bytes(tail.try_into().ok()?));
         let before = before.filter(|(b, _)| b.ends_with(tail));
@@ -696,7 +736,9 @@ impl<'m> World<'m> {
         }
         let n = usize::try_from(pack::take_varint(input)?).ok()?;
         self.net.truncate(n);
+        packets.clear();
         for i in 0..n {
+            packets.push(head.len() - input.len());
             if i == self.net.len() {
                 let segment = Segment::default();
                 self.net.push(Packet { to: Side::A, segment, sent: now, incarnation: 0, copy: false });
@@ -708,6 +750,7 @@ impl<'m> World<'m> {
             p.sent = Instant::from_micros(now.as_micros().wrapping_sub(pack::take_varint(input)?));
             pack::take_segment(input, &mut p.segment)?;
         }
+        packets.push(head.len() - input.len());
         let [lost, duplicated, a, b] = pack::take(input, 4)?.try_into().ok()?;
         (self.lost, self.duplicated, self.cursor) = (lost, duplicated, [a, b]);
         for fin in &mut self.ghost.last_fin {
@@ -849,10 +892,9 @@ mod tests {
                         assert_eq!(x, y, "{step:?} changed {side:?}");
                     }
                 }
-                let (ends, at) = (world.touches(step), scratch.unpack(&bytes).unwrap());
-                let parent = [(!ends[0]).then(|| &bytes[..at[0]]), (!ends[1]).then(|| &bytes[at[0]..at[1]])];
+                scratch.unpack(&bytes).unwrap();
                 let mut reused = Vec::new();
-                let length = copy.pack_with(parent, &mut reused);
+                let length = copy.pack_with(scratch.parent_of(step), &mut reused);
                 assert_eq!((reused, length), packed(&copy));
                 copy.restore(&world, step);
                 assert_eq!(packed(&copy), (bytes.clone(), identity));
