@@ -214,15 +214,17 @@ impl std::fmt::Debug for Removed {
 }
 
 /// A world restored from packings ([`World::pack`]) and only read in between, with the
-/// packing it was last restored from and its endpoints' hashes: the next restore leaves alone
+/// packing it was last restored from and its endpoints' hashes. The next restore leaves alone
 /// an endpoint packed as it was there (at the same `now`), neither parsing it again (a tenth
-/// of the search's work) nor hashing it. The
-/// worlds of a frontier come in runs that share one: a step leaves at least one endpoint
-/// alone, and the new successors of a state are stored side by side (at `--workload reopen`,
-/// 57% of each endpoint's restores are left alone).
+/// of the search's work) nor hashing it: the worlds of a frontier come in runs that share one,
+/// as a step leaves at least one endpoint alone and the new successors of a state are stored
+/// side by side (at `--workload reopen`, 57% of each endpoint's restores are left alone). A
+/// successor's packing takes what it shares with this one from these bytes
+/// ([`Unpacked::parent_of`]).
 pub struct Unpacked<'m> {
     world: World<'m>,
-    /// The packing and where its endpoints end in it; empty when a restore failed.
+    /// The packing and where its endpoints end in it; empty when a restore failed (and then
+    /// nothing may be taken from it).
     bytes: Vec<u8>,
     ends: [usize; 2],
     /// Where each packet begins in the packing, and where the last ends.
@@ -280,7 +282,7 @@ impl<'m> Unpacked<'m> {
         }
     }
 
-    /// Each endpoint's [`endpoint_hash`].
+    /// Each endpoint's hash (`fingerprint::endpoint_hash`).
     pub fn hashes(&self) -> [u64; 2] {
         self.hashes
     }
@@ -576,7 +578,7 @@ impl<'m> World<'m> {
     /// bytes (times relative to `now`), then `now` itself. Returns how many of the bytes
     /// appended make the world's identity: all of them while an OPEN is pending, else all but
     /// `now` (so worlds that hash alike pack to the same identity). The bounds and the model are
-    /// not packed: [`World::unpack`] restores into a world of the same search.
+    /// not packed: [`Unpacked::unpack`] restores into a world of the same search.
     pub fn pack(&self, out: &mut Vec<u8>) -> usize {
         self.pack_with(Parent::default(), out)
     }
@@ -646,7 +648,7 @@ impl<'m> World<'m> {
     /// endpoints it did not touch (see [`World::touches`]) are left as they are, and so are the
     /// packets before the first one it may have removed: a delivery or a loss removes packet
     /// `i`, a tick those that expire, and every step otherwise only appends. A packet the
-    /// step removed and kept ([`Removed`]) goes back in its place.
+    /// step removed and kept (`Removed`) goes back in its place.
     pub fn restore(&mut self, from: &World<'m>, step: Step) {
         let touched = from.touches(step);
         if touched[0] {
