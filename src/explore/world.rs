@@ -646,9 +646,8 @@ impl<'m> World<'m> {
     /// Makes this world, a copy of `from` that then took `step`, a copy of `from` again:
     /// cheaper than [`World::assign`], it copies only what the step may have changed. The
     /// endpoints it did not touch (see [`World::touches`]) are left as they are, and so are the
-    /// packets before the first one it may have removed: a delivery or a loss removes packet
-    /// `i`, a tick those that expire, and every step otherwise only appends. A packet the
-    /// step removed and kept (`Removed`) goes back in its place.
+    /// packets it kept ([`World::kept`]). A packet the step removed and kept (`Removed`) goes
+    /// back in its place.
     pub fn restore(&mut self, from: &World<'m>, step: Step) {
         let touched = from.touches(step);
         if touched[0] {
@@ -681,7 +680,9 @@ impl<'m> World<'m> {
     }
 
     /// Makes this world a copy of `from` (of the same search), reusing this world's buffers.
+    /// A packet the last step removed is not `from`'s: it is dropped.
     pub fn assign(&mut self, from: &World<'m>) {
+        self.removed.0 = None;
         self.ends.a.assign(&from.ends.a);
         self.ends.b.assign(&from.ends.b);
         self.assign_rest(from, 0);
