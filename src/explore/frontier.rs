@@ -322,6 +322,11 @@ impl Level {
         self.slices.len()
     }
 
+    /// How many new states the slices `range` hold (none, once taken out).
+    pub fn states_in(&self, range: std::ops::Range<usize>) -> usize {
+        self.slices[range].iter().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
+    }
+
     /// Takes slice `c` out of the level.
     pub fn take(&self, c: usize) -> Slice {
         self.slices

@@ -27,7 +27,7 @@ use super::graph::{Expansion, Graph, Mark, Target};
 use super::memory::{self, Footprint, Memory};
 use super::parallel::{fan_out, in_pool};
 use super::property::{check_final, check_step, Property, Violation};
-use super::visited::{Arrival, FpTable, Part, Seen, Visited, ROOT};
+use super::visited::{Arrival, FpTable, Growth, Part, Seen, Visited, ROOT};
 use super::world::{Bounds, Effects, Step, Unpacked, World};
 use crate::model::{Model, State};
 use crate::simulate::{Entry, Side};
@@ -607,12 +607,16 @@ fn levels(
             // shared) holds nobody up; the chunks are merged in their order, so what is found,
             // its numbering and the counterexample do not depend on the threads or their timing.
             let busy = threads.min(batch.len());
+            // Where the merge is expected to grow the visited set's table, the first worker
+            // rebuilds it before it takes chunks (see `Visited::rebuilt`). A batch's states
+            // rarely find more than twice as many new ones.
+            let ahead = seen.grows_to(2 * level.states_in(batch.clone()));
             let cap = limits.mem_cap.map(|limit| {
                 let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();
                 Cap {
                     limit,
                     before: overhead,
-                    scratch: AtomicU64::new(buffers),
+                    scratch: AtomicU64::new(buffers + ahead.map_or(0, Growth::bytes)),
                     successors: AtomicU64::new(0),
                     steps: AtomicU64::new(0),
                     reached: AtomicBool::new(false),
@@ -632,7 +636,11 @@ fn levels(
                 interrupt,
                 cap,
             };
-            fan_out(workers.iter_mut().take(busy.max(1)).collect(), |w| w.run(&shared));
+            let tables = fan_out(workers.iter_mut().take(busy.max(1)).enumerate().collect(), |(i, w)| {
+                let table = ahead.filter(|_| i == 0).and_then(|growth| seen.rebuilt(growth));
+                w.run(&shared);
+                table
+            });
             // Ctrl-C or the memory cap during the batch: its workers stopped at their next
             // chunk, within a second; what they found is partial and is dropped.
             if interrupt.load(Ordering::Relaxed) {
@@ -696,6 +704,9 @@ fn levels(
                     full: (record && full_graph).then(|| graph.full(seen.len())),
                     coverage: coverage(&seen),
                 };
+            }
+            if let Some(table) = tables.into_iter().flatten().next() {
+                seen.adopt(table);
             }
             if let Err(full) = merge(results, &order, (&mut seen, &mut graph, record), &pool, threads, &mut slices) {
                 stopped = Some(full);

@@ -35,6 +35,11 @@ const GROUP: usize = 16;
 /// A table with fewer slots than this is filled by one thread ([`FpTable::in_regions`]): its
 /// work is a few hundred microseconds, not much more than handing half of it to another thread.
 const ONE_REGION: usize = 1 << 16;
+/// Tables of at most this many bytes are rebuilt ahead of the merge that grows them, beside
+/// the one in use ([`Visited::grows_to`]). Holding both costs little below it, and the rebuilds
+/// that matter for time are the many small ones: at the default bounds they took a fifth of
+/// the merges' time, all of it on one thread or the other while the rest waited.
+const AHEAD: u64 = 16 << 20;
 
 #[derive(Default)]
 pub struct Visited {
@@ -156,6 +161,33 @@ impl Visited {
         }
     }
 
+    /// The slots the table will have once `expected` more states are numbered, where it must
+    /// grow to them and the new table is small enough ([`AHEAD`]) to be built ahead, beside the
+    /// one in use ([`Visited::rebuilt`]).
+    pub fn grows_to(&self, expected: usize) -> Option<Growth> {
+        let slots = self.table.slots_for(self.len() + expected);
+        let growth = Growth { slots };
+        (slots > self.table.slots.len() && growth.bytes() <= AHEAD).then_some(growth)
+    }
+
+    /// The table rebuilt with `size` slots from the states so far, on this thread. The set is
+    /// only read while a batch is expanded, so one worker can build it then, while the others
+    /// expand, for the merge to take ([`Visited::adopt`]) instead of rebuilding the table itself,
+    /// on every thread but with the others waiting.
+    pub fn rebuilt(&self, growth: Growth) -> FpTable {
+        let table = FpTable::with_slots(growth.slots);
+        table.fill(&self.fps, 1);
+        table
+    }
+
+    /// Takes `table`, rebuilt from the states so far ([`Visited::rebuilt`]), in place of the
+    /// one in use, if it has more room.
+    pub fn adopt(&mut self, table: FpTable) {
+        if table.slots.len() > self.table.slots.len() {
+            self.table = table;
+        }
+    }
+
     /// Makes room for `additional` more states, so inserting them allocates nothing; a table
     /// that grows is rebuilt on `threads` threads.
     pub fn reserve(&mut self, additional: usize, threads: usize) {
@@ -179,6 +211,19 @@ impl Visited {
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
         (self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64 + self.table.bytes()
+    }
+}
+
+/// The size a visited set's table is expected to grow to ([`Visited::grows_to`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Growth {
+    slots: usize,
+}
+
+impl Growth {
+    /// The bytes of the table grown.
+    pub fn bytes(self) -> u64 {
+        self.slots as u64 * 4
     }
 }
 
@@ -280,6 +325,29 @@ impl Seen {
                 let (parent, step) = b.parent(id);
                 (parent, Arrival::Step(step))
             }
+        }
+    }
+
+    /// See [`Visited::grows_to`]; a bitstate set does not grow.
+    pub fn grows_to(&self, expected: usize) -> Option<Growth> {
+        match self {
+            Seen::Exact(v) => v.grows_to(expected),
+            Seen::Bits(_) => None,
+        }
+    }
+
+    /// See [`Visited::rebuilt`].
+    pub fn rebuilt(&self, growth: Growth) -> Option<FpTable> {
+        match self {
+            Seen::Exact(v) => Some(v.rebuilt(growth)),
+            Seen::Bits(_) => None,
+        }
+    }
+
+    /// See [`Visited::adopt`].
+    pub fn adopt(&mut self, table: FpTable) {
+        if let Seen::Exact(v) = self {
+            v.adopt(table);
         }
     }
 
@@ -567,18 +635,24 @@ impl FpTable {
     /// Rebuilds the table with `size` slots from the fingerprints, on `threads` threads each
     /// filling a region of it ([`FpTable::in_regions`]).
     fn rehash(&mut self, size: usize, fps: &[u64], threads: usize) {
-        // The old table goes first, so the two are never held together.
+        // The old table goes first, so the two are never held together (only small ones are,
+        // built ahead: see `AHEAD`).
         self.slots = Vec::new();
         *self = FpTable::with_slots(size);
-        let table = &*self;
-        table.in_regions(fps, threads, |id, fp, home, end| {
+        self.fill(fps, threads);
+    }
+
+    /// Numbers `fps` in this empty table, on `threads` threads each filling a region of it
+    /// ([`FpTable::in_regions`]).
+    fn fill(&self, fps: &[u64], threads: usize) {
+        self.in_regions(fps, threads, |id, fp, home, end| {
             let mut i = home;
             loop {
-                if table.slots[i].load(Relaxed) == EMPTY {
-                    table.slots[i].store(table.entry(id as u32, fp), Relaxed);
+                if self.slots[i].load(Relaxed) == EMPTY {
+                    self.slots[i].store(self.entry(id as u32, fp), Relaxed);
                     return true;
                 }
-                match table.next(i, end) {
+                match self.next(i, end) {
                     Some(next) => i = next,
                     None => return false,
                 }
@@ -721,6 +795,34 @@ mod tests {
         assert!(!v.table.slots.len().is_power_of_two());
         for k in 0..200_000u64 {
             assert_eq!(v.get(k.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ 11), Some(k as u32));
+        }
+    }
+
+    /// A table rebuilt ahead of a merge, while the set is only read, replaces the one in use
+    /// with room for what the merge adds; a table that need not grow, or is too large to hold
+    /// beside the one in use, is not built ahead.
+    #[test]
+    fn a_table_rebuilt_ahead_takes_the_place_of_the_one_in_use() {
+        let fp = |k: u64| k.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ 13;
+        let mut v = Visited::default();
+        for k in 0..3000 {
+            v.insert(fp(k), 0);
+        }
+        assert!(v.grows_to(0).is_none());
+        assert!(v.grows_to(AHEAD as usize).is_none(), "too large to build ahead");
+        let growth = v.grows_to(10_000).expect("3,000 states and 10,000 more need a larger table");
+        let table = v.rebuilt(growth);
+        v.adopt(table);
+        let slots = v.table.slots.len();
+        assert_eq!(slots as u64 * 4, growth.bytes());
+        v.reserve(10_000, 2);
+        assert_eq!(v.table.slots.len(), slots, "the table adopted has room for the merge");
+        for k in 3000..13_000 {
+            assert_eq!(v.insert(fp(k), 0), (k as u32, true));
+        }
+        assert_eq!(v.table.slots.len(), slots);
+        for k in 0..13_000 {
+            assert_eq!(v.get(fp(k)), Some(k as u32));
         }
     }
 
