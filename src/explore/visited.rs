@@ -17,7 +17,7 @@
 //! add, so the bytes it will hold are known before they are allocated, and `--mem-cap` can stop
 //! the search first.
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use super::bitstate::Bitstate;
 use super::memory;
@@ -96,12 +96,11 @@ impl Visited {
     ///
     /// Every successor is placed in the table, each thread placing those whose probe starts in
     /// its own region of the table, in the level's order ([`FpTable::in_regions`]), so a slot
-    /// keeps the earliest position that reaches it; a successor is new where its slot holds its
-    /// own position. Then each thread takes a run of consecutive parts and counts its new ones;
-    /// then each run, knowing its first number from the counts before it, numbers its new ones
-    /// in their slots, and last each repeat reads its number from its slot. The table is far
-    /// larger than the caches, so each round's read of a slot is a miss: a new successor's slot
-    /// is read three times, not four, and a repeat's three.
+    /// keeps the earliest position that reaches it; a successor is new where it took an empty
+    /// slot. Then the new ones of each run of consecutive parts are counted, and each run,
+    /// knowing its first number from the counts before it, numbers its new ones in their
+    /// slots; last each repeat reads its number from its slot. The table is far larger than the
+    /// caches, so each round's read of a slot is a miss: every successor's slot is read twice.
     pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
         let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
         assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
@@ -110,21 +109,21 @@ impl Visited {
         let spans: Vec<(usize, usize)> =
             runs.iter().map(|(_, len)| *len).scan(0, |at, len| Some((std::mem::replace(at, *at + len), len))).collect();
         let (table, fps) = (&self.table, &self.fps[..]);
+        // Each successor's slot, and whether it is new.
         let placed: Vec<AtomicU32> = (0..level.len()).map(|_| AtomicU32::new(0)).collect();
+        let fresh: Vec<AtomicBool> = (0..level.len()).map(|_| AtomicBool::new(false)).collect();
         table.in_regions(&level, threads, |p, fp, home, end| {
             let slot = table.place(fp, home, end, p as u32, fps, &level);
-            slot.inspect(|&i| placed[p].store(i, Relaxed)).is_some()
+            slot.inspect(|&(i, new)| {
+                placed[p].store(i, Relaxed);
+                fresh[p].store(new, Relaxed);
+            })
+            .is_some()
         });
         let slots: Vec<u32> = placed.into_iter().map(AtomicU32::into_inner).collect();
-        // Whether each successor is new: its slot holds its own position.
-        let mut new = vec![false; level.len()];
-        let work: Vec<_> = pieces(&mut new, spans.iter().map(|s| s.1)).into_iter().zip(&spans).collect();
-        let counts = fan_out(work, |(flags, &(at, _))| {
-            for (p, flag) in (at..).zip(flags.iter_mut()) {
-                *flag = table.slot(slots[p]) == PLACED | p as u32;
-            }
-            flags.iter().filter(|&&f| f).count()
-        });
+        let new: Vec<bool> = fresh.into_iter().map(AtomicBool::into_inner).collect();
+        let counts: Vec<usize> =
+            spans.iter().map(|&(at, len)| new[at..at + len].iter().filter(|&&f| f).count()).collect();
         let first = self.fps.len();
         let total: usize = counts.iter().sum();
         self.fps.resize(first + total, 0);
@@ -553,9 +552,10 @@ impl FpTable {
 
     /// Places the successor at `position` of the level being numbered, whose fingerprints are
     /// `level`, beside the numbered ones (`fps`), probing from `home` up to `end`; returns its
-    /// slot, or `None` where the probe would pass `end`. Successors of one fingerprint share a
-    /// home, so one thread places them all, in order ([`FpTable::in_regions`]): their slot
-    /// holds the earliest's position. Room for all was reserved: the table never grows here.
+    /// slot and whether it is new (it took the slot empty), or `None` where the probe would pass
+    /// `end`. Successors of one fingerprint share a home, so one thread places them all, in
+    /// order ([`FpTable::in_regions`]): their slot holds the earliest's position. Room for all
+    /// was reserved: the table never grows here.
     fn place(
         &self,
         fp: u64,
@@ -564,18 +564,18 @@ impl FpTable {
         position: u32,
         fps: &[u64],
         level: &[u64],
-    ) -> Option<u32> {
+    ) -> Option<(u32, bool)> {
         let mut i = home;
         loop {
             let held = self.slots[i].load(Relaxed);
             if held == EMPTY {
                 self.slots[i].store(PLACED | position, Relaxed);
-                return Some(i as u32);
+                return Some((i as u32, true));
             }
             let found =
                 if held & PLACED == 0 { self.holds(held, fp, fps) } else { level[(held & !PLACED) as usize] == fp };
             if found {
-                return Some(i as u32);
+                return Some((i as u32, false));
             }
             i = self.next(i, end)?;
         }
