@@ -348,6 +348,9 @@ impl<'m> Worker<'m> {
                 }
             }
         }
+        // Room for the numbers the merge gives the successors, made here, on this worker's
+        // thread, rather than by the merge while the other threads wait.
+        out.numbered.resize(out.fps.len(), 0);
     }
 }
 
@@ -814,8 +817,7 @@ fn merge(
             .iter_mut()
             .map(|w| {
                 let Expanded { fps, parents, arrivals, numbered, .. } = &mut w.out;
-                numbered.clear();
-                numbered.resize(fps.len(), 0);
+                debug_assert_eq!(numbered.len(), fps.len(), "a worker makes room for its numbers");
                 (&fps[..], &parents[..], &arrivals[..], &mut numbered[..])
             })
             .collect();
