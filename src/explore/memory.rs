@@ -131,6 +131,12 @@ pub fn grown(len: usize, cap: usize, more: usize, size: usize) -> usize {
     }
 }
 
+/// Whether a block of `bytes` is in the heap, where growing it copies it, rather than a mapping
+/// of its own ([`give_back_freed_blocks`]).
+pub fn in_heap(bytes: usize) -> bool {
+    bytes < MAPPED
+}
+
 /// Makes room for `more` items after `v`'s end: exactly once `v` is large enough for a
 /// mapping of its own (glibc grows it by remapping, without a copy), and half as much again at
 /// least while it is not, since growing a block in the heap copies it. The search's lists grow

@@ -610,8 +610,8 @@ fn levels(
             // shared) holds nobody up; the chunks are merged in their order, so what is found,
             // its numbering and the counterexample do not depend on the threads or their timing.
             let busy = threads.min(batch.len());
-            // Where the merge is expected to grow the visited set's table, the first worker
-            // rebuilds it before it takes chunks (see `Visited::rebuilt`). A batch's states
+            // Where the merge is expected to grow the visited set, the first worker grows it
+            // before it takes chunks (see `Visited::grown`). A batch's states
             // find about as many new ones, seldom many more; a larger guess grew the table
             // along other sizes: at `--dup 1` the run held 8 % more at its peak.
             let ahead = seen.grows_to(level.states_in(batch.clone()));
@@ -640,10 +640,10 @@ fn levels(
                 interrupt,
                 cap,
             };
-            let tables = fan_out(workers.iter_mut().take(busy.max(1)).enumerate().collect(), |(i, w)| {
-                let table = ahead.filter(|_| i == 0).and_then(|growth| seen.rebuilt(growth));
+            let grown = fan_out(workers.iter_mut().take(busy.max(1)).enumerate().collect(), |(i, w)| {
+                let grown = ahead.filter(|_| i == 0).and_then(|growth| seen.grown(growth));
                 w.run(&shared);
-                table
+                grown
             });
             // Ctrl-C or the memory cap during the batch: its workers stopped at their next
             // chunk, within a second; what they found is partial and is dropped.
@@ -709,8 +709,8 @@ fn levels(
                     coverage: coverage(&seen),
                 };
             }
-            if let Some(table) = tables.into_iter().flatten().next() {
-                seen.adopt(table);
+            if let Some(grown) = grown.into_iter().flatten().next() {
+                seen.adopt(grown);
             }
             if let Err(full) = merge(results, &order, (&mut seen, &mut graph, record), &pool, threads, &mut slices) {
                 stopped = Some(full);

@@ -35,10 +35,11 @@ const GROUP: usize = 16;
 /// A table with fewer slots than this is filled by one thread ([`FpTable::in_regions`]): its
 /// work is a few hundred microseconds, not much more than handing half of it to another thread.
 const ONE_REGION: usize = 1 << 16;
-/// Tables of at most this many bytes are rebuilt ahead of the merge that grows them, beside
-/// the one in use ([`Visited::grows_to`]). Holding both costs little below it, and the rebuilds
-/// that matter for time are the many small ones: at the default bounds they took a fifth of
-/// the merges' time, all of it on one thread or the other while the rest waited.
+/// Tables and lists of at most this many bytes are grown ahead of the merge that grows them,
+/// beside the ones in use ([`Visited::grows_to`]). Holding both costs little below it, and the
+/// growths that matter for time are the many small ones: at the default bounds rebuilding the
+/// table took a fifth of the merges' time, and copying the lists a tenth, all of it on one
+/// thread while the others waited.
 const AHEAD: u64 = 16 << 20;
 
 #[derive(Default)]
@@ -160,30 +161,48 @@ impl Visited {
         }
     }
 
-    /// The slots the table will have once `expected` more states are numbered, where it must
-    /// grow to them and the new table is small enough ([`AHEAD`]) to be built ahead, beside the
-    /// one in use ([`Visited::rebuilt`]).
+    /// How the set will grow once `expected` more states are numbered, where its table or its
+    /// lists must grow and are small enough ([`AHEAD`]) to be grown ahead, beside the ones in
+    /// use ([`Visited::grown`]). The lists only while they are in the heap, where growing copies
+    /// them: a larger block is remapped, which costs nothing to do in the merge.
     pub fn grows_to(&self, expected: usize) -> Option<Growth> {
         let slots = self.table.slots_for(self.len() + expected);
-        let growth = Growth { slots };
-        (slots > self.table.slots.len() && growth.bytes() <= AHEAD).then_some(growth)
+        let slots = (slots > self.table.slots.len() && slots as u64 * 4 <= AHEAD).then_some(slots);
+        let fps = memory::grown(self.len(), self.fps.capacity(), expected, 8);
+        let parents = memory::grown(self.len(), self.parent.capacity(), expected, 4);
+        let copied = fps > self.fps.capacity() && memory::in_heap(fps * 8);
+        let room = (copied && (fps * 8 + parents * 4) as u64 <= AHEAD).then_some((fps, parents));
+        (slots.is_some() || room.is_some()).then_some(Growth { slots, room })
     }
 
-    /// The table rebuilt with `size` slots from the states so far, on this thread. The set is
-    /// only read while a batch is expanded, so one worker can build it then, while the others
-    /// expand, for the merge to take ([`Visited::adopt`]) instead of rebuilding the table itself,
-    /// on every thread but with the others waiting.
-    pub fn rebuilt(&self, growth: Growth) -> FpTable {
-        let table = FpTable::with_slots(growth.slots);
-        table.fill(&self.fps, 1);
-        table
+    /// The table and lists grown as `growth` says, from the states so far, on this thread. The
+    /// set is only read while a batch is expanded, so one worker can grow them then, while the
+    /// others expand, for the merge to take ([`Visited::adopt`]) instead of growing them itself
+    /// with the other threads waiting.
+    pub fn grown(&self, growth: Growth) -> Grown {
+        let table = growth.slots.map(|slots| {
+            let table = FpTable::with_slots(slots);
+            table.fill(&self.fps, 1);
+            table
+        });
+        let lists = growth.room.map(|(fps, parents)| {
+            let (mut f, mut p) = (Vec::with_capacity(fps), Vec::with_capacity(parents));
+            f.extend_from_slice(&self.fps);
+            p.extend_from_slice(&self.parent);
+            (f, p)
+        });
+        Grown { table, lists }
     }
 
-    /// Takes `table`, rebuilt from the states so far ([`Visited::rebuilt`]), in place of the
-    /// one in use, if it has more room.
-    pub fn adopt(&mut self, table: FpTable) {
-        if table.slots.len() > self.table.slots.len() {
+    /// Takes what was grown from the states so far ([`Visited::grown`]) in place of what is in
+    /// use, where it has more room.
+    pub fn adopt(&mut self, grown: Grown) {
+        if let Some(table) = grown.table.filter(|t| t.slots.len() > self.table.slots.len()) {
             self.table = table;
+        }
+        if let Some((fps, parent)) = grown.lists.filter(|(f, _)| f.capacity() > self.fps.capacity()) {
+            debug_assert_eq!((fps.len(), parent.len()), (self.fps.len(), self.parent.len()));
+            (self.fps, self.parent) = (fps, parent);
         }
     }
 
@@ -213,17 +232,27 @@ impl Visited {
     }
 }
 
-/// The size a visited set's table is expected to grow to ([`Visited::grows_to`]).
+/// How a visited set is expected to grow at the next merge ([`Visited::grows_to`]): its
+/// table's slots and its lists' room for fingerprints and parents, where they grow ahead.
 #[derive(Clone, Copy, Debug)]
 pub struct Growth {
-    slots: usize,
+    slots: Option<usize>,
+    room: Option<(usize, usize)>,
 }
 
 impl Growth {
-    /// The bytes of the table grown.
+    /// The bytes of what is grown.
     pub fn bytes(self) -> u64 {
-        self.slots as u64 * 4
+        let (fps, parents) = self.room.unwrap_or_default();
+        (self.slots.unwrap_or(0) * 4 + fps * 8 + parents * 4) as u64
     }
+}
+
+/// A visited set's table and lists grown ahead of the merge that needs them
+/// ([`Visited::grown`]).
+pub struct Grown {
+    table: Option<FpTable>,
+    lists: Option<(Vec<u64>, Vec<u32>)>,
 }
 
 /// A run of a level's new-looking successors, in the search's order: their fingerprints, the
@@ -335,18 +364,18 @@ impl Seen {
         }
     }
 
-    /// See [`Visited::rebuilt`].
-    pub fn rebuilt(&self, growth: Growth) -> Option<FpTable> {
+    /// See [`Visited::grown`].
+    pub fn grown(&self, growth: Growth) -> Option<Grown> {
         match self {
-            Seen::Exact(v) => Some(v.rebuilt(growth)),
+            Seen::Exact(v) => Some(v.grown(growth)),
             Seen::Bits(_) => None,
         }
     }
 
     /// See [`Visited::adopt`].
-    pub fn adopt(&mut self, table: FpTable) {
+    pub fn adopt(&mut self, grown: Grown) {
         if let Seen::Exact(v) = self {
-            v.adopt(table);
+            v.adopt(grown);
         }
     }
 
@@ -636,7 +665,7 @@ impl FpTable {
     /// filling a region of it ([`FpTable::in_regions`]).
     fn rehash(&mut self, size: usize, fps: &[u64], threads: usize) {
         // The old table goes first, so the two are never held together (only small ones are,
-        // built ahead: see `AHEAD`).
+        // grown ahead: see `AHEAD`).
         self.slots = Vec::new();
         *self = FpTable::with_slots(size);
         self.fill(fps, threads);
@@ -798,31 +827,32 @@ mod tests {
         }
     }
 
-    /// A table rebuilt ahead of a merge, while the set is only read, replaces the one in use
-    /// with room for what the merge adds; a table that need not grow, or is too large to hold
-    /// beside the one in use, is not built ahead.
+    /// A table and lists grown ahead of a merge, while the set is only read, replace the ones
+    /// in use with room for what the merge adds; a set that need not grow, or is too large to
+    /// grow beside what it holds, is not grown ahead.
     #[test]
-    fn a_table_rebuilt_ahead_takes_the_place_of_the_one_in_use() {
+    fn what_is_grown_ahead_takes_the_place_of_what_is_in_use() {
         let fp = |k: u64| k.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ 13;
         let mut v = Visited::default();
         for k in 0..3000 {
-            v.insert(fp(k), 0);
+            v.insert(fp(k), k as u32);
         }
+        v.reserve(100, 1);
         assert!(v.grows_to(0).is_none());
-        assert!(v.grows_to(AHEAD as usize).is_none(), "too large to build ahead");
-        let growth = v.grows_to(10_000).expect("3,000 states and 10,000 more need a larger table");
-        let table = v.rebuilt(growth);
-        v.adopt(table);
-        let slots = v.table.slots.len();
-        assert_eq!(slots as u64 * 4, growth.bytes());
+        assert!(v.grows_to(AHEAD as usize).is_none(), "too large to grow ahead");
+        let growth = v.grows_to(10_000).expect("3,000 states and 10,000 more need more room");
+        let grown = v.grown(growth);
+        v.adopt(grown);
+        let (slots, room) = (v.table.slots.len(), v.fps.capacity());
+        assert_eq!((slots * 4 + room * 8 + v.parent.capacity() * 4) as u64, growth.bytes());
         v.reserve(10_000, 2);
-        assert_eq!(v.table.slots.len(), slots, "the table adopted has room for the merge");
+        assert_eq!((v.table.slots.len(), v.fps.capacity()), (slots, room), "what was adopted has room for the merge");
         for k in 3000..13_000 {
-            assert_eq!(v.insert(fp(k), 0), (k as u32, true));
+            assert_eq!(v.insert(fp(k), k as u32), (k as u32, true));
         }
-        assert_eq!(v.table.slots.len(), slots);
+        assert_eq!((v.table.slots.len(), v.fps.capacity()), (slots, room));
         for k in 0..13_000 {
-            assert_eq!(v.get(fp(k)), Some(k as u32));
+            assert_eq!((v.get(fp(k)), v.parent(k as u32)), (Some(k as u32), k as u32));
         }
     }
 
