@@ -3,7 +3,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use tcpcheck::explore::{bfs, replay, Bounds, Limits, Property, Request, Spill, Workload};
+use tcpcheck::explore::{bfs, replay, Bounds, Property, Request, Spill, Workload};
 use tcpcheck::model::shipped::Shipped;
 
 fn bounds(workload: Workload, loss: u8, dup: u8, incarnations: u8) -> Bounds {
@@ -34,16 +34,7 @@ fn check_model(
     properties: &[Property],
     threads: usize,
 ) -> (u64, Option<(Property, usize)>) {
-    let request = Request {
-        bounds,
-        properties,
-        limits: Limits::default(),
-        pair_graph: false,
-        full_graph: false,
-        threads,
-        bitstate: None,
-        spill: None,
-    };
+    let request = Request::new(bounds, properties, threads);
     let outcome = bfs(model, request, &AtomicBool::new(false), &());
     assert!(outcome.stopped.is_none());
     let cx = outcome.counterexample.map(|cx| {
@@ -148,16 +139,7 @@ fn ack_war() -> tcpcheck::model::Model {
 fn eventually_closed_finds_a_fair_livelock_as_a_lasso() {
     let model = ack_war();
     let bounds = Bounds { loss: 0, data: 0, ..Bounds::default() };
-    let request = Request {
-        bounds,
-        properties: &[Property::EventuallyClosed],
-        limits: Limits::default(),
-        pair_graph: false,
-        full_graph: false,
-        threads: 2,
-        bitstate: None,
-        spill: None,
-    };
+    let request = Request::new(bounds, &[Property::EventuallyClosed], 2);
     let outcome = bfs(&model, request, &AtomicBool::new(false), &());
     let cx = outcome.counterexample.expect("the ACK war is a livelock");
     assert_eq!(cx.violation.property, Property::EventuallyClosed);
@@ -192,16 +174,7 @@ fn counterexample_and_statistics_do_not_depend_on_the_number_of_threads() {
     // violation counts only the chunks up to it, so even the steps generated are the same.
     let model = Shipped::find("no-2msl-restart").unwrap().load().unwrap();
     let run = |threads| {
-        let request = Request {
-            bounds: bounds(OPEN_CLOSE, 1, 0, 1),
-            properties: ALL,
-            limits: Limits::default(),
-            pair_graph: true,
-            full_graph: false,
-            threads,
-            bitstate: None,
-            spill: None,
-        };
+        let request = Request { pair_graph: true, ..Request::new(bounds(OPEN_CLOSE, 1, 0, 1), ALL, threads) };
         let outcome = bfs(&model, request, &AtomicBool::new(false), &());
         let mut pairs: Vec<_> = outcome.pairs.unwrap().into_iter().collect();
         pairs.sort();
@@ -223,16 +196,7 @@ fn reduced(
     spill: Option<&Spill>,
 ) -> tcpcheck::explore::Outcome {
     let model = Shipped::find(model).unwrap().load().unwrap();
-    let request = Request {
-        bounds: bounds(OPEN_CLOSE, 1, dup, 1),
-        properties,
-        limits: Limits::default(),
-        pair_graph: false,
-        full_graph: false,
-        threads,
-        bitstate,
-        spill,
-    };
+    let request = Request { bitstate, spill, ..Request::new(bounds(OPEN_CLOSE, 1, dup, 1), properties, threads) };
     bfs(&model, request, &AtomicBool::new(false), &())
 }
 

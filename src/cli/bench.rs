@@ -12,7 +12,7 @@ use std::time::Instant as Wall;
 use std::sync::atomic::AtomicBool;
 
 use tcpcheck::endpoint::{Config, Endpoint, Isn};
-use tcpcheck::explore::{bfs, memory, Bounds, Limits, Outcome, Property, Request};
+use tcpcheck::explore::{bfs, memory, Bounds, Outcome, Property, Request};
 use tcpcheck::model::{Call, Model, State};
 use tcpcheck::time::Instant;
 use tcpcheck::wire::Segment;
@@ -212,16 +212,7 @@ fn check(model: &Model, args: &Args) -> Result<ExitCode, CliError> {
         let mut runs: [(Vec<f64>, Option<Outcome>); 2] = Default::default();
         for _ in 0..args.rounds.max(1) {
             for (threads, (times, last)) in (1..).zip(runs.iter_mut()) {
-                let request = Request {
-                    bounds,
-                    properties: Property::ALL,
-                    limits: Limits::default(),
-                    pair_graph: false,
-                    full_graph: false,
-                    threads,
-                    bitstate: None,
-                    spill: None,
-                };
+                let request = Request::new(bounds, Property::ALL, threads);
                 memory::trim_freed_pages();
                 memory::reset_peak();
                 let start = Wall::now();

@@ -140,6 +140,23 @@ pub struct Request<'a> {
     pub spill: Option<&'a Spill>,
 }
 
+impl<'a> Request<'a> {
+    /// A search of `bounds` for `properties` on `threads` threads: no limits, no graph kept
+    /// beyond what liveness needs, the exact visited set and the frontier in memory.
+    pub fn new(bounds: Bounds, properties: &'a [Property], threads: usize) -> Self {
+        Request {
+            bounds,
+            properties,
+            limits: Limits::default(),
+            pair_graph: false,
+            full_graph: false,
+            threads,
+            bitstate: None,
+            spill: None,
+        }
+    }
+}
+
 fn pair(world: &World<'_>) -> (State, State) {
     (world.ends.a.state(), world.ends.b.state())
 }
@@ -949,16 +966,7 @@ mod tests {
         for (name, bounds, full_graph) in cases {
             let model = Shipped::find(name).unwrap().load().unwrap();
             let run = |threads, batch| {
-                let request = Request {
-                    bounds,
-                    properties: Property::ALL,
-                    limits: Limits::default(),
-                    pair_graph: true,
-                    full_graph,
-                    threads,
-                    bitstate: None,
-                    spill: None,
-                };
+                let request = Request { pair_graph: true, full_graph, ..Request::new(bounds, Property::ALL, threads) };
                 let outcome = search(&model, request, &AtomicBool::new(false), &(), batch);
                 let mut pairs: Vec<_> = outcome.pairs.unwrap().into_iter().collect();
                 pairs.sort();
