@@ -628,9 +628,9 @@ fn levels(
             // its numbering and the counterexample do not depend on the threads or their timing.
             let busy = threads.min(batch.len());
             // Where the merge is expected to grow the visited set, the first worker grows it
-            // before it takes chunks (see `Visited::grown`). A batch's states
-            // find about as many new ones, seldom many more; a larger guess grew the table
-            // along other sizes: at `--dup 1` the run held 8 % more at its peak.
+            // before it takes chunks (see `Visited::grown`). A batch's states find about as
+            // many new ones, seldom many more; a larger guess grew the table along other
+            // sizes: at `--dup 1` the run held 8 % more at its peak.
             let ahead = seen.grows_to(level.states_in(batch.clone()));
             let cap = limits.mem_cap.map(|limit| {
                 let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();

@@ -15,7 +15,8 @@
 //!
 //! Growth is asked for in advance ([`Visited::reserve`]) with the number of states a merge may
 //! add, so the bytes it will hold are known before they are allocated, and `--mem-cap` can stop
-//! the search first.
+//! the search first. While they are small, the table and lists are grown ahead, while a batch
+//! is expanded ([`Visited::grows_to`]), not by the merge.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
@@ -101,7 +102,8 @@ impl Visited {
     /// slot. Then the new ones of each run of consecutive parts are counted, and each run,
     /// knowing its first number from the counts before it, numbers its new ones in their
     /// slots; last each repeat reads its number from its slot. The table is far larger than the
-    /// caches, so each round's read of a slot is a miss: every successor's slot is read twice.
+    /// caches, so each round's visit to a slot is a miss: a new successor's slot is visited
+    /// twice (placed, numbered), and a repeat's twice (placed, read).
     pub fn number(&mut self, parts: &mut [Part<'_>], threads: usize) {
         let level: Vec<u64> = parts.iter().flat_map(|p| p.fps.iter().copied()).collect();
         assert!(level.len() < PLACED as usize, "a level's positions fit a slot's 31 bits");
