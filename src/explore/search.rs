@@ -255,6 +255,9 @@ struct Shared<'a> {
     /// Count the steps between state pairs (`--graph-dot`); record the graph (liveness).
     pair_graph: bool,
     record: bool,
+    /// The most worlds a block of the next level holds: [`CHUNK`], or fewer after a small
+    /// level, so the next has slices enough for every thread ([`block_for`]).
+    block: usize,
     /// The next chunk to take, and the end of the batch's chunks.
     next: AtomicUsize,
     end: usize,
@@ -300,6 +303,17 @@ impl Cap {
 fn merge_bytes(visited: &Seen, graph: &Graph, record: bool, successors: usize, steps: usize) -> u64 {
     let graph = if record { graph.bytes_while_reserving(successors, steps) } else { graph.bytes() };
     visited.bytes_while_reserving(successors) + graph
+}
+
+/// The most worlds a block of the level after one of `states` states holds. A level's slices
+/// are the blocks its parent level's workers wrote, and a worker takes a slice at a time: of
+/// [`CHUNK`] worlds, the levels of a few hundred states near the start were one or two
+/// slices, expanded by one thread while the others waited (3 ms of a 0.2 s search at the
+/// default bounds on two threads). Cut smaller, they are a dozen or more. Larger levels keep
+/// whole chunks: a block's last page is part empty. The states, their numbers and the
+/// counterexamples do not depend on where the blocks are cut.
+fn block_for(states: usize) -> usize {
+    (states / 8).clamp(16, CHUNK)
 }
 
 /// A worker's reusable state: the unpacked state being expanded, the world its steps are taken
@@ -443,7 +457,7 @@ fn expand<'m>(
                         out.parents.push(id);
                         out.fps.push(fp);
                         out.arrivals.push(i as u16);
-                        if found.len() == CHUNK {
+                        if found.len() == shared.block {
                             found.spill(pool);
                             out.blocks.push(std::mem::take(&mut found));
                         }
@@ -651,6 +665,7 @@ fn levels(
                 properties,
                 pair_graph,
                 record,
+                block: block_for(level.len()),
                 next: AtomicUsize::new(batch.start),
                 end: batch.end,
                 stop: AtomicUsize::new(usize::MAX),
