@@ -612,6 +612,8 @@ fn levels(
     Writer::default().push_with(&mut root.block, &pool, |buf| start.pack(buf));
     let mut level = Level::new(vec![root]);
     let mut stats = Stats::default();
+    // New-looking successors per state expanded, in the last batch merged: (successors, states).
+    let mut last_batch = (1, 1);
     let mut stopped = None;
     // Liveness needs every state's number from its fingerprint, which a bitstate set does not keep.
     let exact = matches!(seen, Seen::Exact(_));
@@ -642,10 +644,12 @@ fn levels(
             // its numbering and the counterexample do not depend on the threads or their timing.
             let busy = threads.min(batch.len());
             // Where the merge is expected to grow the visited set, the first worker grows it
-            // before it takes chunks (see `Visited::grown`). A batch's states find about as
-            // many new ones, seldom many more; a larger guess grew the table along other
-            // sizes: at `--dup 1` the run held 8 % more at its peak.
-            let ahead = seen.grows_to(level.states_in(batch.clone()));
+            // before it takes chunks (see `Visited::grown`), for as many new-looking successors
+            // a state as the last batch found: the merge makes room for them all. Levels grow
+            // twofold near the start, and a guess of one a state fell short there: the merge
+            // grew the set again, on one thread, at 8 of the 28 levels at the default bounds.
+            let states = level.states_in(batch.clone());
+            let ahead = seen.grows_to(states * last_batch.0 / last_batch.1);
             let cap = limits.mem_cap.map(|limit| {
                 let buffers: u64 = workers.iter().map(|w| w.out.heap_bytes()).sum();
                 Cap {
@@ -744,9 +748,12 @@ fn levels(
             if let Some(grown) = grown.into_iter().flatten().next() {
                 seen.adopt(grown);
             }
-            if let Err(full) = merge(results, &order, (&mut seen, &mut graph, record), &pool, threads, &mut slices) {
-                stopped = Some(full);
-                break 'levels;
+            match merge(results, &order, (&mut seen, &mut graph, record), &pool, threads, &mut slices) {
+                Ok(successors) => last_batch = (successors, states.max(1)),
+                Err(full) => {
+                    stopped = Some(full);
+                    break 'levels;
+                }
             }
             let held = footprint(&seen, &graph, &pool, &workers);
             memory.peak = max_footprint(memory.peak, held);
@@ -821,7 +828,8 @@ fn levels(
 /// numbers their new-looking successors on all threads together, as if one by one (the numbers
 /// do not depend on the threads), turns the workers' blocks into `slices` of the next level,
 /// and adds the expanded states to the graph (with `record`). Everything it adds is allocated
-/// first, in the sizes the cap counted. `Err`: more states than the set can number.
+/// first, in the sizes the cap counted. Returns how many new-looking successors it numbered;
+/// `Err`: more states than the set can number.
 fn merge(
     results: &mut [Worker<'_>],
     order: &[(usize, usize, usize)],
@@ -829,7 +837,7 @@ fn merge(
     pool: &Pool<'_>,
     threads: usize,
     slices: &mut Vec<Slice>,
-) -> Result<(), Stopped> {
+) -> Result<usize, Stopped> {
     let lens: Vec<usize> = order
         .iter()
         .map(|&(_, w, c)| {
@@ -909,7 +917,7 @@ fn merge(
     for worker in results.iter_mut() {
         worker.out.blocks.clear();
     }
-    Ok(())
+    Ok(successors)
 }
 
 /// What a bitstate search traded.

@@ -187,12 +187,9 @@ impl Visited {
             table.fill(&self.fps, 1);
             table
         });
-        let lists = growth.room.map(|(fps, parents)| {
-            let (mut f, mut p) = (Vec::with_capacity(fps), Vec::with_capacity(parents));
-            f.extend_from_slice(&self.fps);
-            p.extend_from_slice(&self.parent);
-            (f, p)
-        });
+        // The room beyond the states so far is written too, and so faulted in here: the
+        // merge then writes the new states into pages it does not wait for.
+        let lists = growth.room.map(|(fps, parents)| (prefilled(&self.fps, fps), prefilled(&self.parent, parents)));
         Grown { table, lists }
     }
 
@@ -232,6 +229,15 @@ impl Visited {
     pub fn bytes(&self) -> u64 {
         (self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64 + self.table.bytes()
     }
+}
+
+/// A copy of `v` with room for `capacity` items, the room written (with zeros) once.
+fn prefilled<T: Copy + Default>(v: &[T], capacity: usize) -> Vec<T> {
+    let mut copy = Vec::with_capacity(capacity);
+    copy.extend_from_slice(v);
+    copy.resize(capacity, T::default());
+    copy.truncate(v.len());
+    copy
 }
 
 /// How a visited set is expected to grow at the next merge ([`Visited::grows_to`]): its
