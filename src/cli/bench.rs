@@ -23,7 +23,7 @@ use super::{load_model, CliError, OK};
 enum What {
     /// Segments/s through `handle_segment`: ESTABLISHED data, and whole open/close exchanges
     Endpoint,
-    /// The model checker at three bounds spanning 100x: states/s, time and bytes per state
+    /// The model checker at four bounds spanning 345x: states/s, time and bytes per state
     /// (held, of which the liveness graph's, and resident), 1 vs 2 threads
     Check,
     /// The fuzz loop on one core: reference stack and smoltcp vs a silent stack, and coverage over time
@@ -47,7 +47,7 @@ pub struct Args {
     /// Fuzz runs per measurement round
     #[arg(long, default_value_t = 100_000)]
     runs: u64,
-    /// Rounds per workload; the fastest counts
+    /// Rounds per workload: the fastest counts (for `check`, the median)
     #[arg(long, default_value_t = 5)]
     rounds: u32,
     /// Seconds per `linux` measurement

@@ -308,8 +308,8 @@ fn merge_bytes(visited: &Seen, graph: &Graph, record: bool, successors: usize, s
 /// The most worlds a block of the level after one of `states` states holds. A level's slices
 /// are the blocks its parent level's workers wrote, and a worker takes a slice at a time: of
 /// [`CHUNK`] worlds, the levels of a few hundred states near the start were one or two
-/// slices, expanded by one thread while the others waited (3 ms of a 0.2 s search at the
-/// default bounds on two threads). Cut smaller, they are a dozen or more. Larger levels keep
+/// slices, expanded by one thread while the others waited (up to a millisecond a level at the
+/// default bounds, on two threads). Cut smaller, they are a dozen or more. Larger levels keep
 /// whole chunks: a block's last page is part empty. The states, their numbers and the
 /// counterexamples do not depend on where the blocks are cut.
 fn block_for(states: usize) -> usize {
@@ -646,8 +646,9 @@ fn levels(
             // Where the merge is expected to grow the visited set, the first worker grows it
             // before it takes chunks (see `Visited::grown`), for as many new-looking successors
             // a state as the last batch found: the merge makes room for them all. Levels grow
-            // twofold near the start, and a guess of one a state fell short there: the merge
-            // grew the set again, on one thread, at 8 of the 28 levels at the default bounds.
+            // twofold near the start, and a guess of one a state fell short there: at the
+            // default bounds the merge grew the lists again, on one thread, at 13 of the 29
+            // merges, and the table at 5 (now at 3, the first, and none).
             let states = level.states_in(batch.clone());
             let ahead = seen.grows_to(states * last_batch.0 / last_batch.1);
             let cap = limits.mem_cap.map(|limit| {
