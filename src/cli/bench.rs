@@ -174,7 +174,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
 }
 
-/// The checker on four bounds spanning more than 100x in states, the default among them, each
+/// The checker on four bounds spanning 345x in states, the default among them, each
 /// with 1 and 2 threads; the 1-thread run is the baseline. Time and memory per state show how
 /// the search grows: flat figures mean linear growth. The resident figure is the process's peak
 /// resident set during the run (reset before each run) less what was resident when it started.

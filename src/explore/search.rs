@@ -648,7 +648,7 @@ fn levels(
             // a state as the last batch found: the merge makes room for them all. Levels grow
             // twofold near the start, and a guess of one a state fell short there: at the
             // default bounds the merge grew the lists again, on one thread, at 13 of the 29
-            // merges, and the table at 5 (now at 3, the first, and none).
+            // merges and the table at 5; now it grows the lists at the first 3 only.
             let states = level.states_in(batch.clone());
             let ahead = seen.grows_to(states * last_batch.0 / last_batch.1);
             let cap = limits.mem_cap.map(|limit| {
