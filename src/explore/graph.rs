@@ -26,7 +26,7 @@ use crate::model::State;
 use super::memory;
 use super::world::World;
 
-use super::parallel::{fan_out, pieces, runs};
+use super::parallel::{extend_with, fan_out, pieces, runs};
 use super::search::FullGraph;
 
 /// The class stored for a step of no fairness class (a loss or duplication).
@@ -297,11 +297,11 @@ impl Graph {
             .collect();
         let states_of = || sizes.iter().map(|&(s, _)| s);
         let (states, steps) = (states_of().sum::<usize>(), sizes.iter().map(|&(_, e)| e).sum::<usize>());
-        self.marks.resize(first + states, 0);
-        self.degrees.resize(first + states, 0);
-        self.to.resize(first_step + steps, 0);
+        extend_with(&mut self.marks, states, 0);
+        extend_with(&mut self.degrees, states, 0);
+        extend_with(&mut self.to, steps, 0);
         let pairs = if self.pairs {
-            self.state_pairs.resize(first + states, (State::Closed, State::Closed));
+            extend_with(&mut self.state_pairs, states, (State::Closed, State::Closed));
             pieces(&mut self.state_pairs[first..], states_of())
         } else {
             runs.iter().map(|_| &mut [][..]).collect()

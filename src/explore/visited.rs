@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use super::bitstate::Bitstate;
 use super::memory;
-use super::parallel::{fan_out, pieces, runs};
+use super::parallel::{extend_with, fan_out, pieces, runs};
 
 /// The parent of the first state.
 pub const ROOT: u32 = u32::MAX;
@@ -129,8 +129,8 @@ impl Visited {
             spans.iter().map(|&(at, len)| new[at..at + len].iter().filter(|&&f| f).count()).collect();
         let first = self.fps.len();
         let total: usize = counts.iter().sum();
-        self.fps.resize(first + total, 0);
-        self.parent.resize(first + total, 0);
+        extend_with(&mut self.fps, total, 0);
+        extend_with(&mut self.parent, total, 0);
         // Where each run's new states' numbers start, after `first`.
         let numbered: Vec<usize> = counts.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
         let lists = pieces(&mut self.fps[first..], counts.iter().copied())
