@@ -196,10 +196,7 @@ impl Graph {
 
     /// The bytes held once `states` more states and `steps` more steps are reserved.
     pub fn bytes_while_reserving(&self, states: usize, steps: usize) -> u64 {
-        fn bytes<T>(v: &Vec<T>, more: usize) -> usize {
-            let size = std::mem::size_of::<T>();
-            memory::grown(v.len(), v.capacity(), more, size) * size
-        }
+        use memory::held_after as bytes;
         (bytes(&self.marks, states)
             + bytes(&self.degrees, states)
             + bytes(&self.firsts, states.div_ceil(ROW_BLOCK) + 1)
@@ -346,12 +343,13 @@ impl Graph {
 
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
-        (self.marks.capacity()
-            + self.degrees.capacity()
+        use memory::held_by as bytes;
+        (bytes(&self.marks)
+            + bytes(&self.degrees)
             + self.wide.capacity() * 8
-            + self.firsts.capacity() * 4
-            + self.state_pairs.capacity() * 2
-            + self.to.capacity() * 4) as u64
+            + bytes(&self.firsts)
+            + bytes(&self.state_pairs)
+            + bytes(&self.to)) as u64
     }
 
     /// The steps of state `v`, as indices into `to`.

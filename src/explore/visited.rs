@@ -214,20 +214,19 @@ impl Visited {
     }
 
     /// The bytes held at the most while `additional` states are reserved and inserted: the
-    /// lists grown ([`memory::grow`]; glibc moves a large block by remapping it, not by
+    /// lists grown ([`memory::held_after`]; glibc moves a large block by remapping it, not by
     /// copying), and the new table (the old one is dropped first: the fingerprints are enough
     /// to rebuild it). While they are numbered, each successor's fingerprint is copied, its
     /// slot noted and whether it is new.
     pub fn bytes_while_reserving(&self, additional: usize) -> u64 {
         let states = self.len() + additional;
-        let fps = memory::grown(self.len(), self.fps.capacity(), additional, 8);
-        let parents = memory::grown(self.len(), self.parent.capacity(), additional, 4);
-        (fps * 8 + parents * 4 + additional * 13) as u64 + self.table.bytes_for(states)
+        let lists = memory::held_after(&self.fps, additional) + memory::held_after(&self.parent, additional);
+        (lists + additional * 13) as u64 + self.table.bytes_for(states)
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
-        (self.fps.capacity() * 8 + self.parent.capacity() * 4) as u64 + self.table.bytes()
+        (memory::held_by(&self.fps) + memory::held_by(&self.parent)) as u64 + self.table.bytes()
     }
 }
 
