@@ -294,11 +294,11 @@ impl Graph {
             .collect();
         let states_of = || sizes.iter().map(|&(s, _)| s);
         let (states, steps) = (states_of().sum::<usize>(), sizes.iter().map(|&(_, e)| e).sum::<usize>());
-        extend_with(&mut self.marks, states, 0);
-        extend_with(&mut self.degrees, states, 0);
-        extend_with(&mut self.to, steps, 0);
+        extend_with(&mut self.marks, states, || 0);
+        extend_with(&mut self.degrees, states, || 0);
+        extend_with(&mut self.to, steps, || 0);
         let pairs = if self.pairs {
-            extend_with(&mut self.state_pairs, states, (State::Closed, State::Closed));
+            extend_with(&mut self.state_pairs, states, || (State::Closed, State::Closed));
             pieces(&mut self.state_pairs[first..], states_of())
         } else {
             runs.iter().map(|_| &mut [][..]).collect()

@@ -39,13 +39,13 @@ pub fn pieces<T>(mut v: &mut [T], lens: impl IntoIterator<Item = usize>) -> Vec<
         .collect()
 }
 
-/// Lengthens `v` by `n` copies of `value`, on the threads of the pool the caller runs in (see
+/// Lengthens `v` by `n` items made by `make`, on the threads of the pool the caller runs in (see
 /// [`fan_out`]), each writing a part of the new room. The room's pages are mapped as they are
 /// first written, a fault each (2 µs a 4 KiB page here, more when the host is busy): lengthening
 /// the visited set's and the liveness graph's lists by a merge's states on one thread took
 /// 0.2 to 0.8 s of a `--dup 1` search, with the other threads waiting.
-pub fn extend_with<T: Clone + Send>(v: &mut Vec<T>, n: usize, value: T) {
-    v.par_extend(rayon::iter::repeat_n(value, n).with_min_len(1 << 16));
+pub fn extend_with<T: Send>(v: &mut Vec<T>, n: usize, make: impl Fn() -> T + Sync + Send) {
+    v.par_extend((0..n).into_par_iter().with_min_len(1 << 16).map(|_| make()));
 }
 
 /// Runs `job` on each item, on the threads of the pool the caller runs in (the search's, see

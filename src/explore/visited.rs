@@ -129,8 +129,8 @@ impl Visited {
             spans.iter().map(|&(at, len)| new[at..at + len].iter().filter(|&&f| f).count()).collect();
         let first = self.fps.len();
         let total: usize = counts.iter().sum();
-        extend_with(&mut self.fps, total, 0);
-        extend_with(&mut self.parent, total, 0);
+        extend_with(&mut self.fps, total, || 0);
+        extend_with(&mut self.parent, total, || 0);
         // Where each run's new states' numbers start, after `first`.
         let numbered: Vec<usize> = counts.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
         let lists = pieces(&mut self.fps[first..], counts.iter().copied())
@@ -433,11 +433,12 @@ impl Default for FpTable {
     }
 }
 
-/// `size` empty slots, on huge pages where the kernel gives them ([`memory::huge_pages`]).
+/// `size` empty slots, on huge pages where the kernel gives them ([`memory::huge_pages`]),
+/// written on every thread ([`extend_with`]).
 fn empty(size: usize) -> Vec<AtomicU32> {
     let mut slots = Vec::with_capacity(size);
     memory::huge_pages(&mut slots);
-    slots.extend((0..size).map(|_| AtomicU32::new(EMPTY)));
+    extend_with(&mut slots, size, || AtomicU32::new(EMPTY));
     slots
 }
 
